@@ -1,0 +1,42 @@
+//! AF_XDP sockets for Rust, on `libc` alone.
+//!
+//! - [`Umem`]: page-aligned packet memory, cut into frames.
+//! - [`ring`]: the FILL, COMPLETION, RX and TX rings and their
+//!   producer/consumer protocol.
+//! - [`Frame`]: a token that owns one frame; it moves between the free list,
+//!   the rings and the application, so a frame is never in two places.
+//! - [`Xsk`]: a bound socket with its rings and frames; [`Socket`] for the
+//!   raw descriptor (wake-ups, statistics, options).
+//!
+//! An XDP program must redirect frames to the socket (through an XSKMAP) for
+//! anything to arrive on RX; loading one is not this crate's business.
+//!
+//! ```no_run
+//! use xsk::{Xsk, XskConfig};
+//! let mut xsk = Xsk::new("veth0", 0, &XskConfig::default())?;
+//! xsk.refill(u32::MAX);
+//! let mut batch = Vec::with_capacity(64);
+//! loop {
+//!     xsk.socket().poll_rx(1000)?;
+//!     xsk.recv(&mut batch, 64);
+//!     for frame in batch.drain(..) {
+//!         println!("{} bytes", xsk.umem().data(&frame).len());
+//!         xsk.release(frame);
+//!     }
+//!     xsk.refill(u32::MAX);
+//! }
+//! # Ok::<(), xsk::Error>(())
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod error;
+mod mmap;
+pub mod netdev;
+pub mod ring;
+mod socket;
+mod umem;
+
+pub use error::{Error, ErrorKind, Result};
+pub use socket::{BindMode, FrameAccounting, Socket, Statistics, Xsk, XskConfig};
+pub use umem::{Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};

@@ -1,0 +1,83 @@
+//! An owned memory mapping, unmapped on drop.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr::NonNull;
+
+/// A region returned by `mmap(2)`; dropping it calls `munmap(2)`.
+#[derive(Debug)]
+pub(crate) struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; access to its
+// contents is synchronised by the types built on top of it (rings use atomics,
+// frames are handed out exclusively).
+unsafe impl Send for Mmap {}
+// SAFETY: as above; `Mmap` itself exposes only the base pointer and length.
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// Private anonymous memory, zeroed, page aligned (what UMEM needs).
+    pub(crate) fn anonymous(len: usize) -> io::Result<Mmap> {
+        Self::map(
+            len,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
+    }
+
+    /// A shared mapping of `fd` at `offset` (how AF_XDP rings are reached).
+    pub(crate) fn socket_ring(fd: BorrowedFd<'_>, len: usize, offset: u64) -> io::Result<Mmap> {
+        Self::map(
+            len,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    }
+
+    fn map(len: usize, flags: i32, fd: i32, offset: libc::off_t) -> io::Result<Mmap> {
+        if len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // SAFETY: a fresh mapping chosen by the kernel (addr = NULL) cannot
+        // alias any Rust object; the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                fd,
+                offset,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mmap {
+            ptr: NonNull::new(ptr.cast()).expect("mmap returned NULL without MAP_FIXED"),
+            len,
+        })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` came from a successful mmap and are unmapped once.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}

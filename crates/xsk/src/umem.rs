@@ -1,0 +1,347 @@
+//! UMEM: the packet memory shared with the kernel, and the frames cut from it.
+
+use crate::error::{Error, Result};
+use crate::mmap::Mmap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Headroom the kernel keeps in front of received data in every frame
+/// (XDP_PACKET_HEADROOM), on top of the UMEM's own headroom.
+pub const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// In unaligned mode the RX descriptor carries an offset in its top bits.
+const UNALIGNED_OFFSET_SHIFT: u32 = 48;
+const UNALIGNED_ADDR_MASK: u64 = (1 << UNALIGNED_OFFSET_SHIFT) - 1;
+
+/// Shape of a UMEM.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct UmemConfig {
+    /// Number of frames (default 4096, as in the seed).
+    pub frame_count: u32,
+    /// Bytes per frame: 2048 or 4096 in aligned mode (default 4096).
+    pub frame_size: u32,
+    /// Extra bytes the kernel leaves free in front of each received frame.
+    pub headroom: u32,
+    /// Unaligned chunk mode: any frame size, frames may straddle pages.
+    pub unaligned: bool,
+}
+
+impl Default for UmemConfig {
+    fn default() -> Self {
+        UmemConfig {
+            frame_count: 4096,
+            frame_size: 4096,
+            headroom: 0,
+            unaligned: false,
+        }
+    }
+}
+
+impl UmemConfig {
+    /// Total bytes of packet memory.
+    pub fn len(&self) -> usize {
+        self.frame_count as usize * self.frame_size as usize
+    }
+
+    /// True when the UMEM would hold no frames.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.frame_count == 0 {
+            return Err(Error::config("UMEM needs at least one frame"));
+        }
+        if self.frame_size < 2048 {
+            return Err(Error::config(format!(
+                "frame size {} is below the kernel's minimum of 2048",
+                self.frame_size
+            )));
+        }
+        if !self.unaligned && (!self.frame_size.is_power_of_two() || self.frame_size > 4096) {
+            return Err(Error::config(format!(
+                "frame size {} needs unaligned mode: aligned frames are 2048 or 4096 bytes",
+                self.frame_size
+            )));
+        }
+        if self.headroom + XDP_PACKET_HEADROOM + 64 > self.frame_size {
+            return Err(Error::config(format!(
+                "headroom {} leaves no room for a packet in a {}-byte frame",
+                self.headroom, self.frame_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The packet memory: `frame_count x frame_size` bytes, page aligned.
+///
+/// Frame contents are reached through [`Frame`] tokens: only the holder of a
+/// frame's token may read or write it, so the kernel and the application
+/// never touch the same frame at once.
+pub struct Umem {
+    area: Mmap,
+    config: UmemConfig,
+    id: u32,
+}
+
+impl fmt::Debug for Umem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Umem")
+            .field("config", &self.config)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+impl Umem {
+    /// Maps the memory and returns it with one token per frame. The tokens
+    /// are made here and only here: a frame cannot be duplicated later.
+    pub fn new(config: UmemConfig) -> Result<(Arc<Umem>, Vec<Frame>)> {
+        config.validate()?;
+        let area = Mmap::anonymous(config.len()).map_err(|e| {
+            Error::os(
+                format!("cannot map {} bytes of UMEM", config.len()),
+                e,
+            )
+        })?;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let umem = Arc::new(Umem { area, config, id });
+        let frames = (0..config.frame_count)
+            .map(|i| Frame {
+                addr: i as u64 * config.frame_size as u64 + config.headroom as u64,
+                len: 0,
+                umem: id,
+            })
+            .collect();
+        Ok((umem, frames))
+    }
+
+    /// The shape this UMEM was made with.
+    pub fn config(&self) -> &UmemConfig {
+        &self.config
+    }
+
+    pub(crate) fn area_addr(&self) -> u64 {
+        self.area.as_ptr() as u64
+    }
+
+    /// Start of the frame (chunk) holding `addr`.
+    pub(crate) fn chunk_base(&self, addr: u64) -> u64 {
+        let fs = self.config.frame_size as u64;
+        if fs.is_power_of_two() {
+            addr & !(fs - 1)
+        } else {
+            addr / fs * fs
+        }
+    }
+
+    /// Turns an address the kernel handed back into a frame token, checking
+    /// that it lies inside this UMEM.
+    pub(crate) fn frame_from_kernel(&self, raw_addr: u64, len: u32) -> Frame {
+        let addr = if self.config.unaligned {
+            (raw_addr & UNALIGNED_ADDR_MASK) + (raw_addr >> UNALIGNED_OFFSET_SHIFT)
+        } else {
+            raw_addr
+        };
+        let end = self.chunk_base(addr) + self.config.frame_size as u64;
+        assert!(
+            end <= self.config.len() as u64 && addr + len as u64 <= end,
+            "kernel returned a descriptor outside the UMEM (addr {raw_addr:#x}, len {len})"
+        );
+        Frame {
+            addr,
+            len,
+            umem: self.id,
+        }
+    }
+
+    /// Resets a frame to an empty buffer at the start of its chunk (plus the
+    /// UMEM headroom), ready to be written for transmit.
+    pub fn reset(&self, frame: &mut Frame) {
+        self.check(frame);
+        frame.addr = self.chunk_base(frame.addr) + self.config.headroom as u64;
+        frame.len = 0;
+    }
+
+    fn check(&self, frame: &Frame) {
+        assert_eq!(frame.umem, self.id, "frame used with a UMEM it does not belong to");
+    }
+
+    fn chunk_end(&self, frame: &Frame) -> u64 {
+        self.chunk_base(frame.addr) + self.config.frame_size as u64
+    }
+
+    /// Bytes a frame can hold from its data start to the end of its chunk.
+    pub fn capacity(&self, frame: &Frame) -> usize {
+        self.check(frame);
+        (self.chunk_end(frame) - frame.addr) as usize
+    }
+
+    /// Sets a frame's length; fails if it exceeds [`Umem::capacity`].
+    pub fn set_len(&self, frame: &mut Frame, len: usize) -> Result<()> {
+        if len > self.capacity(frame) {
+            return Err(Error::config(format!(
+                "frame length {len} exceeds its capacity {}",
+                self.capacity(frame)
+            )));
+        }
+        frame.len = len as u32;
+        Ok(())
+    }
+
+    /// The frame's data (`len` bytes from its data start).
+    pub fn data(&self, frame: &Frame) -> &[u8] {
+        self.check(frame);
+        // SAFETY: the token proves exclusive ownership of this frame's chunk
+        // (tokens are unique and not Clone), `frame_from_kernel`/`new` keep
+        // addr+len inside the mapping, and the borrow of `frame` keeps the
+        // token alive and unmoved while the slice lives.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.area.as_ptr().add(frame.addr as usize),
+                frame.len as usize,
+            )
+        }
+    }
+
+    /// The frame's data, writable.
+    pub fn data_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
+        self.check(frame);
+        // SAFETY: as in `data`; the `&mut Frame` borrow makes this the only
+        // live slice into the chunk, and chunks of distinct tokens are disjoint.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.area.as_ptr().add(frame.addr as usize),
+                frame.len as usize,
+            )
+        }
+    }
+
+    /// The whole writable buffer from the frame's data start to the end of its
+    /// chunk, for building a frame to send; follow with [`Umem::set_len`].
+    pub fn buffer_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
+        let cap = self.capacity(frame);
+        // SAFETY: as in `data_mut`; `cap` ends at the chunk's end, inside the mapping.
+        unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(frame.addr as usize), cap) }
+    }
+}
+
+/// One UMEM frame, owned by whoever holds this token.
+///
+/// A `Frame` is moved (never copied) between the free list, the rings and the
+/// application, so a frame cannot be submitted twice or used after it was
+/// handed back. Dropping a token loses the frame until the socket is closed;
+/// [`crate::Xsk::accounting`] shows such leaks.
+#[must_use = "a Frame is a UMEM buffer: give it back (release, send or refill) or it leaks"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame {
+    addr: u64,
+    len: u32,
+    umem: u32,
+}
+
+impl Frame {
+    /// Offset of the frame's data in the UMEM (what descriptors carry).
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// Length of the frame's data.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True if the frame holds no data.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn desc(&self) -> libc::xdp_desc {
+        libc::xdp_desc {
+            addr: self.addr,
+            len: self.len,
+            options: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_unique_page_aligned_chunks() {
+        let (umem, frames) = Umem::new(UmemConfig {
+            frame_count: 64,
+            frame_size: 2048,
+            headroom: 0,
+            unaligned: false,
+        })
+        .unwrap();
+        assert_eq!(frames.len(), 64);
+        assert_eq!(umem.area_addr() % 4096, 0, "UMEM must be page aligned");
+        let mut addrs: Vec<u64> = frames.iter().map(Frame::addr).collect();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 64);
+        assert!(addrs.iter().all(|a| a % 2048 == 0));
+    }
+
+    #[test]
+    fn data_is_bounded_by_len_and_capacity() {
+        let (umem, mut frames) = Umem::new(UmemConfig {
+            frame_count: 2,
+            frame_size: 2048,
+            headroom: 128,
+            unaligned: false,
+        })
+        .unwrap();
+        let mut f = frames.pop().unwrap();
+        assert_eq!(umem.capacity(&f), 2048 - 128);
+        assert!(umem.set_len(&mut f, 2048 - 127).is_err());
+        umem.set_len(&mut f, 60).unwrap();
+        umem.data_mut(&mut f).fill(0xab);
+        assert_eq!(umem.data(&f), &[0xab; 60][..]);
+        // The neighbouring frame is untouched.
+        let mut g = frames.pop().unwrap();
+        umem.set_len(&mut g, 60).unwrap();
+        assert!(umem.data(&g).iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn kernel_addresses_map_back_to_their_chunk() {
+        let (umem, _frames) = Umem::new(UmemConfig {
+            frame_count: 4,
+            frame_size: 4096,
+            ..UmemConfig::default()
+        })
+        .unwrap();
+        let mut f = umem.frame_from_kernel(4096 * 2 + 256, 100);
+        assert_eq!(umem.capacity(&f), 4096 - 256);
+        umem.reset(&mut f);
+        assert_eq!(f.addr(), 4096 * 2);
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "does not belong")]
+    fn frames_of_another_umem_are_refused() {
+        let (a, mut fa) = Umem::new(UmemConfig { frame_count: 1, ..Default::default() }).unwrap();
+        let (_b, _fb) = Umem::new(UmemConfig { frame_count: 1, ..Default::default() }).unwrap();
+        let f = fa.pop().unwrap();
+        let _ = a.data(&f);
+        let _ = _b.data(&f);
+    }
+
+    #[test]
+    fn bad_shapes_are_refused_with_reasons() {
+        let e = UmemConfig { frame_size: 3000, ..Default::default() }.validate().unwrap_err();
+        assert!(e.to_string().contains("unaligned"), "{e}");
+        let e = UmemConfig { frame_size: 1024, ..Default::default() }.validate().unwrap_err();
+        assert!(e.to_string().contains("2048"), "{e}");
+        assert!(UmemConfig { frame_size: 3000, unaligned: true, ..Default::default() }.validate().is_ok());
+    }
+}
