@@ -61,7 +61,10 @@ pub fn rx_queue_count(name: &str) -> Result<Option<u32>> {
     // SAFETY: plain socket(2) call; the result is checked.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
-        return Err(Error::os("socket(AF_INET) for ethtool", io::Error::last_os_error()));
+        return Err(Error::os(
+            "socket(AF_INET) for ethtool",
+            io::Error::last_os_error(),
+        ));
     }
     // SAFETY: `fd` is a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -74,7 +77,11 @@ pub fn rx_queue_count(name: &str) -> Result<Option<u32>> {
         data: (&mut ch as *mut EthtoolChannels).cast(),
         _pad: [0; 16],
     };
-    for (d, s) in req.name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
+    for (d, s) in req
+        .name
+        .iter_mut()
+        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+    {
         *d = s as libc::c_char;
     }
     // SAFETY: SIOCETHTOOL reads the name and writes at most

@@ -14,8 +14,8 @@
 
 use crate::mmap::Mmap;
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// Where the parts of one ring sit in its mapping (from `XDP_MMAP_OFFSETS`).
 #[derive(Clone, Copy, Debug)]
@@ -48,10 +48,16 @@ impl<T: Copy> RingMem<T> {
         assert!(size.is_power_of_two(), "ring size must be a power of two");
         let need = off.desc + size as usize * std::mem::size_of::<T>();
         for o in [off.producer, off.consumer, off.flags] {
-            assert!(o + 4 <= map.len() && o % 4 == 0, "ring index outside its mapping");
+            assert!(
+                o + 4 <= map.len() && o % 4 == 0,
+                "ring index outside its mapping"
+            );
         }
         assert!(need <= map.len(), "ring descriptors outside their mapping");
-        assert!(off.desc % std::mem::align_of::<T>() == 0, "misaligned ring descriptors");
+        assert!(
+            off.desc % std::mem::align_of::<T>() == 0,
+            "misaligned ring descriptors"
+        );
         let base = map.as_ptr();
         // SAFETY: every offset was checked above to lie inside the mapping,
         // with the alignment its type needs (the mapping is page aligned).
@@ -284,7 +290,10 @@ pub type TxRing = Producer<libc::xdp_desc>;
 /// A producer and a consumer over one anonymous ring, with both indices
 /// starting at `start`: for tests and benchmarks of the ring protocol without
 /// a kernel on the other side.
-pub fn loopback_pair<T: Copy>(size: u32, start: u32) -> std::io::Result<(Producer<T>, Consumer<T>)> {
+pub fn loopback_pair<T: Copy>(
+    size: u32,
+    start: u32,
+) -> std::io::Result<(Producer<T>, Consumer<T>)> {
     // Layout: producer, consumer, flags each on its own cache line, then the
     // descriptors, as the kernel lays out its rings.
     let off = RingOffsets {
@@ -360,7 +369,13 @@ mod tests {
 
     #[test]
     fn fifo_model_across_u32_wrap() {
-        for (size, start) in [(1, u32::MAX), (2, u32::MAX - 1), (8, u32::MAX - 3), (64, u32::MAX - 100), (2048, u32::MAX - 5000)] {
+        for (size, start) in [
+            (1, u32::MAX),
+            (2, u32::MAX - 1),
+            (8, u32::MAX - 3),
+            (64, u32::MAX - 100),
+            (2048, u32::MAX - 5000),
+        ] {
             for seed in 1..=4 {
                 model_check(size, start, seed, 20_000);
             }
@@ -377,8 +392,16 @@ mod tests {
         let (mut prod, mut cons) = loopback_pair::<u64>(8, u32::MAX - 2).unwrap();
         let mut items = 0u64..12;
         assert_eq!(prod.produce(&mut items, 100), 8);
-        assert_eq!(items.next(), Some(8), "items that did not fit stay in the iterator");
-        assert_eq!(prod.produce(&mut (100u64..101), 1), 0, "full ring takes nothing");
+        assert_eq!(
+            items.next(),
+            Some(8),
+            "items that did not fit stay in the iterator"
+        );
+        assert_eq!(
+            prod.produce(&mut (100u64..101), 1),
+            0,
+            "full ring takes nothing"
+        );
         let mut seen = Vec::new();
         assert_eq!(cons.consume(5, |v| seen.push(v)), 5);
         assert_eq!(prod.produce(&mut (20u64..30), 100), 5);
@@ -402,7 +425,9 @@ mod tests {
     fn wakeup_flag_is_read_from_ring() {
         let (prod, _cons) = loopback_pair::<u64>(4, 0).unwrap();
         assert!(!prod.needs_wakeup());
-        prod.mem.flags().store(libc::XDP_RING_NEED_WAKEUP, Ordering::Relaxed);
+        prod.mem
+            .flags()
+            .store(libc::XDP_RING_NEED_WAKEUP, Ordering::Relaxed);
         assert!(prod.needs_wakeup());
     }
 }

@@ -9,7 +9,22 @@ use crate::umem::{Frame, Umem, UmemConfig};
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Queues whose socket this process closed recently. The kernel frees a
+/// closed AF_XDP socket after an RCU grace period and then releases the
+/// queue from a work item, so a bind right after a close can see EBUSY for a
+/// few milliseconds. Binds to such a queue retry EBUSY for a short while;
+/// binds to queues held by someone else fail at once.
+static RECENTLY_CLOSED: Mutex<Vec<(u32, u32, Instant)>> = Mutex::new(Vec::new());
+const RELEASE_GRACE: Duration = Duration::from_secs(2);
+
+fn recently_closed(ifindex: u32, queue: u32) -> bool {
+    let mut list = RECENTLY_CLOSED.lock().unwrap_or_else(|p| p.into_inner());
+    list.retain(|e| e.2.elapsed() < RELEASE_GRACE);
+    list.iter().any(|e| e.0 == ifindex && e.1 == queue)
+}
 
 /// How to bind: copy, zero-copy, or try zero-copy and fall back to copy.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -174,7 +189,8 @@ impl Socket {
 
     /// Reads the kernel's counters for this socket.
     pub fn statistics(&self) -> Result<Statistics> {
-        let s: XdpStatistics = self.getsockopt(libc::XDP_STATISTICS, "getsockopt(XDP_STATISTICS)")?;
+        let s: XdpStatistics =
+            self.getsockopt(libc::XDP_STATISTICS, "getsockopt(XDP_STATISTICS)")?;
         Ok(Statistics {
             rx_dropped: s.0.rx_dropped,
             rx_invalid_descs: s.0.rx_invalid_descs,
@@ -232,7 +248,10 @@ impl Socket {
         };
         if rc < 0 {
             let e = io::Error::last_os_error();
-            if !matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY | libc::ENETDOWN)) {
+            if !matches!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN | libc::EBUSY | libc::ENETDOWN)
+            ) {
                 return Err(Error::os("recvfrom (RX wake-up)", e));
             }
         }
@@ -302,7 +321,14 @@ fn offsets(o: &libc::xdp_ring_offset) -> RingOffsets {
     }
 }
 
-fn map_ring(sock: &Socket, o: &libc::xdp_ring_offset, size: u32, desc: usize, pgoff: u64, name: &str) -> Result<Arc<Mmap>> {
+fn map_ring(
+    sock: &Socket,
+    o: &libc::xdp_ring_offset,
+    size: u32,
+    desc: usize,
+    pgoff: u64,
+    name: &str,
+) -> Result<Arc<Mmap>> {
     let len = o.desc as usize + size as usize * desc;
     Mmap::socket_ring(sock.as_fd(), len, pgoff)
         .map(Arc::new)
@@ -367,11 +393,31 @@ impl Xsk {
     /// Opens a socket on another queue that shares `owner`'s UMEM
     /// (XDP_SHARED_UMEM), with its own FILL and COMPLETION rings and the
     /// `frames` given to it (cut from the owner's UMEM).
-    pub fn shared(owner: &Xsk, interface: &str, queue: u32, config: &XskConfig, frames: Vec<Frame>) -> Result<Xsk> {
-        Xsk::open(interface, queue, config, owner.umem.clone(), frames, Some(owner.socket.as_raw_fd()))
+    pub fn shared(
+        owner: &Xsk,
+        interface: &str,
+        queue: u32,
+        config: &XskConfig,
+        frames: Vec<Frame>,
+    ) -> Result<Xsk> {
+        Xsk::open(
+            interface,
+            queue,
+            config,
+            owner.umem.clone(),
+            frames,
+            Some(owner.socket.as_raw_fd()),
+        )
     }
 
-    fn open(interface: &str, queue: u32, config: &XskConfig, umem: Arc<Umem>, frames: Vec<Frame>, shared_fd: Option<RawFd>) -> Result<Xsk> {
+    fn open(
+        interface: &str,
+        queue: u32,
+        config: &XskConfig,
+        umem: Arc<Umem>,
+        frames: Vec<Frame>,
+        shared_fd: Option<RawFd>,
+    ) -> Result<Xsk> {
         for (name, size) in [
             ("FILL", config.fill_size),
             ("COMPLETION", config.comp_size),
@@ -385,7 +431,9 @@ impl Xsk {
             if queue >= n {
                 return Err(Error::new(
                     ErrorKind::QueueOutOfRange,
-                    format!("queue {queue} does not exist on {interface}, which has {n} rx queue(s)"),
+                    format!(
+                        "queue {queue} does not exist on {interface}, which has {n} rx queue(s)"
+                    ),
                 )
                 .with_hint("pick a queue id below that count (ethtool -l shows the channels)"));
             }
@@ -399,7 +447,11 @@ impl Xsk {
                 len: uc.len() as u64,
                 chunk_size: uc.frame_size,
                 headroom: uc.headroom,
-                flags: if uc.unaligned { libc::XDP_UMEM_UNALIGNED_CHUNK_FLAG } else { 0 },
+                flags: if uc.unaligned {
+                    libc::XDP_UMEM_UNALIGNED_CHUNK_FLAG
+                } else {
+                    0
+                },
                 tx_metadata_len: 0,
             };
             socket.setsockopt_raw(libc::XDP_UMEM_REG, &reg).map_err(|e| {
@@ -413,18 +465,63 @@ impl Xsk {
                 }
             })?;
         }
-        socket.setsockopt(libc::XDP_UMEM_FILL_RING, &config.fill_size, "setsockopt(XDP_UMEM_FILL_RING)")?;
-        socket.setsockopt(libc::XDP_UMEM_COMPLETION_RING, &config.comp_size, "setsockopt(XDP_UMEM_COMPLETION_RING)")?;
-        socket.setsockopt(libc::XDP_RX_RING, &config.rx_size, "setsockopt(XDP_RX_RING)")?;
-        socket.setsockopt(libc::XDP_TX_RING, &config.tx_size, "setsockopt(XDP_TX_RING)")?;
+        socket.setsockopt(
+            libc::XDP_UMEM_FILL_RING,
+            &config.fill_size,
+            "setsockopt(XDP_UMEM_FILL_RING)",
+        )?;
+        socket.setsockopt(
+            libc::XDP_UMEM_COMPLETION_RING,
+            &config.comp_size,
+            "setsockopt(XDP_UMEM_COMPLETION_RING)",
+        )?;
+        socket.setsockopt(
+            libc::XDP_RX_RING,
+            &config.rx_size,
+            "setsockopt(XDP_RX_RING)",
+        )?;
+        socket.setsockopt(
+            libc::XDP_TX_RING,
+            &config.tx_size,
+            "setsockopt(XDP_TX_RING)",
+        )?;
 
-        let off: MmapOffsets = socket.getsockopt(libc::XDP_MMAP_OFFSETS, "getsockopt(XDP_MMAP_OFFSETS)")?;
+        let off: MmapOffsets =
+            socket.getsockopt(libc::XDP_MMAP_OFFSETS, "getsockopt(XDP_MMAP_OFFSETS)")?;
         let off = off.0;
         let desc = size_of::<libc::xdp_desc>();
-        let rx_map = map_ring(&socket, &off.rx, config.rx_size, desc, libc::XDP_PGOFF_RX_RING as u64, "RX")?;
-        let tx_map = map_ring(&socket, &off.tx, config.tx_size, desc, libc::XDP_PGOFF_TX_RING as u64, "TX")?;
-        let fill_map = map_ring(&socket, &off.fr, config.fill_size, 8, libc::XDP_UMEM_PGOFF_FILL_RING, "FILL")?;
-        let comp_map = map_ring(&socket, &off.cr, config.comp_size, 8, libc::XDP_UMEM_PGOFF_COMPLETION_RING, "COMPLETION")?;
+        let rx_map = map_ring(
+            &socket,
+            &off.rx,
+            config.rx_size,
+            desc,
+            libc::XDP_PGOFF_RX_RING as u64,
+            "RX",
+        )?;
+        let tx_map = map_ring(
+            &socket,
+            &off.tx,
+            config.tx_size,
+            desc,
+            libc::XDP_PGOFF_TX_RING as u64,
+            "TX",
+        )?;
+        let fill_map = map_ring(
+            &socket,
+            &off.fr,
+            config.fill_size,
+            8,
+            libc::XDP_UMEM_PGOFF_FILL_RING,
+            "FILL",
+        )?;
+        let comp_map = map_ring(
+            &socket,
+            &off.cr,
+            config.comp_size,
+            8,
+            libc::XDP_UMEM_PGOFF_COMPLETION_RING,
+            "COMPLETION",
+        )?;
 
         let total = frames.len();
         let mut xsk = Xsk {
@@ -450,7 +547,11 @@ impl Xsk {
     }
 
     fn bind(&self, interface: &str, mode: BindMode, shared_fd: Option<RawFd>) -> Result<()> {
-        let mut flags: u16 = if self.need_wakeup { libc::XDP_USE_NEED_WAKEUP } else { 0 };
+        let mut flags: u16 = if self.need_wakeup {
+            libc::XDP_USE_NEED_WAKEUP
+        } else {
+            0
+        };
         if shared_fd.is_some() {
             flags |= libc::XDP_SHARED_UMEM;
         }
@@ -470,18 +571,38 @@ impl Xsk {
                     size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
                 )
             };
-            if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+            if rc < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
         };
-        let result = match mode {
+        let try_mode = |mode: BindMode| match mode {
             BindMode::Copy => attempt(libc::XDP_COPY),
             BindMode::ZeroCopy => attempt(libc::XDP_ZEROCOPY),
             BindMode::Auto => match attempt(libc::XDP_ZEROCOPY) {
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT)) => {
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT)
+                    ) =>
+                {
                     attempt(libc::XDP_COPY)
                 }
                 r => r,
             },
         };
+        let mut result = try_mode(mode);
+        let mut pause = Duration::from_millis(1);
+        let start = Instant::now();
+        while matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBUSY))
+            && start.elapsed() < RELEASE_GRACE
+            && recently_closed(self.ifindex, self.queue)
+        {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+            result = try_mode(mode);
+        }
         let q = self.queue;
         result.map_err(|e| {
             let code = e.raw_os_error();
@@ -555,7 +676,8 @@ impl Xsk {
         let (idx, count) = self.fill.reserve(want);
         for i in 0..count {
             let f = self.free.pop().expect("counted above");
-            self.fill.write(idx.wrapping_add(i), self.umem.chunk_base(f.addr()));
+            self.fill
+                .write(idx.wrapping_add(i), self.umem.chunk_base(f.addr()));
         }
         if count > 0 {
             self.fill.submit();
@@ -608,11 +730,20 @@ impl Xsk {
         Ok(())
     }
 
-    /// Wakes the kernel to transmit if it asked to be (or always without
-    /// need_wakeup) and anything is waiting on the TX ring.
+    /// Wakes the kernel to transmit what is on the TX ring, if it asked to
+    /// be woken (or always without need_wakeup). In copy mode one wake-up
+    /// sends a bounded batch, so this repeats while the ring drains; it stops
+    /// when a wake-up makes no progress (zero-copy drivers send later, and a
+    /// full COMPLETION ring blocks sending until [`Xsk::complete`]).
     pub fn flush(&mut self) -> Result<()> {
-        if self.tx.pending() > 0 && (!self.need_wakeup || self.tx.needs_wakeup()) {
+        let mut before = self.tx.pending();
+        while before > 0 && (!self.need_wakeup || self.tx.needs_wakeup()) {
             self.socket.kick_tx()?;
+            let after = self.tx.pending();
+            if after >= before {
+                break;
+            }
+            before = after;
         }
         Ok(())
     }
@@ -621,7 +752,9 @@ impl Xsk {
     pub fn complete(&mut self, max: u32) -> u32 {
         let umem = &self.umem;
         let free = &mut self.free;
-        let n = self.comp.consume(max, |addr| free.push(umem.frame_from_kernel(addr, 0)));
+        let n = self
+            .comp
+            .consume(max, |addr| free.push(umem.frame_from_kernel(addr, 0)));
         self.in_tx_path -= n as usize;
         n
     }
@@ -654,6 +787,15 @@ impl Xsk {
             kernel: (self.in_rx_path + self.in_tx_path).saturating_sub(fill + rx + tx + completion),
             application: self.handed_out,
         }
+    }
+}
+
+impl Drop for Xsk {
+    fn drop(&mut self) {
+        // The fields then drop in order: rings unmapped, socket closed.
+        let mut list = RECENTLY_CLOSED.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|e| e.2.elapsed() < RELEASE_GRACE);
+        list.push((self.ifindex, self.queue, Instant::now()));
     }
 }
 

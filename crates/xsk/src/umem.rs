@@ -102,12 +102,8 @@ impl Umem {
     /// are made here and only here: a frame cannot be duplicated later.
     pub fn new(config: UmemConfig) -> Result<(Arc<Umem>, Vec<Frame>)> {
         config.validate()?;
-        let area = Mmap::anonymous(config.len()).map_err(|e| {
-            Error::os(
-                format!("cannot map {} bytes of UMEM", config.len()),
-                e,
-            )
-        })?;
+        let area = Mmap::anonymous(config.len())
+            .map_err(|e| Error::os(format!("cannot map {} bytes of UMEM", config.len()), e))?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let umem = Arc::new(Umem { area, config, id });
         let frames = (0..config.frame_count)
@@ -168,7 +164,10 @@ impl Umem {
     }
 
     fn check(&self, frame: &Frame) {
-        assert_eq!(frame.umem, self.id, "frame used with a UMEM it does not belong to");
+        assert_eq!(
+            frame.umem, self.id,
+            "frame used with a UMEM it does not belong to"
+        );
     }
 
     fn chunk_end(&self, frame: &Frame) -> u64 {
@@ -329,8 +328,16 @@ mod tests {
     #[test]
     #[should_panic(expected = "does not belong")]
     fn frames_of_another_umem_are_refused() {
-        let (a, mut fa) = Umem::new(UmemConfig { frame_count: 1, ..Default::default() }).unwrap();
-        let (_b, _fb) = Umem::new(UmemConfig { frame_count: 1, ..Default::default() }).unwrap();
+        let (a, mut fa) = Umem::new(UmemConfig {
+            frame_count: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        let (_b, _fb) = Umem::new(UmemConfig {
+            frame_count: 1,
+            ..Default::default()
+        })
+        .unwrap();
         let f = fa.pop().unwrap();
         let _ = a.data(&f);
         let _ = _b.data(&f);
@@ -338,10 +345,26 @@ mod tests {
 
     #[test]
     fn bad_shapes_are_refused_with_reasons() {
-        let e = UmemConfig { frame_size: 3000, ..Default::default() }.validate().unwrap_err();
+        let e = UmemConfig {
+            frame_size: 3000,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().contains("unaligned"), "{e}");
-        let e = UmemConfig { frame_size: 1024, ..Default::default() }.validate().unwrap_err();
+        let e = UmemConfig {
+            frame_size: 1024,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().contains("2048"), "{e}");
-        assert!(UmemConfig { frame_size: 3000, unaligned: true, ..Default::default() }.validate().is_ok());
+        assert!(UmemConfig {
+            frame_size: 3000,
+            unaligned: true,
+            ..Default::default()
+        }
+        .validate()
+        .is_ok());
     }
 }

@@ -1,0 +1,6 @@
+//! xskit: XDP programs, their loader, and AF_XDP applications on top of the
+//! [`xsk`] socket layer. The `xskit` binary is a thin front over this crate.
+
+pub mod net;
+pub mod testing;
+pub mod xdp;

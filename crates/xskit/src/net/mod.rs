@@ -1,0 +1,6 @@
+//! The host's network as xskit sees it: namespaces, routes, test links.
+
+pub mod netns;
+pub mod packet;
+pub mod route;
+pub mod veth;

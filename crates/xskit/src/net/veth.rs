@@ -1,0 +1,55 @@
+//! veth pairs: the test links of the sandbox and of the kernel tests.
+
+use super::netns::ip;
+use anyhow::Result;
+
+/// Creates a veth pair `a`–`b` in the calling thread's namespace, with `b`
+/// moved into namespace `b_netns` if given, and brings both ends up.
+/// `queues` sets the rx/tx queue count of each end (veth default: 1).
+pub fn create(a: &str, b: &str, b_netns: Option<&str>, queues: u32) -> Result<()> {
+    let q = queues.max(1).to_string();
+    let mut args = vec![
+        "link",
+        "add",
+        "dev",
+        a,
+        "numrxqueues",
+        &q,
+        "numtxqueues",
+        &q,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b,
+        "numrxqueues",
+        &q,
+        "numtxqueues",
+        &q,
+    ];
+    if let Some(ns) = b_netns {
+        args.extend(["netns", ns]);
+    }
+    ip(&args)?;
+    ip(&["link", "set", "dev", a, "up"])?;
+    match b_netns {
+        Some(ns) => ip(&["-n", ns, "link", "set", "dev", b, "up"])?,
+        None => ip(&["link", "set", "dev", b, "up"])?,
+    }
+    Ok(())
+}
+
+/// MAC address of `iface` in this thread's namespace.
+pub fn mac(iface: &str) -> Result<[u8; 6]> {
+    let out = super::netns::ip_output(&["-o", "link", "show", "dev", iface])?;
+    let word = out
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("{iface} has no Ethernet address"))?;
+    let mut m = [0u8; 6];
+    for (i, part) in word.split(':').enumerate().take(6) {
+        m[i] = u8::from_str_radix(part, 16)?;
+    }
+    Ok(m)
+}

@@ -1,0 +1,74 @@
+//! Helpers for kernel tests: privilege check and a private network
+//! namespace per test, so tests run in parallel and never touch the host.
+
+use crate::net::{netns, veth};
+use anyhow::Result;
+
+/// True when running as root. Otherwise prints why the test is skipped and
+/// returns false. Root that lacks a capability still runs (and fails loudly).
+pub fn have_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    eprintln!(
+        "SKIPPED {test}: needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_SYS_ADMIN for network namespaces); run the tests with sudo"
+    );
+    false
+}
+
+/// Runs `f` on a thread of its own inside a fresh, empty network namespace
+/// (loopback up). Nothing it creates is visible outside, and everything it
+/// created goes away with the thread.
+pub fn in_netns<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            netns::unshare_thread().expect("unshare a network namespace");
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// Names of a veth pair made by [`veth_pair`].
+#[derive(Clone, Debug)]
+pub struct Pair {
+    /// The end xskit works on.
+    pub inner: String,
+    /// The far end, where test traffic comes from.
+    pub peer: String,
+}
+
+/// Makes the veth pair `xsk0`–`peer0` in the current namespace.
+pub fn veth_pair() -> Result<Pair> {
+    veth_pair_named("xsk0", "peer0", 1)
+}
+
+/// Makes a veth pair with given names and queue count, both ends up.
+pub fn veth_pair_named(inner: &str, peer: &str, queues: u32) -> Result<Pair> {
+    veth::create(inner, peer, None, queues)?;
+    Ok(Pair {
+        inner: inner.into(),
+        peer: peer.into(),
+    })
+}
+
+/// A test frame: broadcast destination, EtherType 0x88b5 (IEEE local
+/// experimental, so no stack reacts to it), and `payload`.
+pub fn experimental_frame(src: [u8; 6], payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&EXPERIMENTAL_ETHERTYPE.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// EtherType of [`experimental_frame`].
+pub const EXPERIMENTAL_ETHERTYPE: u16 = 0x88b5;
+
+/// True if `frame` is an [`experimental_frame`].
+pub fn is_experimental(frame: &[u8]) -> bool {
+    frame.len() >= 14 && frame[12..14] == EXPERIMENTAL_ETHERTYPE.to_be_bytes()
+}

@@ -1,0 +1,451 @@
+//! Loads xskit's XDP programs, attaches them to interfaces in native or SKB
+//! mode, and detaches exactly what it attached.
+//!
+//! Attachments are BPF links: the kernel removes them when the last file
+//! descriptor closes, so even a killed process leaves no program behind.
+
+use super::programs::Program;
+use crate::net::route::default_route_interfaces;
+use aya::maps::{MapData, PerCpuArray, XskMap};
+use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader, Pod};
+use std::fmt;
+use std::os::fd::AsRawFd;
+
+/// The attach mode asked for.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// Native (driver) mode, falling back to SKB mode with a message.
+    #[default]
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// SKB (generic) mode only.
+    Skb,
+}
+
+/// The mode an attachment actually runs in.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum ModeInUse {
+    /// In the driver, before socket buffers are allocated.
+    Native,
+    /// In the generic network stack, after socket buffer allocation.
+    Skb,
+}
+
+impl fmt::Display for ModeInUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModeInUse::Native => "native",
+            ModeInUse::Skb => "skb",
+        })
+    }
+}
+
+/// Why loading, attaching or registering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    /// The interface does not exist.
+    #[error(
+        "no network interface named {0:?} in this network namespace (list them with `ip link`)"
+    )]
+    NoSuchInterface(String),
+    /// The program would cut the machine off; `force` was not given.
+    #[error(
+        "refusing to attach {program} to {iface}: it carries the default route, so this \
+         would cut the machine off (and your SSH session with it); pass --force if you really mean it"
+    )]
+    DefaultRoute {
+        /// The program.
+        program: Program,
+        /// The interface.
+        iface: String,
+    },
+    /// The kernel refused the attachment.
+    #[error("cannot attach {program} to {iface} in {mode} mode: {reason}")]
+    Attach {
+        /// The program.
+        program: Program,
+        /// The interface.
+        iface: String,
+        /// The mode tried.
+        mode: &'static str,
+        /// The kernel's reason, with a hint.
+        reason: String,
+    },
+    /// xskit attached nothing to this interface.
+    #[error("xskit attached nothing to {0}; it only detaches its own programs")]
+    NotAttached(String),
+    /// Loading the object or program failed.
+    #[error("cannot load {program}: {source}")]
+    Load {
+        /// The program.
+        program: Program,
+        /// What aya reported.
+        #[source]
+        source: anyhow::Error,
+    },
+    /// A map operation failed.
+    #[error("{what}: {source}")]
+    Map {
+        /// What was attempted.
+        what: String,
+        /// What aya reported.
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+/// One interface the program is attached to.
+#[derive(Debug)]
+pub struct Attachment {
+    /// Interface name.
+    pub iface: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Mode in use.
+    pub mode: ModeInUse,
+    /// Why native mode was not used, when auto fell back to SKB.
+    pub fallback_reason: Option<String>,
+    link: aya::programs::xdp::XdpLinkId,
+}
+
+/// Per-action counters of an xskit program, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct ActionCounters {
+    /// Frames the program aborted on (XDP_ABORTED).
+    pub aborted: Counter,
+    /// Frames dropped (XDP_DROP).
+    pub dropped: Counter,
+    /// Frames passed to the kernel (XDP_PASS).
+    pub passed: Counter,
+    /// Frames bounced back out (XDP_TX).
+    pub tx: Counter,
+    /// Frames redirected to an AF_XDP socket (XDP_REDIRECT).
+    pub redirected: Counter,
+}
+
+/// Packets and bytes, as the programs count them (`struct xskit_counter`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct Counter {
+    /// Frames.
+    pub packets: u64,
+    /// Bytes of those frames.
+    pub bytes: u64,
+}
+
+// SAFETY: two u64s with no padding: any bit pattern is a valid value.
+unsafe impl Pod for Counter {}
+
+const XSKMAP: &str = "xsks_map";
+const STATS: &str = "xskit_stats";
+
+/// A loaded xskit XDP program and the interfaces it is attached to.
+pub struct XdpProgram {
+    ebpf: Ebpf,
+    program: Program,
+    attachments: Vec<Attachment>,
+}
+
+impl fmt::Debug for XdpProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XdpProgram")
+            .field("program", &self.program)
+            .field("attachments", &self.attachments)
+            .finish()
+    }
+}
+
+fn errno(e: &ProgramError) -> Option<i32> {
+    match e {
+        ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// The kernel's reason, in words, with what to do about it.
+fn explain(e: &ProgramError, iface: &str) -> String {
+    let base = e.to_string();
+    match errno(e) {
+        Some(libc::ERANGE) => format!(
+            "{base} (the MTU of {iface} is too large for native XDP on this driver: lower it, e.g. `ip link set dev {iface} mtu 1500`)"
+        ),
+        Some(libc::EOPNOTSUPP) => format!("{base} (the driver of {iface} has no native XDP support)"),
+        Some(libc::EBUSY) | Some(libc::EEXIST) => format!(
+            "{base} (another XDP program is attached to {iface}, perhaps by another tool or in the other mode; `ip link show dev {iface}` names it)"
+        ),
+        Some(libc::EPERM) => format!("{base} (attaching XDP programs needs CAP_NET_ADMIN and CAP_BPF: run as root)"),
+        _ => base,
+    }
+}
+
+impl XdpProgram {
+    /// Loads `program` into the kernel. `queues` sizes its XSKMAP (use the
+    /// interface's rx queue count; ignored for programs without one).
+    pub fn load(program: Program, queues: u32) -> Result<XdpProgram, LoaderError> {
+        let load_err = |source: anyhow::Error| LoaderError::Load { program, source };
+        let mut loader = EbpfLoader::new();
+        if program.has_xskmap() {
+            loader.map_max_entries(XSKMAP, queues.max(1));
+        }
+        let mut ebpf = loader.load(program.object()).map_err(|e| {
+            let hint = if matches!(
+                &e,
+                aya::EbpfError::MapError(_) | aya::EbpfError::BtfError(_)
+            ) {
+                ""
+            } else {
+                " (loading BPF programs needs CAP_BPF and CAP_NET_ADMIN: run as root)"
+            };
+            load_err(anyhow::anyhow!("{e}{hint}"))
+        })?;
+        let xdp: &mut Xdp = ebpf
+            .program_mut(program.function())
+            .ok_or_else(|| {
+                load_err(anyhow::anyhow!(
+                    "function {} missing from its object",
+                    program.function()
+                ))
+            })?
+            .try_into()
+            .map_err(|e: ProgramError| load_err(e.into()))?;
+        xdp.load().map_err(|e| load_err(e.into()))?;
+        Ok(XdpProgram {
+            ebpf,
+            program,
+            attachments: Vec::new(),
+        })
+    }
+
+    /// Which program this is.
+    pub fn program(&self) -> Program {
+        self.program
+    }
+
+    /// Where it is attached.
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
+    }
+
+    fn xdp(&mut self) -> &mut Xdp {
+        self.ebpf
+            .program_mut(self.program.function())
+            .expect("checked at load")
+            .try_into()
+            .expect("checked at load")
+    }
+
+    /// Attaches to `iface`. With [`AttachMode::Auto`] native mode is tried
+    /// first and SKB mode used if the driver refuses, the reason kept in
+    /// [`Attachment::fallback_reason`]. Programs that take all traffic are
+    /// refused on the default-route interface unless `force`.
+    pub fn attach(
+        &mut self,
+        iface: &str,
+        mode: AttachMode,
+        force: bool,
+    ) -> Result<&Attachment, LoaderError> {
+        let ifindex = xsk::netdev::ifindex(iface)
+            .map_err(|_| LoaderError::NoSuchInterface(iface.to_string()))?;
+        if self.program.takes_all_traffic()
+            && !force
+            && default_route_interfaces().iter().any(|d| d == iface)
+        {
+            return Err(LoaderError::DefaultRoute {
+                program: self.program,
+                iface: iface.to_string(),
+            });
+        }
+        let program = self.program;
+        let attach_err = |mode: &'static str, e: &ProgramError| LoaderError::Attach {
+            program,
+            iface: iface.to_string(),
+            mode,
+            reason: explain(e, iface),
+        };
+        let (link, used, fallback_reason) = match mode {
+            AttachMode::Native => {
+                let l = self
+                    .xdp()
+                    .attach_to_if_index(ifindex, XdpMode::Driver)
+                    .map_err(|e| attach_err("native", &e))?;
+                (l, ModeInUse::Native, None)
+            }
+            AttachMode::Skb => {
+                let l = self
+                    .xdp()
+                    .attach_to_if_index(ifindex, XdpMode::Skb)
+                    .map_err(|e| attach_err("skb", &e))?;
+                (l, ModeInUse::Skb, None)
+            }
+            AttachMode::Auto => match self.xdp().attach_to_if_index(ifindex, XdpMode::Driver) {
+                Ok(l) => (l, ModeInUse::Native, None),
+                // Someone else's program is there: SKB mode would not help.
+                Err(e) if matches!(errno(&e), Some(libc::EBUSY | libc::EEXIST | libc::EPERM)) => {
+                    return Err(attach_err("native", &e));
+                }
+                Err(native) => {
+                    let why = explain(&native, iface);
+                    let l = self
+                        .xdp()
+                        .attach_to_if_index(ifindex, XdpMode::Skb)
+                        .map_err(|e| attach_err("skb (after native failed)", &e))?;
+                    (l, ModeInUse::Skb, Some(why))
+                }
+            },
+        };
+        self.attachments.push(Attachment {
+            iface: iface.to_string(),
+            ifindex,
+            mode: used,
+            fallback_reason,
+            link,
+        });
+        Ok(self.attachments.last().expect("just pushed"))
+    }
+
+    /// Attaches to every interface of this network namespace but loopback.
+    /// Returns one result per interface; a failure on one does not stop the rest.
+    pub fn attach_all(
+        &mut self,
+        mode: AttachMode,
+        force: bool,
+    ) -> Vec<(String, Result<ModeInUse, LoaderError>)> {
+        let mut out = Vec::new();
+        for iface in interfaces() {
+            if iface == "lo" {
+                continue;
+            }
+            let r = self.attach(&iface, mode, force).map(|a| a.mode);
+            out.push((iface, r));
+        }
+        out
+    }
+
+    /// Detaches from `iface` what this program attached there (nothing else).
+    pub fn detach(&mut self, iface: &str) -> Result<(), LoaderError> {
+        let pos = self
+            .attachments
+            .iter()
+            .position(|a| a.iface == iface)
+            .ok_or_else(|| LoaderError::NotAttached(iface.to_string()))?;
+        let a = self.attachments.remove(pos);
+        let program = self.program;
+        self.xdp().detach(a.link).map_err(|e| LoaderError::Attach {
+            program,
+            iface: iface.to_string(),
+            mode: "detach",
+            reason: e.to_string(),
+        })
+    }
+
+    /// Detaches everything this program attached.
+    pub fn detach_all(&mut self) {
+        while let Some(a) = self.attachments.pop() {
+            let _ = self.xdp().detach(a.link);
+        }
+    }
+
+    fn xskmap(&mut self) -> Result<XskMap<&mut MapData>, LoaderError> {
+        let map = self.ebpf.map_mut(XSKMAP).ok_or_else(|| LoaderError::Map {
+            what: format!("{} has no socket map", self.program),
+            source: aya::maps::MapError::InvalidName {
+                name: XSKMAP.into(),
+            },
+        })?;
+        XskMap::try_from(map).map_err(|source| LoaderError::Map {
+            what: "opening the socket map".into(),
+            source,
+        })
+    }
+
+    /// Number of queue slots in the socket map.
+    pub fn xskmap_len(&mut self) -> Result<u32, LoaderError> {
+        Ok(self.xskmap()?.len())
+    }
+
+    /// Sends frames of rx `queue` to `socket`.
+    pub fn register(&mut self, queue: u32, socket: &impl AsRawFd) -> Result<(), LoaderError> {
+        let mut map = self.xskmap()?;
+        let len = map.len();
+        map.set(queue, socket.as_raw_fd(), 0)
+            .map_err(|source| LoaderError::Map {
+                what: format!("registering the socket for queue {queue} (map has {len} slots)"),
+                source,
+            })
+    }
+
+    /// Stops sending frames of rx `queue` to a socket (they are passed again).
+    pub fn unregister(&mut self, queue: u32) -> Result<(), LoaderError> {
+        self.xskmap()?
+            .unset(queue)
+            .map_err(|source| LoaderError::Map {
+                what: format!("unregistering queue {queue}"),
+                source,
+            })
+    }
+
+    /// Reads the per-action counters, summed over CPUs.
+    pub fn counters(&self) -> Result<ActionCounters, LoaderError> {
+        let map = self
+            .ebpf
+            .map(STATS)
+            .expect("every xskit program has a stats map");
+        let arr: PerCpuArray<&MapData, Counter> =
+            PerCpuArray::try_from(map).map_err(|source| LoaderError::Map {
+                what: "opening the counter map".into(),
+                source,
+            })?;
+        let mut sums = [Counter::default(); 5];
+        for (i, slot) in sums.iter_mut().enumerate() {
+            let per_cpu = arr.get(&(i as u32), 0).map_err(|source| LoaderError::Map {
+                what: "reading counters".into(),
+                source,
+            })?;
+            for c in per_cpu.iter() {
+                slot.packets += c.packets;
+                slot.bytes += c.bytes;
+            }
+        }
+        Ok(ActionCounters {
+            aborted: sums[0],
+            dropped: sums[1],
+            passed: sums[2],
+            tx: sums[3],
+            redirected: sums[4],
+        })
+    }
+}
+
+impl Drop for XdpProgram {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+/// Names of the interfaces in this thread's network namespace.
+pub fn interfaces() -> Vec<String> {
+    // if_nameindex(3) asks the kernel through a socket of this thread's
+    // namespace, unlike /sys/class/net.
+    let mut out = Vec::new();
+    // SAFETY: if_nameindex returns an array terminated by a zero entry, which
+    // we read before freeing it with if_freenameindex.
+    unsafe {
+        let list = libc::if_nameindex();
+        if list.is_null() {
+            return out;
+        }
+        let mut p = list;
+        while (*p).if_index != 0 {
+            out.push(
+                std::ffi::CStr::from_ptr((*p).if_name)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            p = p.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    out
+}

@@ -1,0 +1,9 @@
+//! Kernel side: the XDP programs and their loader.
+
+pub mod loader;
+pub mod programs;
+
+pub use loader::{
+    ActionCounters, AttachMode, Attachment, Counter, LoaderError, ModeInUse, XdpProgram,
+};
+pub use programs::Program;

@@ -1,0 +1,59 @@
+//! The XDP programs, compiled from `bpf/*.c` and embedded in the binary.
+
+use std::fmt;
+
+/// An XDP program xskit ships.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Hash)]
+pub enum Program {
+    /// Drops every frame (the seed's DDoS measure).
+    Drop,
+    /// Passes every frame to the kernel stack.
+    Pass,
+    /// Redirects every frame to the AF_XDP socket of its rx queue.
+    Redirect,
+    /// Redirects only ICMPv4/ICMPv6 echo requests; passes everything else.
+    RedirectEcho,
+}
+
+impl Program {
+    /// The function name in the object file.
+    pub fn function(self) -> &'static str {
+        match self {
+            Program::Drop => "xdp_drop",
+            Program::Pass => "xdp_pass",
+            Program::Redirect => "xdp_redirect",
+            Program::RedirectEcho => "xdp_redirect_echo",
+        }
+    }
+
+    /// The compiled object holding the program.
+    pub fn object(self) -> &'static [u8] {
+        match self {
+            Program::Drop => XDP_DROP_O,
+            Program::Pass => XDP_PASS_O,
+            Program::Redirect | Program::RedirectEcho => XDP_REDIRECT_O,
+        }
+    }
+
+    /// True if the program has an XSKMAP to register sockets in.
+    pub fn has_xskmap(self) -> bool {
+        matches!(self, Program::Redirect | Program::RedirectEcho)
+    }
+
+    /// True if attaching it to the interface that carries the default route
+    /// would take the operator's own traffic (and SSH session) away.
+    pub fn takes_all_traffic(self) -> bool {
+        matches!(self, Program::Drop | Program::Redirect)
+    }
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.function())
+    }
+}
+
+// aya parses the ELF in place and wants it 8-byte aligned.
+static XDP_DROP_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_drop.o");
+static XDP_PASS_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_pass.o");
+static XDP_REDIRECT_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_redirect.o");

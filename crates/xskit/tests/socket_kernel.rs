@@ -1,0 +1,377 @@
+//! The AF_XDP layer and the loader against the real kernel, each test in a
+//! network namespace of its own with a veth pair.
+
+use std::time::{Duration, Instant};
+use xsk::{BindMode, ErrorKind, Xsk, XskConfig};
+use xskit::net::{netns, packet::PacketSocket, veth};
+use xskit::testing::{experimental_frame, have_root, in_netns, is_experimental, veth_pair};
+use xskit::xdp::{AttachMode, LoaderError, ModeInUse, Program, XdpProgram};
+
+fn copy_config() -> XskConfig {
+    XskConfig {
+        bind: BindMode::Copy,
+        ..XskConfig::default()
+    }
+}
+
+/// Receives frames until `want` experimental ones arrived or 5 s passed;
+/// non-test frames (router solicitations and such) are released at once.
+fn recv_experimental(xsk: &mut Xsk, want: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut batch = Vec::with_capacity(64);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < want && Instant::now() < deadline {
+        xsk.socket().poll_rx(100).unwrap();
+        xsk.recv(&mut batch, 64);
+        for f in batch.drain(..) {
+            let data = xsk.umem().data(&f);
+            if is_experimental(data) {
+                got.push(data.to_vec());
+            }
+            xsk.release(f);
+        }
+        xsk.refill(u32::MAX);
+    }
+    got
+}
+
+#[test]
+fn attaches_in_native_and_skb_mode_and_detaches_on_drop() {
+    if !have_root("attaches_in_native_and_skb_mode_and_detaches_on_drop") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        for (mode, want, shown) in [
+            (AttachMode::Native, ModeInUse::Native, "xdp"),
+            (AttachMode::Skb, ModeInUse::Skb, "xdpgeneric"),
+            (AttachMode::Auto, ModeInUse::Native, "xdp"),
+        ] {
+            let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
+            let a = prog.attach(&p.inner, mode, false).unwrap();
+            assert_eq!(a.mode, want, "{mode:?}");
+            assert!(a.fallback_reason.is_none());
+            assert_eq!(
+                netns::xdp_shown_by_ip(&p.inner).unwrap().as_deref(),
+                Some(shown)
+            );
+            drop(prog);
+            assert_eq!(
+                netns::xdp_shown_by_ip(&p.inner).unwrap(),
+                None,
+                "left attached after drop"
+            );
+        }
+    });
+}
+
+#[test]
+fn auto_mode_falls_back_to_skb_and_says_why() {
+    if !have_root("auto_mode_falls_back_to_skb_and_says_why") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        // veth refuses native XDP when its peer's MTU is above about 3500.
+        netns::ip(&["link", "set", "dev", &p.inner, "mtu", "9000"]).unwrap();
+        netns::ip(&["link", "set", "dev", &p.peer, "mtu", "9000"]).unwrap();
+        let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
+        let native = prog
+            .attach(&p.inner, AttachMode::Native, false)
+            .unwrap_err();
+        assert!(native.to_string().contains("MTU"), "{native}");
+        let a = prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
+        assert_eq!(a.mode, ModeInUse::Skb);
+        let why = a.fallback_reason.clone().unwrap();
+        assert!(why.contains("MTU"), "{why}");
+        assert_eq!(
+            netns::xdp_shown_by_ip(&p.inner).unwrap().as_deref(),
+            Some("xdpgeneric")
+        );
+    });
+}
+
+#[test]
+fn never_detaches_someone_elses_program() {
+    if !have_root("never_detaches_someone_elses_program") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let mut theirs = XdpProgram::load(Program::Pass, 1).unwrap();
+        theirs.attach(&p.inner, AttachMode::Native, false).unwrap();
+        let mut ours = XdpProgram::load(Program::Drop, 1).unwrap();
+        let e = ours.attach(&p.inner, AttachMode::Auto, false).unwrap_err();
+        assert!(e.to_string().contains("another XDP program"), "{e}");
+        assert!(matches!(
+            ours.detach(&p.inner),
+            Err(LoaderError::NotAttached(_))
+        ));
+        drop(ours);
+        assert_eq!(
+            netns::xdp_shown_by_ip(&p.inner).unwrap().as_deref(),
+            Some("xdp")
+        );
+        assert_eq!(theirs.attachments().len(), 1);
+    });
+}
+
+#[test]
+fn attach_all_covers_every_interface_but_loopback() {
+    if !have_root("attach_all_covers_every_interface_but_loopback") {
+        return;
+    }
+    in_netns(|| {
+        veth::create("ta0", "tb0", None, 1).unwrap();
+        veth::create("ta1", "tb1", None, 1).unwrap();
+        let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
+        let results = prog.attach_all(AttachMode::Auto, false);
+        let mut names: Vec<&str> = results.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["ta0", "ta1", "tb0", "tb1"]);
+        assert!(results.iter().all(|(_, r)| r.is_ok()));
+        for n in names {
+            assert!(netns::xdp_shown_by_ip(n).unwrap().is_some(), "{n}");
+        }
+        assert_eq!(netns::xdp_shown_by_ip("lo").unwrap(), None);
+        drop(prog);
+        for n in ["ta0", "ta1", "tb0", "tb1"] {
+            assert_eq!(netns::xdp_shown_by_ip(n).unwrap(), None, "{n}");
+        }
+    });
+}
+
+#[test]
+fn drop_on_default_route_interface_needs_force() {
+    if !have_root("drop_on_default_route_interface_needs_force") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        netns::ip(&["addr", "add", "198.18.0.1/24", "dev", &p.inner]).unwrap();
+        netns::ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "198.18.0.254",
+            "dev",
+            &p.inner,
+        ])
+        .unwrap();
+        for program in [Program::Drop, Program::Redirect] {
+            let mut prog = XdpProgram::load(program, 1).unwrap();
+            let e = prog.attach(&p.inner, AttachMode::Auto, false).unwrap_err();
+            assert!(matches!(e, LoaderError::DefaultRoute { .. }), "{e}");
+            assert!(e.to_string().contains("--force"), "{e}");
+            assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
+            // The other end carries no default route: allowed.
+            prog.attach(&p.peer, AttachMode::Auto, false).unwrap();
+            prog.attach(&p.inner, AttachMode::Auto, true).unwrap();
+        }
+        // Filtered redirect and pass leave the operator's traffic alone.
+        let mut echo = XdpProgram::load(Program::RedirectEcho, 1).unwrap();
+        echo.attach(&p.inner, AttachMode::Auto, false).unwrap();
+    });
+}
+
+#[test]
+fn frames_sent_to_the_peer_arrive_on_rx_with_their_bytes() {
+    if !have_root("frames_sent_to_the_peer_arrive_on_rx_with_their_bytes") {
+        return;
+    }
+    for mode in [AttachMode::Native, AttachMode::Skb] {
+        in_netns(|| {
+            let p = veth_pair().unwrap();
+            let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
+            prog.attach(&p.inner, mode, false).unwrap();
+            let mut xsk = Xsk::new(&p.inner, 0, &copy_config()).unwrap();
+            assert!(!xsk.is_zero_copy());
+            prog.register(0, &xsk).unwrap();
+            assert_eq!(xsk.refill(u32::MAX), 2048);
+
+            let peer = PacketSocket::bind(&p.peer).unwrap();
+            let src = veth::mac(&p.peer).unwrap();
+            let sent: Vec<Vec<u8>> = (0..200u32)
+                .map(|i| {
+                    let payload: Vec<u8> = (0..(46 + i as usize * 7))
+                        .map(|j| (i as usize * 31 + j) as u8)
+                        .collect();
+                    experimental_frame(src, &payload)
+                })
+                .collect();
+            for f in &sent {
+                peer.send(f).unwrap();
+            }
+            let got = recv_experimental(&mut xsk, sent.len());
+            assert_eq!(got.len(), sent.len(), "{mode:?}: frames lost");
+            assert_eq!(got, sent, "{mode:?}: bytes or order differ");
+
+            let c = prog.counters().unwrap();
+            assert!(c.redirected.packets >= 200, "{c:?}");
+            let acc = xsk.accounting();
+            assert!(acc.is_consistent(), "{acc:?}");
+            assert_eq!(acc.application, 0, "{acc:?}");
+            assert_eq!(acc.rx + acc.kernel, 0, "{acc:?}");
+            assert_eq!(acc.free + acc.fill, acc.total, "{acc:?}");
+            let st = xsk.statistics().unwrap();
+            assert_eq!(st.rx_dropped, 0, "{st:?}");
+        });
+    }
+}
+
+#[test]
+fn frames_put_on_tx_arrive_at_the_peer() {
+    if !have_root("frames_put_on_tx_arrive_at_the_peer") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
+        prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
+        let mut xsk = Xsk::new(&p.inner, 0, &copy_config()).unwrap();
+        prog.register(0, &xsk).unwrap();
+        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let src = veth::mac(&p.inner).unwrap();
+
+        let mut sent = Vec::new();
+        let mut batch = Vec::new();
+        for i in 0..300u32 {
+            let frame = experimental_frame(src, &i.to_be_bytes().repeat(20));
+            let mut f = xsk.alloc().unwrap();
+            xsk.umem().buffer_mut(&mut f)[..frame.len()].copy_from_slice(&frame);
+            xsk.umem().set_len(&mut f, frame.len()).unwrap();
+            batch.push(f);
+            sent.push(frame);
+            if batch.len() == 64 || i == 299 {
+                while !batch.is_empty() {
+                    xsk.send(&mut batch);
+                    xsk.flush().unwrap();
+                    xsk.complete(u32::MAX);
+                }
+            }
+        }
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            match peer.recv_incoming(Duration::from_secs(5)).unwrap() {
+                Some(f) if is_experimental(&f) => got.push(f),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        assert_eq!(got.len(), sent.len());
+        assert_eq!(got, sent);
+        // Every frame comes back through COMPLETION.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while xsk.free_frames() < 4096 && Instant::now() < deadline {
+            xsk.flush().unwrap();
+            xsk.complete(u32::MAX);
+        }
+        let acc = xsk.accounting();
+        assert_eq!(acc.free, acc.total, "{acc:?}");
+        assert!(acc.is_consistent());
+        assert_eq!(xsk.statistics().unwrap().tx_invalid_descs, 0);
+    });
+}
+
+#[test]
+fn fifty_bind_teardown_cycles_on_one_queue() {
+    if !have_root("fifty_bind_teardown_cycles_on_one_queue") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
+        prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
+        let small = XskConfig {
+            umem: xsk::UmemConfig {
+                frame_count: 256,
+                ..Default::default()
+            },
+            fill_size: 256,
+            comp_size: 256,
+            rx_size: 256,
+            tx_size: 256,
+            bind: BindMode::Copy,
+            need_wakeup: true,
+        };
+        for i in 0..50 {
+            let xsk = Xsk::new(&p.inner, 0, &small).unwrap_or_else(|e| panic!("cycle {i}: {e}"));
+            prog.register(0, &xsk).unwrap();
+            drop(xsk);
+        }
+        // A second socket on a held queue is refused with a clear reason.
+        let first = Xsk::new(&p.inner, 0, &small).unwrap();
+        let e = Xsk::new(&p.inner, 0, &small).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::QueueBusy, "{e}");
+        assert!(e.to_string().contains("another AF_XDP socket"), "{e}");
+        drop(first);
+    });
+}
+
+#[test]
+fn bad_interface_queue_and_zero_copy_give_clear_errors() {
+    if !have_root("bad_interface_queue_and_zero_copy_give_clear_errors") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let e = Xsk::new("nosuch0", 0, &copy_config()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoSuchInterface);
+        assert!(
+            e.to_string()
+                .contains("no network interface named \"nosuch0\""),
+            "{e}"
+        );
+
+        let e = Xsk::new(&p.inner, 7, &copy_config()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::QueueOutOfRange, "{e}");
+        assert!(e.to_string().contains("1 rx queue"), "{e}");
+
+        let zc = XskConfig {
+            bind: BindMode::ZeroCopy,
+            ..XskConfig::default()
+        };
+        let e = Xsk::new(&p.inner, 0, &zc).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ZeroCopyUnsupported, "{e}");
+        assert!(e.to_string().contains("copy mode"), "{e}");
+        // Auto falls back to copy on the same driver.
+        let auto = Xsk::new(&p.inner, 0, &XskConfig::default()).unwrap();
+        assert!(!auto.is_zero_copy());
+
+        let e = XdpProgram::load(Program::Pass, 1)
+            .unwrap()
+            .attach("nosuch0", AttachMode::Auto, false)
+            .unwrap_err();
+        assert!(e.to_string().contains("no network interface named"), "{e}");
+    });
+}
+
+#[test]
+fn unregistered_queue_falls_back_to_pass() {
+    if !have_root("unregistered_queue_falls_back_to_pass") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
+        prog.attach(&p.inner, AttachMode::Native, false).unwrap();
+        let mut xsk = Xsk::new(&p.inner, 0, &copy_config()).unwrap();
+        xsk.refill(u32::MAX);
+        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let src = veth::mac(&p.peer).unwrap();
+        for _ in 0..10 {
+            peer.send(&experimental_frame(src, &[1; 50])).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let c = prog.counters().unwrap();
+        assert!(c.passed.packets >= 10, "{c:?}");
+        assert_eq!(c.redirected.packets, 0, "{c:?}");
+        assert!(recv_experimental(&mut xsk, 1).is_empty());
+        prog.register(0, &xsk).unwrap();
+        prog.unregister(0).unwrap();
+        peer.send(&experimental_frame(src, &[2; 50])).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(prog.counters().unwrap().redirected.packets, 0);
+    });
+}
