@@ -49,13 +49,13 @@ impl<T: Copy> RingMem<T> {
         let need = off.desc + size as usize * std::mem::size_of::<T>();
         for o in [off.producer, off.consumer, off.flags] {
             assert!(
-                o + 4 <= map.len() && o % 4 == 0,
+                o + 4 <= map.len() && o.is_multiple_of(4),
                 "ring index outside its mapping"
             );
         }
         assert!(need <= map.len(), "ring descriptors outside their mapping");
         assert!(
-            off.desc % std::mem::align_of::<T>() == 0,
+            off.desc.is_multiple_of(std::mem::align_of::<T>()),
             "misaligned ring descriptors"
         );
         let base = map.as_ptr();

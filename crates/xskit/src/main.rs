@@ -1,1 +1,5 @@
-fn main() {}
+//! The `xskit` binary: everything lives in the library.
+
+fn main() {
+    std::process::exit(xskit::cli::main());
+}

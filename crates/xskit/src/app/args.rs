@@ -1,0 +1,163 @@
+//! Command-line options shared by the AF_XDP applications, in the
+//! tradition of xdpsock and xdp-tutorial's af_xdp_user.
+
+use crate::app::sandbox;
+use crate::xdp::AttachMode;
+use anyhow::{bail, Result};
+use std::time::Duration;
+use xsk::{BindMode, UmemConfig, XskConfig};
+
+/// Where and how to open the socket, and how to report.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SocketArgs {
+    /// Interface to work on [default: the inner end of the sandbox, if one is up]
+    #[arg(short = 'i', long, value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// Run inside this sandbox's namespace (see `xskit sandbox`)
+    #[arg(long, value_name = "NAME", conflicts_with = "interface")]
+    pub sandbox: Option<String>,
+    /// Receive queue to bind to
+    #[arg(short = 'q', long, default_value_t = 0)]
+    pub queue: u32,
+    /// XDP attach mode: auto tries native, then falls back to skb
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    pub mode: AttachMode,
+    /// Short for --mode native
+    #[arg(short = 'N', conflicts_with_all = ["skb_mode"])]
+    pub native_mode: bool,
+    /// Short for --mode skb
+    #[arg(short = 'S')]
+    pub skb_mode: bool,
+    /// Bind in copy mode
+    #[arg(short = 'c', long, conflicts_with = "zero_copy")]
+    pub copy: bool,
+    /// Bind in zero-copy mode (fails if the driver cannot) [default: zero-copy if possible, else copy]
+    #[arg(short = 'z', long)]
+    pub zero_copy: bool,
+    /// Wait in poll() instead of a busy loop
+    #[arg(short = 'p', long)]
+    pub poll: bool,
+    /// Frames handled per batch
+    #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch: u32,
+    /// Frames in the UMEM
+    #[arg(long, default_value_t = 4096)]
+    pub frames: u32,
+    /// Bytes per frame (2048 or 4096)
+    #[arg(short = 'f', long, default_value_t = 4096)]
+    pub frame_size: u32,
+    /// Period of the statistics line (e.g. 2s, 500ms)
+    #[arg(short = 'n', long, default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Stop after this long [default: run until Ctrl-C]
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// No periodic statistics (the final summary is still printed)
+    #[arg(short = 'Q', long)]
+    pub quiet: bool,
+    /// Add the kernel's XDP_STATISTICS and the XDP program's counters
+    #[arg(short = 'x', long)]
+    pub extra: bool,
+    /// Print one JSON object per interval (and for the summary)
+    #[arg(long)]
+    pub json: bool,
+    /// Allow a program that takes all traffic on the default-route interface
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl SocketArgs {
+    /// The attach mode after the -N/-S short forms.
+    pub fn attach_mode(&self) -> AttachMode {
+        if self.native_mode {
+            AttachMode::Native
+        } else if self.skb_mode {
+            AttachMode::Skb
+        } else {
+            self.mode
+        }
+    }
+
+    /// The bind mode from -c/-z.
+    pub fn bind_mode(&self) -> BindMode {
+        if self.copy {
+            BindMode::Copy
+        } else if self.zero_copy {
+            BindMode::ZeroCopy
+        } else {
+            BindMode::Auto
+        }
+    }
+
+    /// The socket configuration these options describe.
+    pub fn xsk_config(&self) -> XskConfig {
+        let ring = self.frames.next_power_of_two().clamp(64, 4096) / 2;
+        XskConfig {
+            umem: UmemConfig {
+                frame_count: self.frames,
+                frame_size: self.frame_size,
+                ..Default::default()
+            },
+            fill_size: ring.max(64),
+            comp_size: ring.max(64),
+            rx_size: ring.max(64),
+            tx_size: ring.max(64),
+            bind: self.bind_mode(),
+            need_wakeup: true,
+        }
+    }
+
+    /// Resolves the interface: the one given, or the sandbox's inner end
+    /// (entering the sandbox's namespace on this thread).
+    pub fn resolve_interface(&self) -> Result<String> {
+        if let Some(i) = &self.interface {
+            return Ok(i.clone());
+        }
+        let name = self.sandbox.as_deref().unwrap_or(sandbox::DEFAULT_NAME);
+        match sandbox::State::load(name)? {
+            Some(state) => {
+                state.enter_inner()?;
+                Ok(state.inner_if)
+            }
+            None if self.sandbox.is_some() => bail!("no sandbox named {name} is up: run `xskit sandbox up --name {name}`"),
+            None => bail!("no interface given and no sandbox is up: pass -i IFACE, or run `xskit sandbox up` first"),
+        }
+    }
+}
+
+/// Parses `2`, `2s`, `500ms`, `1.5s`, `3m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (try 2s or 500ms)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("3m").unwrap(), Duration::from_secs(180));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3 parsecs").is_err());
+    }
+}

@@ -1,0 +1,242 @@
+//! `xskit echo`: the seed's ICMPv6 (and ICMPv4) echo responder.
+//!
+//! Each batch: take frames from RX, rewrite echo requests into replies in
+//! place and queue them on TX, release everything else, then reap
+//! completions and refill the FILL ring.
+
+use crate::app::args::SocketArgs;
+use crate::app::session::Session;
+use crate::app::stats::{kernel_json, thousands, xdp_json, Extra, ReportStyle, Reporter, Totals};
+use crate::net::addrs;
+use crate::wire::echo::{self, Answered, Local, Reject};
+use crate::xdp::{ActionCounters, ModeInUse, Program};
+use anyhow::Result;
+use serde_json::json;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use xsk::{FrameAccounting, Statistics};
+
+/// Options of `xskit echo`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EchoArgs {
+    #[command(flatten)]
+    pub socket: SocketArgs,
+    /// Redirect every frame on the queue (the seed's program), not only echo
+    /// requests; ARP, neighbour discovery and everything else then go unanswered
+    #[arg(long)]
+    pub all_traffic: bool,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct EchoSummary {
+    /// Packet and byte totals.
+    pub totals: Totals,
+    /// ICMPv4 echo requests answered.
+    pub answered_v4: u64,
+    /// ICMPv6 echo requests answered.
+    pub answered_v6: u64,
+    /// Frames not answered, by reason (order of [`Reject::ALL`]).
+    pub rejected: [u64; 6],
+    /// Replies dropped because the TX ring stayed full.
+    pub tx_ring_full: u64,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Where every frame was at the end.
+    pub accounting: FrameAccounting,
+    /// The kernel's socket counters at the end.
+    pub kernel: Statistics,
+    /// The XDP program's counters at the end.
+    pub xdp: ActionCounters,
+    /// XDP mode used.
+    pub mode: Option<ModeInUse>,
+}
+
+impl EchoSummary {
+    /// Frames not answered, all reasons.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    /// Prints the final summary (text or JSON).
+    pub fn print(&self, out: &mut dyn Write, json_out: bool) -> Result<()> {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        if json_out {
+            let rejected: serde_json::Map<String, serde_json::Value> =
+                Reject::ALL.iter().zip(self.rejected).map(|(r, n)| (r.name().to_string(), json!(n))).collect();
+            let v = json!({
+                "summary": true,
+                "elapsed_s": (secs * 1000.0).round() / 1000.0,
+                "rx_packets": self.totals.rx_packets,
+                "rx_bytes": self.totals.rx_bytes,
+                "tx_packets": self.totals.tx_packets,
+                "tx_bytes": self.totals.tx_bytes,
+                "answered_v4": self.answered_v4,
+                "answered_v6": self.answered_v6,
+                "rejected": rejected,
+                "tx_ring_full": self.tx_ring_full,
+                "frames_accounted": self.accounting.is_consistent(),
+                "kernel": kernel_json(&self.kernel),
+                "xdp": xdp_json(&self.xdp),
+            });
+            writeln!(out, "{v}")?;
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "summary: {:.1}s, rx {} pkts ({} B), tx {} pkts ({} B), avg {} pps rx / {} pps tx",
+            secs,
+            thousands(self.totals.rx_packets),
+            thousands(self.totals.rx_bytes),
+            thousands(self.totals.tx_packets),
+            thousands(self.totals.tx_bytes),
+            thousands((self.totals.rx_packets as f64 / secs) as u64),
+            thousands((self.totals.tx_packets as f64 / secs) as u64),
+        )?;
+        writeln!(
+            out,
+            "  answered: {} ICMPv6, {} ICMPv4; not answered: {}",
+            thousands(self.answered_v6),
+            thousands(self.answered_v4),
+            if self.rejected_total() == 0 {
+                "0".to_string()
+            } else {
+                Reject::ALL
+                    .iter()
+                    .zip(self.rejected)
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(r, n)| format!("{} {}", thousands(n), r.name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )?;
+        let a = &self.accounting;
+        writeln!(
+            out,
+            "  frames: {} total = {} free + {} fill + {} rx + {} tx + {} completion + {} kernel + {} app ({})",
+            a.total,
+            a.free,
+            a.fill,
+            a.rx,
+            a.tx,
+            a.completion,
+            a.kernel,
+            a.application,
+            if a.is_consistent() { "all accounted for" } else { "MISMATCH" }
+        )?;
+        writeln!(
+            out,
+            "  kernel: rx dropped {}, rx ring full {}, fill ring empty {}, tx invalid {}; xdp: redirected {}, passed {}",
+            self.kernel.rx_dropped,
+            self.kernel.rx_ring_full,
+            self.kernel.rx_fill_ring_empty_descs,
+            self.kernel.tx_invalid_descs,
+            self.xdp.redirected.packets,
+            self.xdp.passed.packets
+        )?;
+        Ok(())
+    }
+}
+
+/// Runs the responder on `iface` until `stop` is set or the duration ends.
+/// `ready` is called once the socket is bound and registered.
+pub fn run(args: &EchoArgs, iface: &str, stop: &AtomicBool, out: &mut dyn Write, ready: &mut dyn FnMut()) -> Result<EchoSummary> {
+    let s = &args.socket;
+    let program = if args.all_traffic { Program::Redirect } else { Program::RedirectEcho };
+    let mut session = Session::open(iface, s, program, out)?;
+    ready();
+
+    let mut reporter = Reporter::new(ReportStyle {
+        interval: s.interval,
+        json: s.json,
+        quiet: s.quiet,
+        extra: s.extra,
+    });
+    let deadline = s.duration.map(|d| Instant::now() + d);
+    let (v4, v6) = addrs::of_interface(iface);
+    let mut local = Local { v4, v6 };
+    let mut sum = EchoSummary {
+        mode: Some(session.mode),
+        ..Default::default()
+    };
+    let batch = s.batch;
+    let mut rx = Vec::with_capacity(batch as usize);
+    let mut tx = Vec::with_capacity(batch as usize);
+    let poll_ms = s.interval.as_millis().clamp(1, 100) as i32;
+
+    while !stop.load(Ordering::Relaxed) {
+        session.wait_rx(s.poll, poll_ms)?;
+        let xsk = &mut session.xsk;
+        let n = xsk.recv(&mut rx, batch);
+        for mut frame in rx.drain(..) {
+            sum.totals.rx_packets += 1;
+            sum.totals.rx_bytes += frame.len() as u64;
+            match echo::answer(xsk.umem().data_mut(&mut frame), &local) {
+                Ok(kind) => {
+                    match kind {
+                        Answered::V4 => sum.answered_v4 += 1,
+                        Answered::V6 => sum.answered_v6 += 1,
+                    }
+                    tx.push(frame);
+                }
+                Err(r) => {
+                    sum.rejected[Reject::ALL.iter().position(|x| *x == r).unwrap_or(0)] += 1;
+                    xsk.release(frame);
+                }
+            }
+        }
+        if !tx.is_empty() {
+            let mut tries = 0;
+            while !tx.is_empty() && tries < 3 {
+                let bytes_before: u64 = tx.iter().map(|f| f.len() as u64).sum();
+                sum.totals.tx_packets += xsk.send(&mut tx) as u64;
+                sum.totals.tx_bytes += bytes_before - tx.iter().map(|f| f.len() as u64).sum::<u64>();
+                xsk.flush()?;
+                xsk.complete(u32::MAX);
+                tries += 1;
+            }
+            // The TX ring stayed full: drop the replies rather than stall.
+            sum.tx_ring_full += tx.len() as u64;
+            for f in tx.drain(..) {
+                xsk.release(f);
+            }
+        } else if n == 0 {
+            xsk.flush()?;
+        }
+        xsk.complete(u32::MAX);
+        xsk.refill(u32::MAX);
+
+        let now = Instant::now();
+        if reporter.due(now) {
+            let extra = if s.extra {
+                Some(Extra {
+                    kernel: session.xsk.statistics()?,
+                    xdp: session.prog.counters()?,
+                })
+            } else {
+                None
+            };
+            reporter.tick(out, now, &sum.totals, extra.as_ref(), &[("not_answered", sum.rejected_total())]);
+            let (v4, v6) = addrs::of_interface(iface);
+            local = Local { v4, v6 };
+        }
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+    }
+
+    // Let the last replies leave and come back through COMPLETION.
+    let settle = Instant::now() + Duration::from_millis(200);
+    while session.xsk.accounting().tx + session.xsk.accounting().kernel > 0 && Instant::now() < settle {
+        session.xsk.flush()?;
+        session.xsk.complete(u32::MAX);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    sum.elapsed = reporter.elapsed();
+    sum.accounting = session.xsk.accounting();
+    sum.kernel = session.xsk.statistics()?;
+    sum.xdp = session.prog.counters()?;
+    Ok(sum)
+}
+

@@ -1,0 +1,128 @@
+//! The `xskit` command line: parses arguments and calls into the library.
+
+use crate::app::{demo, echo, sandbox};
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// AF_XDP and XDP packet processing, from the kernel to your application.
+#[derive(Parser, Debug)]
+#[command(name = "xskit", version, about, long_about = None)]
+#[command(after_help = "Start with `sudo xskit demo`: it builds a sandbox of network namespaces, answers pings with AF_XDP, checks every reply, and cleans up.")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Sandbox up, echo responder, checked pings, kernel comparison, sandbox down
+    Demo(demo::DemoArgs),
+    /// Answer ICMPv6 and ICMPv4 echo requests from user space (the seed's responder)
+    Echo(echo::EchoArgs),
+    /// Manage the sandbox: two network namespaces joined by a veth pair
+    Sandbox {
+        #[command(subcommand)]
+        action: SandboxAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SandboxAction {
+    /// Create the namespaces, the veth pair and the addresses
+    Up(sandbox::UpArgs),
+    /// Remove what `up` created, and nothing else
+    Down {
+        /// Sandbox name
+        #[arg(long, default_value = sandbox::DEFAULT_NAME)]
+        name: String,
+    },
+    /// Show the sandbox's namespaces, interfaces and addresses
+    Status {
+        /// Sandbox name
+        #[arg(long, default_value = sandbox::DEFAULT_NAME)]
+        name: String,
+    },
+}
+
+fn need_root(what: &str) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("`xskit {what}` needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_SYS_ADMIN): run it with sudo");
+    }
+    Ok(())
+}
+
+/// Stop flag set by SIGINT and SIGTERM.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    Ok(stop)
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xskit: error: {e:#}");
+            1
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let mut stdout = std::io::stdout();
+    match cli.command {
+        Command::Demo(args) => {
+            need_root("demo")?;
+            Ok(if demo::run(&args, &mut stdout)? { 0 } else { 1 })
+        }
+        Command::Echo(args) => {
+            need_root("echo")?;
+            let stop = stop_on_signals()?;
+            let iface = args.socket.resolve_interface()?;
+            let summary = echo::run(&args, &iface, &stop, &mut stdout, &mut || {})?;
+            summary.print(&mut stdout, args.socket.json)?;
+            Ok(0)
+        }
+        Command::Sandbox { action } => {
+            need_root("sandbox")?;
+            match action {
+                SandboxAction::Up(args) => {
+                    let state = sandbox::up(&args)?;
+                    write!(stdout, "{}", sandbox::describe(&state))?;
+                    writeln!(
+                        stdout,
+                        "try: sudo xskit echo        (then: sudo ip netns exec {} ping {})",
+                        state.outer_ns, state.inner_v6
+                    )?;
+                    Ok(0)
+                }
+                SandboxAction::Down { name } => {
+                    if sandbox::down(&name)? {
+                        writeln!(stdout, "sandbox {name} removed")?;
+                    } else {
+                        writeln!(stdout, "no sandbox named {name} is up: nothing to remove")?;
+                    }
+                    Ok(0)
+                }
+                SandboxAction::Status { name } => match sandbox::State::load(&name)? {
+                    Some(state) => {
+                        write!(stdout, "{}", sandbox::describe(&state))?;
+                        Ok(0)
+                    }
+                    None => {
+                        writeln!(stdout, "no sandbox named {name} is up (create one with `xskit sandbox up`)")?;
+                        Ok(1)
+                    }
+                },
+            }
+        }
+    }
+}
