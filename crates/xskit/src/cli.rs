@@ -10,7 +10,9 @@ use std::sync::Arc;
 /// AF_XDP and XDP packet processing, from the kernel to your application.
 #[derive(Parser, Debug)]
 #[command(name = "xskit", version, about, long_about = None)]
-#[command(after_help = "Start with `sudo xskit demo`: it builds a sandbox of network namespaces, answers pings with AF_XDP, checks every reply, and cleans up.")]
+#[command(
+    after_help = "Start with `sudo xskit demo`: it builds a sandbox of network namespaces, answers pings with AF_XDP, checks every reply, and cleans up."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,16 +114,18 @@ fn run(cli: Cli) -> Result<i32> {
                     }
                     Ok(0)
                 }
-                SandboxAction::Status { name } => match sandbox::State::load(&name)? {
-                    Some(state) => {
-                        write!(stdout, "{}", sandbox::describe(&state))?;
-                        Ok(0)
+                SandboxAction::Status { name } => {
+                    match sandbox::State::load(&name)? {
+                        Some(state) => {
+                            write!(stdout, "{}", sandbox::describe(&state))?;
+                            Ok(0)
+                        }
+                        None => {
+                            writeln!(stdout, "no sandbox named {name} is up (create one with `xskit sandbox up`)")?;
+                            Ok(1)
+                        }
                     }
-                    None => {
-                        writeln!(stdout, "no sandbox named {name} is up (create one with `xskit sandbox up`)")?;
-                        Ok(1)
-                    }
-                },
+                }
             }
         }
     }

@@ -72,3 +72,42 @@ pub const EXPERIMENTAL_ETHERTYPE: u16 = 0x88b5;
 pub fn is_experimental(frame: &[u8]) -> bool {
     frame.len() >= 14 && frame[12..14] == EXPERIMENTAL_ETHERTYPE.to_be_bytes()
 }
+
+/// A sandbox of its own for one test: a unique name, removed on drop.
+pub fn sandbox(test: &str) -> Result<crate::app::sandbox::Guard> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "xt{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        test
+    );
+    let name: String = name.chars().take(32).collect();
+    let state = crate::app::sandbox::up(&crate::app::sandbox::UpArgs::named(&name))?;
+    Ok(crate::app::sandbox::Guard(state))
+}
+
+/// Runs `f` on a thread inside the sandbox's outer namespace.
+pub fn in_outer<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            state.enter_outer().expect("enter the outer namespace");
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// Runs `f` on a thread inside the sandbox's inner namespace.
+pub fn in_inner<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            state.enter_inner().expect("enter the inner namespace");
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}

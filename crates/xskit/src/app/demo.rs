@@ -138,32 +138,61 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
         std::thread::spawn(move || -> Result<EchoSummary> {
             state.enter_inner()?;
             let mut stdout = std::io::stdout();
-            let r = echo::run(&echo_args, &state.inner_if, &stop, &mut stdout, &mut || {
+            echo::run(&echo_args, &state.inner_if, &stop, &mut stdout, &mut || {
                 let _ = ready_tx.send(());
-            });
-            r
+            })
         })
     };
     if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
         stop.store(true, Ordering::Relaxed);
-        let e = responder.join().map_err(|_| anyhow!("responder panicked"))?;
-        return Err(e.err().unwrap_or_else(|| anyhow!("responder did not start")));
+        let e = responder
+            .join()
+            .map_err(|_| anyhow!("responder panicked"))?;
+        return Err(e
+            .err()
+            .unwrap_or_else(|| anyhow!("responder did not start")));
     }
-    writeln!(out, "sending {} ICMPv6 and {} ICMPv4 echo requests from {} ...", args.count, args.count, state.outer_ns)?;
+    writeln!(
+        out,
+        "sending {} ICMPv6 and {} ICMPv4 echo requests from {} ...",
+        args.count, args.count, state.outer_ns
+    )?;
     let pinged = ping_both(&state, args.count, args.size, args.gap);
     stop.store(true, Ordering::Relaxed);
-    let summary = responder.join().map_err(|_| anyhow!("responder panicked"))??;
+    let summary = responder
+        .join()
+        .map_err(|_| anyhow!("responder panicked"))??;
     let (x6, x4) = pinged?;
     summary.print(out, false)?;
 
-    writeln!(out, "the same echo requests, answered by the kernel (no XDP program attached) ...")?;
+    writeln!(
+        out,
+        "the same echo requests, answered by the kernel (no XDP program attached) ..."
+    )?;
     let (k6, k4) = ping_both(&state, args.count, args.size, args.gap)?;
     drop(guard);
 
     writeln!(out)?;
-    writeln!(out, "{:<22} {:>6} {:>8} {:>6}   rtt min / avg / max (us)", "answered by", "sent", "correct", "wrong")?;
-    for (who, s) in [("xskit, ICMPv6", &x6), ("xskit, ICMPv4", &x4), ("kernel, ICMPv6", &k6), ("kernel, ICMPv4", &k4)] {
-        writeln!(out, "{:<22} {:>6} {:>8} {:>6}   {}", who, s.sent, s.correct, s.wrong, s.rtt_line())?;
+    writeln!(
+        out,
+        "{:<22} {:>6} {:>8} {:>6}   rtt min / avg / max (us)",
+        "answered by", "sent", "correct", "wrong"
+    )?;
+    for (who, s) in [
+        ("xskit, ICMPv6", &x6),
+        ("xskit, ICMPv4", &x4),
+        ("kernel, ICMPv6", &k6),
+        ("kernel, ICMPv4", &k4),
+    ] {
+        writeln!(
+            out,
+            "{:<22} {:>6} {:>8} {:>6}   {}",
+            who,
+            s.sent,
+            s.correct,
+            s.wrong,
+            s.rtt_line()
+        )?;
     }
     let n = args.count as u32;
     let all_ok = x6.correct == n
@@ -175,7 +204,12 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
         && summary.accounting.is_consistent();
     writeln!(out, "sandbox {} removed", state.name)?;
     if all_ok {
-        writeln!(out, "PASS: every echo request got a correct reply from xskit ({} of {})", 2 * n, 2 * n)?;
+        writeln!(
+            out,
+            "PASS: every echo request got a correct reply from xskit ({} of {})",
+            2 * n,
+            2 * n
+        )?;
     } else {
         writeln!(
             out,

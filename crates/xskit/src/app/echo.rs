@@ -63,8 +63,11 @@ impl EchoSummary {
     pub fn print(&self, out: &mut dyn Write, json_out: bool) -> Result<()> {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         if json_out {
-            let rejected: serde_json::Map<String, serde_json::Value> =
-                Reject::ALL.iter().zip(self.rejected).map(|(r, n)| (r.name().to_string(), json!(n))).collect();
+            let rejected: serde_json::Map<String, serde_json::Value> = Reject::ALL
+                .iter()
+                .zip(self.rejected)
+                .map(|(r, n)| (r.name().to_string(), json!(n)))
+                .collect();
             let v = json!({
                 "summary": true,
                 "elapsed_s": (secs * 1000.0).round() / 1000.0,
@@ -141,9 +144,19 @@ impl EchoSummary {
 
 /// Runs the responder on `iface` until `stop` is set or the duration ends.
 /// `ready` is called once the socket is bound and registered.
-pub fn run(args: &EchoArgs, iface: &str, stop: &AtomicBool, out: &mut dyn Write, ready: &mut dyn FnMut()) -> Result<EchoSummary> {
+pub fn run(
+    args: &EchoArgs,
+    iface: &str,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+    ready: &mut dyn FnMut(),
+) -> Result<EchoSummary> {
     let s = &args.socket;
-    let program = if args.all_traffic { Program::Redirect } else { Program::RedirectEcho };
+    let program = if args.all_traffic {
+        Program::Redirect
+    } else {
+        Program::RedirectEcho
+    };
     let mut session = Session::open(iface, s, program, out)?;
     ready();
 
@@ -191,7 +204,8 @@ pub fn run(args: &EchoArgs, iface: &str, stop: &AtomicBool, out: &mut dyn Write,
             while !tx.is_empty() && tries < 3 {
                 let bytes_before: u64 = tx.iter().map(|f| f.len() as u64).sum();
                 sum.totals.tx_packets += xsk.send(&mut tx) as u64;
-                sum.totals.tx_bytes += bytes_before - tx.iter().map(|f| f.len() as u64).sum::<u64>();
+                sum.totals.tx_bytes +=
+                    bytes_before - tx.iter().map(|f| f.len() as u64).sum::<u64>();
                 xsk.flush()?;
                 xsk.complete(u32::MAX);
                 tries += 1;
@@ -217,7 +231,13 @@ pub fn run(args: &EchoArgs, iface: &str, stop: &AtomicBool, out: &mut dyn Write,
             } else {
                 None
             };
-            reporter.tick(out, now, &sum.totals, extra.as_ref(), &[("not_answered", sum.rejected_total())]);
+            reporter.tick(
+                out,
+                now,
+                &sum.totals,
+                extra.as_ref(),
+                &[("not_answered", sum.rejected_total())],
+            );
             let (v4, v6) = addrs::of_interface(iface);
             local = Local { v4, v6 };
         }
@@ -228,7 +248,9 @@ pub fn run(args: &EchoArgs, iface: &str, stop: &AtomicBool, out: &mut dyn Write,
 
     // Let the last replies leave and come back through COMPLETION.
     let settle = Instant::now() + Duration::from_millis(200);
-    while session.xsk.accounting().tx + session.xsk.accounting().kernel > 0 && Instant::now() < settle {
+    while session.xsk.accounting().tx + session.xsk.accounting().kernel > 0
+        && Instant::now() < settle
+    {
         session.xsk.flush()?;
         session.xsk.complete(u32::MAX);
         std::thread::sleep(Duration::from_millis(1));
@@ -239,4 +261,3 @@ pub fn run(args: &EchoArgs, iface: &str, stop: &AtomicBool, out: &mut dyn Write,
     sum.xdp = session.prog.counters()?;
     Ok(sum)
 }
-

@@ -89,7 +89,10 @@ impl State {
     pub fn load(name: &str) -> Result<Option<State>> {
         let path = state_path(name);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?)),
+            Ok(text) => Ok(Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
@@ -107,9 +110,15 @@ impl State {
 }
 
 fn parse_subnet(s: &str) -> Result<(IpAddr, u8)> {
-    let (a, p) = s.split_once('/').with_context(|| format!("{s:?} is not a subnet (ADDR/LEN)"))?;
-    let addr: IpAddr = a.parse().with_context(|| format!("{a:?} is not an IP address"))?;
-    let len: u8 = p.parse().with_context(|| format!("{p:?} is not a prefix length"))?;
+    let (a, p) = s
+        .split_once('/')
+        .with_context(|| format!("{s:?} is not a subnet (ADDR/LEN)"))?;
+    let addr: IpAddr = a
+        .parse()
+        .with_context(|| format!("{a:?} is not an IP address"))?;
+    let len: u8 = p
+        .parse()
+        .with_context(|| format!("{p:?} is not a prefix length"))?;
     let max = if addr.is_ipv4() { 30 } else { 126 };
     if len > max || len == 0 {
         bail!("prefix length {len} in {s} leaves no room for two hosts (or covers everything)");
@@ -122,7 +131,11 @@ fn mask(addr: IpAddr, len: u8) -> u128 {
         IpAddr::V4(a) => (u32::from(a) as u128, 32),
         IpAddr::V6(a) => (u128::from(a), 128),
     };
-    let keep = if len == 0 { 0 } else { u128::MAX << (bits - len as u32) & (u128::MAX >> (128 - bits)) };
+    let keep = if len == 0 {
+        0
+    } else {
+        u128::MAX << (bits - len as u32) & (u128::MAX >> (128 - bits))
+    };
     v & keep
 }
 
@@ -141,8 +154,13 @@ fn clashes(subnet: (IpAddr, u8)) -> Result<Vec<String>> {
     let out = netns::ip_output(&[fam, "-o", "route", "show", "table", "all"])?;
     let mut hits = Vec::new();
     for line in out.lines() {
-        let Some(first) = line.split_whitespace().next() else { continue };
-        let first = if matches!(first, "local" | "broadcast" | "unicast" | "multicast" | "anycast") {
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        let first = if matches!(
+            first,
+            "local" | "broadcast" | "unicast" | "multicast" | "anycast"
+        ) {
             line.split_whitespace().nth(1).unwrap_or("")
         } else {
             first
@@ -151,7 +169,11 @@ fn clashes(subnet: (IpAddr, u8)) -> Result<Vec<String>> {
             continue;
         }
         let (a, l) = match first.split_once('/') {
-            Some((a, l)) => (a, l.parse().unwrap_or(if subnet.0.is_ipv4() { 32 } else { 128 })),
+            Some((a, l)) => (
+                a,
+                l.parse()
+                    .unwrap_or(if subnet.0.is_ipv4() { 32 } else { 128 }),
+            ),
             None => (first, if subnet.0.is_ipv4() { 32 } else { 128 }),
         };
         if let Ok(addr) = a.parse::<IpAddr>() {
@@ -174,8 +196,16 @@ fn host(subnet: (IpAddr, u8), n: u128) -> IpAddr {
 /// its namespaces exist, or its subnets clash with the host's routes.
 /// Must be called from a thread in the host's own namespace.
 pub fn up(args: &UpArgs) -> Result<State> {
-    if !args.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || args.name.len() > 32 {
-        bail!("sandbox name {:?}: use up to 32 letters, digits, '-' or '_'", args.name);
+    if !args
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || args.name.len() > 32
+    {
+        bail!(
+            "sandbox name {:?}: use up to 32 letters, digits, '-' or '_'",
+            args.name
+        );
     }
     if State::load(&args.name)?.is_some() {
         bail!(
@@ -199,8 +229,12 @@ pub fn up(args: &UpArgs) -> Result<State> {
             );
         }
     }
-    let (IpAddr::V4(inner_v4), IpAddr::V4(outer_v4)) = (host(s4, 1), host(s4, 2)) else { unreachable!() };
-    let (IpAddr::V6(inner_v6), IpAddr::V6(outer_v6)) = (host(s6, 1), host(s6, 2)) else { unreachable!() };
+    let (IpAddr::V4(inner_v4), IpAddr::V4(outer_v4)) = (host(s4, 1), host(s4, 2)) else {
+        unreachable!()
+    };
+    let (IpAddr::V6(inner_v6), IpAddr::V6(outer_v6)) = (host(s6, 1), host(s6, 2)) else {
+        unreachable!()
+    };
     let state = State {
         name: args.name.clone(),
         inner_ns: format!("{}-in", args.name),
@@ -228,16 +262,52 @@ pub fn up(args: &UpArgs) -> Result<State> {
         let q = args.queues.max(1).to_string();
         let (i, o) = (&state.inner_ns, &state.outer_ns);
         ip(&[
-            "-n", i, "link", "add", "dev", &state.inner_if, "numrxqueues", &q, "numtxqueues", &q, "type", "veth", "peer",
-            "name", &state.outer_if, "numrxqueues", &q, "numtxqueues", &q, "netns", o,
+            "-n",
+            i,
+            "link",
+            "add",
+            "dev",
+            &state.inner_if,
+            "numrxqueues",
+            &q,
+            "numtxqueues",
+            &q,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &state.outer_if,
+            "numrxqueues",
+            &q,
+            "numtxqueues",
+            &q,
+            "netns",
+            o,
         ])?;
         for (ns, dev, v4, v6) in [
             (i, &state.inner_if, state.inner_v4, state.inner_v6),
             (o, &state.outer_if, state.outer_v4, state.outer_v6),
         ] {
             ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
-            ip(&["-n", ns, "addr", "add", &format!("{v4}/{}", state.prefix4), "dev", dev])?;
-            ip(&["-n", ns, "addr", "add", &format!("{v6}/{}", state.prefix6), "dev", dev, "nodad"])?;
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v4}/{}", state.prefix4),
+                "dev",
+                dev,
+            ])?;
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/{}", state.prefix6),
+                "dev",
+                dev,
+                "nodad",
+            ])?;
             ip(&["-n", ns, "link", "set", "dev", dev, "up"])?;
         }
         // Let unprivileged ICMP "ping" sockets work on the outer end.
@@ -250,7 +320,10 @@ pub fn up(args: &UpArgs) -> Result<State> {
         .join()
         .map_err(|_| anyhow::anyhow!("thread panicked"))??;
         std::fs::create_dir_all(STATE_DIR).with_context(|| format!("creating {STATE_DIR}"))?;
-        std::fs::write(state_path(&state.name), serde_json::to_string_pretty(&state)?)?;
+        std::fs::write(
+            state_path(&state.name),
+            serde_json::to_string_pretty(&state)?,
+        )?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -272,13 +345,20 @@ pub fn down(name: &str) -> Result<bool> {
             ip(&["netns", "del", ns])?;
         }
     }
-    std::fs::remove_file(state_path(name)).with_context(|| format!("removing {}", state_path(name).display()))?;
+    std::fs::remove_file(state_path(name))
+        .with_context(|| format!("removing {}", state_path(name).display()))?;
     Ok(true)
 }
 
 /// A human description of the sandbox (for `status`).
 pub fn describe(state: &State) -> String {
-    let present = |ns: &str| if netns::exists(ns) { "present" } else { "MISSING" };
+    let present = |ns: &str| {
+        if netns::exists(ns) {
+            "present"
+        } else {
+            "MISSING"
+        }
+    };
     format!(
         "sandbox {}:\n  inner: netns {} ({}), {} {}/{} {}/{}   <- run xskit here\n  outer: netns {} ({}), {} {}/{} {}/{}   <- traffic comes from here\n",
         state.name,

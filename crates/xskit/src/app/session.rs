@@ -23,13 +23,23 @@ pub struct Session {
 
 impl Session {
     /// Sets everything up and says on `out` what it set up (unless JSON).
-    pub fn open(iface: &str, args: &SocketArgs, program: Program, out: &mut dyn Write) -> Result<Session> {
-        let queues = xsk::netdev::rx_queue_count(iface)?.unwrap_or(1).max(args.queue + 1);
+    pub fn open(
+        iface: &str,
+        args: &SocketArgs,
+        program: Program,
+        out: &mut dyn Write,
+    ) -> Result<Session> {
+        let queues = xsk::netdev::rx_queue_count(iface)?
+            .unwrap_or(1)
+            .max(args.queue + 1);
         let mut prog = XdpProgram::load(program, queues)?;
         let att = prog.attach(iface, args.attach_mode(), args.force)?;
         let mode = att.mode;
         if let Some(why) = &att.fallback_reason {
-            writeln!(out, "native XDP unavailable on {iface}, using SKB mode: {why}")?;
+            writeln!(
+                out,
+                "native XDP unavailable on {iface}, using SKB mode: {why}"
+            )?;
         }
         let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config())?;
         prog.register(args.queue, &xsk)
@@ -40,7 +50,11 @@ impl Session {
                 out,
                 "{program} on {iface} queue {}: XDP {mode} mode, {} bind, {} frames x {} B, {}",
                 args.queue,
-                if xsk.is_zero_copy() { "zero-copy" } else { "copy" },
+                if xsk.is_zero_copy() {
+                    "zero-copy"
+                } else {
+                    "copy"
+                },
                 args.frames,
                 args.frame_size,
                 if args.poll { "poll()" } else { "busy loop" },

@@ -29,7 +29,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -53,7 +53,13 @@ pub struct Rates {
 impl Rates {
     /// Rates between two snapshots `secs` apart.
     pub fn between(prev: &Totals, now: &Totals, secs: f64) -> Rates {
-        let per = |a: u64, b: u64| if secs > 0.0 { (b - a) as f64 / secs } else { 0.0 };
+        let per = |a: u64, b: u64| {
+            if secs > 0.0 {
+                (b - a) as f64 / secs
+            } else {
+                0.0
+            }
+        };
         Rates {
             rx_pps: per(prev.rx_packets, now.rx_packets),
             rx_bps: per(prev.rx_bytes, now.rx_bytes) * 8.0,
@@ -118,7 +124,14 @@ impl Reporter {
     }
 
     /// Prints the line for the period that just ended.
-    pub fn tick(&mut self, out: &mut dyn Write, now: Instant, totals: &Totals, extra: Option<&Extra>, more: &[(&str, u64)]) {
+    pub fn tick(
+        &mut self,
+        out: &mut dyn Write,
+        now: Instant,
+        totals: &Totals,
+        extra: Option<&Extra>,
+        more: &[(&str, u64)],
+    ) {
         let secs = now.duration_since(self.last).as_secs_f64();
         let rates = Rates::between(&self.prev, totals, secs);
         self.prev = *totals;
@@ -267,7 +280,10 @@ mod tests {
         r.tick(&mut out, r.start + Duration::from_secs(2), &t, None, &[]);
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("rx pps"), "{s}");
-        assert!(s.contains("12,345") && s.contains("6,172") && s.contains("4,000,000"), "{s}");
+        assert!(
+            s.contains("12,345") && s.contains("6,172") && s.contains("4,000,000"),
+            "{s}"
+        );
 
         let mut r = Reporter::new(ReportStyle {
             interval: Duration::from_secs(1),
@@ -276,7 +292,13 @@ mod tests {
             extra: true,
         });
         let mut out = Vec::new();
-        r.tick(&mut out, r.start + Duration::from_secs(1), &t, Some(&Extra::default()), &[("rejected", 3)]);
+        r.tick(
+            &mut out,
+            r.start + Duration::from_secs(1),
+            &t,
+            Some(&Extra::default()),
+            &[("rejected", 3)],
+        );
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["rx_pps"], 12345.0);
         assert_eq!(v["rejected"], 3);

@@ -20,7 +20,8 @@ pub fn of_interface(iface: &str) -> (Vec<Ipv4Addr>, Vec<Ipv6Addr>) {
         while !p.is_null() {
             let ifa = &*p;
             p = ifa.ifa_next;
-            if ifa.ifa_addr.is_null() || CStr::from_ptr(ifa.ifa_name).to_bytes() != iface.as_bytes() {
+            if ifa.ifa_addr.is_null() || CStr::from_ptr(ifa.ifa_name).to_bytes() != iface.as_bytes()
+            {
                 continue;
             }
             match (*ifa.ifa_addr).sa_family as i32 {

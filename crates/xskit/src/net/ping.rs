@@ -54,7 +54,11 @@ fn sockaddr(addr: IpAddr) -> (libc::sockaddr_storage, u32) {
 impl Pinger {
     /// Opens a ping socket for IPv6 (`v6`) or IPv4.
     pub fn new(v6: bool) -> Result<Pinger> {
-        let (dom, proto) = if v6 { (libc::AF_INET6, libc::IPPROTO_ICMPV6) } else { (libc::AF_INET, libc::IPPROTO_ICMP) };
+        let (dom, proto) = if v6 {
+            (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+        } else {
+            (libc::AF_INET, libc::IPPROTO_ICMP)
+        };
         // SAFETY: plain socket(2); checked below.
         let fd = unsafe { libc::socket(dom, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, proto) };
         if fd < 0 {
@@ -66,22 +70,44 @@ impl Pinger {
         // SAFETY: fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // Bind to port 0: the kernel picks the identifier, which getsockname shows.
-        let any = if v6 { IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED) };
+        let any = if v6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        };
         let (ss, len) = sockaddr(any);
         // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
-        if unsafe { libc::bind(fd.as_raw_fd(), (&ss as *const libc::sockaddr_storage).cast(), len) } < 0 {
+        if unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        } < 0
+        {
             bail!("binding the ping socket: {}", io::Error::last_os_error());
         }
         // SAFETY: getsockname writes at most `len` bytes into `out`.
         let mut out: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut len = size_of::<libc::sockaddr_storage>() as u32;
         // SAFETY: as above.
-        if unsafe { libc::getsockname(fd.as_raw_fd(), (&mut out as *mut libc::sockaddr_storage).cast(), &mut len) } < 0 {
-            bail!("getsockname on the ping socket: {}", io::Error::last_os_error());
+        if unsafe {
+            libc::getsockname(
+                fd.as_raw_fd(),
+                (&mut out as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        } < 0
+        {
+            bail!(
+                "getsockname on the ping socket: {}",
+                io::Error::last_os_error()
+            );
         }
         // The port sits at the same offset in sockaddr_in and sockaddr_in6.
         // SAFETY: reading sin_port of a sockaddr the kernel filled in.
-        let ident = u16::from_be(unsafe { (*(&out as *const _ as *const libc::sockaddr_in)).sin_port });
+        let ident =
+            u16::from_be(unsafe { (*(&out as *const _ as *const libc::sockaddr_in)).sin_port });
         Ok(Pinger { fd, v6, ident })
     }
 
@@ -92,7 +118,13 @@ impl Pinger {
 
     /// Sends one echo request and waits up to `timeout` for its reply.
     /// `None` on timeout; replies with other sequence numbers are skipped.
-    pub fn ping(&self, dst: IpAddr, seq: u16, payload: &[u8], timeout: Duration) -> Result<Option<Reply>> {
+    pub fn ping(
+        &self,
+        dst: IpAddr,
+        seq: u16,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Option<Reply>> {
         if dst.is_ipv6() != self.v6 {
             bail!("address family of {dst} does not match this ping socket");
         }
@@ -103,10 +135,20 @@ impl Pinger {
         let sent_at = Instant::now();
         // SAFETY: `msg` and `ss` are valid for the lengths passed.
         let rc = unsafe {
-            libc::sendto(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0, (&ss as *const libc::sockaddr_storage).cast(), len)
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
         };
         if rc < 0 {
-            bail!("sending an echo request to {dst}: {}", io::Error::last_os_error());
+            bail!(
+                "sending an echo request to {dst}: {}",
+                io::Error::last_os_error()
+            );
         }
         let deadline = sent_at + timeout;
         let mut buf = vec![0u8; 65536];
@@ -125,7 +167,14 @@ impl Pinger {
                 continue;
             }
             // SAFETY: `buf` is writable for its length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
             let rtt = sent_at.elapsed();
             if n < 8 {
                 continue;

@@ -23,8 +23,20 @@ fn ethernet(src: [u8; 6], dst: [u8; 6], proto: EthernetProtocol, payload_len: us
 }
 
 /// An ICMPv6 echo request from `src` to `dst`.
-pub fn echo_request_v6(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
-    let icmp = Icmpv6Repr::EchoRequest { ident, seq_no, data };
+pub fn echo_request_v6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ident: u16,
+    seq_no: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    let icmp = Icmpv6Repr::EchoRequest {
+        ident,
+        seq_no,
+        data,
+    };
     let ip = Ipv6Repr {
         src_addr: src,
         dst_addr: dst,
@@ -32,16 +44,38 @@ pub fn echo_request_v6(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv6Addr, dst: I
         payload_len: icmp.buffer_len(),
         hop_limit: 64,
     };
-    let mut f = ethernet(src_mac, dst_mac, EthernetProtocol::Ipv6, ip.buffer_len() + ip.payload_len);
+    let mut f = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv6,
+        ip.buffer_len() + ip.payload_len,
+    );
     let mut pkt = Ipv6Packet::new_unchecked(&mut f[ETH..]);
     ip.emit(&mut pkt);
-    icmp.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(pkt.payload_mut()), &ChecksumCapabilities::default());
+    icmp.emit(
+        &src,
+        &dst,
+        &mut Icmpv6Packet::new_unchecked(pkt.payload_mut()),
+        &ChecksumCapabilities::default(),
+    );
     f
 }
 
 /// An ICMPv4 echo request from `src` to `dst`.
-pub fn echo_request_v4(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
-    let icmp = Icmpv4Repr::EchoRequest { ident, seq_no, data };
+pub fn echo_request_v4(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    seq_no: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    let icmp = Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no,
+        data,
+    };
     let ip = Ipv4Repr {
         src_addr: src,
         dst_addr: dst,
@@ -49,7 +83,12 @@ pub fn echo_request_v4(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: I
         payload_len: icmp.buffer_len(),
         hop_limit: 64,
     };
-    let mut f = ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, ip.buffer_len() + ip.payload_len);
+    let mut f = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv4,
+        ip.buffer_len() + ip.payload_len,
+    );
     let caps = ChecksumCapabilities::default();
     let mut pkt = Ipv4Packet::new_unchecked(&mut f[ETH..]);
     ip.emit(&mut pkt, &caps);
@@ -58,8 +97,19 @@ pub fn echo_request_v4(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: I
 }
 
 /// A UDP datagram over IPv4.
-pub fn udp_v4(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    let udp = UdpRepr { src_port: sport, dst_port: dport };
+pub fn udp_v4(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    let udp = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+    };
     let ip = Ipv4Repr {
         src_addr: src,
         dst_addr: dst,
@@ -67,7 +117,12 @@ pub fn udp_v4(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, 
         payload_len: udp.header_len() + data.len(),
         hop_limit: 64,
     };
-    let mut f = ethernet(src_mac, dst_mac, EthernetProtocol::Ipv4, ip.buffer_len() + ip.payload_len);
+    let mut f = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv4,
+        ip.buffer_len() + ip.payload_len,
+    );
     let caps = ChecksumCapabilities::default();
     let mut pkt = Ipv4Packet::new_unchecked(&mut f[ETH..]);
     ip.emit(&mut pkt, &caps);
@@ -83,8 +138,19 @@ pub fn udp_v4(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, 
 }
 
 /// A UDP datagram over IPv6.
-pub fn udp_v6(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    let udp = UdpRepr { src_port: sport, dst_port: dport };
+pub fn udp_v6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    sport: u16,
+    dport: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    let udp = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+    };
     let ip = Ipv6Repr {
         src_addr: src,
         dst_addr: dst,
@@ -92,7 +158,12 @@ pub fn udp_v6(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, 
         payload_len: udp.header_len() + data.len(),
         hop_limit: 64,
     };
-    let mut f = ethernet(src_mac, dst_mac, EthernetProtocol::Ipv6, ip.buffer_len() + ip.payload_len);
+    let mut f = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv6,
+        ip.buffer_len() + ip.payload_len,
+    );
     let caps = ChecksumCapabilities::default();
     let mut pkt = Ipv6Packet::new_unchecked(&mut f[ETH..]);
     ip.emit(&mut pkt);

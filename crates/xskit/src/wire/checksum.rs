@@ -42,7 +42,10 @@ mod tests {
             let after = full(&words);
             let inc = replace_u16(before, old, new);
             // 0x0000 and 0xffff are the same value in one's complement.
-            assert!(inc == after || (inc ^ after) == 0xffff && (inc == 0 || inc == 0xffff), "{inc:#x} vs {after:#x}");
+            assert!(
+                inc == after || (inc ^ after) == 0xffff && (inc == 0 || inc == 0xffff),
+                "{inc:#x} vs {after:#x}"
+            );
         }
     }
 

@@ -123,7 +123,11 @@ fn answer_v6(buf: &mut [u8], local: &Local) -> Result<(), Reject> {
     icmp.set_msg_type(Icmpv6Message::EchoReply);
     // Swapping addresses leaves the pseudo-header sum alone; only the
     // type/code word changes.
-    icmp.set_checksum(replace_u16(old, u16::from_be_bytes([128, 0]), u16::from_be_bytes([129, 0])));
+    icmp.set_checksum(replace_u16(
+        old,
+        u16::from_be_bytes([128, 0]),
+        u16::from_be_bytes([129, 0]),
+    ));
     Ok(())
 }
 
@@ -180,11 +184,27 @@ mod tests {
     }
 
     fn v6_request() -> Vec<u8> {
-        build::echo_request_v6(B, A, "fc00::2".parse().unwrap(), "fc00::1".parse().unwrap(), 7, 3, b"hello xskit")
+        build::echo_request_v6(
+            B,
+            A,
+            "fc00::2".parse().unwrap(),
+            "fc00::1".parse().unwrap(),
+            7,
+            3,
+            b"hello xskit",
+        )
     }
 
     fn v4_request() -> Vec<u8> {
-        build::echo_request_v4(B, A, Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1), 7, 3, b"hello xskit")
+        build::echo_request_v4(
+            B,
+            A,
+            Ipv4Addr::new(198, 18, 0, 2),
+            Ipv4Addr::new(198, 18, 0, 1),
+            7,
+            3,
+            b"hello xskit",
+        )
     }
 
     #[test]
@@ -269,9 +289,25 @@ mod tests {
         let mut reply = v6_request();
         answer(&mut reply, &local()).unwrap();
         assert_eq!(answer(&mut reply, &local()), Err(Reject::NotEchoRequest));
-        let mut other = build::echo_request_v6(B, A, "fc00::2".parse().unwrap(), "fc00::9".parse().unwrap(), 1, 1, b"x");
+        let mut other = build::echo_request_v6(
+            B,
+            A,
+            "fc00::2".parse().unwrap(),
+            "fc00::9".parse().unwrap(),
+            1,
+            1,
+            b"x",
+        );
         assert_eq!(answer(&mut other, &local()), Err(Reject::NotForUs));
-        let mut udp = build::udp_v4(B, A, Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1), 1000, 2000, b"data");
+        let mut udp = build::udp_v4(
+            B,
+            A,
+            Ipv4Addr::new(198, 18, 0, 2),
+            Ipv4Addr::new(198, 18, 0, 1),
+            1000,
+            2000,
+            b"data",
+        );
         assert_eq!(answer(&mut udp, &local()), Err(Reject::NotEchoRequest));
     }
 
@@ -280,7 +316,11 @@ mod tests {
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         let base = v4_request();
         for i in 0..20_000 {
-            let mut f = if i % 2 == 0 { base.clone() } else { v6_request() };
+            let mut f = if i % 2 == 0 {
+                base.clone()
+            } else {
+                v6_request()
+            };
             for _ in 0..3 {
                 s ^= s << 13;
                 s ^= s >> 7;

@@ -1,8 +1,8 @@
 //! One line that says what a frame is, for `xskit dump`.
 
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv4Packet, Icmpv6Message,
-    Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket,
+    ArpOperation, ArpPacket, EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv4Packet,
+    Icmpv6Message, Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket,
 };
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -28,7 +28,13 @@ pub fn summarize(frame: &[u8]) -> String {
             }
         }
         other => {
-            let _ = write!(s, "ethertype {:#06x} {} > {}", u16::from(other), eth.src_addr(), eth.dst_addr());
+            let _ = write!(
+                s,
+                "ethertype {:#06x} {} > {}",
+                u16::from(other),
+                eth.src_addr(),
+                eth.dst_addr()
+            );
         }
     }
     s
@@ -59,7 +65,10 @@ fn ipv6(buf: &[u8], s: &mut String) {
                 } else {
                     let _ = write!(s, "ICMPv6 {what}");
                 }
-                if matches!(icmp.msg_type(), Icmpv6Message::EchoRequest | Icmpv6Message::EchoReply) {
+                if matches!(
+                    icmp.msg_type(),
+                    Icmpv6Message::EchoRequest | Icmpv6Message::EchoReply
+                ) {
                     let _ = write!(s, " id {} seq {}", icmp.echo_ident(), icmp.echo_seq_no());
                 }
             }
@@ -86,8 +95,17 @@ fn ipv4(buf: &[u8], s: &mut String) {
         IpProtocol::Icmp => match Icmpv4Packet::new_checked(ip.payload()) {
             Ok(icmp) => match icmp.msg_type() {
                 Icmpv4Message::EchoRequest | Icmpv4Message::EchoReply => {
-                    let what = if icmp.msg_type() == Icmpv4Message::EchoRequest { "request" } else { "reply" };
-                    let _ = write!(s, "ICMP echo {what} id {} seq {}", icmp.echo_ident(), icmp.echo_seq_no());
+                    let what = if icmp.msg_type() == Icmpv4Message::EchoRequest {
+                        "request"
+                    } else {
+                        "reply"
+                    };
+                    let _ = write!(
+                        s,
+                        "ICMP echo {what} id {} seq {}",
+                        icmp.echo_ident(),
+                        icmp.echo_seq_no()
+                    );
                 }
                 t => {
                     let _ = write!(s, "ICMP type {}", u8::from(t));
@@ -103,18 +121,36 @@ fn transport(proto: IpProtocol, payload: &[u8], s: &mut String) {
     match proto {
         IpProtocol::Udp => match UdpPacket::new_checked(payload) {
             Ok(u) => {
-                let _ = write!(s, "UDP {} > {} len {}", u.src_port(), u.dst_port(), u.payload().len());
+                let _ = write!(
+                    s,
+                    "UDP {} > {} len {}",
+                    u.src_port(),
+                    u.dst_port(),
+                    u.payload().len()
+                );
             }
             Err(_) => s.push_str("UDP (truncated)"),
         },
         IpProtocol::Tcp => match TcpPacket::new_checked(payload) {
             Ok(t) => {
-                let flags: String = [(t.syn(), 'S'), (t.fin(), 'F'), (t.rst(), 'R'), (t.psh(), 'P'), (t.ack(), '.')]
-                    .iter()
-                    .filter(|(on, _)| *on)
-                    .map(|(_, c)| *c)
-                    .collect();
-                let _ = write!(s, "TCP {} > {} [{flags}] len {}", t.src_port(), t.dst_port(), t.payload().len());
+                let flags: String = [
+                    (t.syn(), 'S'),
+                    (t.fin(), 'F'),
+                    (t.rst(), 'R'),
+                    (t.psh(), 'P'),
+                    (t.ack(), '.'),
+                ]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, c)| *c)
+                .collect();
+                let _ = write!(
+                    s,
+                    "TCP {} > {} [{flags}] len {}",
+                    t.src_port(),
+                    t.dst_port(),
+                    t.payload().len()
+                );
             }
             Err(_) => s.push_str("TCP (truncated)"),
         },
@@ -135,11 +171,25 @@ fn arp(buf: &[u8], s: &mut String) {
     };
     match a.operation() {
         ArpOperation::Request => {
-            let _ = write!(s, "ARP who-has {} tell {}", ip(a.target_protocol_addr()), ip(a.source_protocol_addr()));
+            let _ = write!(
+                s,
+                "ARP who-has {} tell {}",
+                ip(a.target_protocol_addr()),
+                ip(a.source_protocol_addr())
+            );
         }
         ArpOperation::Reply => {
-            let mac: Vec<String> = a.source_hardware_addr().iter().map(|b| format!("{b:02x}")).collect();
-            let _ = write!(s, "ARP reply {} is-at {}", ip(a.source_protocol_addr()), mac.join(":"));
+            let mac: Vec<String> = a
+                .source_hardware_addr()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let _ = write!(
+                s,
+                "ARP reply {} is-at {}",
+                ip(a.source_protocol_addr()),
+                mac.join(":")
+            );
         }
         _ => s.push_str("ARP"),
     }
@@ -162,7 +212,13 @@ pub fn hexdump(frame: &[u8]) -> String {
             }
         }
         s.push(' ');
-        s.extend(chunk.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }));
+        s.extend(chunk.iter().map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        }));
         s.push('\n');
     }
     s
@@ -175,15 +231,45 @@ mod tests {
 
     #[test]
     fn echo_request_line_matches_the_issue_example() {
-        let f = build::echo_request_v6([2; 6], [4; 6], "fc00::2".parse().unwrap(), "fc00::1".parse().unwrap(), 7, 3, b"x");
-        assert_eq!(summarize(&f), "IPv6 fc00::2 > fc00::1 ICMPv6 echo request id 7 seq 3");
-        let f = build::udp_v4([2; 6], [4; 6], Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1), 5, 53, b"abc");
-        assert_eq!(summarize(&f), "IPv4 198.18.0.2 > 198.18.0.1 UDP 5 > 53 len 3");
+        let f = build::echo_request_v6(
+            [2; 6],
+            [4; 6],
+            "fc00::2".parse().unwrap(),
+            "fc00::1".parse().unwrap(),
+            7,
+            3,
+            b"x",
+        );
+        assert_eq!(
+            summarize(&f),
+            "IPv6 fc00::2 > fc00::1 ICMPv6 echo request id 7 seq 3"
+        );
+        let f = build::udp_v4(
+            [2; 6],
+            [4; 6],
+            Ipv4Addr::new(198, 18, 0, 2),
+            Ipv4Addr::new(198, 18, 0, 1),
+            5,
+            53,
+            b"abc",
+        );
+        assert_eq!(
+            summarize(&f),
+            "IPv4 198.18.0.2 > 198.18.0.1 UDP 5 > 53 len 3"
+        );
     }
 
     #[test]
     fn damaged_frames_are_described_not_panicked_on() {
-        let f = build::echo_request_v4([2; 6], [4; 6], Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8), 1, 1, b"abcdef");
+        let f = build::echo_request_v4(
+            [2; 6],
+            [4; 6],
+            Ipv4Addr::new(1, 2, 3, 4),
+            Ipv4Addr::new(5, 6, 7, 8),
+            1,
+            1,
+            b"abcdef",
+        );
         for len in 0..f.len() {
             let line = summarize(&f[..len]);
             assert!(!line.is_empty());

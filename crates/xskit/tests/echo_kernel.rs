@@ -1,0 +1,421 @@
+//! The echo responder against real kernel peers, in sandboxes of network
+//! namespaces made for each test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use xskit::app::args::SocketArgs;
+use xskit::app::demo::ping_series;
+use xskit::app::echo::{self, EchoArgs, EchoSummary};
+use xskit::app::sandbox::State;
+use xskit::net::{netns, packet::PacketSocket, veth};
+use xskit::testing::{have_root, in_inner, in_outer, sandbox};
+use xskit::wire::build;
+use xskit::xdp::{AttachMode, ModeInUse};
+
+fn echo_args(iface: &str, mode: AttachMode, all_traffic: bool) -> EchoArgs {
+    EchoArgs {
+        socket: SocketArgs {
+            interface: Some(iface.to_string()),
+            sandbox: None,
+            queue: 0,
+            mode,
+            native_mode: false,
+            skb_mode: false,
+            copy: false,
+            zero_copy: false,
+            poll: true,
+            batch: 64,
+            frames: 1024,
+            frame_size: 4096,
+            interval: Duration::from_secs(3600),
+            duration: None,
+            quiet: true,
+            extra: false,
+            json: false,
+            force: false,
+        },
+        all_traffic,
+    }
+}
+
+/// Runs the responder in the inner namespace while `f` runs.
+fn with_responder<R: Send>(
+    state: &State,
+    args: EchoArgs,
+    f: impl FnOnce() -> R + Send,
+) -> (R, EchoSummary) {
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            state.enter_inner().unwrap();
+            let mut sink = Vec::new();
+            let r = echo::run(&args, &state.inner_if, &stop, &mut sink, &mut || {
+                tx.send(()).unwrap()
+            });
+            if r.is_err() {
+                let _ = tx.send(());
+            }
+            r
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("responder started");
+        let out = f();
+        stop.store(true, Ordering::Relaxed);
+        let summary = h.join().unwrap().expect("responder ran");
+        (out, summary)
+    })
+}
+
+#[test]
+fn answers_kernel_pings_over_ipv6_and_ipv4_in_native_and_skb_mode() {
+    if !have_root("answers_kernel_pings_over_ipv6_and_ipv4_in_native_and_skb_mode") {
+        return;
+    }
+    for (mode, want) in [
+        (AttachMode::Native, ModeInUse::Native),
+        (AttachMode::Skb, ModeInUse::Skb),
+    ] {
+        let g = sandbox("echo").unwrap();
+        let st = &g.0;
+        let ((v6, v4), sum) = with_responder(st, echo_args(&st.inner_if, mode, false), || {
+            in_outer(st, || {
+                (
+                    ping_series(IpAddr::V6(st.inner_v6), 100, 56, Duration::ZERO).unwrap(),
+                    ping_series(IpAddr::V4(st.inner_v4), 100, 1000, Duration::ZERO).unwrap(),
+                )
+            })
+        });
+        assert_eq!(sum.mode, Some(want));
+        assert_eq!((v6.correct, v6.wrong), (100, 0), "{mode:?} IPv6");
+        assert_eq!((v4.correct, v4.wrong), (100, 0), "{mode:?} IPv4");
+        assert_eq!((sum.answered_v6, sum.answered_v4), (100, 100), "{sum:?}");
+        assert_eq!(sum.totals.tx_packets, 200);
+        assert!(sum.accounting.is_consistent(), "{:?}", sum.accounting);
+        assert_eq!(sum.accounting.application, 0);
+    }
+}
+
+#[test]
+fn arp_neighbour_discovery_and_tcp_still_work_in_filtered_mode() {
+    if !have_root("arp_neighbour_discovery_and_tcp_still_work_in_filtered_mode") {
+        return;
+    }
+    let g = sandbox("filtered").unwrap();
+    let st = &g.0;
+    let listener = in_inner(st, || TcpListener::bind("[::]:7777").unwrap());
+    let (ok, sum) = with_responder(st, echo_args(&st.inner_if, AttachMode::Auto, false), || {
+        netns::ip(&["-n", &st.outer_ns, "neigh", "flush", "dev", &st.outer_if]).unwrap();
+        in_outer(st, || {
+            let v6 = ping_series(IpAddr::V6(st.inner_v6), 5, 8, Duration::ZERO).unwrap();
+            let v4 = ping_series(IpAddr::V4(st.inner_v4), 5, 8, Duration::ZERO).unwrap();
+            let mut c =
+                TcpStream::connect((st.inner_v4, 7777)).expect("TCP through the filtered program");
+            c.write_all(b"still here").unwrap();
+            v6.correct == 5 && v4.correct == 5
+        })
+    });
+    let (mut s, _) = listener.accept().unwrap();
+    let mut got = [0u8; 10];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"still here");
+    assert!(ok);
+    // The neighbour entries were learned through ARP and ND, answered by the kernel.
+    let neigh =
+        netns::ip_output(&["-n", &st.outer_ns, "neigh", "show", "dev", &st.outer_if]).unwrap();
+    assert!(
+        neigh.contains(&st.inner_v4.to_string()) && neigh.contains(&st.inner_v6.to_string()),
+        "{neigh}"
+    );
+    assert!(sum.xdp.passed.packets > 0, "{sum:?}");
+    assert_eq!(
+        sum.rejected_total(),
+        0,
+        "only echo requests reach the socket: {sum:?}"
+    );
+}
+
+#[test]
+fn all_traffic_redirects_everything() {
+    if !have_root("all_traffic_redirects_everything") {
+        return;
+    }
+    let g = sandbox("alltraffic").unwrap();
+    let st = &g.0;
+    let inner_mac = in_inner(st, || veth::mac(&st.inner_if).unwrap());
+    let mac = inner_mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    for addr in [st.inner_v4.to_string(), st.inner_v6.to_string()] {
+        netns::ip(&[
+            "-n",
+            &st.outer_ns,
+            "neigh",
+            "replace",
+            &addr,
+            "lladdr",
+            &mac,
+            "dev",
+            &st.outer_if,
+            "nud",
+            "permanent",
+        ])
+        .unwrap();
+    }
+    let _listener = in_inner(st, || TcpListener::bind("0.0.0.0:7777").unwrap());
+    let ((v4, tcp_ok), sum) =
+        with_responder(st, echo_args(&st.inner_if, AttachMode::Auto, true), || {
+            in_outer(st, || {
+                let v4 = ping_series(IpAddr::V4(st.inner_v4), 20, 8, Duration::ZERO).unwrap();
+                let tcp = TcpStream::connect_timeout(
+                    &(st.inner_v4, 7777).into(),
+                    Duration::from_millis(500),
+                )
+                .is_ok();
+                (v4, tcp)
+            })
+        });
+    assert_eq!(v4.correct, 20);
+    assert!(
+        !tcp_ok,
+        "a TCP SYN reached the kernel although every frame is redirected"
+    );
+    assert_eq!(sum.xdp.passed.packets, 0, "{sum:?}");
+    assert!(
+        sum.rejected_total() > 0,
+        "the SYNs reached the socket and were not answered: {sum:?}"
+    );
+    assert_eq!(sum.xdp.redirected.packets, sum.totals.rx_packets);
+}
+
+/// Frames that must never be answered: every truncation of an echo
+/// request, damaged headers, fragments, VLAN tags, other ICMP types.
+fn bad_frames(src: [u8; 6], dst: [u8; 6], st: &State) -> Vec<Vec<u8>> {
+    let v6 = build::echo_request_v6(src, dst, st.outer_v6, st.inner_v6, 9, 1, &[0x5a; 32]);
+    let v4 = build::echo_request_v4(src, dst, st.outer_v4, st.inner_v4, 9, 1, &[0x5a; 32]);
+    let mut out = Vec::new();
+    // AF_PACKET refuses frames shorter than an Ethernet header; the unit
+    // tests of wire::echo cover lengths 0..14.
+    for full in [&v6, &v4] {
+        for len in 14..full.len() {
+            out.push(full[..len].to_vec());
+        }
+    }
+    let ipv4_fix = |f: &mut Vec<u8>| {
+        let mut ip = smoltcp::wire::Ipv4Packet::new_unchecked(&mut f[14..]);
+        ip.fill_checksum();
+    };
+    for plen in [0u16, 4, 7, 41, 500] {
+        let mut f = v6.clone();
+        f[18..20].copy_from_slice(&plen.to_be_bytes());
+        out.push(f);
+    }
+    for ihl in [0x40u8, 0x44, 0x4f] {
+        let mut f = v4.clone();
+        f[14] = ihl;
+        out.push(f);
+    }
+    for total in [0u16, 19, 24, 2000] {
+        let mut f = v4.clone();
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        ipv4_fix(&mut f);
+        out.push(f);
+    }
+    for (byte, val) in [(20usize, 0x20u8), (21, 0x01)] {
+        let mut f = v4.clone();
+        f[byte] |= val;
+        ipv4_fix(&mut f);
+        out.push(f);
+    }
+    let mut tagged = v6.clone();
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
+    out.push(tagged);
+    let mut reply6 = v6.clone();
+    reply6[54] = 129;
+    out.push(reply6);
+    let mut unreach4 = v4.clone();
+    unreach4[34] = 3;
+    out.push(unreach4);
+    let mut badsum = v6.clone();
+    *badsum.last_mut().unwrap() ^= 1;
+    out.push(badsum);
+    out
+}
+
+#[test]
+fn malformed_and_foreign_frames_are_counted_never_answered() {
+    if !have_root("malformed_and_foreign_frames_are_counted_never_answered") {
+        return;
+    }
+    for all_traffic in [true, false] {
+        let g = sandbox("badinput").unwrap();
+        let st = &g.0;
+        let dst = in_inner(st, || veth::mac(&st.inner_if).unwrap());
+        let src = in_outer(st, || veth::mac(&st.outer_if).unwrap());
+        let frames = bad_frames(src, dst, st);
+        let (replies, sum) = with_responder(
+            st,
+            echo_args(&st.inner_if, AttachMode::Auto, all_traffic),
+            || {
+                in_outer(st, || {
+                    let sock = PacketSocket::bind(&st.outer_if).unwrap();
+                    for f in &frames {
+                        sock.send(f).unwrap();
+                    }
+                    let mut replies = 0;
+                    let end = Instant::now() + Duration::from_millis(500);
+                    while let Some(f) = sock
+                        .recv_incoming(end.saturating_duration_since(Instant::now()))
+                        .unwrap()
+                    {
+                        // An echo reply of ours would carry type 129 (v6) or 0 (v4).
+                        let v6_reply = f.len() > 54
+                            && f[12..14] == [0x86, 0xdd]
+                            && f[20] == 58
+                            && f[54] == 129;
+                        let v4_reply =
+                            f.len() > 34 && f[12..14] == [0x08, 0x00] && f[23] == 1 && f[34] == 0;
+                        if v6_reply || v4_reply {
+                            replies += 1;
+                        }
+                    }
+                    replies
+                })
+            },
+        );
+        assert_eq!(
+            replies, 0,
+            "all_traffic={all_traffic}: a bad frame was answered"
+        );
+        assert_eq!(sum.answered_v4 + sum.answered_v6, 0, "{sum:?}");
+        assert_eq!(sum.totals.tx_packets, 0);
+        assert_eq!(
+            sum.rejected_total(),
+            sum.totals.rx_packets,
+            "every received frame is counted as not answered"
+        );
+        assert_eq!(
+            sum.xdp.redirected.packets, sum.totals.rx_packets,
+            "every redirected frame reached the socket"
+        );
+        assert!(sum.accounting.is_consistent(), "{:?}", sum.accounting);
+        assert_eq!(sum.accounting.application, 0);
+        if all_traffic {
+            assert!(
+                sum.totals.rx_packets >= frames.len() as u64,
+                "{} < {}",
+                sum.totals.rx_packets,
+                frames.len()
+            );
+        }
+    }
+}
+
+fn xskit_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_xskit")
+}
+
+#[test]
+fn sigterm_prints_the_summary_and_leaves_no_program() {
+    if !have_root("sigterm_prints_the_summary_and_leaves_no_program") {
+        return;
+    }
+    let g = sandbox("sigterm").unwrap();
+    let st = &g.0;
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut child = Command::new(xskit_bin())
+            .args(["echo", "--sandbox", &st.name, "-n", "200ms", "-p"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert!(
+            first.contains("xdp_redirect_echo on xsk0 queue 0"),
+            "{first}"
+        );
+        let v6 = in_outer(st, || {
+            ping_series(IpAddr::V6(st.inner_v6), 3, 8, Duration::ZERO).unwrap()
+        });
+        assert_eq!(v6.correct, 3);
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let status = child.wait().unwrap();
+        let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+        let text = rest.join("\n");
+        assert!(status.success(), "exit {status:?}: {text}");
+        assert!(text.contains("summary:"), "{text}");
+        assert!(text.contains("answered: 3 ICMPv6, 0 ICMPv4"), "{text}");
+        assert!(text.contains("all accounted for"), "{text}");
+        assert_eq!(
+            in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
+            None
+        );
+    }
+    // Even SIGKILL leaves nothing behind: the attachment is a BPF link.
+    let mut child = Command::new(xskit_bin())
+        .args(["echo", "--sandbox", &st.name, "-p"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()).is_some());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
+        None
+    );
+}
+
+#[test]
+fn sandbox_up_twice_and_down_twice_give_clear_messages() {
+    if !have_root("sandbox_up_twice_and_down_twice_give_clear_messages") {
+        return;
+    }
+    let name = format!("xt{}-updown", std::process::id());
+    let run = |args: &[&str]| {
+        let o = Command::new(xskit_bin()).args(args).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let (code, out) = run(&["sandbox", "up", "--name", &name]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(netns::exists(&format!("{name}-in")) && netns::exists(&format!("{name}-out")));
+    let (code, out) = run(&["sandbox", "up", "--name", &name]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("already up"), "{out}");
+    let (code, out) = run(&["sandbox", "status", "--name", &name]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("198.18.0.1/24") && out.contains("present"),
+        "{out}"
+    );
+    let (code, out) = run(&["sandbox", "down", "--name", &name]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!netns::exists(&format!("{name}-in")) && !netns::exists(&format!("{name}-out")));
+    let (code, out) = run(&["sandbox", "down", "--name", &name]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("nothing to remove"), "{out}");
+    // A namespace that xskit did not make is left alone.
+    netns::ip(&["netns", "add", &format!("{name}-in")]).unwrap();
+    let (code, out) = run(&["sandbox", "up", "--name", &name]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("already exists"), "{out}");
+    let (_, out) = run(&["sandbox", "down", "--name", &name]);
+    assert!(out.contains("nothing to remove"), "{out}");
+    assert!(netns::exists(&format!("{name}-in")));
+    netns::ip(&["netns", "del", &format!("{name}-in")]).unwrap();
+}
