@@ -1,6 +1,6 @@
 //! The `xskit` command line: parses arguments and calls into the library.
 
-use crate::app::{demo, echo, sandbox};
+use crate::app::{demo, dump, echo, sandbox};
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -24,6 +24,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Answer ICMPv6 and ICMPv4 echo requests from user space (the seed's responder)
     Echo(echo::EchoArgs),
+    /// Print received frames (or write them to a pcap file)
+    Dump(dump::DumpArgs),
     /// Manage the sandbox: two network namespaces joined by a veth pair
     Sandbox {
         #[command(subcommand)]
@@ -91,6 +93,22 @@ fn run(cli: Cli) -> Result<i32> {
             let iface = args.socket.resolve_interface()?;
             let summary = echo::run(&args, &iface, &stop, &mut stdout, &mut || {})?;
             summary.print(&mut stdout, args.socket.json)?;
+            Ok(0)
+        }
+        Command::Dump(args) => {
+            need_root("dump")?;
+            let stop = stop_on_signals()?;
+            let iface = args.resolve_interface()?;
+            let s = dump::run(&args, &iface, &stop, &mut stdout)?;
+            let lost = if s.lost > 0 {
+                format!(", {} not captured (ring buffer full)", s.lost)
+            } else {
+                String::new()
+            };
+            match &args.write {
+                Some(p) => eprintln!("{} frames written to {}{lost}", s.captured, p.display()),
+                None => eprintln!("{} frames captured{lost}", s.captured),
+            }
             Ok(0)
         }
         Command::Sandbox { action } => {

@@ -419,3 +419,27 @@ fn sandbox_up_twice_and_down_twice_give_clear_messages() {
     assert!(netns::exists(&format!("{name}-in")));
     netns::ip(&["netns", "del", &format!("{name}-in")]).unwrap();
 }
+
+#[test]
+fn demo_passes_and_cleans_up() {
+    if !have_root("demo_passes_and_cleans_up") {
+        return;
+    }
+    let name = format!("xt{}-demo", std::process::id());
+    let o = Command::new(xskit_bin())
+        .args(["demo", "--name", &name, "-C", "50", "-I", "0ms"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("PASS: every echo request got a correct reply from xskit (100 of 100)"),
+        "{text}"
+    );
+    assert!(text.contains("kernel, ICMPv4"), "{text}");
+    assert!(!netns::exists(&format!("{name}-in")) && !netns::exists(&format!("{name}-out")));
+}

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod demo;
+pub mod dump;
 pub mod echo;
 pub mod sandbox;
 pub mod session;

@@ -281,7 +281,7 @@ mod tests {
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("rx pps"), "{s}");
         assert!(
-            s.contains("12,345") && s.contains("6,172") && s.contains("4,000,000"),
+            s.contains("12,345") && s.contains("6,173") && s.contains("4,000,000"),
             "{s}"
         );
 

@@ -154,6 +154,7 @@ fn transport(proto: IpProtocol, payload: &[u8], s: &mut String) {
             }
             Err(_) => s.push_str("TCP (truncated)"),
         },
+        IpProtocol::HopByHop => s.push_str("hop-by-hop options"),
         p => {
             let _ = write!(s, "protocol {}", u8::from(p));
         }

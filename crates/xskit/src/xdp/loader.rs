@@ -6,7 +6,7 @@
 
 use super::programs::Program;
 use crate::net::route::default_route_interfaces;
-use aya::maps::{MapData, PerCpuArray, XskMap};
+use aya::maps::{MapData, PerCpuArray, RingBuf, XskMap};
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader, Pod};
 use std::fmt;
@@ -384,6 +384,40 @@ impl XdpProgram {
                 what: format!("unregistering queue {queue}"),
                 source,
             })
+    }
+
+    /// Takes the capture ring buffer of [`Program::Capture`] (once).
+    pub fn take_capture_ring(&mut self) -> Result<RingBuf<MapData>, LoaderError> {
+        let map = self
+            .ebpf
+            .take_map("capture_ring")
+            .ok_or_else(|| LoaderError::Map {
+                what: format!("{} has no capture ring (or it was taken)", self.program),
+                source: aya::maps::MapError::InvalidName {
+                    name: "capture_ring".into(),
+                },
+            })?;
+        RingBuf::try_from(map).map_err(|source| LoaderError::Map {
+            what: "opening the capture ring".into(),
+            source,
+        })
+    }
+
+    /// Frames [`Program::Capture`] could not copy because its ring was full.
+    pub fn capture_lost(&self) -> Result<u64, LoaderError> {
+        let Some(map) = self.ebpf.map("capture_lost") else {
+            return Ok(0);
+        };
+        let arr: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|source| LoaderError::Map {
+                what: "opening the capture loss counter".into(),
+                source,
+            })?;
+        let per_cpu = arr.get(&0, 0).map_err(|source| LoaderError::Map {
+            what: "reading the capture loss counter".into(),
+            source,
+        })?;
+        Ok(per_cpu.iter().sum())
     }
 
     /// Reads the per-action counters, summed over CPUs.

@@ -13,6 +13,8 @@ pub enum Program {
     Redirect,
     /// Redirects only ICMPv4/ICMPv6 echo requests; passes everything else.
     RedirectEcho,
+    /// Copies the head of each frame to a ring buffer and passes the frame.
+    Capture,
 }
 
 impl Program {
@@ -23,6 +25,7 @@ impl Program {
             Program::Pass => "xdp_pass",
             Program::Redirect => "xdp_redirect",
             Program::RedirectEcho => "xdp_redirect_echo",
+            Program::Capture => "xdp_capture",
         }
     }
 
@@ -32,6 +35,7 @@ impl Program {
             Program::Drop => XDP_DROP_O,
             Program::Pass => XDP_PASS_O,
             Program::Redirect | Program::RedirectEcho => XDP_REDIRECT_O,
+            Program::Capture => XDP_CAPTURE_O,
         }
     }
 
@@ -56,4 +60,5 @@ impl fmt::Display for Program {
 // aya parses the ELF in place and wants it 8-byte aligned.
 static XDP_DROP_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_drop.o");
 static XDP_PASS_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_pass.o");
+static XDP_CAPTURE_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_capture.o");
 static XDP_REDIRECT_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_redirect.o");
