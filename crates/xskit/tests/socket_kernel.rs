@@ -200,6 +200,21 @@ fn frames_sent_to_the_peer_arrive_on_rx_with_their_bytes() {
                     experimental_frame(src, &payload)
                 })
                 .collect();
+            // Frames held by the application are counted as such.
+            peer.send(&sent[0]).unwrap();
+            let mut held = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while held.is_empty() && Instant::now() < deadline {
+                xsk.socket().poll_rx(100).unwrap();
+                xsk.recv(&mut held, 64);
+            }
+            let acc = xsk.accounting();
+            assert_eq!(acc.application, held.len(), "{acc:?}");
+            assert!(acc.is_consistent(), "{acc:?}");
+            for f in held.drain(..) {
+                xsk.release(f);
+            }
+            xsk.refill(u32::MAX);
             for f in &sent {
                 peer.send(f).unwrap();
             }

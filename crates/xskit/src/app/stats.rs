@@ -25,6 +25,10 @@ pub struct Totals {
 
 /// Formats an integer with thousands separators (`1,234,567`), as the
 /// seed's `%'` printf does; std has no locale-aware formatting.
+///
+/// ```
+/// assert_eq!(xskit::app::stats::thousands(1234567), "1,234,567");
+/// ```
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
