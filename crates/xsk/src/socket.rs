@@ -258,6 +258,43 @@ impl Socket {
         Ok(())
     }
 
+    /// Turns on preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL
+    /// of `usecs`, SO_BUSY_POLL_BUDGET of `budget`): the application then
+    /// drives the driver's NAPI loop from its own wake-ups.
+    pub fn set_busy_poll(&self, usecs: u32, budget: u32) -> Result<()> {
+        for (opt, value, name) in [
+            (libc::SO_PREFER_BUSY_POLL, 1i32, "SO_PREFER_BUSY_POLL"),
+            (libc::SO_BUSY_POLL, usecs as i32, "SO_BUSY_POLL"),
+            (
+                libc::SO_BUSY_POLL_BUDGET,
+                budget as i32,
+                "SO_BUSY_POLL_BUDGET",
+            ),
+        ] {
+            // SAFETY: `value` is a live c_int of the size passed.
+            let rc = unsafe {
+                libc::setsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&value as *const i32).cast(),
+                    size_of::<i32>() as libc::socklen_t,
+                )
+            };
+            if rc < 0 {
+                let e = Error::os(format!("setsockopt({name})"), io::Error::last_os_error());
+                return Err(if e.kind() == ErrorKind::Permission {
+                    e.with_hint(
+                        "SO_BUSY_POLL_BUDGET above the default needs CAP_NET_ADMIN: run as root",
+                    )
+                } else {
+                    e
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Waits up to `timeout_ms` (-1: forever) for frames on RX; true if ready.
     pub fn poll_rx(&self, timeout_ms: i32) -> Result<bool> {
         let mut pfd = libc::pollfd {
@@ -387,6 +424,19 @@ impl Xsk {
     /// Opens a socket on `queue` of `interface` with its own UMEM.
     pub fn new(interface: &str, queue: u32, config: &XskConfig) -> Result<Xsk> {
         let (umem, frames) = Umem::new(config.umem)?;
+        Xsk::open(interface, queue, config, umem, frames, None)
+    }
+
+    /// Opens a socket that registers `umem` (made with [`Umem::new`]) and
+    /// takes `frames`, some or all of its frames. Other sockets can then
+    /// share the UMEM through [`Xsk::shared`] with the rest.
+    pub fn with_umem(
+        interface: &str,
+        queue: u32,
+        config: &XskConfig,
+        umem: Arc<Umem>,
+        frames: Vec<Frame>,
+    ) -> Result<Xsk> {
         Xsk::open(interface, queue, config, umem, frames, None)
     }
 
@@ -762,7 +812,12 @@ impl Xsk {
     /// True if the kernel waits for a wake-up before it uses the FILL ring
     /// again (call [`Socket::kick_rx`] or poll in a busy loop).
     pub fn fill_needs_wakeup(&self) -> bool {
-        !self.need_wakeup || self.fill.needs_wakeup()
+        self.need_wakeup && self.fill.needs_wakeup()
+    }
+
+    /// True if this socket was bound with need_wakeup.
+    pub fn uses_need_wakeup(&self) -> bool {
+        self.need_wakeup
     }
 
     /// The kernel's counters for this socket.

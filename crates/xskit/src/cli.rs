@@ -1,6 +1,7 @@
 //! The `xskit` command line: parses arguments and calls into the library.
 
-use crate::app::{demo, dump, echo, sandbox};
+use crate::app::modes::{self, Mode, ModeArgs};
+use crate::app::{bench, demo, dump, echo, gen, sandbox};
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -24,6 +25,16 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Answer ICMPv6 and ICMPv4 echo requests from user space (the seed's responder)
     Echo(echo::EchoArgs),
+    /// Benchmark: receive and drop (xdpsock -r)
+    Rxdrop(ModeArgs),
+    /// Benchmark: send prebuilt UDP frames (xdpsock -t)
+    Txonly(ModeArgs),
+    /// Benchmark: swap MACs and send frames back out (xdpsock -l)
+    L2fwd(ModeArgs),
+    /// Measure every mode against the kernel's own drop rate, in one run
+    Bench(bench::BenchArgs),
+    /// Traffic generator: BPF_PROG_RUN live frames from the sending interface
+    Gen(gen::GenArgs),
     /// Print received frames (or write them to a pcap file)
     Dump(dump::DumpArgs),
     /// Manage the sandbox: two network namespaces joined by a veth pair
@@ -68,6 +79,24 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+fn run_mode(mode: Mode, args: ModeArgs) -> Result<i32> {
+    need_root(match mode {
+        Mode::Rxdrop => "rxdrop",
+        Mode::Txonly => "txonly",
+        Mode::L2fwd => "l2fwd",
+    })?;
+    let stop = stop_on_signals()?;
+    let iface = args.socket.resolve_interface()?;
+    let mut stdout = std::io::stdout();
+    let summary = modes::run(mode, &args, &iface, &stop, &mut stdout)?;
+    summary.print(&mut stdout, args.socket.json)?;
+    Ok(if summary.frames_unaccounted == 0 {
+        0
+    } else {
+        1
+    })
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -93,6 +122,37 @@ fn run(cli: Cli) -> Result<i32> {
             let iface = args.socket.resolve_interface()?;
             let summary = echo::run(&args, &iface, &stop, &mut stdout, &mut || {})?;
             summary.print(&mut stdout, args.socket.json)?;
+            Ok(0)
+        }
+        Command::Rxdrop(args) => run_mode(Mode::Rxdrop, args),
+        Command::Txonly(args) => run_mode(Mode::Txonly, args),
+        Command::L2fwd(args) => run_mode(Mode::L2fwd, args),
+        Command::Bench(args) => {
+            need_root("bench")?;
+            let rows = bench::run(&args, &mut stdout)?;
+            if !args.json {
+                writeln!(stdout)?;
+                write!(stdout, "{}", bench::markdown(&rows))?;
+            }
+            Ok(0)
+        }
+        Command::Gen(args) => {
+            need_root("gen")?;
+            let stop = stop_on_signals()?;
+            let plan = args.plan()?;
+            let s = gen::run(&args, &plan, &stop, &mut stdout)?;
+            writeln!(
+                stdout,
+                "sent {} frames in {:.2}s: {:.3} Mpps ({})",
+                crate::app::stats::thousands(s.sent),
+                s.elapsed,
+                s.sent as f64 / s.elapsed.max(1e-9) / 1e6,
+                if s.live_frames {
+                    "live frames"
+                } else {
+                    "AF_XDP txonly"
+                }
+            )?;
             Ok(0)
         }
         Command::Dump(args) => {

@@ -91,7 +91,7 @@ impl SocketArgs {
 
     /// The socket configuration these options describe.
     pub fn xsk_config(&self) -> XskConfig {
-        let ring = self.frames.next_power_of_two().clamp(64, 4096) / 2;
+        let ring = (self.frames.next_power_of_two() / 2).clamp(64, 65536);
         XskConfig {
             umem: UmemConfig {
                 frame_count: self.frames,

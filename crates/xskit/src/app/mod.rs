@@ -1,9 +1,13 @@
 //! The applications behind the `xskit` subcommands.
 
 pub mod args;
+pub mod bench;
+pub mod cpu;
 pub mod demo;
 pub mod dump;
 pub mod echo;
+pub mod gen;
+pub mod modes;
 pub mod sandbox;
 pub mod session;
 pub mod stats;

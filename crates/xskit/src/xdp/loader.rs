@@ -6,11 +6,11 @@
 
 use super::programs::Program;
 use crate::net::route::default_route_interfaces;
-use aya::maps::{MapData, PerCpuArray, RingBuf, XskMap};
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf, XskMap};
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader, Pod};
 use std::fmt;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 /// The attach mode asked for.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq, clap::ValueEnum)]
@@ -137,6 +137,17 @@ pub struct Counter {
 
 // SAFETY: two u64s with no padding: any bit pattern is a valid value.
 unsafe impl Pod for Counter {}
+
+/// `struct gen_config` of bpf/xdp_gen.c.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct GenConfig {
+    base_port: u16,
+    flows: u16,
+}
+
+// SAFETY: two u16s, no padding: any bit pattern is a valid value.
+unsafe impl Pod for GenConfig {}
 
 const XSKMAP: &str = "xsks_map";
 const STATS: &str = "xskit_stats";
@@ -382,6 +393,39 @@ impl XdpProgram {
             .unset(queue)
             .map_err(|source| LoaderError::Map {
                 what: format!("unregistering queue {queue}"),
+                source,
+            })
+    }
+
+    /// The loaded program's file descriptor (for BPF_PROG_RUN).
+    pub fn program_fd(&mut self) -> Result<RawFd, LoaderError> {
+        let program = self.program;
+        let fd = self.xdp().fd().map_err(|e| LoaderError::Load {
+            program,
+            source: e.into(),
+        })?;
+        Ok(fd.as_fd().as_raw_fd())
+    }
+
+    /// Sets the generator's source-port rotation ([`Program::Gen`]).
+    pub fn configure_gen(&mut self, base_port: u16, flows: u16) -> Result<(), LoaderError> {
+        let map = self
+            .ebpf
+            .map_mut("gen_config")
+            .ok_or_else(|| LoaderError::Map {
+                what: format!("{} has no generator config", self.program),
+                source: aya::maps::MapError::InvalidName {
+                    name: "gen_config".into(),
+                },
+            })?;
+        let mut arr: Array<&mut MapData, GenConfig> =
+            Array::try_from(map).map_err(|source| LoaderError::Map {
+                what: "opening the generator config".into(),
+                source,
+            })?;
+        arr.set(0, GenConfig { base_port, flows }, 0)
+            .map_err(|source| LoaderError::Map {
+                what: "writing the generator config".into(),
                 source,
             })
     }

@@ -1,5 +1,6 @@
 //! Kernel side: the XDP programs and their loader.
 
+pub mod live;
 pub mod loader;
 pub mod programs;
 

@@ -15,6 +15,8 @@ pub enum Program {
     RedirectEcho,
     /// Copies the head of each frame to a ring buffer and passes the frame.
     Capture,
+    /// The generator's program for BPF_PROG_RUN live frames (XDP_TX).
+    Gen,
 }
 
 impl Program {
@@ -26,6 +28,7 @@ impl Program {
             Program::Redirect => "xdp_redirect",
             Program::RedirectEcho => "xdp_redirect_echo",
             Program::Capture => "xdp_capture",
+            Program::Gen => "xdp_gen",
         }
     }
 
@@ -36,6 +39,7 @@ impl Program {
             Program::Pass => XDP_PASS_O,
             Program::Redirect | Program::RedirectEcho => XDP_REDIRECT_O,
             Program::Capture => XDP_CAPTURE_O,
+            Program::Gen => XDP_GEN_O,
         }
     }
 
@@ -61,4 +65,5 @@ impl fmt::Display for Program {
 static XDP_DROP_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_drop.o");
 static XDP_PASS_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_pass.o");
 static XDP_CAPTURE_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_capture.o");
+static XDP_GEN_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_gen.o");
 static XDP_REDIRECT_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_redirect.o");

@@ -1,0 +1,403 @@
+//! `xskit bench`: every figure of the table measured in one run, on one
+//! sandbox, as ratios to a ceiling measured in the same run.
+//!
+//! - ceiling: `xdp_drop` on the receiving end drops what `xskit gen` sends;
+//! - rxdrop, l2fwd, echo: the application receives the generator's frames;
+//! - txonly: the application sends, the far end counts what arrives.
+//!
+//! Two configurations: shared core (generator, softirq and application on
+//! CPU 0, application in poll()) and own core (generator on CPU 0,
+//! application on CPU 1 in a busy loop). Each figure is the median of
+//! `--runs` measurement windows.
+
+use crate::app::args::{parse_duration, SocketArgs};
+use crate::app::cpu;
+use crate::app::echo::{self, EchoArgs};
+use crate::app::gen::{self, GenArgs};
+use crate::app::modes::{self, Mode, ModeArgs};
+use crate::app::sandbox::{self, Guard, State, UpArgs};
+use crate::xdp::{AttachMode, Program, XdpProgram};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use serde_json::json;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Options of `xskit bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Measurement windows per figure; the median is reported
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Length of one measurement window
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Frame size, FCS included (64 sends 60-byte frames)
+    #[arg(short = 's', long, default_value_t = 64)]
+    pub size: usize,
+    /// One JSON object per (configuration, mode) instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Name of the temporary sandbox
+    #[arg(long, default_value = "xskit-bench")]
+    pub name: String,
+    /// Only these configurations (shared-core, own-core)
+    #[arg(long, value_delimiter = ',', default_value = "shared-core,own-core")]
+    pub configs: Vec<String>,
+    /// Only these modes (ceiling is always measured)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "rxdrop,l2fwd,echo,txonly"
+    )]
+    pub modes: Vec<String>,
+}
+
+/// One row of the result.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// `shared-core` or `own-core`.
+    pub config: String,
+    /// `ceiling`, `rxdrop`, `l2fwd`, `echo`, `txonly`.
+    pub mode: String,
+    /// Median million packets per second.
+    pub mpps: f64,
+    /// Every window's figure.
+    pub samples: Vec<f64>,
+    /// mpps / this configuration's ceiling.
+    pub ratio: f64,
+}
+
+struct Config {
+    name: &'static str,
+    gen_cpu: u32,
+    app_cpu: u32,
+    poll: bool,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs `f` on a new thread inside namespace `ns` (by entering it).
+fn in_ns<T: Send + 'static>(
+    state: &State,
+    inner: bool,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let st = state.clone();
+    std::thread::spawn(move || {
+        if inner {
+            st.enter_inner()?;
+        } else {
+            st.enter_outer()?;
+        }
+        f()
+    })
+    .join()
+    .map_err(|_| anyhow!("thread panicked"))?
+}
+
+/// Starts the generator in the outer namespace, pinned to `cpu`, for `d`.
+fn start_gen(
+    state: &State,
+    cpu: u32,
+    icmp: bool,
+    size: usize,
+    d: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Result<gen::GenSummary>> {
+    let st = state.clone();
+    std::thread::spawn(move || {
+        st.enter_outer()?;
+        let mut args = WrapGen::parse_from(["gen"]).g;
+        args.interface = None;
+        args.sandbox = Some(st.name.clone());
+        args.size = size;
+        args.icmp = icmp;
+        args.duration = Some(d);
+        args.cpus = Some(modes::List(vec![cpu]));
+        args.quiet = true;
+        let plan = args.plan()?;
+        gen::run(&args, &plan, &stop, &mut std::io::sink())
+    })
+}
+
+#[derive(clap::Parser)]
+struct WrapMode {
+    #[command(flatten)]
+    m: ModeArgs,
+}
+
+fn mode_args(state: &State, cfg: &Config, size: usize) -> ModeArgs {
+    let mut m = WrapMode::parse_from(["mode"]).m;
+    m.socket.interface = Some(state.inner_if.clone());
+    m.socket.poll = cfg.poll;
+    m.socket.quiet = true;
+    m.socket.frames = 4096;
+    m.cpus = Some(modes::List(vec![cfg.app_cpu]));
+    m.size = size;
+    m.dst_mac = None;
+    m.src_ip = state.inner_v4.into();
+    m.dst_ip = state.outer_v4.into();
+    m
+}
+
+/// Measures one window: waits `warm`, reads `count()`, waits the window,
+/// reads again; returns Mpps.
+fn window(warm: Duration, win: Duration, count: &dyn Fn() -> Result<u64>) -> Result<f64> {
+    std::thread::sleep(warm);
+    let (c0, t0) = (count()?, Instant::now());
+    std::thread::sleep(win);
+    let (c1, t1) = (count()?, Instant::now());
+    Ok((c1.saturating_sub(c0)) as f64 / t1.duration_since(t0).as_secs_f64() / 1e6)
+}
+
+/// Runs the benchmark and returns its rows.
+pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut configs = Vec::new();
+    for c in &args.configs {
+        configs.push(match c.as_str() {
+            "shared-core" => Config { name: "shared-core", gen_cpu: 0, app_cpu: 0, poll: true },
+            "own-core" => {
+                if ncpu < 2 {
+                    bail!("own-core needs two CPUs; this machine has {ncpu} (use --configs shared-core)");
+                }
+                Config { name: "own-core", gen_cpu: 0, app_cpu: 1, poll: false }
+            }
+            other => bail!("unknown configuration {other:?} (shared-core, own-core)"),
+        });
+    }
+    for m in &args.modes {
+        if !["rxdrop", "l2fwd", "echo", "txonly"].contains(&m.as_str()) {
+            bail!("unknown mode {m:?} (rxdrop, l2fwd, echo, txonly)");
+        }
+    }
+    let state = sandbox::up(&UpArgs::named(&args.name))?;
+    let _guard = Guard(state.clone());
+    // Frames that come back to the outer end (l2fwd, echo, txonly) are
+    // dropped there by XDP, and counted: that is what txonly and echo measure.
+    let outer_drop = {
+        let st = state.clone();
+        in_ns(&state, false, move || {
+            let mut p = XdpProgram::load(Program::Drop, 1)?;
+            p.attach(&st.outer_if, AttachMode::Auto, true)?;
+            Ok(p)
+        })?
+    };
+    let outer_drop = Arc::new(outer_drop);
+    let warm = Duration::from_millis(300);
+    let total = warm + args.window;
+    let mut rows = Vec::new();
+    if !args.json {
+        writeln!(
+            out,
+            "xskit bench: {} windows of {:.1}s per figure, {}-byte frames, veth in copy mode, {} CPUs",
+            args.runs,
+            args.window.as_secs_f64(),
+            args.size,
+            ncpu
+        )?;
+    }
+    for cfg in &configs {
+        let mut ceiling = 0.0;
+        let mut modes_here = vec!["ceiling".to_string()];
+        modes_here.extend(args.modes.iter().cloned());
+        for mode in &modes_here {
+            let mut samples = Vec::new();
+            for _ in 0..args.runs {
+                let v = measure(
+                    &state,
+                    cfg,
+                    mode,
+                    args.size,
+                    warm,
+                    args.window,
+                    total,
+                    &outer_drop,
+                )
+                .with_context(|| format!("{} {mode}", cfg.name))?;
+                samples.push(v);
+            }
+            let mpps = median(&mut samples.clone());
+            if mode == "ceiling" {
+                ceiling = mpps;
+            }
+            let ratio = if ceiling > 0.0 { mpps / ceiling } else { 0.0 };
+            let row = Row {
+                config: cfg.name.to_string(),
+                mode: mode.clone(),
+                mpps,
+                samples,
+                ratio,
+            };
+            if args.json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"config": row.config, "mode": row.mode, "mpps": (row.mpps * 1000.0).round() / 1000.0,
+                           "ratio": (row.ratio * 1000.0).round() / 1000.0, "samples": row.samples.iter().map(|s| (s * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+                           "runs": args.runs, "window_s": args.window.as_secs_f64(), "size": args.size})
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {})",
+                    row.config,
+                    row.mode,
+                    row.mpps,
+                    row.ratio,
+                    row.samples
+                        .iter()
+                        .map(|s| format!("{s:.3}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )?;
+            }
+            out.flush()?;
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    state: &State,
+    cfg: &Config,
+    mode: &str,
+    size: usize,
+    warm: Duration,
+    win: Duration,
+    total: Duration,
+    outer_drop: &Arc<XdpProgram>,
+) -> Result<f64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let outer_count = {
+        let p = outer_drop.clone();
+        move || -> Result<u64> { Ok(p.counters()?.dropped.packets) }
+    };
+    match mode {
+        "ceiling" => {
+            let st = state.clone();
+            let prog = in_ns(state, true, move || {
+                let mut p = XdpProgram::load(Program::Drop, 1)?;
+                p.attach(&st.inner_if, AttachMode::Auto, true)?;
+                Ok(p)
+            })?;
+            let g = start_gen(state, cfg.gen_cpu, false, size, total, stop.clone());
+            let r = window(warm, win, &|| Ok(prog.counters()?.dropped.packets));
+            stop.store(true, Ordering::Relaxed);
+            g.join().map_err(|_| anyhow!("generator panicked"))??;
+            r
+        }
+        "rxdrop" | "l2fwd" | "txonly" => {
+            let m = match mode {
+                "rxdrop" => Mode::Rxdrop,
+                "l2fwd" => Mode::L2fwd,
+                _ => Mode::Txonly,
+            };
+            let margs = mode_args(state, cfg, size);
+            let iface = state.inner_if.clone();
+            let running = in_ns(state, true, move || {
+                modes::start(m, &margs, &iface, &mut std::io::sink())
+            })?;
+            let g = (m != Mode::Txonly)
+                .then(|| start_gen(state, cfg.gen_cpu, false, size, total, stop.clone()));
+            let r = match m {
+                Mode::Rxdrop => window(warm, win, &|| Ok(running.totals().rx_packets)),
+                Mode::L2fwd => window(warm, win, &|| Ok(running.totals().tx_packets)),
+                Mode::Txonly => window(warm, win, &outer_count),
+            };
+            stop.store(true, Ordering::Relaxed);
+            if let Some(g) = g {
+                g.join().map_err(|_| anyhow!("generator panicked"))??;
+            }
+            running.stop(0.0)?;
+            r
+        }
+        "echo" => {
+            let st = state.clone();
+            let estop = Arc::new(AtomicBool::new(false));
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let app_cpu = cfg.app_cpu;
+            let poll = cfg.poll;
+            let es = estop.clone();
+            let h = std::thread::spawn(move || -> Result<()> {
+                st.enter_inner()?;
+                cpu::pin(app_cpu)?;
+                let mut socket = WrapSock::parse_from(["echo"]).s;
+                socket.interface = Some(st.inner_if.clone());
+                socket.poll = poll;
+                socket.quiet = true;
+                socket.interval = Duration::from_secs(3600);
+                let a = EchoArgs {
+                    socket,
+                    all_traffic: false,
+                };
+                echo::run(&a, &st.inner_if, &es, &mut std::io::sink(), &mut || {
+                    let _ = ready_tx.send(());
+                })?;
+                Ok(())
+            });
+            if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+                estop.store(true, Ordering::Relaxed);
+                h.join().map_err(|_| anyhow!("echo panicked"))??;
+                bail!("echo responder did not start");
+            }
+            let g = start_gen(state, cfg.gen_cpu, true, size, total, stop.clone());
+            let r = window(warm, win, &outer_count);
+            stop.store(true, Ordering::Relaxed);
+            g.join().map_err(|_| anyhow!("generator panicked"))??;
+            estop.store(true, Ordering::Relaxed);
+            h.join().map_err(|_| anyhow!("echo panicked"))??;
+            r
+        }
+        other => bail!("unknown mode {other}"),
+    }
+}
+
+#[derive(clap::Parser)]
+struct WrapGen {
+    #[command(flatten)]
+    g: GenArgs,
+}
+
+#[derive(clap::Parser)]
+struct WrapSock {
+    #[command(flatten)]
+    s: SocketArgs,
+}
+
+/// Prints rows as the Markdown table BENCHMARKS.md holds.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut s = String::from("| config | mode | Mpps (median) | ratio to ceiling | windows (Mpps) |\n|---|---|---:|---:|---|\n");
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {:.3} | {:.2} | {} |\n",
+            r.config,
+            r.mode,
+            r.mpps,
+            r.ratio,
+            r.samples
+                .iter()
+                .map(|v| format!("{v:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    s
+}

@@ -1,0 +1,82 @@
+//! CPU lists (`0-3`, `0,2`) and pinning the calling thread.
+
+use anyhow::{bail, Context, Result};
+
+/// Parses `0-3`, `1,3`, `0-1,4` into a sorted list without duplicates.
+pub fn parse_list(s: &str) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = match part.split_once('-') {
+            Some((a, b)) => {
+                let a: u32 = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?} is not a range like 0-3"))?;
+                let b: u32 = b
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?} is not a range like 0-3"))?;
+                if b < a || b - a > 4096 {
+                    return Err(format!("range {part:?} runs backwards or is too long"));
+                }
+                (a..=b).collect::<Vec<_>>()
+            }
+            None => vec![part
+                .parse()
+                .map_err(|_| format!("{part:?} is not a number"))?],
+        };
+        out.extend(parsed);
+    }
+    if out.is_empty() {
+        return Err("empty list".into());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin(cpu: u32) -> Result<()> {
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as u32;
+    if cpu >= n.max(1024) {
+        bail!("CPU {cpu} does not exist");
+    }
+    // SAFETY: cpu_set_t is a plain bit array; CPU_SET writes inside it and
+    // sched_setaffinity(0) reads it for the calling thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("pinning a thread to CPU {cpu} (is it online? see nproc)"));
+    }
+    Ok(())
+}
+
+/// Resident set size of this process, in bytes (from /proc/self/statm).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lists() {
+        assert_eq!(super::parse_list("0-3").unwrap(), [0, 1, 2, 3]);
+        assert_eq!(super::parse_list("3,1,1").unwrap(), [1, 3]);
+        assert_eq!(super::parse_list("0-1,4").unwrap(), [0, 1, 4]);
+        assert!(super::parse_list("3-1").is_err());
+        assert!(super::parse_list("x").is_err());
+    }
+}

@@ -1,0 +1,742 @@
+//! `xskit rxdrop | txonly | l2fwd`: the classic AF_XDP benchmark modes of
+//! the kernel's xdpsock sample, on one queue or several sharing one UMEM.
+//!
+//! Each queue gets a socket and a thread (pinned with `--cpus`); the first
+//! socket registers the UMEM, the others share it (XDP_SHARED_UMEM) with
+//! their own FILL and COMPLETION rings and their own share of the frames.
+//! The per-packet loops allocate nothing: their vectors are sized once.
+
+use crate::app::args::SocketArgs;
+use crate::app::cpu;
+use crate::app::stats::{thousands, ReportStyle, Reporter, Totals};
+use crate::wire::build;
+use crate::xdp::{ModeInUse, Program, XdpProgram};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use xsk::{Frame, Statistics, Umem, Xsk};
+
+/// The benchmark mode.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Mode {
+    /// Receive and drop.
+    Rxdrop,
+    /// Send prebuilt UDP frames as fast as possible.
+    Txonly,
+    /// Swap MAC addresses and send each frame back out.
+    L2fwd,
+}
+
+/// A list of numbers given as `0-3` or `0,2`.
+#[derive(Clone, Debug)]
+pub struct List(pub Vec<u32>);
+
+fn parse_list(s: &str) -> Result<List, String> {
+    cpu::parse_list(s).map(List)
+}
+
+/// Options of the benchmark modes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModeArgs {
+    #[command(flatten)]
+    pub socket: SocketArgs,
+    /// Queues to run on, one socket and thread each (e.g. 0-3 or 0,2) [default: -q]
+    #[arg(long, value_parser = parse_list)]
+    pub queues: Option<List>,
+    /// CPUs to pin the queue threads to, one per queue or one for all
+    #[arg(long, value_parser = parse_list)]
+    pub cpus: Option<List>,
+    /// Unaligned chunk mode: any --frame-size
+    #[arg(short = 'u', long)]
+    pub unaligned: bool,
+    /// Do not use need_wakeup: wake the kernel on every batch
+    #[arg(short = 'm', long)]
+    pub no_need_wakeup: bool,
+    /// Preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch)
+    #[arg(short = 'B', long)]
+    pub busy_poll: bool,
+    /// txonly: frame size in bytes, FCS included as in xdpsock (64 sends 60 bytes)
+    #[arg(short = 's', long, default_value_t = 64)]
+    pub size: usize,
+    /// txonly: stop after sending this many frames
+    #[arg(short = 'C', long)]
+    pub count: Option<u64>,
+    /// txonly: source MAC [default: the interface's]
+    #[arg(long)]
+    pub src_mac: Option<String>,
+    /// txonly: destination MAC [default: broadcast]
+    #[arg(long)]
+    pub dst_mac: Option<String>,
+    /// txonly: source IP (IPv4 or IPv6, same family as --dst-ip)
+    #[arg(long, default_value = "198.18.0.1")]
+    pub src_ip: IpAddr,
+    /// txonly: destination IP
+    #[arg(long, default_value = "198.18.0.2")]
+    pub dst_ip: IpAddr,
+    /// txonly: UDP source port
+    #[arg(long, default_value_t = 1024)]
+    pub src_port: u16,
+    /// txonly: UDP destination port
+    #[arg(long, default_value_t = 9)]
+    pub dst_port: u16,
+    /// txonly: send this frame instead of building one (for the generator)
+    #[arg(skip)]
+    pub template: Option<Vec<u8>>,
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        bail!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    }
+    let mut m = [0u8; 6];
+    for (d, p) in m.iter_mut().zip(parts) {
+        *d = u8::from_str_radix(p, 16).with_context(|| format!("{s:?} is not a MAC address"))?;
+    }
+    Ok(m)
+}
+
+/// A UDP frame of `size` bytes (FCS included, so `size - 4` in memory).
+pub fn udp_template(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    size: usize,
+) -> Result<Vec<u8>> {
+    let frame_len = size.saturating_sub(4);
+    let headers = match (src, dst) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => 14 + 20 + 8,
+        (IpAddr::V6(_), IpAddr::V6(_)) => 14 + 40 + 8,
+        _ => bail!("source {src} and destination {dst} are of different IP families"),
+    };
+    if frame_len < headers.max(60) {
+        bail!(
+            "size {size} is too small: at least {} for UDP over {}",
+            headers.max(60) + 4,
+            if src.is_ipv4() { "IPv4" } else { "IPv6" }
+        );
+    }
+    let payload: Vec<u8> = (0..frame_len - headers).map(|i| i as u8).collect();
+    Ok(match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            build::udp_v4(src_mac, dst_mac, s, d, sport, dport, &payload)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            build::udp_v6(src_mac, dst_mac, s, d, sport, dport, &payload)
+        }
+        _ => unreachable!(),
+    })
+}
+
+/// Counters of one queue, shared between its thread and the reporter.
+#[derive(Debug, Default)]
+pub struct QueueCounters {
+    rx_packets: AtomicU64,
+    rx_bytes: AtomicU64,
+    tx_packets: AtomicU64,
+    tx_bytes: AtomicU64,
+    tx_dropped: AtomicU64,
+}
+
+impl QueueCounters {
+    /// A consistent-enough snapshot.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            rx_packets: self.rx_packets.load(Ordering::Relaxed),
+            rx_bytes: self.rx_bytes.load(Ordering::Relaxed),
+            tx_packets: self.tx_packets.load(Ordering::Relaxed),
+            tx_bytes: self.tx_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The per-packet loop of one queue.
+pub struct Worker {
+    /// The queue's socket.
+    pub xsk: Xsk,
+    mode: Mode,
+    batch: u32,
+    poll: bool,
+    busy_poll: bool,
+    counters: Arc<QueueCounters>,
+    rx: Vec<Frame>,
+    tx: Vec<Frame>,
+    tx_len: usize,
+    tx_left: u64,
+}
+
+impl Worker {
+    /// Sets up the loop; for txonly, writes `template` into every frame once.
+    pub fn new(
+        mut xsk: Xsk,
+        mode: Mode,
+        batch: u32,
+        poll: bool,
+        busy_poll: bool,
+        template: &[u8],
+        count: Option<u64>,
+    ) -> Result<Worker> {
+        if busy_poll {
+            xsk.socket().set_busy_poll(20, batch)?;
+        }
+        let mut tx_len = 0;
+        if mode == Mode::Txonly {
+            let mut all = Vec::with_capacity(xsk.free_frames());
+            while let Some(mut f) = xsk.alloc() {
+                let buf = xsk.umem().buffer_mut(&mut f);
+                if buf.len() < template.len() {
+                    bail!(
+                        "frames of {} bytes cannot hold a {}-byte packet",
+                        buf.len(),
+                        template.len()
+                    );
+                }
+                buf[..template.len()].copy_from_slice(template);
+                all.push(f);
+            }
+            for f in all {
+                xsk.release(f);
+            }
+            tx_len = template.len();
+        } else {
+            xsk.refill(u32::MAX);
+        }
+        Ok(Worker {
+            xsk,
+            mode,
+            batch,
+            poll,
+            busy_poll,
+            counters: Arc::new(QueueCounters::default()),
+            rx: Vec::with_capacity(batch as usize),
+            tx: Vec::with_capacity(batch as usize),
+            tx_len,
+            tx_left: count.unwrap_or(u64::MAX),
+        })
+    }
+
+    /// The counters this worker updates.
+    pub fn counters(&self) -> Arc<QueueCounters> {
+        self.counters.clone()
+    }
+
+    fn wait_rx(&mut self) -> Result<()> {
+        if self.poll {
+            self.xsk.socket().poll_rx(100)?;
+        } else if self.busy_poll || self.xsk.fill_needs_wakeup() {
+            self.xsk.socket().kick_rx()?;
+        }
+        Ok(())
+    }
+
+    /// One batch. Returns false once a txonly count is sent and completed.
+    pub fn step(&mut self) -> Result<bool> {
+        match self.mode {
+            Mode::Rxdrop => {
+                self.wait_rx()?;
+                let n = self.xsk.recv(&mut self.rx, self.batch);
+                if n > 0 {
+                    let mut bytes = 0;
+                    for f in self.rx.drain(..) {
+                        bytes += f.len() as u64;
+                        self.xsk.release(f);
+                    }
+                    self.counters
+                        .rx_packets
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    self.counters.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
+                }
+                self.xsk.refill(u32::MAX);
+            }
+            Mode::L2fwd => {
+                self.wait_rx()?;
+                self.xsk.complete(u32::MAX);
+                let n = self.xsk.recv(&mut self.rx, self.batch);
+                if n > 0 {
+                    let mut bytes = 0;
+                    for mut f in self.rx.drain(..) {
+                        bytes += f.len() as u64;
+                        let d = self.xsk.umem().data_mut(&mut f);
+                        if d.len() >= 12 {
+                            let (dst, src) = d.split_at_mut(6);
+                            dst.swap_with_slice(&mut src[..6]);
+                        }
+                        self.tx.push(f);
+                    }
+                    self.counters
+                        .rx_packets
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    self.counters.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    self.send_batch()?;
+                } else if self.busy_poll || !self.xsk.uses_need_wakeup() {
+                    self.xsk.flush()?;
+                }
+                self.xsk.refill(u32::MAX);
+            }
+            Mode::Txonly => {
+                let done = self.xsk.complete(u32::MAX) as u64;
+                if done > 0 {
+                    self.counters.tx_packets.fetch_add(done, Ordering::Relaxed);
+                    self.counters
+                        .tx_bytes
+                        .fetch_add(done * self.tx_len as u64, Ordering::Relaxed);
+                }
+                let want = (self.batch as u64).min(self.tx_left);
+                for _ in 0..want {
+                    let Some(mut f) = self.xsk.alloc() else { break };
+                    self.xsk.umem().set_len(&mut f, self.tx_len)?;
+                    self.tx.push(f);
+                }
+                let queued = self.tx.len() as u64;
+                let sent = self.xsk.send(&mut self.tx) as u64;
+                for f in self.tx.drain(..) {
+                    self.xsk.release(f);
+                }
+                self.tx_left -= sent.min(queued);
+                self.xsk.flush()?;
+                if self.tx_left == 0 {
+                    let a = self.xsk.accounting();
+                    if a.tx + a.completion + a.kernel == 0 {
+                        return Ok(false);
+                    }
+                    if self.poll {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn send_batch(&mut self) -> Result<()> {
+        let mut bytes: u64 = self.tx.iter().map(|f| f.len() as u64).sum();
+        let mut sent = 0;
+        for _ in 0..3 {
+            sent += self.xsk.send(&mut self.tx) as u64;
+            self.xsk.flush()?;
+            if self.tx.is_empty() {
+                break;
+            }
+            self.xsk.complete(u32::MAX);
+        }
+        if !self.tx.is_empty() {
+            self.counters
+                .tx_dropped
+                .fetch_add(self.tx.len() as u64, Ordering::Relaxed);
+            for f in self.tx.drain(..) {
+                bytes -= f.len() as u64;
+                self.xsk.release(f);
+            }
+        }
+        self.counters.tx_packets.fetch_add(sent, Ordering::Relaxed);
+        self.counters.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A mode running on one or more queues.
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    threads: Vec<(u32, JoinHandle<Result<Worker>>)>,
+    counters: Vec<(u32, Arc<QueueCounters>)>,
+    prog: Option<XdpProgram>,
+    /// XDP mode in use (none for txonly, which loads no program).
+    pub mode: Option<ModeInUse>,
+    /// Zero-copy or copy.
+    pub zero_copy: bool,
+    /// Bytes of UMEM.
+    pub umem_bytes: usize,
+}
+
+/// What a run did, per queue and in total.
+#[derive(Clone, Debug, Default)]
+pub struct ModeSummary {
+    /// (queue, totals, kernel counters).
+    pub queues: Vec<(u32, Totals, Statistics)>,
+    /// Sum over queues.
+    pub total: Totals,
+    /// Seconds it ran.
+    pub elapsed: f64,
+    /// Resident memory at the end.
+    pub rss_bytes: u64,
+    /// UMEM size.
+    pub umem_bytes: usize,
+    /// Frames not accounted for, summed over queues (must be zero).
+    pub frames_unaccounted: usize,
+}
+
+impl Running {
+    /// Sums of every queue's counters now.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for (_, c) in &self.counters {
+            let q = c.totals();
+            t.rx_packets += q.rx_packets;
+            t.rx_bytes += q.rx_bytes;
+            t.tx_packets += q.tx_packets;
+            t.tx_bytes += q.tx_bytes;
+        }
+        t
+    }
+
+    /// Per-queue counters now.
+    pub fn per_queue(&self) -> Vec<(u32, Totals)> {
+        self.counters
+            .iter()
+            .map(|(q, c)| (*q, c.totals()))
+            .collect()
+    }
+
+    /// True once every thread has ended (txonly with a count).
+    pub fn finished(&self) -> bool {
+        self.threads.iter().all(|(_, h)| h.is_finished())
+    }
+
+    /// Stops the threads and collects the summary.
+    pub fn stop(mut self, elapsed: f64) -> Result<ModeSummary> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut sum = ModeSummary {
+            elapsed,
+            umem_bytes: self.umem_bytes,
+            ..Default::default()
+        };
+        let mut workers = Vec::new();
+        let mut first_err = None;
+        for (q, h) in self.threads.drain(..) {
+            match h.join() {
+                Ok(Ok(w)) => workers.push((q, w)),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(anyhow::anyhow!("queue {q} thread panicked"));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        sum.rss_bytes = cpu::rss_bytes();
+        for (q, w) in &workers {
+            let t = w.counters.totals();
+            sum.total.rx_packets += t.rx_packets;
+            sum.total.rx_bytes += t.rx_bytes;
+            sum.total.tx_packets += t.tx_packets;
+            sum.total.tx_bytes += t.tx_bytes;
+            let a = w.xsk.accounting();
+            if !a.is_consistent() {
+                sum.frames_unaccounted += a.total;
+            }
+            sum.queues
+                .push((*q, t, w.xsk.statistics().unwrap_or_default()));
+        }
+        if let Some(p) = &mut self.prog {
+            for (q, _) in &workers {
+                let _ = p.unregister(*q);
+            }
+        }
+        drop(workers);
+        Ok(sum)
+    }
+}
+
+/// Opens the sockets and starts one thread per queue.
+pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> Result<Running> {
+    let s = &args.socket;
+    let queues = args
+        .queues
+        .clone()
+        .map(|l| l.0)
+        .unwrap_or_else(|| vec![s.queue]);
+    let cpus = args.cpus.clone().map(|l| l.0);
+    if let Some(c) = &cpus {
+        if c.len() != 1 && c.len() != queues.len() {
+            bail!(
+                "--cpus lists {} CPUs for {} queues: give one CPU per queue, or one for all",
+                c.len(),
+                queues.len()
+            );
+        }
+    }
+    let ifq = xsk::netdev::rx_queue_count(iface)?;
+    if let (Some(n), Some(&max)) = (ifq, queues.iter().max()) {
+        if max >= n {
+            bail!("queue {max} does not exist on {iface}, which has {n} rx queue(s) (ethtool -l {iface})");
+        }
+    }
+    let mut config = s.xsk_config();
+    config.need_wakeup = !args.no_need_wakeup;
+    config.umem.unaligned = args.unaligned;
+    config.umem.frame_count = s.frames * queues.len() as u32;
+
+    let template = if let Some(t) = &args.template {
+        t.clone()
+    } else if mode == Mode::Txonly {
+        let src_mac = match &args.src_mac {
+            Some(m) => parse_mac(m)?,
+            None => crate::net::veth::mac(iface).unwrap_or([2, 0, 0, 0, 0, 1]),
+        };
+        let dst_mac = match &args.dst_mac {
+            Some(m) => parse_mac(m)?,
+            None => [0xff; 6],
+        };
+        udp_template(
+            src_mac,
+            dst_mac,
+            args.src_ip,
+            args.dst_ip,
+            args.src_port,
+            args.dst_port,
+            args.size,
+        )?
+    } else {
+        Vec::new()
+    };
+
+    let mut prog = None;
+    let mut mode_in_use = None;
+    if mode != Mode::Txonly {
+        let slots = ifq
+            .unwrap_or(1)
+            .max(queues.iter().max().copied().unwrap_or(0) + 1);
+        let mut p = XdpProgram::load(Program::Redirect, slots)?;
+        let a = p.attach(iface, s.attach_mode(), s.force)?;
+        if let Some(why) = &a.fallback_reason {
+            writeln!(
+                out,
+                "native XDP unavailable on {iface}, using SKB mode: {why}"
+            )?;
+        }
+        mode_in_use = Some(a.mode);
+        prog = Some(p);
+    }
+
+    let (umem, mut frames) = Umem::new(config.umem)?;
+    let per_queue = frames.len() / queues.len();
+    let mut xsks: Vec<Xsk> = Vec::new();
+    for (i, &q) in queues.iter().enumerate() {
+        let mine: Vec<Frame> = frames.drain(..per_queue.min(frames.len())).collect();
+        let x = if i == 0 {
+            Xsk::with_umem(iface, q, &config, umem.clone(), mine)?
+        } else {
+            Xsk::shared(&xsks[0], iface, q, &config, mine)?
+        };
+        if let Some(p) = &mut prog {
+            p.register(q, &x)
+                .with_context(|| format!("registering queue {q}"))?;
+        }
+        xsks.push(x);
+    }
+    let zero_copy = xsks[0].is_zero_copy();
+    if !s.json {
+        writeln!(
+            out,
+            "{} on {iface} queue(s) {:?}: {}, {} bind, {} frames x {} B{}, {}{}",
+            match mode {
+                Mode::Rxdrop => "rxdrop",
+                Mode::Txonly => "txonly",
+                Mode::L2fwd => "l2fwd",
+            },
+            queues,
+            mode_in_use
+                .map(|m| format!("XDP {m} mode"))
+                .unwrap_or_else(|| "no XDP program".into()),
+            if zero_copy { "zero-copy" } else { "copy" },
+            config.umem.frame_count,
+            config.umem.frame_size,
+            if args.unaligned { " unaligned" } else { "" },
+            if args.busy_poll {
+                "busy poll"
+            } else if s.poll {
+                "poll()"
+            } else {
+                "busy loop"
+            },
+            if args.no_need_wakeup {
+                ", no need_wakeup"
+            } else {
+                ""
+            },
+        )?;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    let mut counters = Vec::new();
+    for (i, (x, &q)) in xsks.into_iter().zip(&queues).enumerate() {
+        let mut w = Worker::new(
+            x,
+            mode,
+            s.batch,
+            s.poll,
+            args.busy_poll,
+            &template,
+            args.count.map(|c| {
+                c / queues.len() as u64
+                    + u64::from((i as u64) < args.count.unwrap_or(0) % queues.len() as u64)
+            }),
+        )?;
+        counters.push((q, w.counters()));
+        let stop = stop.clone();
+        let cpu_for = cpus
+            .as_ref()
+            .map(|c| if c.len() == 1 { c[0] } else { c[i] });
+        threads.push((
+            q,
+            std::thread::Builder::new()
+                .name(format!("xsk-q{q}"))
+                .spawn(move || -> Result<Worker> {
+                    if let Some(c) = cpu_for {
+                        cpu::pin(c)?;
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        if !w.step()? {
+                            break;
+                        }
+                    }
+                    Ok(w)
+                })?,
+        ));
+    }
+    Ok(Running {
+        stop,
+        threads,
+        counters,
+        prog,
+        mode: mode_in_use,
+        zero_copy,
+        umem_bytes: config.umem.len(),
+    })
+}
+
+/// Runs a mode with statistics until `stop`, the duration or the count.
+pub fn run(
+    mode: Mode,
+    args: &ModeArgs,
+    iface: &str,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<ModeSummary> {
+    let s = &args.socket;
+    let running = start(mode, args, iface, out)?;
+    let mut reporter = Reporter::new(ReportStyle {
+        interval: s.interval,
+        json: s.json,
+        quiet: s.quiet,
+        extra: false,
+    });
+    let started = Instant::now();
+    let deadline = s.duration.map(|d| started + d);
+    let mut prev: Vec<(u32, Totals)> = running.per_queue();
+    let mut last = started;
+    loop {
+        std::thread::sleep(s.interval.min(Duration::from_millis(50)));
+        let now = Instant::now();
+        let ended = stop.load(Ordering::Relaxed)
+            || deadline.is_some_and(|d| now >= d)
+            || running.finished();
+        if reporter.due(now) && !ended {
+            let per = running.per_queue();
+            let secs = now.duration_since(last).as_secs_f64();
+            if s.json && !s.quiet {
+                let qs: Vec<_> = per
+                    .iter()
+                    .zip(&prev)
+                    .map(|((q, t), (_, p))| {
+                        json!({"queue": q, "rx_packets": t.rx_packets, "tx_packets": t.tx_packets,
+                               "rx_pps": ((t.rx_packets - p.rx_packets) as f64 / secs).round(),
+                               "tx_pps": ((t.tx_packets - p.tx_packets) as f64 / secs).round()})
+                    })
+                    .collect();
+                let total = running.totals();
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"time_s": (now - started).as_secs_f64(), "rx_packets": total.rx_packets, "tx_packets": total.tx_packets,
+                    "rx_bytes": total.rx_bytes, "tx_bytes": total.tx_bytes, "queues": qs})
+                )?;
+                reporter.tick(&mut std::io::sink(), now, &total, None, &[]);
+            } else {
+                reporter.tick(out, now, &running.totals(), None, &[]);
+                if per.len() > 1 && !s.quiet {
+                    for ((q, t), (_, p)) in per.iter().zip(&prev) {
+                        writeln!(
+                            out,
+                            "          queue {q}: rx {} pps, tx {} pps",
+                            thousands(((t.rx_packets - p.rx_packets) as f64 / secs) as u64),
+                            thousands(((t.tx_packets - p.tx_packets) as f64 / secs) as u64)
+                        )?;
+                    }
+                }
+            }
+            prev = per;
+            last = now;
+        }
+        if ended {
+            break;
+        }
+    }
+    running.stop(started.elapsed().as_secs_f64())
+}
+
+impl ModeSummary {
+    /// Prints the final summary.
+    pub fn print(&self, out: &mut dyn Write, json_out: bool) -> Result<()> {
+        let secs = self.elapsed.max(1e-9);
+        if json_out {
+            let qs: Vec<_> = self
+                .queues
+                .iter()
+                .map(|(q, t, k)| json!({"queue": q, "rx_packets": t.rx_packets, "tx_packets": t.tx_packets,
+                    "rx_dropped": k.rx_dropped, "rx_ring_full": k.rx_ring_full, "fill_ring_empty": k.rx_fill_ring_empty_descs}))
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                json!({"summary": true, "elapsed_s": secs, "rx_packets": self.total.rx_packets, "tx_packets": self.total.tx_packets,
+                    "rx_pps": (self.total.rx_packets as f64 / secs).round(), "tx_pps": (self.total.tx_packets as f64 / secs).round(),
+                    "rss_bytes": self.rss_bytes, "umem_bytes": self.umem_bytes, "frames_unaccounted": self.frames_unaccounted, "queues": qs})
+            )?;
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "summary: {:.1}s, rx {} pkts ({} pps), tx {} pkts ({} pps), resident memory {} MiB (UMEM {} MiB)",
+            secs,
+            thousands(self.total.rx_packets),
+            thousands((self.total.rx_packets as f64 / secs) as u64),
+            thousands(self.total.tx_packets),
+            thousands((self.total.tx_packets as f64 / secs) as u64),
+            self.rss_bytes >> 20,
+            self.umem_bytes >> 20
+        )?;
+        for (q, t, k) in &self.queues {
+            writeln!(
+                out,
+                "  queue {q}: rx {} tx {}; kernel: rx dropped {}, rx ring full {}, fill ring empty {}",
+                thousands(t.rx_packets),
+                thousands(t.tx_packets),
+                thousands(k.rx_dropped),
+                thousands(k.rx_ring_full),
+                thousands(k.rx_fill_ring_empty_descs)
+            )?;
+        }
+        if self.frames_unaccounted > 0 {
+            writeln!(
+                out,
+                "  WARNING: {} frames not accounted for",
+                self.frames_unaccounted
+            )?;
+        }
+        Ok(())
+    }
+}

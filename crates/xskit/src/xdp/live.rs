@@ -1,0 +1,88 @@
+//! BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: the kernel runs an XDP
+//! program on frames built from a template and transmits those it returns
+//! XDP_TX for, out of the given interface, without socket buffers.
+//! aya 0.14 has no wrapper for this command, hence the raw bpf(2) call.
+
+use std::io;
+use std::mem::size_of;
+use std::os::fd::RawFd;
+
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+
+/// The `test` member of `union bpf_attr` (linux/bpf.h).
+#[repr(C, align(8))]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+/// `struct xdp_md` as BPF_PROG_RUN takes it for the context.
+#[repr(C)]
+#[derive(Default)]
+struct XdpMd {
+    data: u32,
+    data_end: u32,
+    data_meta: u32,
+    ingress_ifindex: u32,
+    rx_queue_index: u32,
+    egress_ifindex: u32,
+}
+
+/// Runs `prog_fd` on `repeat` copies of `frame` as if received on queue
+/// `queue` of `ifindex`, transmitting what it returns XDP_TX for.
+pub fn run_live(
+    prog_fd: RawFd,
+    ifindex: u32,
+    queue: u32,
+    frame: &[u8],
+    repeat: u32,
+    batch: u32,
+) -> io::Result<()> {
+    let ctx = XdpMd {
+        data_end: frame.len() as u32,
+        ingress_ifindex: ifindex,
+        rx_queue_index: queue,
+        ..Default::default()
+    };
+    let attr = TestRunAttr {
+        prog_fd: prog_fd as u32,
+        data_size_in: frame.len() as u32,
+        data_in: frame.as_ptr() as u64,
+        repeat,
+        ctx_size_in: size_of::<XdpMd>() as u32,
+        ctx_in: &ctx as *const XdpMd as u64,
+        flags: BPF_F_TEST_XDP_LIVE_FRAMES,
+        batch_size: batch,
+        ..Default::default()
+    };
+    // SAFETY: bpf(BPF_PROG_TEST_RUN) reads `attr` and, through it, `frame`
+    // and `ctx`, which outlive the call; no output buffers are given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &attr as *const TestRunAttr,
+            size_of::<TestRunAttr>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
