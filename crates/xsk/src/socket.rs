@@ -597,14 +597,13 @@ impl Xsk {
     }
 
     fn bind(&self, interface: &str, mode: BindMode, shared_fd: Option<RawFd>) -> Result<()> {
-        let mut flags: u16 = if self.need_wakeup {
-            libc::XDP_USE_NEED_WAKEUP
-        } else {
-            0
+        // A socket sharing another's UMEM takes copy/zero-copy and
+        // need_wakeup from that socket: the kernel refuses those flags here.
+        let flags: u16 = match shared_fd {
+            Some(_) => libc::XDP_SHARED_UMEM,
+            None if self.need_wakeup => libc::XDP_USE_NEED_WAKEUP,
+            None => 0,
         };
-        if shared_fd.is_some() {
-            flags |= libc::XDP_SHARED_UMEM;
-        }
         let attempt = |extra: u16| -> io::Result<()> {
             let sa = libc::sockaddr_xdp {
                 sxdp_family: libc::AF_XDP as u16,
@@ -628,6 +627,7 @@ impl Xsk {
             }
         };
         let try_mode = |mode: BindMode| match mode {
+            _ if shared_fd.is_some() => attempt(0),
             BindMode::Copy => attempt(libc::XDP_COPY),
             BindMode::ZeroCopy => attempt(libc::XDP_ZEROCOPY),
             BindMode::Auto => match attempt(libc::XDP_ZEROCOPY) {

@@ -1,0 +1,149 @@
+//! The steady-state receive and transmit loops allocate nothing: a counting
+//! global allocator watches the worker thread while real frames flow.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use xsk::{BindMode, Xsk, XskConfig};
+use xskit::app::gen::{self, GenArgs};
+use xskit::app::modes::{udp_template, Mode, Worker};
+use xskit::testing::{have_root, in_outer, sandbox};
+use xskit::xdp::{AttachMode, Program, XdpProgram};
+
+struct Counting;
+
+thread_local! {
+    static ON: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the bookkeeping touches only
+// const-initialised thread-locals without destructors, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ON.try_with(|on| {
+            if on.get() {
+                let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            }
+        });
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Steps `w` until `warm` frames passed, then counts allocations over the
+/// next `measured` frames. Returns (allocations, frames measured).
+fn measure(
+    w: &mut Worker,
+    warm: u64,
+    measured: u64,
+    frames: impl Fn(&Worker) -> u64,
+) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while frames(w) < warm && Instant::now() < deadline {
+        w.step().unwrap();
+    }
+    let start = frames(w);
+    ON.with(|o| o.set(true));
+    while frames(w) < start + measured && Instant::now() < deadline {
+        w.step().unwrap();
+    }
+    ON.with(|o| o.set(false));
+    (COUNT.with(|c| c.replace(0)), frames(w) - start)
+}
+
+#[test]
+fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
+    if !have_root("rx_tx_and_forward_loops_allocate_nothing_per_packet") {
+        return;
+    }
+    let g = sandbox("alloc").unwrap();
+    let st = &g.0;
+    let config = XskConfig {
+        bind: BindMode::Copy,
+        ..Default::default()
+    };
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Traffic for the receive loops, for as long as they need.
+        let gen = s.spawn(|| {
+            in_outer(st, || {
+                #[derive(clap::Parser)]
+                struct G {
+                    #[command(flatten)]
+                    g: GenArgs,
+                }
+                let args = <G as clap::Parser>::parse_from([
+                    "gen",
+                    "--sandbox",
+                    &st.name,
+                    "-Q",
+                    "-r",
+                    "300000",
+                    "-d",
+                    "30s",
+                ])
+                .g;
+                let plan = args.plan().unwrap();
+                gen::run(&args, &plan, &stop, &mut std::io::sink()).unwrap()
+            })
+        });
+        let results = s
+            .spawn(|| {
+                st.enter_inner().unwrap();
+                let mut out = Vec::new();
+                for mode in [Mode::Rxdrop, Mode::L2fwd] {
+                    let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
+                    prog.attach(&st.inner_if, AttachMode::Auto, false).unwrap();
+                    let xsk = Xsk::new(&st.inner_if, 0, &config).unwrap();
+                    prog.register(0, &xsk).unwrap();
+                    let mut w = Worker::new(xsk, mode, 64, false, false, &[], None).unwrap();
+                    let c = w.counters();
+                    out.push((
+                        mode,
+                        measure(&mut w, 20_000, 200_000, move |_| c.totals().rx_packets),
+                    ));
+                }
+                let tmpl = udp_template(
+                    [2, 0, 0, 0, 0, 1],
+                    [0xff; 6],
+                    st.inner_v4.into(),
+                    st.outer_v4.into(),
+                    1,
+                    9,
+                    64,
+                )
+                .unwrap();
+                let xsk = Xsk::new(&st.inner_if, 0, &config).unwrap();
+                let mut w = Worker::new(xsk, Mode::Txonly, 64, false, false, &tmpl, None).unwrap();
+                let c = w.counters();
+                out.push((
+                    Mode::Txonly,
+                    measure(&mut w, 20_000, 200_000, move |_| c.totals().tx_packets),
+                ));
+                out
+            })
+            .join()
+            .unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        gen.join().unwrap();
+        for (mode, (allocs, frames)) in results {
+            assert!(
+                frames >= 200_000,
+                "{mode:?}: only {frames} frames in the window"
+            );
+            assert_eq!(
+                allocs, 0,
+                "{mode:?}: {allocs} allocations over {frames} frames"
+            );
+        }
+    });
+}

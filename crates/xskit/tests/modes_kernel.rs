@@ -1,0 +1,322 @@
+//! rxdrop, l2fwd, txonly, multi-queue and the generator against the real
+//! kernel, each test in a sandbox of its own.
+
+use clap::Parser;
+use std::net::{IpAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use xskit::app::gen::{self, GenArgs};
+use xskit::app::modes::{self, List, Mode, ModeArgs, Running};
+use xskit::app::sandbox::{Guard, State, UpArgs};
+use xskit::net::{packet::PacketSocket, veth};
+use xskit::testing::{experimental_frame, have_root, in_inner, in_outer, is_experimental, sandbox};
+use xskit::xdp::{AttachMode, Program, XdpProgram};
+
+#[derive(Parser)]
+struct M {
+    #[command(flatten)]
+    m: ModeArgs,
+}
+
+#[derive(Parser)]
+struct G {
+    #[command(flatten)]
+    g: GenArgs,
+}
+
+fn mode_args(st: &State, extra: &[&str]) -> ModeArgs {
+    let mut argv = vec!["x", "-i", &st.inner_if, "-Q"];
+    argv.extend_from_slice(extra);
+    M::parse_from(argv).m
+}
+
+fn start(st: &State, mode: Mode, args: ModeArgs) -> Running {
+    in_inner(st, || {
+        modes::start(mode, &args, &st.inner_if, &mut std::io::sink()).unwrap()
+    })
+}
+
+/// Runs the generator from the outer end with these options.
+fn generate(st: &State, extra: &[&str]) -> gen::GenSummary {
+    let name = st.name.clone();
+    in_outer(st, || {
+        let mut argv = vec!["gen", "--sandbox", &name, "-Q"];
+        argv.extend_from_slice(extra);
+        let args = G::parse_from(argv).g;
+        let plan = args.plan().unwrap();
+        gen::run(&args, &plan, &AtomicBool::new(false), &mut std::io::sink()).unwrap()
+    })
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ok() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn rxdrop_counts_every_frame_the_generator_sent() {
+    if !have_root("rxdrop_counts_every_frame_the_generator_sent") {
+        return;
+    }
+    let g = sandbox("rxdrop").unwrap();
+    let st = &g.0;
+    let running = start(
+        st,
+        Mode::Rxdrop,
+        mode_args(st, &["-p", "--frames", "32768", "-f", "2048"]),
+    );
+    let sent = generate(st, &["-C", "100000", "-r", "200000"]);
+    assert!(sent.live_frames);
+    assert_eq!(sent.sent, 100_000);
+    wait_for(|| running.totals().rx_packets >= sent.sent);
+    let sum = running.stop(1.0).unwrap();
+    // The generator's frames, and perhaps a few the kernel sent by itself.
+    assert!(
+        sum.total.rx_packets >= sent.sent,
+        "{} < {}",
+        sum.total.rx_packets,
+        sent.sent
+    );
+    assert!(sum.total.rx_packets <= sent.sent + 20, "{sum:?}");
+    assert_eq!(sum.frames_unaccounted, 0);
+    assert_eq!(sum.queues[0].2.rx_dropped, 0);
+}
+
+#[test]
+fn generator_reaches_the_receiver_and_the_drop_counter_matches() {
+    if !have_root("generator_reaches_the_receiver_and_the_drop_counter_matches") {
+        return;
+    }
+    let g = sandbox("gen").unwrap();
+    let st = &g.0;
+    let prog = in_inner(st, || {
+        let mut p = XdpProgram::load(Program::Drop, 1).unwrap();
+        p.attach(&st.inner_if, AttachMode::Native, false).unwrap();
+        p
+    });
+    let sent = generate(st, &["-C", "200000"]);
+    wait_for(|| prog.counters().unwrap().dropped.packets >= 200_000);
+    let c = prog.counters().unwrap();
+    assert!(
+        c.dropped.packets >= 200_000 && c.dropped.packets <= 200_020,
+        "{c:?}"
+    );
+    assert_eq!(sent.sent, 200_000);
+    assert!(sent.live_frames);
+    // IPv6 and ICMP templates reach it too.
+    let before = prog.counters().unwrap().dropped.packets;
+    generate(st, &["-C", "1000", "-6", "-s", "70"]);
+    generate(st, &["-C", "1000", "--icmp"]);
+    wait_for(|| prog.counters().unwrap().dropped.packets >= before + 2000);
+    assert!(prog.counters().unwrap().dropped.packets >= before + 2000);
+}
+
+#[test]
+fn l2fwd_sends_frames_back_with_macs_swapped() {
+    if !have_root("l2fwd_sends_frames_back_with_macs_swapped") {
+        return;
+    }
+    let g = sandbox("l2fwd").unwrap();
+    let st = &g.0;
+    let inner_mac = in_inner(st, || veth::mac(&st.inner_if).unwrap());
+    let running = start(st, Mode::L2fwd, mode_args(st, &["-p"]));
+    let (sent, back) = in_outer(st, || {
+        let sock = PacketSocket::bind(&st.outer_if).unwrap();
+        let outer_mac = veth::mac(&st.outer_if).unwrap();
+        let mut sent = Vec::new();
+        for i in 0..500u16 {
+            let mut f = experimental_frame(outer_mac, &i.to_be_bytes().repeat(30));
+            f[..6].copy_from_slice(&inner_mac);
+            sock.send(&f).unwrap();
+            sent.push(f);
+        }
+        let mut back = Vec::new();
+        while back.len() < sent.len() {
+            match sock.recv_incoming(Duration::from_secs(3)).unwrap() {
+                Some(f) if is_experimental(&f) => back.push(f),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        (sent, back)
+    });
+    let sum = running.stop(1.0).unwrap();
+    assert_eq!(back.len(), sent.len(), "{sum:?}");
+    for (s, b) in sent.iter().zip(&back) {
+        assert_eq!(&b[..6], &s[6..12], "destination is the old source");
+        assert_eq!(&b[6..12], &s[..6], "source is the old destination");
+        assert_eq!(&b[12..], &s[12..]);
+    }
+    assert_eq!(sum.frames_unaccounted, 0);
+}
+
+fn big_rcvbuf(sock: &UdpSocket) {
+    let size: libc::c_int = 32 << 20;
+    // SAFETY: SO_RCVBUFFORCE reads one c_int.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
+    }
+}
+
+fn csum_errors() -> u64 {
+    // Every InCsumErrors column of this thread's namespace's SNMP counters.
+    let mut n = 0;
+    for file in ["/proc/thread-self/net/snmp", "/proc/thread-self/net/snmp6"] {
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if file.ends_with("snmp6") {
+                if l.contains("InCsumErrors") {
+                    n += l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+                }
+            } else if l.starts_with("Udp:") && l.contains("InCsumErrors") {
+                let col = l
+                    .split_whitespace()
+                    .position(|w| w == "InCsumErrors")
+                    .unwrap();
+                n += lines[i + 1]
+                    .split_whitespace()
+                    .nth(col)
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap();
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn txonly_frames_are_valid_udp_to_the_peers_kernel() {
+    if !have_root("txonly_frames_are_valid_udp_to_the_peers_kernel") {
+        return;
+    }
+    let g = sandbox("txonly").unwrap();
+    let st = &g.0;
+    let outer_mac = in_outer(st, || veth::mac(&st.outer_if).unwrap());
+    let mac = outer_mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    for (src, dst, size) in [
+        (IpAddr::V4(st.inner_v4), IpAddr::V4(st.outer_v4), "64"),
+        (IpAddr::V6(st.inner_v6), IpAddr::V6(st.outer_v6), "1000"),
+    ] {
+        let sock = in_outer(st, || {
+            let s = UdpSocket::bind((dst, 9)).unwrap();
+            big_rcvbuf(&s);
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            (s, csum_errors())
+        });
+        let (src_s, dst_s) = (src.to_string(), dst.to_string());
+        let args = mode_args(
+            st,
+            &[
+                "-C",
+                "3000",
+                "-s",
+                size,
+                "--dst-mac",
+                &mac,
+                "--src-ip",
+                &src_s,
+                "--dst-ip",
+                &dst_s,
+            ],
+        );
+        let running = start(st, Mode::Txonly, args);
+        wait_for(|| running.finished());
+        let sum = running.stop(1.0).unwrap();
+        assert_eq!(sum.total.tx_packets, 3000);
+        let (got, errors) = in_outer(st, || {
+            let mut buf = [0u8; 2048];
+            let mut got = 0;
+            while got < 3000 {
+                match sock.0.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        assert_eq!(from.ip(), src);
+                        assert_eq!(
+                            n + 4 + 8 + 14 + if src.is_ipv4() { 20 } else { 40 },
+                            size.parse::<usize>().unwrap()
+                        );
+                        got += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            (got, csum_errors() - sock.1)
+        });
+        assert_eq!(got, 3000, "{src}: datagrams the peer's kernel accepted");
+        assert_eq!(errors, 0, "checksum errors counted by the peer");
+    }
+}
+
+#[test]
+fn two_queues_share_one_umem_and_split_the_traffic() {
+    if !have_root("two_queues_share_one_umem_and_split_the_traffic") {
+        return;
+    }
+    let name: String = format!("xt{}-mq", std::process::id());
+    let st = xskit::app::sandbox::up(&UpArgs {
+        queues: 2,
+        ..UpArgs::named(&name)
+    })
+    .unwrap();
+    let _g = Guard(st.clone());
+    let mut args = mode_args(&st, &["-p", "--frames", "16384", "-f", "2048"]);
+    args.queues = Some(List(vec![0, 1]));
+    let running = start(&st, Mode::Rxdrop, args);
+    // veth picks the receive queue from the sending CPU: one thread per CPU.
+    let sent = generate(&st, &["-C", "200000", "-r", "200000", "--cpus", "0,1"]);
+    wait_for(|| running.totals().rx_packets >= sent.sent);
+    let per = running.per_queue();
+    let sum = running.stop(1.0).unwrap();
+    assert_eq!(per.len(), 2);
+    assert!(
+        per[0].1.rx_packets > 0 && per[1].1.rx_packets > 0,
+        "{per:?}"
+    );
+    assert!(
+        sum.total.rx_packets >= sent.sent && sum.total.rx_packets <= sent.sent + 20,
+        "{sum:?} vs {}",
+        sent.sent
+    );
+    assert_eq!(sum.frames_unaccounted, 0);
+}
+
+#[test]
+fn resident_memory_stays_within_umem_plus_16_mib() {
+    if !have_root("resident_memory_stays_within_umem_plus_16_mib") {
+        return;
+    }
+    let g = sandbox("rss").unwrap();
+    let st = &g.0;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
+        .args(["rxdrop", "--sandbox", &st.name, "-d", "3s", "--json", "-Q"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    generate(st, &["-d", "1.5s"]);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let rss = v["rss_bytes"].as_u64().unwrap();
+    let umem = v["umem_bytes"].as_u64().unwrap();
+    assert!(v["rx_packets"].as_u64().unwrap() > 100_000, "{text}");
+    assert!(
+        rss <= umem + (16 << 20),
+        "resident {rss} > UMEM {umem} + 16 MiB"
+    );
+}
