@@ -1,7 +1,7 @@
 //! The `xskit` command line: parses arguments and calls into the library.
 
 use crate::app::modes::{self, Mode, ModeArgs};
-use crate::app::{bench, demo, dump, echo, gen, sandbox};
+use crate::app::{bench, demo, dump, echo, gen, ops, sandbox};
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -37,6 +37,26 @@ enum Command {
     Gen(gen::GenArgs),
     /// Print received frames (or write them to a pcap file)
     Dump(dump::DumpArgs),
+    /// Attach drop, pass or filter so that it stays after the command exits
+    Load(ops::LoadArgs),
+    /// Detach what `xskit load` attached
+    Unload(ops::UnloadArgs),
+    /// One row per interface: XDP program, mode, owner, counters
+    Status {
+        /// JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep a load that is waiting for confirmation (see load --confirm-within)
+    Confirm {
+        /// Only the load of this process [default: every waiting load]
+        pid: Option<u32>,
+    },
+    /// Rules of the in-kernel filter (`xskit load filter IFACE` attaches it)
+    Filter {
+        #[command(subcommand)]
+        cmd: ops::FilterCmd,
+    },
     /// Manage the sandbox: two network namespaces joined by a veth pair
     Sandbox {
         #[command(subcommand)]
@@ -154,6 +174,23 @@ fn run(cli: Cli) -> Result<i32> {
                 }
             )?;
             Ok(0)
+        }
+        Command::Load(args) => {
+            need_root("load")?;
+            ops::load(&args, &mut stdout)
+        }
+        Command::Unload(args) => {
+            need_root("unload")?;
+            ops::unload(&args, &mut stdout)
+        }
+        Command::Status { json } => {
+            need_root("status")?;
+            ops::status(json, &mut stdout)
+        }
+        Command::Confirm { pid } => ops::confirm(pid, &mut stdout),
+        Command::Filter { cmd } => {
+            need_root("filter")?;
+            ops::filter_cmd(&cmd, &mut stdout)
         }
         Command::Dump(args) => {
             need_root("dump")?;

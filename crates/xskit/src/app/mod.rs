@@ -8,6 +8,7 @@ pub mod dump;
 pub mod echo;
 pub mod gen;
 pub mod modes;
+pub mod ops;
 pub mod sandbox;
 pub mod session;
 pub mod stats;

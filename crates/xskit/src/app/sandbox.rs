@@ -342,6 +342,11 @@ pub fn down(name: &str) -> Result<bool> {
     };
     for ns in [&state.inner_ns, &state.outer_ns] {
         if netns::exists(ns) {
+            // Pins `xskit load` made inside the sandbox go with it.
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(m) = std::fs::metadata(format!("/run/netns/{ns}")) {
+                let _ = crate::xdp::pin::forget_namespace(m.ino());
+            }
             ip(&["netns", "del", ns])?;
         }
     }

@@ -195,8 +195,21 @@ impl XdpProgram {
     /// Loads `program` into the kernel. `queues` sizes its XSKMAP (use the
     /// interface's rx queue count; ignored for programs without one).
     pub fn load(program: Program, queues: u32) -> Result<XdpProgram, LoaderError> {
+        XdpProgram::load_with_pins(program, queues, None)
+    }
+
+    /// Like [`XdpProgram::load`]; maps the object marks "pinned by name"
+    /// (the filter's rule maps) are pinned in, or reused from, `pin_dir`.
+    pub fn load_with_pins(
+        program: Program,
+        queues: u32,
+        pin_dir: Option<&std::path::Path>,
+    ) -> Result<XdpProgram, LoaderError> {
         let load_err = |source: anyhow::Error| LoaderError::Load { program, source };
         let mut loader = EbpfLoader::new();
+        if let Some(dir) = pin_dir {
+            loader.default_map_pin_directory(dir);
+        }
         if program.has_xskmap() {
             loader.map_max_entries(XSKMAP, queues.max(1));
         }
@@ -395,6 +408,38 @@ impl XdpProgram {
                 what: format!("unregistering queue {queue}"),
                 source,
             })
+    }
+
+    /// Makes the attachment on `iface` outlive this process: pins its BPF
+    /// link at `link_path` and the program's counter map at `stats_path`.
+    /// The program then stays attached until the pin is removed.
+    pub fn pin_attachment(
+        &mut self,
+        iface: &str,
+        link_path: &std::path::Path,
+        stats_path: &std::path::Path,
+    ) -> anyhow::Result<u32> {
+        let pos = self
+            .attachments
+            .iter()
+            .position(|a| a.iface == iface)
+            .ok_or_else(|| LoaderError::NotAttached(iface.to_string()))?;
+        let a = self.attachments.remove(pos);
+        self.ebpf
+            .map(STATS)
+            .expect("every xskit program has a stats map")
+            .pin(stats_path)
+            .map_err(|e| {
+                anyhow::anyhow!("pinning the counters at {}: {e}", stats_path.display())
+            })?;
+        let link = self.xdp().take_link(a.link)?;
+        let fd_link = aya::programs::links::FdLink::try_from(link)
+            .map_err(|e| anyhow::anyhow!("the attachment on {iface} is not a BPF link ({e}); this kernel is too old to pin it"))?;
+        let prog_id = fd_link.info().map(|i| i.program_id()).unwrap_or(0);
+        fd_link
+            .pin(link_path)
+            .map_err(|e| anyhow::anyhow!("pinning the link at {}: {e}", link_path.display()))?;
+        Ok(prog_id)
     }
 
     /// The loaded program's file descriptor (for BPF_PROG_RUN).

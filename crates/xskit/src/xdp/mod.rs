@@ -1,7 +1,9 @@
 //! Kernel side: the XDP programs and their loader.
 
+pub mod filter;
 pub mod live;
 pub mod loader;
+pub mod pin;
 pub mod programs;
 
 pub use loader::{

@@ -17,6 +17,8 @@ pub enum Program {
     Capture,
     /// The generator's program for BPF_PROG_RUN live frames (XDP_TX).
     Gen,
+    /// The rule filter (`xskit filter`).
+    Filter,
 }
 
 impl Program {
@@ -29,6 +31,7 @@ impl Program {
             Program::RedirectEcho => "xdp_redirect_echo",
             Program::Capture => "xdp_capture",
             Program::Gen => "xdp_gen",
+            Program::Filter => "xdp_filter",
         }
     }
 
@@ -40,6 +43,7 @@ impl Program {
             Program::Redirect | Program::RedirectEcho => XDP_REDIRECT_O,
             Program::Capture => XDP_CAPTURE_O,
             Program::Gen => XDP_GEN_O,
+            Program::Filter => XDP_FILTER_O,
         }
     }
 
@@ -65,5 +69,6 @@ impl fmt::Display for Program {
 static XDP_DROP_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_drop.o");
 static XDP_PASS_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_pass.o");
 static XDP_CAPTURE_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_capture.o");
+static XDP_FILTER_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_filter.o");
 static XDP_GEN_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_gen.o");
 static XDP_REDIRECT_O: &[u8] = aya::include_bytes_aligned!("../../../../bpf/xdp_redirect.o");
