@@ -49,6 +49,14 @@ fn generate(st: &State, extra: &[&str]) -> gen::GenSummary {
     })
 }
 
+/// These tests saturate CPUs on purpose; on a 2-core machine they would
+/// starve each other's receive threads, so they take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn wait_for(mut ok: impl FnMut() -> bool) {
     let end = Instant::now() + Duration::from_secs(10);
     while !ok() && Instant::now() < end {
@@ -61,6 +69,7 @@ fn rxdrop_counts_every_frame_the_generator_sent() {
     if !have_root("rxdrop_counts_every_frame_the_generator_sent") {
         return;
     }
+    let _serial = serial();
     let g = sandbox("rxdrop").unwrap();
     let st = &g.0;
     let running = start(
@@ -90,6 +99,7 @@ fn generator_reaches_the_receiver_and_the_drop_counter_matches() {
     if !have_root("generator_reaches_the_receiver_and_the_drop_counter_matches") {
         return;
     }
+    let _serial = serial();
     let g = sandbox("gen").unwrap();
     let st = &g.0;
     let prog = in_inner(st, || {
@@ -119,6 +129,7 @@ fn l2fwd_sends_frames_back_with_macs_swapped() {
     if !have_root("l2fwd_sends_frames_back_with_macs_swapped") {
         return;
     }
+    let _serial = serial();
     let g = sandbox("l2fwd").unwrap();
     let st = &g.0;
     let inner_mac = in_inner(st, || veth::mac(&st.inner_if).unwrap());
@@ -200,6 +211,7 @@ fn txonly_frames_are_valid_udp_to_the_peers_kernel() {
     if !have_root("txonly_frames_are_valid_udp_to_the_peers_kernel") {
         return;
     }
+    let _serial = serial();
     let g = sandbox("txonly").unwrap();
     let st = &g.0;
     let outer_mac = in_outer(st, || veth::mac(&st.outer_if).unwrap());
@@ -266,6 +278,7 @@ fn two_queues_share_one_umem_and_split_the_traffic() {
     if !have_root("two_queues_share_one_umem_and_split_the_traffic") {
         return;
     }
+    let _serial = serial();
     let name: String = format!("xt{}-mq", std::process::id());
     let st = xskit::app::sandbox::up(&UpArgs {
         queues: 2,
@@ -273,11 +286,11 @@ fn two_queues_share_one_umem_and_split_the_traffic() {
     })
     .unwrap();
     let _g = Guard(st.clone());
-    let mut args = mode_args(&st, &["-p", "--frames", "16384", "-f", "2048"]);
+    let mut args = mode_args(&st, &["-p", "--frames", "32768", "-f", "2048"]);
     args.queues = Some(List(vec![0, 1]));
     let running = start(&st, Mode::Rxdrop, args);
     // veth picks the receive queue from the sending CPU: one thread per CPU.
-    let sent = generate(&st, &["-C", "200000", "-r", "200000", "--cpus", "0,1"]);
+    let sent = generate(&st, &["-C", "200000", "-r", "100000", "--cpus", "0,1"]);
     wait_for(|| running.totals().rx_packets >= sent.sent);
     let per = running.per_queue();
     let sum = running.stop(1.0).unwrap();
@@ -299,6 +312,7 @@ fn resident_memory_stays_within_umem_plus_16_mib() {
     if !have_root("resident_memory_stays_within_umem_plus_16_mib") {
         return;
     }
+    let _serial = serial();
     let g = sandbox("rss").unwrap();
     let st = &g.0;
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
@@ -319,47 +333,4 @@ fn resident_memory_stays_within_umem_plus_16_mib() {
         rss <= umem + (16 << 20),
         "resident {rss} > UMEM {umem} + 16 MiB"
     );
-}
-
-#[test]
-fn bench_prints_one_json_object_per_config_and_mode() {
-    if !have_root("bench_prints_one_json_object_per_config_and_mode") {
-        return;
-    }
-    let name = format!("xt{}-bench", std::process::id());
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
-        .args([
-            "bench", "--runs", "1", "--window", "200ms", "--json", "--name", &name,
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let rows: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut seen = Vec::new();
-    for r in &rows {
-        let (config, mode) = (r["config"].as_str().unwrap(), r["mode"].as_str().unwrap());
-        assert!(r["mpps"].as_f64().unwrap() > 0.0, "{r}");
-        assert!(r["ratio"].as_f64().unwrap() > 0.0, "{r}");
-        if mode == "ceiling" {
-            assert_eq!(r["ratio"].as_f64(), Some(1.0));
-        }
-        seen.push(format!("{config}/{mode}"));
-    }
-    for config in ["shared-core", "own-core"] {
-        for mode in ["ceiling", "rxdrop", "l2fwd", "echo", "txonly"] {
-            assert!(
-                seen.contains(&format!("{config}/{mode}")),
-                "{config}/{mode} missing: {seen:?}"
-            );
-        }
-    }
-    assert!(!xskit::net::netns::exists(&format!("{name}-in")));
 }
