@@ -25,6 +25,29 @@ fn ok(args: &[&str]) -> String {
     text
 }
 
+/// Starts `xskit load ARGS` and returns it, and the question it asked,
+/// once it asks for confirmation.
+fn load_waiting(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xskit"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("type `yes`") => {
+                // Keep reading, or the child dies writing to a closed pipe.
+                std::thread::spawn(move || lines.for_each(drop));
+                return (child, l);
+            }
+            Some(Ok(_)) => {}
+            _ => panic!("xskit {args:?} did not ask for confirmation"),
+        }
+    }
+}
+
 fn status_json() -> serde_json::Value {
     serde_json::from_str(&ok(&["status", "--json"])).unwrap()
 }
@@ -198,21 +221,8 @@ fn drop_on_the_default_route_interface_needs_force() {
         assert!(netns::xdp_shown_by_ip(&p.inner).unwrap().is_some());
         ok(&["unload", &p.inner]);
         // Without --confirm-within, drop on this interface asks by default.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xskit"))
-            .args(["load", "drop", &p.inner, "--force"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut asked = String::new();
-        while let Some(Ok(l)) = lines.next() {
-            if l.contains("type `yes` within 30s") {
-                asked = l;
-                break;
-            }
-        }
-        assert!(!asked.is_empty(), "no confirmation asked for");
+        let (mut child, asked) = load_waiting(&["load", "drop", &p.inner, "--force"]);
+        assert!(asked.contains("within 30s"), "{asked}");
         child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
         assert!(child.wait().unwrap().success());
         ok(&["unload", &p.inner]);
@@ -423,36 +433,14 @@ fn confirm_timer_reverts_an_unconfirmed_load_and_keeps_a_confirmed_one() {
         assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
 
         // `yes` on standard input.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xskit"))
-            .args(["load", "drop", &p.inner, "--confirm-within", "20s"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        while let Some(Ok(l)) = lines.next() {
-            if l.contains("type `yes`") {
-                break;
-            }
-        }
+        let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
         child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
         assert!(child.wait().unwrap().success());
         assert!(netns::xdp_shown_by_ip(&p.inner).unwrap().is_some());
         ok(&["unload", &p.inner]);
 
         // `xskit confirm PID` from another process.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xskit"))
-            .args(["load", "drop", &p.inner, "--confirm-within", "20s"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        while let Some(Ok(l)) = lines.next() {
-            if l.contains("type `yes`") {
-                break;
-            }
-        }
+        let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
         let pid = child.id().to_string();
         let out = ok(&["confirm", &pid]);
         assert!(out.contains("confirmed 1"), "{out}");

@@ -40,6 +40,12 @@ pub struct BenchArgs {
     /// One JSON object per (configuration, mode) instead of a table
     #[arg(long)]
     pub json: bool,
+    /// UMEM frames per application socket (rings get half as many slots)
+    #[arg(long, default_value_t = 4096)]
+    pub frames: u32,
+    /// Bytes per UMEM frame
+    #[arg(long, default_value_t = 4096)]
+    pub frame_size: u32,
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-bench")]
     pub name: String,
@@ -139,12 +145,13 @@ struct WrapMode {
     m: ModeArgs,
 }
 
-fn mode_args(state: &State, cfg: &Config, size: usize) -> ModeArgs {
+fn mode_args(state: &State, cfg: &Config, size: usize, frames: u32, frame_size: u32) -> ModeArgs {
     let mut m = WrapMode::parse_from(["mode"]).m;
     m.socket.interface = Some(state.inner_if.clone());
     m.socket.poll = cfg.poll;
     m.socket.quiet = true;
-    m.socket.frames = 4096;
+    m.socket.frames = frames;
+    m.socket.frame_size = frame_size;
     m.cpus = Some(modes::List(vec![cfg.app_cpu]));
     m.size = size;
     m.dst_mac = None;
@@ -219,17 +226,8 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
         for mode in &modes_here {
             let mut samples = Vec::new();
             for _ in 0..args.runs {
-                let v = measure(
-                    &state,
-                    cfg,
-                    mode,
-                    args.size,
-                    warm,
-                    args.window,
-                    total,
-                    &outer_drop,
-                )
-                .with_context(|| format!("{} {mode}", cfg.name))?;
+                let v = measure(&state, cfg, mode, args, warm, total, &outer_drop)
+                    .with_context(|| format!("{} {mode}", cfg.name))?;
                 samples.push(v);
             }
             let mpps = median(&mut samples.clone());
@@ -274,17 +272,17 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn measure(
     state: &State,
     cfg: &Config,
     mode: &str,
-    size: usize,
+    args: &BenchArgs,
     warm: Duration,
-    win: Duration,
     total: Duration,
     outer_drop: &Arc<XdpProgram>,
 ) -> Result<f64> {
+    let (size, win) = (args.size, args.window);
+    let (frames, frame_size) = (args.frames, args.frame_size);
     let stop = Arc::new(AtomicBool::new(false));
     let outer_count = {
         let p = outer_drop.clone();
@@ -310,7 +308,7 @@ fn measure(
                 "l2fwd" => Mode::L2fwd,
                 _ => Mode::Txonly,
             };
-            let margs = mode_args(state, cfg, size);
+            let margs = mode_args(state, cfg, size, frames, frame_size);
             let iface = state.inner_if.clone();
             let running = in_ns(state, true, move || {
                 modes::start(m, &margs, &iface, &mut std::io::sink())

@@ -16,7 +16,6 @@ use anyhow::{Context, Result};
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -205,13 +204,7 @@ pub fn run(
         // bpf_ktime_get_ns() counts from boot (CLOCK_MONOTONIC): shift to wall time.
         let offset = clock(libc::CLOCK_REALTIME).saturating_sub(clock(libc::CLOCK_MONOTONIC));
         while !done(&sink) {
-            let mut pfd = libc::pollfd {
-                fd: ring.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut pfd, 1, 100) };
+            crate::net::wait_readable(&ring, Duration::from_millis(100));
             while sink.captured < limit {
                 let Some(item) = ring.next() else { break };
                 let rec: &[u8] = &item;

@@ -126,15 +126,9 @@ pub fn udp_template(
         );
     }
     let payload: Vec<u8> = (0..frame_len - headers).map(|i| i as u8).collect();
-    Ok(match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            build::udp_v4(src_mac, dst_mac, s, d, sport, dport, &payload)
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            build::udp_v6(src_mac, dst_mac, s, d, sport, dport, &payload)
-        }
-        _ => unreachable!(),
-    })
+    Ok(build::udp(
+        src_mac, dst_mac, src, dst, sport, dport, &payload,
+    ))
 }
 
 /// Counters of one queue, shared between its thread and the reporter.
@@ -172,6 +166,8 @@ pub struct Worker {
     tx: Vec<Frame>,
     tx_len: usize,
     tx_left: u64,
+    /// The last receive filled a whole batch.
+    last_full: bool,
 }
 
 impl Worker {
@@ -221,6 +217,7 @@ impl Worker {
             tx: Vec::with_capacity(batch as usize),
             tx_len,
             tx_left: count.unwrap_or(u64::MAX),
+            last_full: false,
         })
     }
 
@@ -231,7 +228,12 @@ impl Worker {
 
     fn wait_rx(&mut self) -> Result<()> {
         if self.poll {
-            self.xsk.socket().poll_rx(100)?;
+            // Sleep in poll() only when the ring ran dry: after a full
+            // batch more frames are likely waiting, and a syscall per
+            // batch is what keeps a shared core from keeping up.
+            if !self.last_full {
+                self.xsk.socket().poll_rx(100)?;
+            }
         } else if self.busy_poll || self.xsk.fill_needs_wakeup() {
             self.xsk.socket().kick_rx()?;
         }
@@ -244,6 +246,7 @@ impl Worker {
             Mode::Rxdrop => {
                 self.wait_rx()?;
                 let n = self.xsk.recv(&mut self.rx, self.batch);
+                self.last_full = n == self.batch;
                 if n > 0 {
                     let mut bytes = 0;
                     for f in self.rx.drain(..) {
@@ -261,6 +264,7 @@ impl Worker {
                 self.wait_rx()?;
                 self.xsk.complete(u32::MAX);
                 let n = self.xsk.recv(&mut self.rx, self.batch);
+                self.last_full = n == self.batch;
                 if n > 0 {
                     let mut bytes = 0;
                     for mut f in self.rx.drain(..) {

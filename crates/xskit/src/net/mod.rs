@@ -6,3 +6,17 @@ pub mod packet;
 pub mod ping;
 pub mod route;
 pub mod veth;
+
+/// Waits up to `timeout` for `fd` to become readable; true if it did.
+/// (An interrupted wait counts as not readable; callers loop.)
+pub fn wait_readable(fd: &impl std::os::fd::AsFd, timeout: std::time::Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: fd.as_fd().as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
+}

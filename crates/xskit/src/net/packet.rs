@@ -108,14 +108,7 @@ impl PacketSocket {
             if left.is_zero() {
                 return Ok(None);
             }
-            let mut pfd = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let rc = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
-            if rc <= 0 {
+            if !super::wait_readable(&self.fd, left) {
                 continue;
             }
             // SAFETY: zeroed sockaddr_ll is valid; recvfrom writes at most `len` bytes.

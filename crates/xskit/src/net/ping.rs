@@ -157,13 +157,7 @@ impl Pinger {
             if left.is_zero() {
                 return Ok(None);
             }
-            let mut pfd = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            if unsafe { libc::poll(&mut pfd, 1, (left.as_micros() as i32 / 1000).max(1)) } <= 0 {
+            if !super::wait_readable(&self.fd, left) {
                 continue;
             }
             // SAFETY: `buf` is writable for its length.

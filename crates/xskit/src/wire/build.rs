@@ -4,10 +4,10 @@
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
-    Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr,
+    Icmpv6Packet, Icmpv6Repr, IpProtocol, IpRepr, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr,
     UdpPacket, UdpRepr,
 };
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const ETH: usize = 14;
 
@@ -96,6 +96,48 @@ pub fn echo_request_v4(
     f
 }
 
+/// A UDP datagram over IPv4 or IPv6 (both addresses of one family).
+pub fn udp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    assert_eq!(src.is_ipv4(), dst.is_ipv4(), "UDP between two IP families");
+    let udp = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+    };
+    let ip = IpRepr::new(
+        src.into(),
+        dst.into(),
+        IpProtocol::Udp,
+        udp.header_len() + data.len(),
+        64,
+    );
+    let proto = if src.is_ipv4() {
+        EthernetProtocol::Ipv4
+    } else {
+        EthernetProtocol::Ipv6
+    };
+    let mut f = ethernet(src_mac, dst_mac, proto, ip.buffer_len());
+    let caps = ChecksumCapabilities::default();
+    ip.emit(&mut f[ETH..], &caps);
+    let l4 = ETH + ip.header_len();
+    udp.emit(
+        &mut UdpPacket::new_unchecked(&mut f[l4..]),
+        &ip.src_addr(),
+        &ip.dst_addr(),
+        data.len(),
+        |buf| buf.copy_from_slice(data),
+        &caps,
+    );
+    f
+}
+
 /// A UDP datagram over IPv4.
 pub fn udp_v4(
     src_mac: [u8; 6],
@@ -106,35 +148,7 @@ pub fn udp_v4(
     dport: u16,
     data: &[u8],
 ) -> Vec<u8> {
-    let udp = UdpRepr {
-        src_port: sport,
-        dst_port: dport,
-    };
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: udp.header_len() + data.len(),
-        hop_limit: 64,
-    };
-    let mut f = ethernet(
-        src_mac,
-        dst_mac,
-        EthernetProtocol::Ipv4,
-        ip.buffer_len() + ip.payload_len,
-    );
-    let caps = ChecksumCapabilities::default();
-    let mut pkt = Ipv4Packet::new_unchecked(&mut f[ETH..]);
-    ip.emit(&mut pkt, &caps);
-    udp.emit(
-        &mut UdpPacket::new_unchecked(pkt.payload_mut()),
-        &IpAddress::Ipv4(src),
-        &IpAddress::Ipv4(dst),
-        data.len(),
-        |buf| buf.copy_from_slice(data),
-        &caps,
-    );
-    f
+    udp(src_mac, dst_mac, src.into(), dst.into(), sport, dport, data)
 }
 
 /// A UDP datagram over IPv6.
@@ -147,33 +161,5 @@ pub fn udp_v6(
     dport: u16,
     data: &[u8],
 ) -> Vec<u8> {
-    let udp = UdpRepr {
-        src_port: sport,
-        dst_port: dport,
-    };
-    let ip = Ipv6Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: udp.header_len() + data.len(),
-        hop_limit: 64,
-    };
-    let mut f = ethernet(
-        src_mac,
-        dst_mac,
-        EthernetProtocol::Ipv6,
-        ip.buffer_len() + ip.payload_len,
-    );
-    let caps = ChecksumCapabilities::default();
-    let mut pkt = Ipv6Packet::new_unchecked(&mut f[ETH..]);
-    ip.emit(&mut pkt);
-    udp.emit(
-        &mut UdpPacket::new_unchecked(pkt.payload_mut()),
-        &IpAddress::Ipv6(src),
-        &IpAddress::Ipv6(dst),
-        data.len(),
-        |buf| buf.copy_from_slice(data),
-        &caps,
-    );
-    f
+    udp(src_mac, dst_mac, src.into(), dst.into(), sport, dport, data)
 }

@@ -285,15 +285,6 @@ impl Rules {
         Ok((sum(0)?, sum(1)?))
     }
 
-    fn tries(&self, v6: bool) -> Result<(Map, Map)> {
-        let (s, d) = if v6 {
-            ("filter_src_v6", "filter_dst_v6")
-        } else {
-            ("filter_src_v4", "filter_dst_v4")
-        };
-        Ok((self.map(s)?, self.map(d)?))
-    }
-
     /// Every rule with its hit count, by id.
     pub fn list(&self) -> Result<Vec<Listed>> {
         let mut by_id: BTreeMap<u32, (Rule, bool, bool)> = BTreeMap::new();
@@ -318,32 +309,27 @@ impl Rules {
                 e.2 = true;
             }
         };
-        for v6 in [false, true] {
-            let (src, dst) = self.tries(v6)?;
-            for (m, is_src) in [(src, true), (dst, false)] {
-                if v6 {
-                    let t: LpmTrie<MapData, [u8; 16], RuleValue> = LpmTrie::try_from(m)?;
-                    for kv in t.iter() {
-                        let (k, r) = kv?;
-                        note(
-                            r.id,
-                            r.deny,
-                            Match::Prefix(IpAddr::from(k.data()), k.prefix_len() as u8),
-                            is_src,
-                        );
-                    }
-                } else {
-                    let t: LpmTrie<MapData, [u8; 4], RuleValue> = LpmTrie::try_from(m)?;
-                    for kv in t.iter() {
-                        let (k, r) = kv?;
-                        note(
-                            r.id,
-                            r.deny,
-                            Match::Prefix(IpAddr::from(k.data()), k.prefix_len() as u8),
-                            is_src,
-                        );
-                    }
-                }
+        let tries = [
+            (
+                true,
+                self.trie_entries::<[u8; 4]>("filter_src_v4", IpAddr::from)?,
+            ),
+            (
+                false,
+                self.trie_entries::<[u8; 4]>("filter_dst_v4", IpAddr::from)?,
+            ),
+            (
+                true,
+                self.trie_entries::<[u8; 16]>("filter_src_v6", IpAddr::from)?,
+            ),
+            (
+                false,
+                self.trie_entries::<[u8; 16]>("filter_dst_v6", IpAddr::from)?,
+            ),
+        ];
+        for (is_src, entries) in tries {
+            for (what, r) in entries {
+                note(r.id, r.deny, what, is_src);
             }
         }
         let ports: HashMap<MapData, PortKey, RuleValue> =
@@ -412,6 +398,41 @@ impl Rules {
         Ok(self.list()?.len() < before)
     }
 
+    /// Inserts (`Some`) or removes (`None`) one prefix in the trie `name`.
+    fn trie_write<K: Pod>(
+        &self,
+        name: &str,
+        len: u8,
+        addr: K,
+        value: Option<RuleValue>,
+    ) -> Result<()> {
+        let mut t: LpmTrie<MapData, K, RuleValue> = LpmTrie::try_from(self.map(name)?)?;
+        let key = Key::new(len as u32, addr);
+        match value {
+            Some(v) => t.insert(&key, v, 0)?,
+            // Removing what is not there is fine: `del` reports by counting.
+            None => {
+                let _ = t.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every (prefix, rule) of the trie `name`.
+    fn trie_entries<K: Pod>(
+        &self,
+        name: &str,
+        to_addr: impl Fn(K) -> IpAddr,
+    ) -> Result<Vec<(Match, RuleValue)>> {
+        let t: LpmTrie<MapData, K, RuleValue> = LpmTrie::try_from(self.map(name)?)?;
+        let mut out = Vec::new();
+        for kv in t.iter() {
+            let (k, r) = kv?;
+            out.push((Match::Prefix(to_addr(k.data()), k.prefix_len() as u8), r));
+        }
+        Ok(out)
+    }
+
     /// Inserts (`Some`) or removes (`None`) a rule's entries.
     fn write(&self, rule: &Rule, value: Option<RuleValue>) -> Result<()> {
         let dirs: &[bool] = match rule.dir {
@@ -422,28 +443,20 @@ impl Rules {
         for &is_src in dirs {
             match rule.what {
                 Match::Prefix(IpAddr::V4(a), len) => {
-                    let (s, d) = self.tries(false)?;
-                    let mut t: LpmTrie<MapData, [u8; 4], RuleValue> =
-                        LpmTrie::try_from(if is_src { s } else { d })?;
-                    let key = Key::new(len as u32, a.octets());
-                    match value {
-                        Some(v) => t.insert(&key, v, 0)?,
-                        None => {
-                            let _ = t.remove(&key);
-                        }
-                    }
+                    let name = if is_src {
+                        "filter_src_v4"
+                    } else {
+                        "filter_dst_v4"
+                    };
+                    self.trie_write(name, len, a.octets(), value)?;
                 }
                 Match::Prefix(IpAddr::V6(a), len) => {
-                    let (s, d) = self.tries(true)?;
-                    let mut t: LpmTrie<MapData, [u8; 16], RuleValue> =
-                        LpmTrie::try_from(if is_src { s } else { d })?;
-                    let key = Key::new(len as u32, a.octets());
-                    match value {
-                        Some(v) => t.insert(&key, v, 0)?,
-                        None => {
-                            let _ = t.remove(&key);
-                        }
-                    }
+                    let name = if is_src {
+                        "filter_src_v6"
+                    } else {
+                        "filter_dst_v6"
+                    };
+                    self.trie_write(name, len, a.octets(), value)?;
                 }
                 Match::Port(p, port) => {
                     let mut m: HashMap<MapData, PortKey, RuleValue> =
