@@ -187,6 +187,17 @@ impl Socket {
         Ok(value)
     }
 
+    /// A second descriptor for the same socket (for reading statistics from
+    /// another thread while the owner runs its loop).
+    pub fn try_clone(&self) -> Result<Socket> {
+        Ok(Socket {
+            fd: self
+                .fd
+                .try_clone()
+                .map_err(|e| Error::os("dup of the AF_XDP socket", e))?,
+        })
+    }
+
     /// Reads the kernel's counters for this socket.
     pub fn statistics(&self) -> Result<Statistics> {
         let s: XdpStatistics =

@@ -243,9 +243,9 @@ fn run_live(
                 // Each BPF_PROG_RUN call costs about 25 ms of set-up and
                 // tear-down here whatever its size, so unlimited runs send
                 // 2^20 frames a call (~70 ms at 15 Mpps); a rate limit sends
-                // 20 ms worth a call as one burst, then sleeps.
+                // 50 ms worth a call as one burst, then sleeps.
                 let chunk: u64 = if per_thread_rate > 0 {
-                    (per_thread_rate / 50).clamp(1, 1 << 20)
+                    (per_thread_rate / 20).clamp(1, 1 << 20)
                 } else {
                     1 << 20
                 };

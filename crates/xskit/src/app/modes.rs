@@ -350,6 +350,8 @@ impl Worker {
 /// A mode running on one or more queues.
 pub struct Running {
     stop: Arc<AtomicBool>,
+    /// A second descriptor per queue's socket, for XDP_STATISTICS.
+    sockets: Vec<xsk::Socket>,
     threads: Vec<(u32, JoinHandle<Result<Worker>>)>,
     counters: Vec<(u32, Arc<QueueCounters>)>,
     prog: Option<XdpProgram>,
@@ -390,6 +392,26 @@ impl Running {
             t.tx_bytes += q.tx_bytes;
         }
         t
+    }
+
+    /// The kernel's socket counters summed over queues, and the XDP
+    /// program's counters (for `-x`).
+    pub fn extra(&self) -> Result<crate::app::stats::Extra> {
+        let mut k = Statistics::default();
+        for s in &self.sockets {
+            let q = s.statistics()?;
+            k.rx_dropped += q.rx_dropped;
+            k.rx_invalid_descs += q.rx_invalid_descs;
+            k.tx_invalid_descs += q.tx_invalid_descs;
+            k.rx_ring_full += q.rx_ring_full;
+            k.rx_fill_ring_empty_descs += q.rx_fill_ring_empty_descs;
+            k.tx_ring_empty_descs += q.tx_ring_empty_descs;
+        }
+        let xdp = match &self.prog {
+            Some(p) => p.counters()?,
+            None => Default::default(),
+        };
+        Ok(crate::app::stats::Extra { kernel: k, xdp })
     }
 
     /// Per-queue counters now.
@@ -576,6 +598,10 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let mut counters = Vec::new();
+    let sockets = xsks
+        .iter()
+        .map(|x| x.socket().try_clone())
+        .collect::<xsk::Result<Vec<_>>>()?;
     for (i, (x, &q)) in xsks.into_iter().zip(&queues).enumerate() {
         let mut w = Worker::new(
             x,
@@ -613,6 +639,7 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
     }
     Ok(Running {
         stop,
+        sockets,
         threads,
         counters,
         prog,
@@ -636,7 +663,7 @@ pub fn run(
         interval: s.interval,
         json: s.json,
         quiet: s.quiet,
-        extra: false,
+        extra: s.extra,
     });
     let started = Instant::now();
     let deadline = s.duration.map(|d| started + d);
@@ -670,7 +697,12 @@ pub fn run(
                 )?;
                 reporter.tick(&mut std::io::sink(), now, &total, None, &[]);
             } else {
-                reporter.tick(out, now, &running.totals(), None, &[]);
+                let extra = if s.extra {
+                    Some(running.extra()?)
+                } else {
+                    None
+                };
+                reporter.tick(out, now, &running.totals(), extra.as_ref(), &[]);
                 if per.len() > 1 && !s.quiet {
                     for ((q, t), (_, p)) in per.iter().zip(&prev) {
                         writeln!(
