@@ -722,9 +722,11 @@ impl Xsk {
         Some(f)
     }
 
-    /// Gives a frame back to the free list.
+    /// Gives a frame back to the free list. (Per-socket accounting assumes
+    /// a frame comes back to the socket it left; moving frames between
+    /// sockets that share a UMEM works, but shifts their counts.)
     pub fn release(&mut self, frame: Frame) {
-        self.handed_out -= 1;
+        self.handed_out = self.handed_out.saturating_sub(1);
         self.free.push(frame);
     }
 
@@ -756,7 +758,7 @@ impl Xsk {
         }
         if count > 0 {
             self.rx.release();
-            self.in_rx_path -= count as usize;
+            self.in_rx_path = self.in_rx_path.saturating_sub(count as usize);
             self.handed_out += count as usize;
         }
         count
@@ -773,7 +775,7 @@ impl Xsk {
         if count > 0 {
             self.tx.submit();
             self.in_tx_path += count as usize;
-            self.handed_out -= count as usize;
+            self.handed_out = self.handed_out.saturating_sub(count as usize);
         }
         count
     }
@@ -787,7 +789,7 @@ impl Xsk {
         self.tx.write(idx, frame.desc());
         self.tx.submit();
         self.in_tx_path += 1;
-        self.handed_out -= 1;
+        self.handed_out = self.handed_out.saturating_sub(1);
         Ok(())
     }
 
@@ -816,7 +818,7 @@ impl Xsk {
         let n = self
             .comp
             .consume(max, |addr| free.push(umem.frame_from_kernel(addr, 0)));
-        self.in_tx_path -= n as usize;
+        self.in_tx_path = self.in_tx_path.saturating_sub(n as usize);
         n
     }
 

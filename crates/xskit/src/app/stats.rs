@@ -169,20 +169,30 @@ impl Reporter {
             if !self.header_done {
                 let _ = writeln!(
                     out,
-                    "{:>8} {:>14} {:>11} {:>15} {:>14} {:>11} {:>15}",
-                    "time", "rx pkts", "rx pps", "rx bit/s", "tx pkts", "tx pps", "tx bit/s"
+                    "{:>8} {:>13} {:>10} {:>15} {:>14} {:>13} {:>10} {:>15} {:>14}",
+                    "time",
+                    "rx pkts",
+                    "rx pps",
+                    "rx bytes",
+                    "rx bit/s",
+                    "tx pkts",
+                    "tx pps",
+                    "tx bytes",
+                    "tx bit/s"
                 );
                 self.header_done = true;
             }
             let _ = writeln!(
                 out,
-                "{:>7.1}s {:>14} {:>11} {:>15} {:>14} {:>11} {:>15}",
+                "{:>7.1}s {:>13} {:>10} {:>15} {:>14} {:>13} {:>10} {:>15} {:>14}",
                 t,
                 thousands(totals.rx_packets),
                 thousands(rates.rx_pps.round() as u64),
+                thousands(totals.rx_bytes),
                 thousands(rates.rx_bps.round() as u64),
                 thousands(totals.tx_packets),
                 thousands(rates.tx_pps.round() as u64),
+                thousands(totals.tx_bytes),
                 thousands(rates.tx_bps.round() as u64),
             );
             if let (true, Some(x)) = (self.style.extra, extra) {
