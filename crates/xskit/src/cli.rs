@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// AF_XDP and XDP packet processing, from the kernel to your application.
 #[derive(Parser, Debug)]
-#[command(name = "xskit", version, about, long_about = None)]
+#[command(name = "xskit", version, about = "AF_XDP and XDP packet processing: echo responder, capture, benchmarks, traffic generator, operator tools", long_about = None)]
 #[command(
     after_help = "Start with `sudo xskit demo`: it builds a sandbox of network namespaces, answers pings with AF_XDP, checks every reply, and cleans up."
 )]

@@ -116,6 +116,13 @@ fn generator_reaches_the_receiver_and_the_drop_counter_matches() {
     );
     assert_eq!(sent.sent, 200_000);
     assert!(sent.live_frames);
+    // The AF_XDP fallback (txonly with the generator's frame) reaches it too.
+    let before = prog.counters().unwrap().dropped.packets;
+    let af = generate(st, &["-C", "5000", "--af-xdp"]);
+    assert!(!af.live_frames);
+    assert_eq!(af.sent, 5000);
+    wait_for(|| prog.counters().unwrap().dropped.packets >= before + 5000);
+    assert_eq!(prog.counters().unwrap().dropped.packets, before + 5000);
     // IPv6 and ICMP templates reach it too.
     let before = prog.counters().unwrap().dropped.packets;
     generate(st, &["-C", "1000", "-6", "-s", "70"]);
