@@ -259,31 +259,14 @@ pub fn up(args: &UpArgs) -> Result<State> {
             ip(&["netns", "add", ns])?;
             made.push(ns.clone());
         }
-        let q = args.queues.max(1).to_string();
         let (i, o) = (&state.inner_ns, &state.outer_ns);
-        ip(&[
-            "-n",
-            i,
-            "link",
-            "add",
-            "dev",
+        crate::net::veth::create_in(
+            Some(i),
             &state.inner_if,
-            "numrxqueues",
-            &q,
-            "numtxqueues",
-            &q,
-            "type",
-            "veth",
-            "peer",
-            "name",
             &state.outer_if,
-            "numrxqueues",
-            &q,
-            "numtxqueues",
-            &q,
-            "netns",
-            o,
-        ])?;
+            Some(o),
+            args.queues,
+        )?;
         for (ns, dev, v4, v6) in [
             (i, &state.inner_if, state.inner_v4, state.inner_v6),
             (o, &state.outer_if, state.outer_v4, state.outer_v6),

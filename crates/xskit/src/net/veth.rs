@@ -7,8 +7,23 @@ use anyhow::Result;
 /// moved into namespace `b_netns` if given, and brings both ends up.
 /// `queues` sets the rx/tx queue count of each end (veth default: 1).
 pub fn create(a: &str, b: &str, b_netns: Option<&str>, queues: u32) -> Result<()> {
+    create_in(None, a, b, b_netns, queues)
+}
+
+/// Like [`create`], but `a` is made in the named namespace `a_netns`.
+pub fn create_in(
+    a_netns: Option<&str>,
+    a: &str,
+    b: &str,
+    b_netns: Option<&str>,
+    queues: u32,
+) -> Result<()> {
     let q = queues.max(1).to_string();
-    let mut args = vec![
+    let mut args = Vec::new();
+    if let Some(ns) = a_netns {
+        args.extend(["-n", ns]);
+    }
+    args.extend([
         "link",
         "add",
         "dev",
@@ -19,22 +34,17 @@ pub fn create(a: &str, b: &str, b_netns: Option<&str>, queues: u32) -> Result<()
         &q,
         "type",
         "veth",
-        "peer",
-        "name",
-        b,
-        "numrxqueues",
-        &q,
-        "numtxqueues",
-        &q,
-    ];
+    ]);
+    args.extend(["peer", "name", b, "numrxqueues", &q, "numtxqueues", &q]);
     if let Some(ns) = b_netns {
         args.extend(["netns", ns]);
     }
     ip(&args)?;
-    ip(&["link", "set", "dev", a, "up"])?;
-    match b_netns {
-        Some(ns) => ip(&["-n", ns, "link", "set", "dev", b, "up"])?,
-        None => ip(&["link", "set", "dev", b, "up"])?,
+    for (ns, dev) in [(a_netns, a), (b_netns, b)] {
+        match ns {
+            Some(ns) => ip(&["-n", ns, "link", "set", "dev", dev, "up"])?,
+            None => ip(&["link", "set", "dev", dev, "up"])?,
+        }
     }
     Ok(())
 }

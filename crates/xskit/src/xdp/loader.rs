@@ -150,6 +150,22 @@ struct GenConfig {
 unsafe impl Pod for GenConfig {}
 
 const XSKMAP: &str = "xsks_map";
+
+/// "`program` has no map `name`" as a [`LoaderError`].
+fn missing_map(program: Program, name: &str, what: &str) -> LoaderError {
+    LoaderError::Map {
+        what: format!("{program} has no {what}"),
+        source: aya::maps::MapError::InvalidName { name: name.into() },
+    }
+}
+
+/// Wraps an aya map error with what was being done.
+fn map_err(what: &'static str) -> impl Fn(aya::maps::MapError) -> LoaderError {
+    move |source| LoaderError::Map {
+        what: what.into(),
+        source,
+    }
+}
 const STATS: &str = "xskit_stats";
 
 /// A loaded xskit XDP program and the interfaces it is attached to.
@@ -372,16 +388,11 @@ impl XdpProgram {
     }
 
     fn xskmap(&mut self) -> Result<XskMap<&mut MapData>, LoaderError> {
-        let map = self.ebpf.map_mut(XSKMAP).ok_or_else(|| LoaderError::Map {
-            what: format!("{} has no socket map", self.program),
-            source: aya::maps::MapError::InvalidName {
-                name: XSKMAP.into(),
-            },
-        })?;
-        XskMap::try_from(map).map_err(|source| LoaderError::Map {
-            what: "opening the socket map".into(),
-            source,
-        })
+        let map = self
+            .ebpf
+            .map_mut(XSKMAP)
+            .ok_or_else(|| missing_map(self.program, XSKMAP, "socket map"))?;
+        XskMap::try_from(map).map_err(map_err("opening the socket map"))
     }
 
     /// Number of queue slots in the socket map.
@@ -457,39 +468,23 @@ impl XdpProgram {
         let map = self
             .ebpf
             .map_mut("gen_config")
-            .ok_or_else(|| LoaderError::Map {
-                what: format!("{} has no generator config", self.program),
-                source: aya::maps::MapError::InvalidName {
-                    name: "gen_config".into(),
-                },
-            })?;
+            .ok_or_else(|| missing_map(self.program, "gen_config", "generator config"))?;
         let mut arr: Array<&mut MapData, GenConfig> =
-            Array::try_from(map).map_err(|source| LoaderError::Map {
-                what: "opening the generator config".into(),
-                source,
-            })?;
+            Array::try_from(map).map_err(map_err("opening the generator config"))?;
         arr.set(0, GenConfig { base_port, flows }, 0)
-            .map_err(|source| LoaderError::Map {
-                what: "writing the generator config".into(),
-                source,
-            })
+            .map_err(map_err("writing the generator config"))
     }
 
     /// Takes the capture ring buffer of [`Program::Capture`] (once).
     pub fn take_capture_ring(&mut self) -> Result<RingBuf<MapData>, LoaderError> {
-        let map = self
-            .ebpf
-            .take_map("capture_ring")
-            .ok_or_else(|| LoaderError::Map {
-                what: format!("{} has no capture ring (or it was taken)", self.program),
-                source: aya::maps::MapError::InvalidName {
-                    name: "capture_ring".into(),
-                },
-            })?;
-        RingBuf::try_from(map).map_err(|source| LoaderError::Map {
-            what: "opening the capture ring".into(),
-            source,
-        })
+        let map = self.ebpf.take_map("capture_ring").ok_or_else(|| {
+            missing_map(
+                self.program,
+                "capture_ring",
+                "capture ring (or it was taken)",
+            )
+        })?;
+        RingBuf::try_from(map).map_err(map_err("opening the capture ring"))
     }
 
     /// Frames [`Program::Capture`] could not copy because its ring was full.
@@ -498,14 +493,10 @@ impl XdpProgram {
             return Ok(0);
         };
         let arr: PerCpuArray<&MapData, u64> =
-            PerCpuArray::try_from(map).map_err(|source| LoaderError::Map {
-                what: "opening the capture loss counter".into(),
-                source,
-            })?;
-        let per_cpu = arr.get(&0, 0).map_err(|source| LoaderError::Map {
-            what: "reading the capture loss counter".into(),
-            source,
-        })?;
+            PerCpuArray::try_from(map).map_err(map_err("opening the capture loss counter"))?;
+        let per_cpu = arr
+            .get(&0, 0)
+            .map_err(map_err("reading the capture loss counter"))?;
         Ok(per_cpu.iter().sum())
     }
 
@@ -516,16 +507,12 @@ impl XdpProgram {
             .map(STATS)
             .expect("every xskit program has a stats map");
         let arr: PerCpuArray<&MapData, Counter> =
-            PerCpuArray::try_from(map).map_err(|source| LoaderError::Map {
-                what: "opening the counter map".into(),
-                source,
-            })?;
+            PerCpuArray::try_from(map).map_err(map_err("opening the counter map"))?;
         let mut sums = [Counter::default(); 5];
         for (i, slot) in sums.iter_mut().enumerate() {
-            let per_cpu = arr.get(&(i as u32), 0).map_err(|source| LoaderError::Map {
-                what: "reading counters".into(),
-                source,
-            })?;
+            let per_cpu = arr
+                .get(&(i as u32), 0)
+                .map_err(map_err("reading counters"))?;
             for c in per_cpu.iter() {
                 slot.packets += c.packets;
                 slot.bytes += c.bytes;
