@@ -122,7 +122,12 @@ fn generator_reaches_the_receiver_and_the_drop_counter_matches() {
     assert!(!af.live_frames);
     assert_eq!(af.sent, 5000);
     wait_for(|| prog.counters().unwrap().dropped.packets >= before + 5000);
-    assert_eq!(prog.counters().unwrap().dropped.packets, before + 5000);
+    // (the kernel on the outer end may add a router solicitation or two)
+    let after = prog.counters().unwrap().dropped.packets;
+    assert!(
+        after >= before + 5000 && after <= before + 5020,
+        "{after} vs {before} + 5000"
+    );
     // IPv6 and ICMP templates reach it too.
     let before = prog.counters().unwrap().dropped.packets;
     generate(st, &["-C", "1000", "-6", "-s", "70"]);
