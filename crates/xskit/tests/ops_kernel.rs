@@ -95,6 +95,16 @@ fn cleanup() {
     let _ = pin::forget_namespace(pin::netns_id().unwrap());
 }
 
+/// Removes this namespace's pins even when the test fails half-way
+/// (bpffs outlives the namespace, and a recycled inode would find them).
+struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        cleanup();
+    }
+}
+
 #[test]
 fn load_drop_outlives_the_command_counts_and_unloads() {
     if !have_root("load_drop_outlives_the_command_counts_and_unloads") {
@@ -102,6 +112,7 @@ fn load_drop_outlives_the_command_counts_and_unloads() {
     }
     in_netns(|| {
         let p = quiet_pair();
+        let _cleanup = Cleanup;
         let out = ok(&["load", "drop", &p.inner, "--mode", "native"]);
         assert!(out.contains("xdp_drop attached in native mode"), "{out}");
         // The command has exited; the program is still there.
@@ -152,6 +163,7 @@ fn skb_mode_all_interfaces_and_foreign_programs() {
     }
     in_netns(|| {
         let p = quiet_pair();
+        let _cleanup = Cleanup;
         let out = ok(&["load", "pass", "--all", "--mode", "skb"]);
         assert!(
             out.contains(&format!("{}: xdp_pass attached in skb mode", p.inner)),
@@ -203,6 +215,7 @@ fn drop_on_the_default_route_interface_needs_force() {
     }
     in_netns(|| {
         let p = quiet_pair();
+        let _cleanup = Cleanup;
         netns::ip(&[
             "route",
             "add",
@@ -254,6 +267,7 @@ fn filter_rules_on_prefixes_and_ports_with_hit_counts() {
     }
     in_netns(|| {
         let p = quiet_pair();
+        let _cleanup = Cleanup;
         ok(&["load", "filter", &p.inner]);
         let counters = || row(&status_json(), &p.inner)["counters"].clone();
 
@@ -330,6 +344,7 @@ fn a_rule_added_while_traffic_flows_takes_effect_without_reattach() {
     }
     in_netns(|| {
         let p = quiet_pair();
+        let _cleanup = Cleanup;
         ok(&["load", "filter", &p.inner]);
         let id_before = row(&status_json(), &p.inner)["id"].clone();
         let stop = std::sync::atomic::AtomicBool::new(false);
@@ -377,6 +392,7 @@ fn rules_that_would_cut_the_ssh_session_need_force() {
     }
     in_netns(|| {
         let _p = quiet_pair();
+        let _cleanup = Cleanup;
         let run = |args: &[&str]| {
             Command::new(env!("CARGO_BIN_EXE_xskit"))
                 .args(args)
@@ -422,6 +438,7 @@ fn confirm_timer_reverts_an_unconfirmed_load_and_keeps_a_confirmed_one() {
     }
     in_netns(|| {
         let p = quiet_pair();
+        let _cleanup = Cleanup;
         // Nobody confirms: reverted.
         let o = xskit(&["load", "drop", &p.inner, "--confirm-within", "1s"]);
         let text = String::from_utf8_lossy(&o.stdout);
