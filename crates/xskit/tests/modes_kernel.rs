@@ -95,6 +95,27 @@ fn rxdrop_counts_every_frame_the_generator_sent() {
 }
 
 #[test]
+fn unaligned_chunks_of_any_size_receive_and_forward() {
+    if !have_root("unaligned_chunks_of_any_size_receive_and_forward") {
+        return;
+    }
+    let _serial = serial();
+    let g = sandbox("unaligned").unwrap();
+    let st = &g.0;
+    for mode in [Mode::Rxdrop, Mode::L2fwd] {
+        let running = start(st, mode, mode_args(st, &["-p", "-u", "-f", "3000", "--frames", "16384"]));
+        let sent = generate(st, &["-C", "20000", "-r", "100000"]);
+        wait_for(|| running.totals().rx_packets >= sent.sent);
+        let sum = running.stop(1.0).unwrap();
+        assert!(sum.total.rx_packets >= sent.sent, "{mode:?}: {sum:?}");
+        if mode == Mode::L2fwd {
+            assert!(sum.total.tx_packets >= sent.sent, "{sum:?}");
+        }
+        assert_eq!(sum.frames_unaccounted, 0);
+    }
+}
+
+#[test]
 fn generator_reaches_the_receiver_and_the_drop_counter_matches() {
     if !have_root("generator_reaches_the_receiver_and_the_drop_counter_matches") {
         return;
