@@ -103,7 +103,11 @@ fn unaligned_chunks_of_any_size_receive_and_forward() {
     let g = sandbox("unaligned").unwrap();
     let st = &g.0;
     for mode in [Mode::Rxdrop, Mode::L2fwd] {
-        let running = start(st, mode, mode_args(st, &["-p", "-u", "-f", "3000", "--frames", "16384"]));
+        let running = start(
+            st,
+            mode,
+            mode_args(st, &["-p", "-u", "-f", "3000", "--frames", "16384"]),
+        );
         let sent = generate(st, &["-C", "20000", "-r", "100000"]);
         wait_for(|| running.totals().rx_packets >= sent.sent);
         let sum = running.stop(1.0).unwrap();
