@@ -52,7 +52,9 @@ pub struct GenArgs {
     /// Number of UDP source ports to rotate through (flows)
     #[arg(long, default_value_t = 64)]
     pub flows: u16,
-    /// Frames per second, all threads together (0: as fast as possible)
+    /// Frames per second, all threads together (0: as fast as possible). Sent
+    /// as bursts of 50 ms worth at full speed (each BPF_PROG_RUN call costs
+    /// ~25 ms here), so receivers need rings that hold a burst
     #[arg(short = 'r', long, default_value_t = 0)]
     pub rate: u64,
     /// Stop after this many frames
