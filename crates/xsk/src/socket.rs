@@ -20,10 +20,17 @@ use std::time::{Duration, Instant};
 static RECENTLY_CLOSED: Mutex<Vec<(u32, u32, Instant)>> = Mutex::new(Vec::new());
 const RELEASE_GRACE: Duration = Duration::from_secs(2);
 
-fn recently_closed(ifindex: u32, queue: u32) -> bool {
+/// The recently-closed list, without entries older than [`RELEASE_GRACE`].
+fn closed_queues() -> std::sync::MutexGuard<'static, Vec<(u32, u32, Instant)>> {
     let mut list = RECENTLY_CLOSED.lock().unwrap_or_else(|p| p.into_inner());
     list.retain(|e| e.2.elapsed() < RELEASE_GRACE);
-    list.iter().any(|e| e.0 == ifindex && e.1 == queue)
+    list
+}
+
+fn recently_closed(ifindex: u32, queue: u32) -> bool {
+    closed_queues()
+        .iter()
+        .any(|e| e.0 == ifindex && e.1 == queue)
 }
 
 /// How to bind: copy, zero-copy, or try zero-copy and fall back to copy.
@@ -146,12 +153,12 @@ impl Socket {
         })
     }
 
-    fn setsockopt_raw<T>(&self, opt: i32, value: &T) -> io::Result<()> {
+    fn setsockopt_raw<T>(&self, level: i32, opt: i32, value: &T) -> io::Result<()> {
         // SAFETY: `value` points to a live T of the size passed.
         let rc = unsafe {
             libc::setsockopt(
                 self.fd.as_raw_fd(),
-                libc::SOL_XDP,
+                level,
                 opt,
                 (value as *const T).cast(),
                 size_of::<T>() as libc::socklen_t,
@@ -164,7 +171,7 @@ impl Socket {
     }
 
     fn setsockopt<T>(&self, opt: i32, value: &T, what: &str) -> Result<()> {
-        self.setsockopt_raw(opt, value)
+        self.setsockopt_raw(libc::SOL_XDP, opt, value)
             .map_err(|e| Error::os(what.to_string(), e))
     }
 
@@ -282,18 +289,8 @@ impl Socket {
                 "SO_BUSY_POLL_BUDGET",
             ),
         ] {
-            // SAFETY: `value` is a live c_int of the size passed.
-            let rc = unsafe {
-                libc::setsockopt(
-                    self.fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    opt,
-                    (&value as *const i32).cast(),
-                    size_of::<i32>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                let e = Error::os(format!("setsockopt({name})"), io::Error::last_os_error());
+            if let Err(e) = self.setsockopt_raw(libc::SOL_SOCKET, opt, &value) {
+                let e = Error::os(format!("setsockopt({name})"), e);
                 return Err(if e.kind() == ErrorKind::Permission {
                     e.with_hint(
                         "SO_BUSY_POLL_BUDGET above the default needs CAP_NET_ADMIN: run as root",
@@ -435,7 +432,7 @@ impl Xsk {
     /// Opens a socket on `queue` of `interface` with its own UMEM.
     pub fn new(interface: &str, queue: u32, config: &XskConfig) -> Result<Xsk> {
         let (umem, frames) = Umem::new(config.umem)?;
-        Xsk::open(interface, queue, config, umem, frames, None)
+        Xsk::with_umem(interface, queue, config, umem, frames)
     }
 
     /// Opens a socket that registers `umem` (made with [`Umem::new`]) and
@@ -515,7 +512,7 @@ impl Xsk {
                 },
                 tx_metadata_len: 0,
             };
-            socket.setsockopt_raw(libc::XDP_UMEM_REG, &reg).map_err(|e| {
+            socket.setsockopt_raw(libc::SOL_XDP, libc::XDP_UMEM_REG, &reg).map_err(|e| {
                 let code = e.raw_os_error();
                 let err = Error::os(format!("cannot register {} bytes of UMEM", uc.len()), e);
                 match code {
@@ -861,9 +858,7 @@ impl Xsk {
 impl Drop for Xsk {
     fn drop(&mut self) {
         // The fields then drop in order: rings unmapped, socket closed.
-        let mut list = RECENTLY_CLOSED.lock().unwrap_or_else(|p| p.into_inner());
-        list.retain(|e| e.2.elapsed() < RELEASE_GRACE);
-        list.push((self.ifindex, self.queue, Instant::now()));
+        closed_queues().push((self.ifindex, self.queue, Instant::now()));
     }
 }
 
