@@ -90,24 +90,10 @@ pub fn sandbox(test: &str) -> Result<crate::app::sandbox::Guard> {
 
 /// Runs `f` on a thread inside the sandbox's outer namespace.
 pub fn in_outer<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            state.enter_outer().expect("enter the outer namespace");
-            f()
-        })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
+    state.in_outer(f).expect("enter the outer namespace")
 }
 
 /// Runs `f` on a thread inside the sandbox's inner namespace.
 pub fn in_inner<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            state.enter_inner().expect("enter the inner namespace");
-            f()
-        })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
+    state.in_inner(f).expect("enter the inner namespace")
 }

@@ -95,25 +95,6 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Runs `f` on a new thread inside namespace `ns` (by entering it).
-fn in_ns<T: Send + 'static>(
-    state: &State,
-    inner: bool,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let st = state.clone();
-    std::thread::spawn(move || {
-        if inner {
-            st.enter_inner()?;
-        } else {
-            st.enter_outer()?;
-        }
-        f()
-    })
-    .join()
-    .map_err(|_| anyhow!("thread panicked"))?
-}
-
 /// Starts the generator in the outer namespace, pinned to `cpu`, for `d`.
 fn start_gen(
     state: &State,
@@ -197,14 +178,11 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     let _guard = Guard(state.clone());
     // Frames that come back to the outer end (l2fwd, echo, txonly) are
     // dropped there by XDP, and counted: that is what txonly and echo measure.
-    let outer_drop = {
-        let st = state.clone();
-        in_ns(&state, false, move || {
-            let mut p = XdpProgram::load(Program::Drop, 1)?;
-            p.attach(&st.outer_if, AttachMode::Auto, true)?;
-            Ok(p)
-        })?
-    };
+    let outer_drop = state.in_outer(|| -> Result<XdpProgram> {
+        let mut p = XdpProgram::load(Program::Drop, 1)?;
+        p.attach(&state.outer_if, AttachMode::Auto, true)?;
+        Ok(p)
+    })??;
     let outer_drop = Arc::new(outer_drop);
     let warm = Duration::from_millis(300);
     let total = warm + args.window;
@@ -290,12 +268,11 @@ fn measure(
     };
     match mode {
         "ceiling" => {
-            let st = state.clone();
-            let prog = in_ns(state, true, move || {
+            let prog = state.in_inner(|| -> Result<XdpProgram> {
                 let mut p = XdpProgram::load(Program::Drop, 1)?;
-                p.attach(&st.inner_if, AttachMode::Auto, true)?;
+                p.attach(&state.inner_if, AttachMode::Auto, true)?;
                 Ok(p)
-            })?;
+            })??;
             let g = start_gen(state, cfg.gen_cpu, false, size, total, stop.clone());
             let r = window(warm, win, &|| Ok(prog.counters()?.dropped.packets));
             stop.store(true, Ordering::Relaxed);
@@ -309,10 +286,8 @@ fn measure(
                 _ => Mode::Txonly,
             };
             let margs = mode_args(state, cfg, size, frames, frame_size);
-            let iface = state.inner_if.clone();
-            let running = in_ns(state, true, move || {
-                modes::start(m, &margs, &iface, &mut std::io::sink())
-            })?;
+            let running = state
+                .in_inner(|| modes::start(m, &margs, &state.inner_if, &mut std::io::sink()))??;
             let g = (m != Mode::Txonly)
                 .then(|| start_gen(state, cfg.gen_cpu, false, size, total, stop.clone()));
             let r = match m {

@@ -89,16 +89,12 @@ pub fn ping_series(dst: IpAddr, count: u16, size: usize, gap: Duration) -> Resul
 
 /// Pings both addresses of the inner end from the outer namespace.
 fn ping_both(state: &State, count: u16, size: usize, gap: Duration) -> Result<(Series, Series)> {
-    let state = state.clone();
-    std::thread::spawn(move || -> Result<(Series, Series)> {
-        state.enter_outer()?;
+    state.in_outer(|| -> Result<(Series, Series)> {
         Ok((
             ping_series(IpAddr::V6(state.inner_v6), count, size, gap)?,
             ping_series(IpAddr::V4(state.inner_v4), count, size, gap)?,
         ))
-    })
-    .join()
-    .map_err(|_| anyhow!("pinger thread panicked"))?
+    })?
 }
 
 /// Runs the demo; true if every reply was correct.

@@ -111,15 +111,7 @@ impl GenArgs {
         };
         let (iface, peer_mac) = match &state {
             Some(st) => {
-                let inner_mac = {
-                    let st = st.clone();
-                    std::thread::spawn(move || -> Result<[u8; 6]> {
-                        st.enter_inner()?;
-                        crate::net::veth::mac(&st.inner_if)
-                    })
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("thread panicked"))??
-                };
+                let inner_mac = st.in_inner(|| crate::net::veth::mac(&st.inner_if))??;
                 st.enter_outer()?;
                 (st.outer_if.clone(), Some(inner_mac))
             }

@@ -107,6 +107,16 @@ impl State {
     pub fn enter_outer(&self) -> Result<()> {
         netns::enter(&self.outer_ns)
     }
+
+    /// Runs `f` on a thread in the inner namespace (see [`netns::run_in`]).
+    pub fn in_inner<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R> {
+        netns::run_in(&self.inner_ns, f)
+    }
+
+    /// Runs `f` on a thread in the outer namespace (see [`netns::run_in`]).
+    pub fn in_outer<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R> {
+        netns::run_in(&self.outer_ns, f)
+    }
 }
 
 fn parse_subnet(s: &str) -> Result<(IpAddr, u8)> {
@@ -291,17 +301,12 @@ pub fn up(args: &UpArgs) -> Result<State> {
                 dev,
                 "nodad",
             ])?;
-            ip(&["-n", ns, "link", "set", "dev", dev, "up"])?;
         }
         // Let unprivileged ICMP "ping" sockets work on the outer end.
-        let o = o.clone();
-        std::thread::spawn(move || -> Result<()> {
-            netns::enter(&o)?;
+        netns::run_in(o, || {
             std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647")
-                .context("enabling ping sockets in the outer namespace")
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("thread panicked"))??;
+        })?
+        .context("enabling ping sockets in the outer namespace")?;
         std::fs::create_dir_all(STATE_DIR).with_context(|| format!("creating {STATE_DIR}"))?;
         std::fs::write(
             state_path(&state.name),

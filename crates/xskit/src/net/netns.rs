@@ -32,6 +32,20 @@ pub fn enter(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs `f` on a thread of its own inside the named namespace and returns
+/// what it returns; a panic in `f` is passed on. The calling thread stays
+/// where it is.
+pub fn run_in<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> Result<R> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<R> {
+            enter(name)?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
 /// True if a named network namespace exists.
 pub fn exists(name: &str) -> bool {
     std::path::Path::new(&format!("/run/netns/{name}")).exists()
