@@ -100,11 +100,7 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 }
 
 fn run_mode(mode: Mode, args: ModeArgs) -> Result<i32> {
-    need_root(match mode {
-        Mode::Rxdrop => "rxdrop",
-        Mode::Txonly => "txonly",
-        Mode::L2fwd => "l2fwd",
-    })?;
+    need_root(mode.name())?;
     let stop = stop_on_signals()?;
     let iface = args.socket.resolve_interface()?;
     let mut stdout = std::io::stdout();

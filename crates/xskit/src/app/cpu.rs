@@ -2,6 +2,18 @@
 
 use anyhow::{bail, Context, Result};
 
+/// A list of numbers given as `0-3` or `0,2` on the command line.
+#[derive(Clone, Debug)]
+pub struct List(pub Vec<u32>);
+
+impl std::str::FromStr for List {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<List, String> {
+        parse_list(s).map(List)
+    }
+}
+
 /// Parses `0-3`, `1,3`, `0-1,4` into a sorted list without duplicates.
 pub fn parse_list(s: &str) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();

@@ -9,7 +9,7 @@
 //!   queue; those frames do not reach the kernel stack.
 
 use crate::app::args::SocketArgs;
-use crate::app::session::Session;
+use crate::app::session::{attach, Session};
 use crate::wire::summary::{hexdump, summarize};
 use crate::xdp::{AttachMode, Program, XdpProgram};
 use anyhow::{Context, Result};
@@ -186,18 +186,12 @@ pub fn run(
         }
     } else {
         let mut prog = XdpProgram::load(Program::Capture, 1)?;
-        let att = prog.attach(iface, args.mode, false)?;
-        if let Some(why) = &att.fallback_reason {
-            writeln!(
-                sink.out,
-                "native XDP unavailable on {iface}, using SKB mode: {why}"
-            )?;
-        }
+        let mode = attach(&mut prog, iface, args.mode, false, sink.out)?;
         if sink.pcap.is_none() {
             writeln!(
                 sink.out,
                 "capturing on {iface} ({} mode), frames pass on to the kernel",
-                att.mode
+                mode
             )?;
         }
         let mut ring = prog.take_capture_ring()?;

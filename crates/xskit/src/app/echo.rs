@@ -5,7 +5,7 @@
 //! completions and refill the FILL ring.
 
 use crate::app::args::SocketArgs;
-use crate::app::session::Session;
+use crate::app::session::{transmit, Session};
 use crate::app::stats::{kernel_json, thousands, xdp_json, Extra, ReportStyle, Reporter, Totals};
 use crate::net::addrs;
 use crate::wire::echo::{self, Answered, Local, Reject};
@@ -194,27 +194,16 @@ pub fn run(
                     tx.push(frame);
                 }
                 Err(r) => {
-                    sum.rejected[Reject::ALL.iter().position(|x| *x == r).unwrap_or(0)] += 1;
+                    sum.rejected[r as usize] += 1;
                     xsk.release(frame);
                 }
             }
         }
         if !tx.is_empty() {
-            let mut tries = 0;
-            while !tx.is_empty() && tries < 3 {
-                let bytes_before: u64 = tx.iter().map(|f| f.len() as u64).sum();
-                sum.totals.tx_packets += xsk.send(&mut tx) as u64;
-                sum.totals.tx_bytes +=
-                    bytes_before - tx.iter().map(|f| f.len() as u64).sum::<u64>();
-                xsk.flush()?;
-                xsk.complete(u32::MAX);
-                tries += 1;
-            }
-            // The TX ring stayed full: drop the replies rather than stall.
-            sum.tx_ring_full += tx.len() as u64;
-            for f in tx.drain(..) {
-                xsk.release(f);
-            }
+            let sent = transmit(xsk, &mut tx)?;
+            sum.totals.tx_packets += sent.packets;
+            sum.totals.tx_bytes += sent.bytes;
+            sum.tx_ring_full += sent.dropped;
         } else if n == 0 {
             xsk.flush()?;
         }
@@ -248,8 +237,10 @@ pub fn run(
 
     // Let the last replies leave and come back through COMPLETION.
     let settle = Instant::now() + Duration::from_millis(200);
-    while session.xsk.accounting().tx + session.xsk.accounting().kernel > 0
-        && Instant::now() < settle
+    while {
+        let a = session.xsk.accounting();
+        a.tx + a.kernel > 0
+    } && Instant::now() < settle
     {
         session.xsk.flush()?;
         session.xsk.complete(u32::MAX);

@@ -8,9 +8,10 @@
 
 use crate::app::args::parse_duration;
 use crate::app::cpu;
-use crate::app::modes::{self, parse_mac, List, Mode, ModeArgs};
+use crate::app::modes::{self, List, Mode, ModeArgs};
 use crate::app::sandbox;
 use crate::app::stats::{thousands, ReportStyle, Reporter, Totals};
+use crate::net::parse_mac;
 use crate::wire::build;
 use crate::xdp::{live, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
@@ -64,7 +65,7 @@ pub struct GenArgs {
     #[arg(short = 'd', long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// CPUs to send from, one thread each (e.g. 0 or 0,1)
-    #[arg(long, value_parser = |s: &str| cpu::parse_list(s).map(List))]
+    #[arg(long)]
     pub cpus: Option<List>,
     /// Period of the statistics line
     #[arg(short = 'n', long, default_value = "1s", value_parser = parse_duration)]

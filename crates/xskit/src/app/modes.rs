@@ -8,6 +8,8 @@
 
 use crate::app::args::SocketArgs;
 use crate::app::cpu;
+pub use crate::app::cpu::List;
+use crate::app::session::{attach, transmit, xskmap_slots};
 use crate::app::stats::{thousands, ReportStyle, Reporter, Totals};
 use crate::wire::build;
 use crate::xdp::{ModeInUse, Program, XdpProgram};
@@ -32,12 +34,15 @@ pub enum Mode {
     L2fwd,
 }
 
-/// A list of numbers given as `0-3` or `0,2`.
-#[derive(Clone, Debug)]
-pub struct List(pub Vec<u32>);
-
-fn parse_list(s: &str) -> Result<List, String> {
-    cpu::parse_list(s).map(List)
+impl Mode {
+    /// The subcommand's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Rxdrop => "rxdrop",
+            Mode::Txonly => "txonly",
+            Mode::L2fwd => "l2fwd",
+        }
+    }
 }
 
 /// Options of the benchmark modes.
@@ -46,10 +51,10 @@ pub struct ModeArgs {
     #[command(flatten)]
     pub socket: SocketArgs,
     /// Queues to run on, one socket and thread each (e.g. 0-3 or 0,2) [default: -q]
-    #[arg(long, value_parser = parse_list)]
+    #[arg(long)]
     pub queues: Option<List>,
     /// CPUs to pin the queue threads to, one per queue or one for all
-    #[arg(long, value_parser = parse_list)]
+    #[arg(long)]
     pub cpus: Option<List>,
     /// Unaligned chunk mode: any --frame-size
     #[arg(short = 'u', long)]
@@ -87,19 +92,6 @@ pub struct ModeArgs {
     /// txonly: send this frame instead of building one (for the generator)
     #[arg(skip)]
     pub template: Option<Vec<u8>>,
-}
-
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        bail!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)");
-    }
-    let mut m = [0u8; 6];
-    for (d, p) in m.iter_mut().zip(parts) {
-        *d = u8::from_str_radix(p, 16).with_context(|| format!("{s:?} is not a MAC address"))?;
-    }
-    Ok(m)
 }
 
 /// A UDP frame of `size` bytes (FCS included, so `size - 4` in memory).
@@ -322,27 +314,11 @@ impl Worker {
     }
 
     fn send_batch(&mut self) -> Result<()> {
-        let mut bytes: u64 = self.tx.iter().map(|f| f.len() as u64).sum();
-        let mut sent = 0;
-        for _ in 0..3 {
-            sent += self.xsk.send(&mut self.tx) as u64;
-            self.xsk.flush()?;
-            if self.tx.is_empty() {
-                break;
-            }
-            self.xsk.complete(u32::MAX);
-        }
-        if !self.tx.is_empty() {
-            self.counters
-                .tx_dropped
-                .fetch_add(self.tx.len() as u64, Ordering::Relaxed);
-            for f in self.tx.drain(..) {
-                bytes -= f.len() as u64;
-                self.xsk.release(f);
-            }
-        }
-        self.counters.tx_packets.fetch_add(sent, Ordering::Relaxed);
-        self.counters.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let sent = transmit(&mut self.xsk, &mut self.tx)?;
+        let c = &self.counters;
+        c.tx_dropped.fetch_add(sent.dropped, Ordering::Relaxed);
+        c.tx_packets.fetch_add(sent.packets, Ordering::Relaxed);
+        c.tx_bytes.fetch_add(sent.bytes, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -385,11 +361,7 @@ impl Running {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for (_, c) in &self.counters {
-            let q = c.totals();
-            t.rx_packets += q.rx_packets;
-            t.rx_bytes += q.rx_bytes;
-            t.tx_packets += q.tx_packets;
-            t.tx_bytes += q.tx_bytes;
+            t += c.totals();
         }
         t
     }
@@ -454,10 +426,7 @@ impl Running {
         sum.rss_bytes = cpu::rss_bytes();
         for (q, w) in &workers {
             let t = w.counters.totals();
-            sum.total.rx_packets += t.rx_packets;
-            sum.total.rx_bytes += t.rx_bytes;
-            sum.total.tx_packets += t.tx_packets;
-            sum.total.tx_bytes += t.tx_bytes;
+            sum.total += t;
             let a = w.xsk.accounting();
             if !a.is_consistent() {
                 sum.frames_unaccounted += a.total;
@@ -493,12 +462,6 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
             );
         }
     }
-    let ifq = xsk::netdev::rx_queue_count(iface)?;
-    if let (Some(n), Some(&max)) = (ifq, queues.iter().max()) {
-        if max >= n {
-            bail!("queue {max} does not exist on {iface}, which has {n} rx queue(s) (ethtool -l {iface})");
-        }
-    }
     let mut config = s.xsk_config();
     config.need_wakeup = !args.no_need_wakeup;
     config.umem.unaligned = args.unaligned;
@@ -508,11 +471,11 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
         t.clone()
     } else if mode == Mode::Txonly {
         let src_mac = match &args.src_mac {
-            Some(m) => parse_mac(m)?,
+            Some(m) => crate::net::parse_mac(m)?,
             None => crate::net::veth::mac(iface).unwrap_or([2, 0, 0, 0, 0, 1]),
         };
         let dst_mac = match &args.dst_mac {
-            Some(m) => parse_mac(m)?,
+            Some(m) => crate::net::parse_mac(m)?,
             None => [0xff; 6],
         };
         udp_template(
@@ -531,18 +494,9 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
     let mut prog = None;
     let mut mode_in_use = None;
     if mode != Mode::Txonly {
-        let slots = ifq
-            .unwrap_or(1)
-            .max(queues.iter().max().copied().unwrap_or(0) + 1);
-        let mut p = XdpProgram::load(Program::Redirect, slots)?;
-        let a = p.attach(iface, s.attach_mode(), s.force)?;
-        if let Some(why) = &a.fallback_reason {
-            writeln!(
-                out,
-                "native XDP unavailable on {iface}, using SKB mode: {why}"
-            )?;
-        }
-        mode_in_use = Some(a.mode);
+        let highest = queues.iter().max().copied().unwrap_or(0);
+        let mut p = XdpProgram::load(Program::Redirect, xskmap_slots(iface, highest)?)?;
+        mode_in_use = Some(attach(&mut p, iface, s.attach_mode(), s.force, out)?);
         prog = Some(p);
     }
 
@@ -567,11 +521,7 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
         writeln!(
             out,
             "{} on {iface} queue(s) {:?}: {}, {} bind, {} frames x {} B{}, {}{}",
-            match mode {
-                Mode::Rxdrop => "rxdrop",
-                Mode::Txonly => "txonly",
-                Mode::L2fwd => "l2fwd",
-            },
+            mode.name(),
             queues,
             mode_in_use
                 .map(|m| format!("XDP {m} mode"))

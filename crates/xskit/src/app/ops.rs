@@ -4,6 +4,7 @@
 //! gone when its process ends.
 
 use crate::app::args::parse_duration;
+use crate::app::session::attach;
 use crate::app::stats::thousands;
 use crate::net::{addrs, route};
 use crate::xdp::filter::{self, Listed, Rule, Rules, Verdict};
@@ -272,11 +273,7 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
         let pin_dir = filter_rules.as_ref().map(|r| r.dir().to_path_buf());
         let result = (|| -> Result<()> {
             let mut p = XdpProgram::load_with_pins(program, 1, pin_dir.as_deref())?;
-            let a = p.attach(i, args.mode, args.force)?;
-            let mode = a.mode;
-            if let Some(why) = &a.fallback_reason {
-                writeln!(out, "{i}: native XDP unavailable, using SKB mode: {why}")?;
-            }
+            let mode = attach(&mut p, i, args.mode, args.force, out)?;
             let dir = pin::iface_dir(i)?;
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let prog_id = match p.pin_attachment(i, &dir.join("link"), &dir.join("stats")) {

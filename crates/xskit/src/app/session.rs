@@ -3,10 +3,73 @@
 //! Dropping a session unregisters and detaches.
 
 use crate::app::args::SocketArgs;
-use crate::xdp::{ModeInUse, Program, XdpProgram};
+use crate::xdp::{AttachMode, ModeInUse, Program, XdpProgram};
 use anyhow::{Context, Result};
 use std::io::Write;
-use xsk::Xsk;
+use xsk::{Frame, Xsk};
+
+/// Attaches `prog` to `iface` and, when auto mode fell back to SKB, says
+/// why on `out`. Returns the mode in use.
+pub fn attach(
+    prog: &mut XdpProgram,
+    iface: &str,
+    mode: AttachMode,
+    force: bool,
+    out: &mut dyn Write,
+) -> Result<ModeInUse> {
+    let a = prog.attach(iface, mode, force)?;
+    if let Some(why) = &a.fallback_reason {
+        writeln!(
+            out,
+            "native XDP unavailable on {iface}, using SKB mode: {why}"
+        )?;
+    }
+    Ok(a.mode)
+}
+
+/// XSKMAP slots needed for sockets up to `highest_queue` on `iface`: the
+/// interface's rx queue count, or more if asked for.
+pub fn xskmap_slots(iface: &str, highest_queue: u32) -> Result<u32> {
+    Ok(xsk::netdev::rx_queue_count(iface)?
+        .unwrap_or(1)
+        .max(highest_queue + 1))
+}
+
+/// What [`transmit`] did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sent {
+    /// Frames put on the TX ring.
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Frames released because the TX ring stayed full.
+    pub dropped: u64,
+}
+
+/// Puts the frames of `tx` on the TX ring and wakes the kernel; while the
+/// ring is full, reaps completions and tries again, three times in all.
+/// What still does not fit is released (dropped rather than stall the
+/// receive loop). `tx` is empty afterwards.
+pub fn transmit(xsk: &mut Xsk, tx: &mut Vec<Frame>) -> Result<Sent> {
+    let mut sent = Sent {
+        bytes: tx.iter().map(|f| f.len() as u64).sum(),
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        sent.packets += xsk.send(tx) as u64;
+        xsk.flush()?;
+        if tx.is_empty() {
+            break;
+        }
+        xsk.complete(u32::MAX);
+    }
+    sent.dropped = tx.len() as u64;
+    for f in tx.drain(..) {
+        sent.bytes -= f.len() as u64;
+        xsk.release(f);
+    }
+    Ok(sent)
+}
 
 /// An attached program and a bound socket on one queue.
 pub struct Session {
@@ -29,18 +92,8 @@ impl Session {
         program: Program,
         out: &mut dyn Write,
     ) -> Result<Session> {
-        let queues = xsk::netdev::rx_queue_count(iface)?
-            .unwrap_or(1)
-            .max(args.queue + 1);
-        let mut prog = XdpProgram::load(program, queues)?;
-        let att = prog.attach(iface, args.attach_mode(), args.force)?;
-        let mode = att.mode;
-        if let Some(why) = &att.fallback_reason {
-            writeln!(
-                out,
-                "native XDP unavailable on {iface}, using SKB mode: {why}"
-            )?;
-        }
+        let mut prog = XdpProgram::load(program, xskmap_slots(iface, args.queue)?)?;
+        let mode = attach(&mut prog, iface, args.attach_mode(), args.force, out)?;
         let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config())?;
         prog.register(args.queue, &xsk)
             .with_context(|| format!("registering the socket for queue {}", args.queue))?;

@@ -23,6 +23,15 @@ pub struct Totals {
     pub tx_bytes: u64,
 }
 
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, o: Totals) {
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+    }
+}
+
 /// Formats an integer with thousands separators (`1,234,567`), as the
 /// seed's `%'` printf does; std has no locale-aware formatting.
 ///

@@ -20,3 +20,17 @@ pub fn wait_readable(fd: &impl std::os::fd::AsFd, timeout: std::time::Duration) 
     // SAFETY: one valid pollfd for the duration of the call.
     unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
 }
+
+/// Parses a MAC address written `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> anyhow::Result<[u8; 6]> {
+    use anyhow::Context;
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        anyhow::bail!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    }
+    let mut m = [0u8; 6];
+    for (d, p) in m.iter_mut().zip(parts) {
+        *d = u8::from_str_radix(p, 16).with_context(|| format!("{s:?} is not a MAC address"))?;
+    }
+    Ok(m)
+}

@@ -57,9 +57,5 @@ pub fn mac(iface: &str) -> Result<[u8; 6]> {
         .skip_while(|w| *w != "link/ether")
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("{iface} has no Ethernet address"))?;
-    let mut m = [0u8; 6];
-    for (i, part) in word.split(':').enumerate().take(6) {
-        m[i] = u8::from_str_radix(part, 16)?;
-    }
-    Ok(m)
+    super::parse_mac(word)
 }

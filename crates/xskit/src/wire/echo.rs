@@ -10,7 +10,8 @@ use smoltcp::wire::{
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// Why a frame was not answered. Each is counted by the responder.
+/// Why a frame was not answered. Each is counted by the responder; the
+/// discriminant is the reason's index in [`Reject::ALL`].
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Hash)]
 pub enum Reject {
     /// Shorter than its headers say, or header fields inconsistent.
@@ -309,6 +310,13 @@ mod tests {
             b"data",
         );
         assert_eq!(answer(&mut udp, &local()), Err(Reject::NotEchoRequest));
+    }
+
+    #[test]
+    fn reasons_index_their_counters() {
+        for (i, r) in Reject::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
     }
 
     #[test]
