@@ -6,7 +6,7 @@
 use crate::app::args::parse_duration;
 use crate::app::session::attach;
 use crate::app::stats::thousands;
-use crate::net::{addrs, route};
+use crate::net::{addrs, netns, route};
 use crate::xdp::filter::{self, Listed, Rule, Rules, Verdict};
 use crate::xdp::loader::interfaces;
 use crate::xdp::{pin, AttachMode, Program, XdpProgram};
@@ -233,7 +233,7 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     for i in &ifaces {
         xsk::netdev::ifindex(i)?;
         if pin::iface_dir(i)?.exists() {
-            let live = match (ip_xdp(i)?, pin::load_meta(i)?) {
+            let live = match (netns::xdp_attachment(i)?, pin::load_meta(i)?) {
                 (Some((_, id, _)), Some(m)) => id == m.prog_id,
                 _ => false,
             };
@@ -346,36 +346,6 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     Ok(if failures == 0 { 0 } else { 1 })
 }
 
-fn ip_xdp(iface: &str) -> Result<Option<(String, u32, &'static str)>> {
-    let text = crate::net::netns::ip_output(&["-d", "-j", "link", "show", "dev", iface])?;
-    let v: Value = serde_json::from_str(&text).context("parsing `ip -j link` output")?;
-    let Some(x) = v.get(0).and_then(|l| l.get("xdp")) else {
-        return Ok(None);
-    };
-    let mode = match x.get("mode").and_then(Value::as_u64) {
-        Some(1) => "native",
-        Some(2) => "skb",
-        Some(3) => "offload",
-        Some(4) => "multi",
-        _ => "?",
-    };
-    let prog = x.get("prog").or_else(|| {
-        x.get("attached")
-            .and_then(|a| a.get(0))
-            .and_then(|a| a.get("prog"))
-    });
-    let name = prog
-        .and_then(|p| p.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_string();
-    let id = prog
-        .and_then(|p| p.get("id"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0) as u32;
-    Ok(Some((name, id, mode)))
-}
-
 /// `xskit unload`.
 pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
     pin::ensure_bpffs()?;
@@ -397,7 +367,14 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
             continue;
         }
         let exists = xsk::netdev::ifindex(i).is_ok();
-        match (exists, if exists { ip_xdp(i)? } else { None }) {
+        match (
+            exists,
+            if exists {
+                netns::xdp_attachment(i)?
+            } else {
+                None
+            },
+        ) {
             (false, _) => {
                 writeln!(
                     out,
@@ -440,7 +417,7 @@ pub fn status_rows() -> Result<Vec<Value>> {
         None
     };
     for i in interfaces() {
-        let xdp = ip_xdp(&i)?;
+        let xdp = netns::xdp_attachment(&i)?;
         let meta = pin::load_meta(&i)?;
         let ours = matches!((&xdp, &meta), (Some((_, id, _)), Some(m)) if *id == m.prog_id);
         let mut row = json!({

@@ -72,17 +72,51 @@ pub fn ip_output(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The XDP attachment `ip link` shows on `iface`: `Some("xdp")` (native),
-/// `Some("xdpgeneric")` (SKB), `Some("xdpoffload")`, or `None`.
+/// The XDP program on `iface`, as `ip -d -j link` reports it: (name, id,
+/// mode), mode being `native`, `skb`, `offload` or `multi`.
+pub fn xdp_attachment(iface: &str) -> Result<Option<(String, u32, &'static str)>> {
+    use serde_json::Value;
+    let text = ip_output(&["-d", "-j", "link", "show", "dev", iface])?;
+    let v: Value = serde_json::from_str(&text).context("parsing `ip -j link` output")?;
+    let Some(x) = v.get(0).and_then(|l| l.get("xdp")) else {
+        return Ok(None);
+    };
+    let mode = match x.get("mode").and_then(Value::as_u64) {
+        Some(1) => "native",
+        Some(2) => "skb",
+        Some(3) => "offload",
+        Some(4) => "multi",
+        _ => "?",
+    };
+    let prog = x.get("prog").or_else(|| {
+        x.get("attached")
+            .and_then(|a| a.get(0))
+            .and_then(|a| a.get("prog"))
+    });
+    let name = prog
+        .and_then(|p| p.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let id = prog
+        .and_then(|p| p.get("id"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as u32;
+    Ok(Some((name, id, mode)))
+}
+
+/// The XDP attachment on `iface` in `ip link`'s words: `Some("xdp")`
+/// (native), `Some("xdpgeneric")` (SKB), `Some("xdpoffload")`,
+/// `Some("xdpmulti")`, or `None`.
 pub fn xdp_shown_by_ip(iface: &str) -> Result<Option<String>> {
-    let out = ip_output(&["-d", "link", "show", "dev", iface])?;
-    for word in out.split_whitespace() {
-        if let Some(kind) = ["xdpgeneric", "xdpoffload", "xdpdrv", "xdp"]
-            .into_iter()
-            .find(|k| word == *k || word.starts_with(&format!("{k}/")))
-        {
-            return Ok(Some(kind.to_string()));
+    Ok(xdp_attachment(iface)?.map(|(_, _, mode)| {
+        match mode {
+            "native" => "xdp",
+            "skb" => "xdpgeneric",
+            "offload" => "xdpoffload",
+            "multi" => "xdpmulti",
+            _ => "xdp?",
         }
-    }
-    Ok(None)
+        .to_string()
+    }))
 }
