@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use xskit::app::args::SocketArgs;
+use xskit::app::args::defaults;
 use xskit::app::demo::ping_series;
 use xskit::app::echo::{self, EchoArgs, EchoSummary};
 use xskit::app::sandbox::State;
@@ -17,29 +17,15 @@ use xskit::wire::build;
 use xskit::xdp::{AttachMode, ModeInUse};
 
 fn echo_args(iface: &str, mode: AttachMode, all_traffic: bool) -> EchoArgs {
-    EchoArgs {
-        socket: SocketArgs {
-            interface: Some(iface.to_string()),
-            sandbox: None,
-            queue: 0,
-            mode,
-            native_mode: false,
-            skb_mode: false,
-            copy: false,
-            zero_copy: false,
-            poll: true,
-            batch: 64,
-            frames: 1024,
-            frame_size: 4096,
-            interval: Duration::from_secs(3600),
-            duration: None,
-            quiet: true,
-            extra: false,
-            json: false,
-            force: false,
-        },
-        all_traffic,
-    }
+    let mut a: EchoArgs = defaults();
+    a.socket.interface = Some(iface.to_string());
+    a.socket.mode = mode;
+    a.socket.poll = true;
+    a.socket.frames = 1024;
+    a.socket.interval = Duration::from_secs(3600);
+    a.socket.quiet = true;
+    a.all_traffic = all_traffic;
+    a
 }
 
 /// Runs the responder in the inner namespace while `f` runs.

@@ -125,6 +125,15 @@ impl SocketArgs {
     }
 }
 
+/// Options of type `T` as an empty command line gives them: every field at
+/// the default its `#[arg]` declares. Code that runs an application with a
+/// few options changed starts here, so the defaults live in one place.
+pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let cmd = T::augment_args(clap::Command::new("xskit"));
+    T::from_arg_matches(&cmd.get_matches_from(["xskit"]))
+        .expect("options with defaults only parse from an empty command line")
+}
+
 /// Parses `2`, `2s`, `500ms`, `1.5s`, `3m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -156,6 +165,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 mod tests {
     use super::parse_duration;
     use std::time::Duration;
+
+    #[test]
+    fn defaults_are_the_declared_ones() {
+        let s: super::SocketArgs = super::defaults();
+        assert_eq!(
+            (s.queue, s.batch, s.frames, s.frame_size),
+            (0, 64, 4096, 4096)
+        );
+        assert_eq!(s.interval, Duration::from_secs(2));
+        assert!(s.interface.is_none() && !s.poll && !s.json);
+    }
 
     #[test]
     fn durations() {

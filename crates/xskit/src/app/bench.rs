@@ -10,7 +10,7 @@
 //! application on CPU 1 in a busy loop). Each figure is the median of
 //! `--runs` measurement windows.
 
-use crate::app::args::{parse_duration, SocketArgs};
+use crate::app::args::{defaults, parse_duration, SocketArgs};
 use crate::app::cpu;
 use crate::app::echo::{self, EchoArgs};
 use crate::app::gen::{self, GenArgs};
@@ -18,7 +18,6 @@ use crate::app::modes::{self, Mode, ModeArgs};
 use crate::app::sandbox::{self, Guard, State, UpArgs};
 use crate::xdp::{AttachMode, Program, XdpProgram};
 use anyhow::{anyhow, bail, Context, Result};
-use clap::Parser;
 use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,7 +106,7 @@ fn start_gen(
     let st = state.clone();
     std::thread::spawn(move || {
         st.enter_outer()?;
-        let mut args = WrapGen::parse_from(["gen"]).g;
+        let mut args: GenArgs = defaults();
         args.interface = None;
         args.sandbox = Some(st.name.clone());
         args.size = size;
@@ -120,14 +119,8 @@ fn start_gen(
     })
 }
 
-#[derive(clap::Parser)]
-struct WrapMode {
-    #[command(flatten)]
-    m: ModeArgs,
-}
-
 fn mode_args(state: &State, cfg: &Config, size: usize, frames: u32, frame_size: u32) -> ModeArgs {
-    let mut m = WrapMode::parse_from(["mode"]).m;
+    let mut m: ModeArgs = defaults();
     m.socket.interface = Some(state.inner_if.clone());
     m.socket.poll = cfg.poll;
     m.socket.quiet = true;
@@ -312,7 +305,7 @@ fn measure(
             let h = std::thread::spawn(move || -> Result<()> {
                 st.enter_inner()?;
                 cpu::pin(app_cpu)?;
-                let mut socket = WrapSock::parse_from(["echo"]).s;
+                let mut socket: SocketArgs = defaults();
                 socket.interface = Some(st.inner_if.clone());
                 socket.poll = poll;
                 socket.quiet = true;
@@ -341,18 +334,6 @@ fn measure(
         }
         other => bail!("unknown mode {other}"),
     }
-}
-
-#[derive(clap::Parser)]
-struct WrapGen {
-    #[command(flatten)]
-    g: GenArgs,
-}
-
-#[derive(clap::Parser)]
-struct WrapSock {
-    #[command(flatten)]
-    s: SocketArgs,
 }
 
 /// Prints rows as the Markdown table BENCHMARKS.md holds.

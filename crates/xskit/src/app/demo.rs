@@ -3,7 +3,7 @@
 //! own ping sockets, every reply checked, then the same pings answered by
 //! the kernel for comparison, and the sandbox torn down.
 
-use crate::app::args::SocketArgs;
+use crate::app::args::defaults;
 use crate::app::echo::{self, EchoArgs, EchoSummary};
 use crate::app::sandbox::{self, Guard, State, UpArgs};
 use crate::net::ping::Pinger;
@@ -103,29 +103,11 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
     let guard = Guard(state.clone());
     write!(out, "{}", sandbox::describe(&state))?;
 
-    let echo_args = EchoArgs {
-        socket: SocketArgs {
-            interface: Some(state.inner_if.clone()),
-            sandbox: None,
-            queue: 0,
-            mode: args.mode,
-            native_mode: false,
-            skb_mode: false,
-            copy: false,
-            zero_copy: false,
-            poll: args.poll,
-            batch: 64,
-            frames: 4096,
-            frame_size: 4096,
-            interval: Duration::from_millis(500),
-            duration: None,
-            quiet: false,
-            extra: false,
-            json: false,
-            force: false,
-        },
-        all_traffic: false,
-    };
+    let mut echo_args: EchoArgs = defaults();
+    echo_args.socket.interface = Some(state.inner_if.clone());
+    echo_args.socket.mode = args.mode;
+    echo_args.socket.poll = args.poll;
+    echo_args.socket.interval = Duration::from_millis(500);
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel();
     let responder = {

@@ -8,7 +8,7 @@
 //! - `--consume`: the seed's way, AF_XDP redirect of every frame on one
 //!   queue; those frames do not reach the kernel stack.
 
-use crate::app::args::SocketArgs;
+use crate::app::args::{defaults, SocketArgs};
 use crate::app::session::{attach, Session};
 use crate::wire::summary::{hexdump, summarize};
 use crate::xdp::{AttachMode, Program, XdpProgram};
@@ -58,26 +58,16 @@ pub struct DumpArgs {
 impl DumpArgs {
     /// The socket options `--consume` uses.
     fn socket_args(&self) -> SocketArgs {
-        SocketArgs {
-            interface: self.interface.clone(),
-            sandbox: self.sandbox.clone(),
-            queue: self.queue,
-            mode: self.mode,
-            native_mode: false,
-            skb_mode: false,
-            copy: false,
-            zero_copy: false,
-            poll: true,
-            batch: 64,
-            frames: 4096,
-            frame_size: 4096,
-            interval: Duration::from_secs(2),
-            duration: self.duration,
-            quiet: true,
-            extra: false,
-            json: false,
-            force: self.force,
-        }
+        let mut s: SocketArgs = defaults();
+        s.interface = self.interface.clone();
+        s.sandbox = self.sandbox.clone();
+        s.queue = self.queue;
+        s.mode = self.mode;
+        s.poll = true;
+        s.duration = self.duration;
+        s.quiet = true;
+        s.force = self.force;
+        s
     }
 
     /// Resolves the interface like the other commands do.

@@ -6,7 +6,7 @@
 //! the UDP source port so that flows differ. Where live frames are not
 //! supported it falls back to AF_XDP txonly and says so.
 
-use crate::app::args::parse_duration;
+use crate::app::args::{defaults, parse_duration};
 use crate::app::cpu;
 use crate::app::modes::{self, List, Mode, ModeArgs};
 use crate::app::sandbox;
@@ -320,14 +320,8 @@ fn run_af_xdp(
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> Result<GenSummary> {
-    use clap::Parser;
-    // Reuse txonly with the generator's frame: parse its defaults, then set.
-    #[derive(clap::Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        m: ModeArgs,
-    }
-    let mut m = Wrap::parse_from(["txonly"]).m;
+    // Reuse txonly with the generator's frame.
+    let mut m: ModeArgs = defaults();
     m.socket.interface = Some(plan.iface.clone());
     m.socket.duration = duration;
     m.socket.quiet = args.quiet;
