@@ -4,8 +4,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use xskit::app::args::defaults;
 use xskit::app::demo::ping_series;
@@ -29,32 +27,11 @@ fn echo_args(iface: &str, mode: AttachMode, all_traffic: bool) -> EchoArgs {
 }
 
 /// Runs the responder in the inner namespace while `f` runs.
-fn with_responder<R: Send>(
-    state: &State,
-    args: EchoArgs,
-    f: impl FnOnce() -> R + Send,
-) -> (R, EchoSummary) {
-    let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel();
-    std::thread::scope(|s| {
-        let h = s.spawn(|| {
-            state.enter_inner().unwrap();
-            let mut sink = Vec::new();
-            let r = echo::run(&args, &state.inner_if, &stop, &mut sink, &mut || {
-                tx.send(()).unwrap()
-            });
-            if r.is_err() {
-                let _ = tx.send(());
-            }
-            r
-        });
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("responder started");
-        let out = f();
-        stop.store(true, Ordering::Relaxed);
-        let summary = h.join().unwrap().expect("responder ran");
-        (out, summary)
-    })
+fn with_responder<R>(state: &State, args: EchoArgs, f: impl FnOnce() -> R) -> (R, EchoSummary) {
+    let responder = echo::Background::start(state, args, None, Box::new(std::io::sink()))
+        .expect("responder started");
+    let out = f();
+    (out, responder.stop().expect("responder ran"))
 }
 
 #[test]

@@ -10,8 +10,7 @@
 //! application on CPU 1 in a busy loop). Each figure is the median of
 //! `--runs` measurement windows.
 
-use crate::app::args::{defaults, parse_duration, SocketArgs};
-use crate::app::cpu;
+use crate::app::args::{defaults, parse_duration};
 use crate::app::echo::{self, EchoArgs};
 use crate::app::gen::{self, GenArgs};
 use crate::app::modes::{self, Mode, ModeArgs};
@@ -21,7 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Options of `xskit bench`.
@@ -296,40 +295,18 @@ fn measure(
             r
         }
         "echo" => {
-            let st = state.clone();
-            let estop = Arc::new(AtomicBool::new(false));
-            let (ready_tx, ready_rx) = mpsc::channel();
-            let app_cpu = cfg.app_cpu;
-            let poll = cfg.poll;
-            let es = estop.clone();
-            let h = std::thread::spawn(move || -> Result<()> {
-                st.enter_inner()?;
-                cpu::pin(app_cpu)?;
-                let mut socket: SocketArgs = defaults();
-                socket.interface = Some(st.inner_if.clone());
-                socket.poll = poll;
-                socket.quiet = true;
-                socket.interval = Duration::from_secs(3600);
-                let a = EchoArgs {
-                    socket,
-                    all_traffic: false,
-                };
-                echo::run(&a, &st.inner_if, &es, &mut std::io::sink(), &mut || {
-                    let _ = ready_tx.send(());
-                })?;
-                Ok(())
-            });
-            if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
-                estop.store(true, Ordering::Relaxed);
-                h.join().map_err(|_| anyhow!("echo panicked"))??;
-                bail!("echo responder did not start");
-            }
+            let mut a: EchoArgs = defaults();
+            a.socket.interface = Some(state.inner_if.clone());
+            a.socket.poll = cfg.poll;
+            a.socket.quiet = true;
+            a.socket.interval = Duration::from_secs(3600);
+            let responder =
+                echo::Background::start(state, a, Some(cfg.app_cpu), Box::new(std::io::sink()))?;
             let g = start_gen(state, cfg.gen_cpu, true, size, total, stop.clone());
             let r = window(warm, win, &outer_count);
             stop.store(true, Ordering::Relaxed);
             g.join().map_err(|_| anyhow!("generator panicked"))??;
-            estop.store(true, Ordering::Relaxed);
-            h.join().map_err(|_| anyhow!("echo panicked"))??;
+            responder.stop()?;
             r
         }
         other => bail!("unknown mode {other}"),

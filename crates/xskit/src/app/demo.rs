@@ -4,15 +4,13 @@
 //! the kernel for comparison, and the sandbox torn down.
 
 use crate::app::args::defaults;
-use crate::app::echo::{self, EchoArgs, EchoSummary};
+use crate::app::echo::{self, EchoArgs};
 use crate::app::sandbox::{self, Guard, State, UpArgs};
 use crate::net::ping::Pinger;
 use crate::xdp::AttachMode;
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// Options of `xskit demo`.
@@ -108,38 +106,14 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
     echo_args.socket.mode = args.mode;
     echo_args.socket.poll = args.poll;
     echo_args.socket.interval = Duration::from_millis(500);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let responder = {
-        let stop = stop.clone();
-        let state = state.clone();
-        std::thread::spawn(move || -> Result<EchoSummary> {
-            state.enter_inner()?;
-            let mut stdout = std::io::stdout();
-            echo::run(&echo_args, &state.inner_if, &stop, &mut stdout, &mut || {
-                let _ = ready_tx.send(());
-            })
-        })
-    };
-    if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
-        stop.store(true, Ordering::Relaxed);
-        let e = responder
-            .join()
-            .map_err(|_| anyhow!("responder panicked"))?;
-        return Err(e
-            .err()
-            .unwrap_or_else(|| anyhow!("responder did not start")));
-    }
+    let responder = echo::Background::start(&state, echo_args, None, Box::new(std::io::stdout()))?;
     writeln!(
         out,
         "sending {} ICMPv6 and {} ICMPv4 echo requests from {} ...",
         args.count, args.count, state.outer_ns
     )?;
     let pinged = ping_both(&state, args.count, args.size, args.gap);
-    stop.store(true, Ordering::Relaxed);
-    let summary = responder
-        .join()
-        .map_err(|_| anyhow!("responder panicked"))??;
+    let summary = responder.stop()?;
     let (x6, x4) = pinged?;
     summary.print(out, false)?;
 

@@ -5,15 +5,17 @@
 //! completions and refill the FILL ring.
 
 use crate::app::args::SocketArgs;
+use crate::app::sandbox::State;
 use crate::app::session::{transmit, Session};
 use crate::app::stats::{kernel_json, thousands, xdp_json, Extra, ReportStyle, Reporter, Totals};
 use crate::net::addrs;
 use crate::wire::echo::{self, Answered, Local, Reject};
 use crate::xdp::{ActionCounters, ModeInUse, Program};
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use xsk::{FrameAccounting, Statistics};
 
@@ -251,4 +253,54 @@ pub fn run(
     sum.kernel = session.xsk.statistics()?;
     sum.xdp = session.prog.counters()?;
     Ok(sum)
+}
+
+/// A responder running on a thread of its own in a sandbox's inner
+/// namespace (for the demo, the benchmark and tests).
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<EchoSummary>>,
+}
+
+impl Background {
+    /// Starts the responder on `state`'s inner end, pinned to `cpu` if
+    /// given, writing its statistics to `out`; returns once its socket is
+    /// bound and registered, or with the error that kept it from starting.
+    pub fn start(
+        state: &State,
+        args: EchoArgs,
+        cpu: Option<u32>,
+        mut out: Box<dyn Write + Send>,
+    ) -> Result<Background> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = {
+            let (stop, state) = (stop.clone(), state.clone());
+            std::thread::spawn(move || -> Result<EchoSummary> {
+                state.enter_inner()?;
+                if let Some(c) = cpu {
+                    crate::app::cpu::pin(c)?;
+                }
+                run(&args, &state.inner_if, &stop, &mut out, &mut || {
+                    let _ = ready_tx.send(());
+                })
+            })
+        };
+        if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            stop.store(true, Ordering::Relaxed);
+            let r = thread.join().map_err(|_| anyhow!("responder panicked"))?;
+            return Err(r
+                .err()
+                .unwrap_or_else(|| anyhow!("responder did not start")));
+        }
+        Ok(Background { stop, thread })
+    }
+
+    /// Stops the responder and returns its summary.
+    pub fn stop(self) -> Result<EchoSummary> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("responder panicked"))?
+    }
 }
