@@ -7,6 +7,19 @@ pub mod ping;
 pub mod route;
 pub mod veth;
 
+/// Waits until `fd` is readable (true) or `deadline` passes (false).
+pub fn readable_before(fd: &impl std::os::fd::AsFd, deadline: std::time::Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        if wait_readable(fd, left) {
+            return true;
+        }
+    }
+}
+
 /// Waits up to `timeout` for `fd` to become readable; true if it did.
 /// (An interrupted wait counts as not readable; callers loop.)
 pub fn wait_readable(fd: &impl std::os::fd::AsFd, timeout: std::time::Duration) -> bool {

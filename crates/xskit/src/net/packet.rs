@@ -103,14 +103,7 @@ impl PacketSocket {
     ) -> Result<Option<Vec<u8>>> {
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 65536];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            if !super::wait_readable(&self.fd, left) {
-                continue;
-            }
+        while super::readable_before(&self.fd, deadline) {
             // SAFETY: zeroed sockaddr_ll is valid; recvfrom writes at most `len` bytes.
             let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             let mut len = size_of::<libc::sockaddr_ll>() as u32;
@@ -133,5 +126,6 @@ impl PacketSocket {
                 return Ok(Some(frame.to_vec()));
             }
         }
+        Ok(None)
     }
 }

@@ -152,14 +152,7 @@ impl Pinger {
         }
         let deadline = sent_at + timeout;
         let mut buf = vec![0u8; 65536];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            if !super::wait_readable(&self.fd, left) {
-                continue;
-            }
+        while super::readable_before(&self.fd, deadline) {
             // SAFETY: `buf` is writable for its length.
             let n = unsafe {
                 libc::recv(
@@ -186,5 +179,6 @@ impl Pinger {
                 rtt,
             }));
         }
+        Ok(None)
     }
 }
