@@ -755,7 +755,7 @@ impl Xsk {
         }
         if count > 0 {
             self.rx.release();
-            self.in_rx_path = self.in_rx_path.saturating_sub(count as usize);
+            self.in_rx_path -= count as usize;
             self.handed_out += count as usize;
         }
         count
@@ -815,7 +815,7 @@ impl Xsk {
         let n = self
             .comp
             .consume(max, |addr| free.push(umem.frame_from_kernel(addr, 0)));
-        self.in_tx_path = self.in_tx_path.saturating_sub(n as usize);
+        self.in_tx_path -= n as usize;
         n
     }
 
