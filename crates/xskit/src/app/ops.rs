@@ -233,11 +233,8 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     for i in &ifaces {
         xsk::netdev::ifindex(i)?;
         if pin::iface_dir(i)?.exists() {
-            let live = match (netns::xdp_attachment(i)?, pin::load_meta(i)?) {
-                (Some((_, id, _)), Some(m)) => id == m.prog_id,
-                _ => false,
-            };
-            if live {
+            let (xdp, meta) = (netns::xdp_attachment(i)?, pin::load_meta(i)?);
+            if is_ours(&xdp, &meta) {
                 bail!("xskit already has a program on {i}: `xskit unload {i}` first");
             }
             // Left from an interface or namespace that is gone.
@@ -408,6 +405,12 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
     Ok(status)
 }
 
+/// True if the program attached (as `ip` reports it) is the one `xskit
+/// load` recorded, not a stale record or another tool's program.
+fn is_ours(xdp: &Option<(String, u32, &'static str)>, meta: &Option<pin::Loaded>) -> bool {
+    matches!((xdp, meta), (Some((_, id, _)), Some(m)) if *id == m.prog_id)
+}
+
 /// One row of `xskit status`.
 pub fn status_rows() -> Result<Vec<Value>> {
     let mut rows = Vec::new();
@@ -419,7 +422,7 @@ pub fn status_rows() -> Result<Vec<Value>> {
     for i in interfaces() {
         let xdp = netns::xdp_attachment(&i)?;
         let meta = pin::load_meta(&i)?;
-        let ours = matches!((&xdp, &meta), (Some((_, id, _)), Some(m)) if *id == m.prog_id);
+        let ours = is_ours(&xdp, &meta);
         let mut row = json!({
             "iface": i,
             "program": xdp.as_ref().map(|x| x.0.clone()),
@@ -433,11 +436,7 @@ pub fn status_rows() -> Result<Vec<Value>> {
             }
             if meta.as_ref().is_some_and(|m| m.program == "xdp_filter") {
                 if let Some(r) = &filter_rules {
-                    row["default"] = json!(if r.default_verdict()? == Verdict::Deny {
-                        "deny"
-                    } else {
-                        "allow"
-                    });
+                    row["default"] = json!(r.default_verdict()?.name());
                     row["rules"] = rules_json(&r.list()?);
                     let (non_ip, malformed) = r.misc_counts()?;
                     row["non_ip"] = json!(non_ip);
@@ -556,17 +555,13 @@ pub fn filter_cmd(cmd: &FilterCmd, out: &mut dyn Write) -> Result<i32> {
                 writeln!(
                     out,
                     "{}",
-                    json!({"default": if default == Verdict::Deny { "deny" } else { "allow" }, "rules": rules_json(&list), "non_ip": non_ip, "malformed": malformed})
+                    json!({"default": default.name(), "rules": rules_json(&list), "non_ip": non_ip, "malformed": malformed})
                 )?;
             } else {
                 writeln!(
                     out,
                     "default policy: {}; frames not IP: {non_ip}, truncated IP: {malformed}",
-                    if default == Verdict::Deny {
-                        "deny"
-                    } else {
-                        "allow"
-                    }
+                    default.name()
                 )?;
                 if list.is_empty() {
                     writeln!(out, "no rules")?;
@@ -597,15 +592,7 @@ pub fn filter_cmd(cmd: &FilterCmd, out: &mut dyn Write) -> Result<i32> {
                 }
             }
             rules.set_default(*verdict)?;
-            writeln!(
-                out,
-                "default policy: {}",
-                if *verdict == Verdict::Deny {
-                    "deny"
-                } else {
-                    "allow"
-                }
-            )?;
+            writeln!(out, "default policy: {}", verdict.name())?;
         }
     }
     Ok(0)

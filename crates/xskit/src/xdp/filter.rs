@@ -25,6 +25,16 @@ pub enum Verdict {
     Deny,
 }
 
+impl Verdict {
+    /// `allow` or `deny`, as the command line writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
 /// Which address or port a rule looks at.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Dir {
@@ -67,10 +77,7 @@ pub struct Rule {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = match self.verdict {
-            Verdict::Allow => "allow",
-            Verdict::Deny => "deny",
-        };
+        let v = self.verdict.name();
         let d = match self.dir {
             Dir::Src => " src",
             Dir::Dst => " dst",
