@@ -1,5 +1,6 @@
 //! One error type for the whole crate: what failed, the OS error, and what to do.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 
@@ -8,7 +9,7 @@ use std::io;
 pub struct Error {
     kind: ErrorKind,
     context: String,
-    hint: Option<&'static str>,
+    hint: Option<Cow<'static, str>>,
     source: Option<io::Error>,
 }
 
@@ -28,6 +29,12 @@ pub enum ErrorKind {
     Permission,
     /// A configuration value is invalid (sizes, flags).
     InvalidConfig,
+    /// The interface the socket was bound to went away (deleted, or moved
+    /// to another namespace): the socket is unbound for good.
+    InterfaceGone,
+    /// The running kernel lacks a feature; the message names the version
+    /// that has it.
+    Unsupported,
     /// Any other system call failure.
     Os,
 }
@@ -45,6 +52,7 @@ impl Error {
     pub(crate) fn os(context: impl Into<String>, source: io::Error) -> Self {
         let kind = match source.raw_os_error() {
             Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::Permission,
+            Some(libc::ENXIO) => ErrorKind::InterfaceGone,
             _ => ErrorKind::Os,
         };
         Error {
@@ -65,14 +73,14 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_hint(mut self, hint: &'static str) -> Self {
-        self.hint = Some(hint);
+    pub(crate) fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
+        self.hint = Some(hint.into());
         self
     }
 
     fn with_default_hint(mut self) -> Self {
         if self.kind == ErrorKind::Permission && self.hint.is_none() {
-            self.hint = Some("run as root (AF_XDP needs CAP_NET_RAW and CAP_NET_ADMIN, UMEM needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)");
+            self.hint = Some(Cow::Borrowed("run as root (AF_XDP needs CAP_NET_RAW and CAP_NET_ADMIN, UMEM needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)"));
         }
         self
     }
@@ -99,20 +107,40 @@ impl fmt::Display for Error {
         if let Some(e) = &self.source {
             write!(f, ": {e}")?;
         }
-        if let Some(h) = self.hint {
+        if let Some(h) = &self.hint {
             write!(f, " ({h})")?;
         }
         Ok(())
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_ref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
+/// `Display` already includes the OS error (between the context and the
+/// hint, where it reads best), so `source()` returns `None`: error-chain
+/// printers would otherwise print it twice. [`Error::os_error`] gives it.
+impl std::error::Error for Error {}
 
 /// Result with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_os_error_is_printed_once() {
+        let e = Error::os("cannot bind", io::Error::from_raw_os_error(libc::EBUSY))
+            .with_hint("stop the other socket");
+        let shown = format!("{e}");
+        assert_eq!(shown.matches("busy").count(), 1, "{shown}");
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(e.raw_os_error(), Some(libc::EBUSY));
+        // As an error-chain printer (anyhow's `{:#}`) would show it.
+        let mut chain = shown.clone();
+        let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        while let Some(s) = cur {
+            chain.push_str(&format!(": {s}"));
+            cur = s.source();
+        }
+        assert_eq!(chain.matches("busy").count(), 1, "{chain}");
+    }
+}

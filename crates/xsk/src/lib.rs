@@ -30,13 +30,20 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod busy;
+pub mod diag;
 mod error;
+mod if_xdp;
 mod mmap;
 pub mod netdev;
 pub mod ring;
 mod socket;
+mod syscall;
 mod umem;
+mod xsk;
 
 pub use error::{Error, ErrorKind, Result};
-pub use socket::{BindMode, FrameAccounting, Socket, Statistics, Xsk, XskConfig};
+pub use if_xdp::Statistics;
+pub use socket::Socket;
 pub use umem::{Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
+pub use xsk::{BindMode, FrameAccounting, Xsk, XskConfig};

@@ -21,9 +21,12 @@ unsafe impl Sync for Mmap {}
 impl Mmap {
     /// Private anonymous memory, zeroed, page aligned (what UMEM needs).
     pub(crate) fn anonymous(len: usize) -> io::Result<Mmap> {
+        // Miri models only plain private anonymous mappings; populating
+        // early is an optimisation it does not need.
+        let populate = if cfg!(miri) { 0 } else { libc::MAP_POPULATE };
         Self::map(
             len,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | populate,
             -1,
             0,
         )
@@ -31,11 +34,15 @@ impl Mmap {
 
     /// A shared mapping of `fd` at `offset` (how AF_XDP rings are reached).
     pub(crate) fn socket_ring(fd: BorrowedFd<'_>, len: usize, offset: u64) -> io::Result<Mmap> {
+        // Ring offsets are fixed page offsets above 2^32 (0x100000000 and
+        // up), which an `off_t` of 32 bits cannot hold: refuse, do not truncate.
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
         Self::map(
             len,
             libc::MAP_SHARED | libc::MAP_POPULATE,
             fd.as_raw_fd(),
-            offset as libc::off_t,
+            offset,
         )
     }
 

@@ -4,11 +4,22 @@
 //! socket, not /sys, whose view belongs to whoever mounted it).
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::syscall;
 use std::ffi::CString;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
+
+fn no_such_interface(name: &str) -> Error {
+    Error::new(
+        ErrorKind::NoSuchInterface,
+        format!("no network interface named {name:?} in this network namespace"),
+    )
+    .with_hint("list them with `ip link`")
+}
 
 /// Index of the interface called `name`, with a clear error if there is none.
+///
+/// # Errors
+/// [`ErrorKind::NoSuchInterface`] if the name is invalid or unknown here.
 pub fn ifindex(name: &str) -> Result<u32> {
     let c = CString::new(name)
         .map_err(|_| Error::config(format!("interface name {name:?} contains a NUL byte")))?;
@@ -18,16 +29,10 @@ pub fn ifindex(name: &str) -> Result<u32> {
             format!("{name:?} is not a valid interface name"),
         ));
     }
-    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        return Err(Error::new(
-            ErrorKind::NoSuchInterface,
-            format!("no network interface named {name:?} in this network namespace"),
-        )
-        .with_hint("list them with `ip link`"));
+    match syscall::if_nametoindex(&c) {
+        0 => Err(no_such_interface(name)),
+        idx => Ok(idx),
     }
-    Ok(idx)
 }
 
 /// `struct ethtool_channels` from linux/ethtool.h.
@@ -45,60 +50,59 @@ struct EthtoolChannels {
     combined_count: u32,
 }
 
-/// `struct ifreq` with the `ifr_data` member of its union.
-#[repr(C)]
-struct IfreqData {
-    name: [libc::c_char; libc::IFNAMSIZ],
-    data: *mut libc::c_void,
-    _pad: [u8; 16],
-}
-
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
 
-/// Number of rx queues of `name` as ethtool reports them (the larger of the
-/// rx and combined channel counts), or `None` if the driver does not say.
+/// Number of rx queues of `name` as ethtool reports them (rx-only channels
+/// plus combined channels, each of which has an rx queue), or `None` if the
+/// driver does not say.
+///
+/// # Errors
+/// [`ErrorKind::NoSuchInterface`] if there is no such interface; an OS
+/// error if the ethtool request fails otherwise.
 pub fn rx_queue_count(name: &str) -> Result<Option<u32>> {
-    // SAFETY: plain socket(2) call; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(Error::os(
-            "socket(AF_INET) for ethtool",
-            io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: `fd` is a fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = syscall::socket(libc::AF_INET, libc::SOCK_DGRAM, 0)
+        .map_err(|e| Error::os("socket(AF_INET) for ethtool", e))?;
     let mut ch = EthtoolChannels {
         cmd: ETHTOOL_GCHANNELS,
         ..Default::default()
     };
-    let mut req = IfreqData {
-        name: [0; libc::IFNAMSIZ],
-        data: (&mut ch as *mut EthtoolChannels).cast(),
-        _pad: [0; 16],
-    };
-    for (d, s) in req
-        .name
-        .iter_mut()
-        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
-    {
-        *d = s as libc::c_char;
-    }
-    // SAFETY: SIOCETHTOOL reads the name and writes at most
-    // size_of::<EthtoolChannels>() bytes through `data`, which points at `ch`.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = syscall::ethtool(fd.as_fd(), name, &mut ch) {
         return match e.raw_os_error() {
             Some(libc::EOPNOTSUPP) => Ok(None),
-            Some(libc::ENODEV) => Err(Error::new(
-                ErrorKind::NoSuchInterface,
-                format!("no network interface named {name:?} in this network namespace"),
-            )
-            .with_hint("list them with `ip link`")),
+            Some(libc::ENODEV) => Err(no_such_interface(name)),
             _ => Err(Error::os(format!("ethtool channels of {name}"), e)),
         };
     }
-    let n = ch.rx_count.max(ch.combined_count);
-    Ok((n > 0).then_some(n))
+    Ok(channels_to_rx_queues(
+        ch.rx_count,
+        ch.tx_count,
+        ch.combined_count,
+    ))
+}
+
+/// By ethtool's definition rx-only and combined channels are disjoint, so
+/// the rx queues are their sum. veth (and drivers modelled on it) instead
+/// report every queue pair in all three counts (rx = tx = combined); that
+/// shape is read as `combined` queues, which is what such a device has.
+fn channels_to_rx_queues(rx: u32, tx: u32, combined: u32) -> Option<u32> {
+    let n = if combined > 0 && rx == combined && tx == combined {
+        combined
+    } else {
+        rx.saturating_add(combined)
+    };
+    (n > 0).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rx_queues_are_rx_plus_combined_channels() {
+        use super::channels_to_rx_queues as f;
+        assert_eq!(f(0, 0, 0), None);
+        assert_eq!(f(0, 0, 4), Some(4), "a NIC with combined channels");
+        assert_eq!(f(2, 2, 0), Some(2), "separate rx and tx channels");
+        assert_eq!(f(2, 0, 3), Some(5), "rx-only plus combined");
+        assert_eq!(f(1, 1, 1), Some(1), "veth with one queue");
+        assert_eq!(f(4, 4, 4), Some(4), "veth with four queues");
+    }
 }

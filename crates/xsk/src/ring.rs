@@ -12,6 +12,7 @@
 //! it consumes from. The same code drives both roles, which is what the unit
 //! tests use to check the protocol against a plain FIFO.
 
+use crate::error::{Error, Result};
 use crate::mmap::Mmap;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,25 +45,37 @@ struct RingMem<T> {
 unsafe impl<T: Send> Send for RingMem<T> {}
 
 impl<T: Copy> RingMem<T> {
-    fn new(map: Arc<Mmap>, off: RingOffsets, size: u32) -> Self {
-        assert!(size.is_power_of_two(), "ring size must be a power of two");
-        let need = off.desc + size as usize * std::mem::size_of::<T>();
-        for o in [off.producer, off.consumer, off.flags] {
-            assert!(
-                o + 4 <= map.len() && o.is_multiple_of(4),
-                "ring index outside its mapping"
-            );
+    /// Checks that the kernel's layout fits the mapping, then points into it.
+    fn new(map: Arc<Mmap>, off: RingOffsets, size: u32) -> Result<Self> {
+        let bad = |what: &str| {
+            Err(Error::config(format!(
+                "unexpected AF_XDP ring layout from the kernel: {what} \
+                 (offsets {off:?}, {size} entries, {} bytes mapped)",
+                map.len()
+            )))
+        };
+        if !size.is_power_of_two() {
+            return bad("size is not a power of two");
         }
-        assert!(need <= map.len(), "ring descriptors outside their mapping");
-        assert!(
-            off.desc.is_multiple_of(std::mem::align_of::<T>()),
-            "misaligned ring descriptors"
-        );
+        let need = (size as usize)
+            .checked_mul(std::mem::size_of::<T>())
+            .and_then(|n| n.checked_add(off.desc));
+        if need.is_none_or(|n| n > map.len()) {
+            return bad("descriptors outside the mapping");
+        }
+        for o in [off.producer, off.consumer, off.flags] {
+            if o.checked_add(4).is_none_or(|e| e > map.len()) || !o.is_multiple_of(4) {
+                return bad("index outside the mapping or misaligned");
+            }
+        }
+        if !off.desc.is_multiple_of(std::mem::align_of::<T>()) {
+            return bad("misaligned descriptors");
+        }
         let base = map.as_ptr();
         // SAFETY: every offset was checked above to lie inside the mapping,
         // with the alignment its type needs (the mapping is page aligned).
         unsafe {
-            RingMem {
+            Ok(RingMem {
                 producer: base.add(off.producer).cast(),
                 consumer: base.add(off.consumer).cast(),
                 flags: base.add(off.flags).cast(),
@@ -71,7 +84,7 @@ impl<T: Copy> RingMem<T> {
                 size,
                 _map: map,
                 _t: PhantomData,
-            }
+            })
         }
     }
 
@@ -114,15 +127,15 @@ pub struct Producer<T> {
 }
 
 impl<T: Copy> Producer<T> {
-    pub(crate) fn new(map: Arc<Mmap>, off: RingOffsets, size: u32) -> Self {
-        let mem = RingMem::new(map, off, size);
+    pub(crate) fn new(map: Arc<Mmap>, off: RingOffsets, size: u32) -> Result<Self> {
+        let mem = RingMem::new(map, off, size)?;
         let cached_prod = mem.producer().load(Ordering::Relaxed);
         let cached_cons = mem.consumer().load(Ordering::Acquire).wrapping_add(size);
-        Producer {
+        Ok(Producer {
             mem,
             cached_prod,
             cached_cons,
-        }
+        })
     }
 
     /// Number of slots in the ring.
@@ -146,6 +159,7 @@ impl<T: Copy> Producer<T> {
     }
 
     /// Reserves up to `n` slots; returns the first index and how many.
+    #[cfg(test)]
     pub(crate) fn reserve(&mut self, n: u32) -> (u32, u32) {
         let count = self.free(n).min(n);
         let idx = self.cached_prod;
@@ -153,6 +167,7 @@ impl<T: Copy> Producer<T> {
         (idx, count)
     }
 
+    #[cfg(test)]
     pub(crate) fn write(&mut self, idx: u32, value: T) {
         self.mem.write(idx, value);
     }
@@ -166,8 +181,12 @@ impl<T: Copy> Producer<T> {
 
     /// Writes as many items as fit (at most `max`) and publishes them.
     /// Returns how many were written; the rest stay in the iterator.
+    ///
+    /// Panic-safe: slots are claimed only after they are written, so if the
+    /// iterator panics nothing unwritten is ever published.
     pub fn produce<I: Iterator<Item = T>>(&mut self, items: &mut I, max: u32) -> u32 {
-        let (idx, count) = self.reserve(max);
+        let count = self.free(max).min(max);
+        let idx = self.cached_prod;
         let mut done = 0;
         while done < count {
             match items.next() {
@@ -176,12 +195,21 @@ impl<T: Copy> Producer<T> {
             }
             done += 1;
         }
-        // Give back what the iterator could not fill.
         self.cached_prod = idx.wrapping_add(done);
         if done > 0 {
             self.submit();
         }
         done
+    }
+
+    /// Our producer index: every entry below it was written.
+    pub fn index(&self) -> u32 {
+        self.cached_prod
+    }
+
+    /// The consumer's index as it last published it.
+    pub fn consumer_index(&self) -> u32 {
+        self.mem.consumer().load(Ordering::Acquire)
     }
 
     /// Entries written and not yet taken by the consumer.
@@ -206,15 +234,15 @@ pub struct Consumer<T> {
 }
 
 impl<T: Copy> Consumer<T> {
-    pub(crate) fn new(map: Arc<Mmap>, off: RingOffsets, size: u32) -> Self {
-        let mem = RingMem::new(map, off, size);
+    pub(crate) fn new(map: Arc<Mmap>, off: RingOffsets, size: u32) -> Result<Self> {
+        let mem = RingMem::new(map, off, size)?;
         let cached_cons = mem.consumer().load(Ordering::Relaxed);
         let cached_prod = mem.producer().load(Ordering::Acquire);
-        Consumer {
+        Ok(Consumer {
             mem,
             cached_prod,
             cached_cons,
-        }
+        })
     }
 
     /// Number of slots in the ring.
@@ -264,6 +292,16 @@ impl<T: Copy> Consumer<T> {
         count
     }
 
+    /// Our consumer index: every entry below it was taken.
+    pub fn index(&self) -> u32 {
+        self.cached_cons
+    }
+
+    /// The producer's index as it last published it.
+    pub fn producer_index(&self) -> u32 {
+        self.mem.producer().load(Ordering::Acquire)
+    }
+
     /// Entries published by the producer and not yet taken.
     pub fn pending(&self) -> u32 {
         self.mem
@@ -310,81 +348,138 @@ pub fn loopback_pair<T: Copy>(
         (*(map.as_ptr().add(off.consumer) as *const AtomicU32)).store(start, Ordering::Relaxed);
     }
     let map = Arc::new(map);
-    let prod = Producer::new(map.clone(), off, size);
-    let cons = Consumer::new(map, off, size);
+    let invalid = |e: Error| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
+    let prod = Producer::new(map.clone(), off, size).map_err(invalid)?;
+    let cons = Consumer::new(map, off, size).map_err(invalid)?;
     Ok((prod, cons))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::VecDeque;
 
-    /// xorshift64*: deterministic, no dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u32) -> u32 {
-            (self.next() % n as u64) as u32
-        }
+    /// One step of the model test: produce or consume up to `n`.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Produce(u32),
+        Consume(u32),
     }
 
-    /// Random batches of reserve/write/submit and peek/read/release, checked
-    /// against a VecDeque, with indices starting just below u32::MAX so the
-    /// run crosses the wrap many times over.
-    fn model_check(size: u32, start: u32, seed: u64, steps: usize) {
+    fn op(size: u32) -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..size + 4).prop_map(Op::Produce),
+            (0..size + 4).prop_map(Op::Consume),
+        ]
+    }
+
+    /// Runs `ops` on a loopback ring and on a VecDeque; any difference in
+    /// what was reserved, read or reported pending fails (and proptest
+    /// shrinks the sequence to the shortest one that shows it).
+    fn run_model(size: u32, start: u32, ops: &[Op]) -> std::result::Result<u32, TestCaseError> {
         let (mut prod, mut cons) = loopback_pair::<u64>(size, start).unwrap();
         let mut model = VecDeque::new();
-        let mut rng = Rng(seed);
         let mut next_value = 0u64;
-        for _ in 0..steps {
-            if rng.below(2) == 0 {
-                let want = rng.below(size + 4);
-                let (idx, got) = prod.reserve(want);
-                assert_eq!(got, want.min(size - model.len() as u32));
-                for i in 0..got {
-                    prod.write(idx.wrapping_add(i), next_value);
-                    model.push_back(next_value);
-                    next_value += 1;
+        for op in ops {
+            match *op {
+                Op::Produce(want) => {
+                    let (idx, got) = prod.reserve(want);
+                    prop_assert_eq!(got, want.min(size - model.len() as u32));
+                    for i in 0..got {
+                        prod.write(idx.wrapping_add(i), next_value);
+                        model.push_back(next_value);
+                        next_value += 1;
+                    }
+                    prod.submit();
                 }
-                prod.submit();
-            } else {
-                let want = rng.below(size + 4);
-                let (idx, got) = cons.peek(want);
-                assert_eq!(got, want.min(model.len() as u32));
-                for i in 0..got {
-                    assert_eq!(cons.read(idx.wrapping_add(i)), model.pop_front().unwrap());
+                Op::Consume(want) => {
+                    let (idx, got) = cons.peek(want);
+                    prop_assert_eq!(got, want.min(model.len() as u32));
+                    for i in 0..got {
+                        prop_assert_eq!(Some(cons.read(idx.wrapping_add(i))), model.pop_front());
+                    }
+                    cons.release();
                 }
-                cons.release();
             }
-            assert_eq!(prod.pending(), model.len() as u32);
-            assert_eq!(cons.pending(), model.len() as u32);
+            prop_assert_eq!(prod.pending(), model.len() as u32);
+            prop_assert_eq!(cons.pending(), model.len() as u32);
+        }
+        // How far the indices moved: callers check the u32 wrap was crossed.
+        Ok(cons.cached_cons.wrapping_sub(start))
+    }
+
+    fn cases() -> u32 {
+        if cfg!(miri) {
+            4
+        } else {
+            256
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        /// Indices start within a few hundred of `u32::MAX`, so the runs
+        /// cross the u32 wrap, and the slot index wraps the ring many times.
+        #[test]
+        fn ring_matches_a_fifo_across_the_u32_wrap(
+            (size, ops) in prop::sample::select(vec![1u32, 2, 8, 64, 256])
+                .prop_flat_map(|size| (Just(size), prop::collection::vec(op(size), 1..400))),
+            back in 0u32..256,
+        ) {
+            run_model(size, u32::MAX - back, &ops)?;
+        }
+
+        #[test]
+        fn ring_matches_a_fifo_from_any_start(
+            ops in prop::collection::vec(op(16), 1..200),
+            start in any::<u32>(),
+        ) {
+            run_model(16, start, &ops)?;
         }
     }
 
     #[test]
-    fn fifo_model_across_u32_wrap() {
-        for (size, start) in [
-            (1, u32::MAX),
-            (2, u32::MAX - 1),
-            (8, u32::MAX - 3),
-            (64, u32::MAX - 100),
-            (2048, u32::MAX - 5000),
-        ] {
-            for seed in 1..=4 {
-                model_check(size, start, seed, 20_000);
-            }
-        }
+    fn a_full_ring_run_crosses_the_u32_wrap_and_the_slot_wrap() {
+        // Fill and drain an 8-slot ring 40 times from 100 below the wrap.
+        let ops: Vec<Op> = (0..40)
+            .flat_map(|_| [Op::Produce(8), Op::Consume(8)])
+            .collect();
+        let moved = run_model(8, u32::MAX - 100, &ops).unwrap();
+        assert_eq!(
+            moved, 320,
+            "crossed u32::MAX and wrapped the slots 40 times"
+        );
     }
 
     #[test]
-    fn fifo_model_from_zero() {
-        model_check(16, 0, 99, 10_000);
+    fn producer_and_consumer_on_two_threads_keep_order() {
+        let n: u64 = if cfg!(miri) { 300 } else { 200_000 };
+        let (mut prod, mut cons) = loopback_pair::<u64>(64, u32::MAX - 10).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut items = 0..n;
+                while items.start < n {
+                    let batch = 1 + (items.start % 17) as u32;
+                    if prod.produce(&mut items, batch) == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+            s.spawn(move || {
+                let mut expect = 0u64;
+                while expect < n {
+                    let got = cons.consume(1 + (expect % 13) as u32, |v| {
+                        assert_eq!(v, expect, "out of order or torn");
+                        expect += 1;
+                    });
+                    if got == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        });
     }
 
     #[test]
@@ -411,14 +506,91 @@ mod tests {
     }
 
     #[test]
-    fn cached_consumer_index_is_refreshed_only_when_needed() {
+    fn a_panicking_iterator_publishes_nothing_it_did_not_write() {
+        let (mut prod, mut cons) = loopback_pair::<u64>(8, 0).unwrap();
+        let mut items = (1u64..).map(|v| if v == 3 { panic!("caller's bug") } else { v });
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prod.produce(&mut items, 8)));
+        assert!(r.is_err());
+        assert_eq!(prod.pending(), 0, "nothing was published by the panic");
+        // The next produce must not publish the slots the panic left behind.
+        assert_eq!(prod.produce(&mut (10u64..11), 8), 1);
+        let mut seen = Vec::new();
+        cons.consume(8, |v| seen.push(v));
+        assert_eq!(seen, [10]);
+    }
+
+    #[test]
+    fn cached_indices_are_refreshed_only_when_needed() {
         let (mut prod, mut cons) = loopback_pair::<u64>(4, 0).unwrap();
         assert_eq!(prod.produce(&mut (0u64..4), 4), 4);
         assert_eq!(prod.free(1), 0);
         assert_eq!(cons.consume(2, |_| {}), 2);
-        // free() sees the consumer's release only when it needs more slots.
+        // The release is not seen while the cached count satisfies the ask...
+        assert_eq!(prod.free(0), 0, "free(0) must not touch the shared index");
+        // ...and is seen as soon as more is asked for.
         assert_eq!(prod.free(1), 2);
         assert_eq!(prod.free(0), 2);
+        // The same on the consuming side.
+        assert_eq!(cons.available(0), 0);
+        assert_eq!(cons.available(2), 2);
+        assert_eq!(prod.produce(&mut (4u64..6), 2), 2);
+        assert_eq!(cons.available(2), 2, "cached: enough were known ready");
+        assert_eq!(
+            cons.available(4),
+            4,
+            "refreshed: the producer published two more"
+        );
+    }
+
+    #[test]
+    fn layouts_outside_the_mapping_are_errors() {
+        let map = Arc::new(Mmap::anonymous(4096).unwrap());
+        let good = RingOffsets {
+            producer: 0,
+            consumer: 64,
+            flags: 128,
+            desc: 192,
+        };
+        assert!(Producer::<u64>::new(map.clone(), good, 16).is_ok());
+        for (off, size) in [
+            (good, 1024),
+            (good, 3),
+            (
+                RingOffsets {
+                    producer: 4094,
+                    ..good
+                },
+                16,
+            ),
+            (
+                RingOffsets {
+                    consumer: 66,
+                    ..good
+                },
+                16,
+            ),
+            (RingOffsets { desc: 196, ..good }, 16),
+            (
+                RingOffsets {
+                    desc: usize::MAX - 8,
+                    ..good
+                },
+                16,
+            ),
+            (
+                RingOffsets {
+                    flags: usize::MAX - 2,
+                    ..good
+                },
+                16,
+            ),
+        ] {
+            let e = Consumer::<u64>::new(map.clone(), off, size)
+                .err()
+                .expect("accepted");
+            assert!(e.to_string().contains("ring layout"), "{e}");
+        }
     }
 
     #[test]

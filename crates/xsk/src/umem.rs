@@ -39,17 +39,25 @@ impl Default for UmemConfig {
 }
 
 impl UmemConfig {
-    /// Total bytes of packet memory.
-    pub fn len(&self) -> usize {
-        self.frame_count as usize * self.frame_size as usize
+    /// Total bytes of packet memory, or `None` if `frame_count x frame_size`
+    /// does not fit this machine's address space.
+    pub fn len(&self) -> Option<usize> {
+        usize::try_from(self.frame_count)
+            .ok()?
+            .checked_mul(usize::try_from(self.frame_size).ok()?)
     }
 
-    /// True when the UMEM would hold no frames.
+    /// True when the UMEM would hold no bytes.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == Some(0)
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the shape; every size and address computed from a valid
+    /// config fits in `usize` and `u64` without wrapping.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidConfig`] naming the value that is wrong.
+    pub fn validate(&self) -> Result<usize> {
         if self.frame_count == 0 {
             return Err(Error::config("UMEM needs at least one frame"));
         }
@@ -65,13 +73,21 @@ impl UmemConfig {
                 self.frame_size
             )));
         }
-        if self.headroom + XDP_PACKET_HEADROOM + 64 > self.frame_size {
+        // In u64: headroom is caller-chosen and u32 addition could wrap.
+        if u64::from(self.headroom) + u64::from(XDP_PACKET_HEADROOM) + 64
+            > u64::from(self.frame_size)
+        {
             return Err(Error::config(format!(
                 "headroom {} leaves no room for a packet in a {}-byte frame",
                 self.headroom, self.frame_size
             )));
         }
-        Ok(())
+        self.len().ok_or_else(|| {
+            Error::config(format!(
+                "{} frames of {} bytes do not fit this machine's address space",
+                self.frame_count, self.frame_size
+            ))
+        })
     }
 }
 
@@ -100,11 +116,15 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 impl Umem {
     /// Maps the memory and returns it with one token per frame. The tokens
     /// are made here and only here: a frame cannot be duplicated later.
+    ///
+    /// # Errors
+    /// An invalid shape ([`UmemConfig::validate`]) or a failed `mmap`.
     pub fn new(config: UmemConfig) -> Result<(Arc<Umem>, Vec<Frame>)> {
-        config.validate()?;
-        let area = Mmap::anonymous(config.len())
-            .map_err(|e| Error::os(format!("cannot map {} bytes of UMEM", config.len()), e))?;
+        let len = config.validate()?;
+        let area = Mmap::anonymous(len)
+            .map_err(|e| Error::os(format!("cannot map {len} bytes of UMEM"), e))?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        lost::register(id);
         let umem = Arc::new(Umem { area, config, id });
         let frames = (0..config.frame_count)
             .map(|i| Frame {
@@ -125,6 +145,21 @@ impl Umem {
         self.area.as_ptr() as u64
     }
 
+    pub(crate) fn area_len(&self) -> usize {
+        self.area.len()
+    }
+
+    /// Frame tokens of this UMEM that were dropped instead of being given
+    /// back (released, sent or refilled): frames lost until the UMEM goes.
+    pub fn lost_frames(&self) -> usize {
+        lost::count(self.id)
+    }
+
+    /// True if `frame` is a token of this UMEM.
+    pub fn owns(&self, frame: &Frame) -> bool {
+        frame.umem == self.id
+    }
+
     /// Start of the frame (chunk) holding `addr`.
     pub(crate) fn chunk_base(&self, addr: u64) -> u64 {
         let fs = self.config.frame_size as u64;
@@ -143,9 +178,18 @@ impl Umem {
         } else {
             raw_addr
         };
-        let end = self.chunk_base(addr) + self.config.frame_size as u64;
+        let end = self
+            .chunk_base(addr)
+            .checked_add(u64::from(self.config.frame_size));
+        let inside = end.is_some_and(|end| {
+            end <= self.area.len() as u64
+                && addr.checked_add(u64::from(len)).is_some_and(|e| e <= end)
+        });
+        // The kernel checks every address it takes from FILL and TX against
+        // the UMEM, so this fires only on a kernel bug; minting a token for
+        // memory outside the mapping would be unsound, so stop.
         assert!(
-            end <= self.config.len() as u64 && addr + len as u64 <= end,
+            inside,
             "kernel returned a descriptor outside the UMEM (addr {raw_addr:#x}, len {len})"
         );
         Frame {
@@ -163,7 +207,7 @@ impl Umem {
         frame.len = 0;
     }
 
-    fn check(&self, frame: &Frame) {
+    pub(crate) fn check(&self, frame: &Frame) {
         assert_eq!(
             frame.umem, self.id,
             "frame used with a UMEM it does not belong to"
@@ -192,8 +236,12 @@ impl Umem {
         Ok(())
     }
 
-    /// The frame's data (`len` bytes from its data start).
-    pub fn data(&self, frame: &Frame) -> &[u8] {
+    /// The frame's data (`len` bytes from its data start). The slice borrows
+    /// the token too, so the frame cannot be given back while it lives.
+    ///
+    /// # Panics
+    /// If `frame` belongs to another UMEM.
+    pub fn data<'a>(&'a self, frame: &'a Frame) -> &'a [u8] {
         self.check(frame);
         // SAFETY: the token proves exclusive ownership of this frame's chunk
         // (tokens are unique and not Clone), `frame_from_kernel`/`new` keep
@@ -208,6 +256,9 @@ impl Umem {
     }
 
     /// The frame's data, writable.
+    ///
+    /// # Panics
+    /// If `frame` belongs to another UMEM.
     pub fn data_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
         self.check(frame);
         // SAFETY: as in `data`; the `&mut Frame` borrow makes this the only
@@ -259,12 +310,69 @@ impl Frame {
         self.len == 0
     }
 
-    pub(crate) fn desc(&self) -> libc::xdp_desc {
-        libc::xdp_desc {
+    /// Consumes the token for a ring descriptor: the frame now belongs to
+    /// the kernel, and it is not counted as lost.
+    pub(crate) fn into_desc(self) -> libc::xdp_desc {
+        let d = libc::xdp_desc {
             addr: self.addr,
             len: self.len,
             options: 0,
+        };
+        std::mem::forget(self);
+        d
+    }
+
+    /// Consumes the token where the crate itself keeps the frame's address
+    /// (the FILL ring, or a socket closing with frames on its free list).
+    pub(crate) fn into_addr(self) -> u64 {
+        let a = self.addr;
+        std::mem::forget(self);
+        a
+    }
+}
+
+/// Dropping a token instead of giving it back loses its frame; the UMEM
+/// counts such losses ([`Umem::lost_frames`]) so that accounting sees them.
+impl Drop for Frame {
+    fn drop(&mut self) {
+        lost::record(self.umem);
+    }
+}
+
+/// Lost-frame counts by UMEM id. A token knows only its UMEM's id (a pointer
+/// would double its size on the fast path), so the counts live here; they
+/// are touched only when a token is dropped, which correct programs do not do.
+mod lost {
+    use std::sync::Mutex;
+
+    static LOST: Mutex<Vec<(u32, usize)>> = Mutex::new(Vec::new());
+
+    fn table() -> std::sync::MutexGuard<'static, Vec<(u32, usize)>> {
+        LOST.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn register(id: u32) {
+        table().push((id, 0));
+    }
+
+    pub(super) fn unregister(id: u32) {
+        table().retain(|e| e.0 != id);
+    }
+
+    pub(super) fn record(id: u32) {
+        if let Some(e) = table().iter_mut().find(|e| e.0 == id) {
+            e.1 += 1;
         }
+    }
+
+    pub(super) fn count(id: u32) -> usize {
+        table().iter().find(|e| e.0 == id).map_or(0, |e| e.1)
+    }
+}
+
+impl Drop for Umem {
+    fn drop(&mut self) {
+        lost::unregister(self.id);
     }
 }
 
@@ -284,9 +392,11 @@ mod tests {
         assert_eq!(frames.len(), 64);
         assert_eq!(umem.area_addr() % 4096, 0, "UMEM must be page aligned");
         let mut addrs: Vec<u64> = frames.iter().map(Frame::addr).collect();
+        addrs.sort_unstable();
         addrs.dedup();
-        assert_eq!(addrs.len(), 64);
+        assert_eq!(addrs.len(), 64, "every token has a chunk of its own");
         assert!(addrs.iter().all(|a| a % 2048 == 0));
+        assert!(addrs.iter().all(|&a| a + 2048 <= umem.area_len() as u64));
     }
 
     #[test]
@@ -339,8 +449,64 @@ mod tests {
         })
         .unwrap();
         let f = fa.pop().unwrap();
+        assert!(a.owns(&f) && !_b.owns(&f));
         let _ = a.data(&f);
         let _ = _b.data(&f);
+    }
+
+    #[test]
+    fn headroom_that_would_wrap_u32_is_refused() {
+        // u32::MAX - 255 + 256 + 64 wraps to 64 in u32 arithmetic.
+        let e = UmemConfig {
+            frame_count: 1,
+            frame_size: 4096,
+            headroom: u32::MAX - 255,
+            unaligned: false,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("headroom"), "{e}");
+        for headroom in [u32::MAX, u32::MAX - 319, 4096 - 256 - 63] {
+            let c = UmemConfig {
+                frame_count: 1,
+                headroom,
+                ..Default::default()
+            };
+            assert!(Umem::new(c).is_err(), "headroom {headroom} accepted");
+        }
+        assert!(UmemConfig {
+            frame_count: 1,
+            headroom: 4096 - 256 - 64,
+            ..Default::default()
+        }
+        .validate()
+        .is_ok());
+    }
+
+    #[test]
+    fn sizes_are_computed_without_wrapping() {
+        let c = UmemConfig {
+            frame_count: u32::MAX,
+            frame_size: 4096,
+            ..Default::default()
+        };
+        // 16 TiB fits a 64-bit usize; on 32-bit targets it is refused.
+        assert_eq!(c.len(), usize::try_from(u64::from(u32::MAX) * 4096).ok());
+    }
+
+    #[test]
+    fn dropped_tokens_are_counted_as_lost() {
+        let (umem, mut frames) = Umem::new(UmemConfig {
+            frame_count: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(umem.lost_frames(), 0);
+        frames.truncate(3);
+        assert_eq!(umem.lost_frames(), 5);
+        let f = frames.pop().unwrap();
+        let _ = f.into_addr();
+        assert_eq!(umem.lost_frames(), 5, "a token given back is not lost");
     }
 
     #[test]

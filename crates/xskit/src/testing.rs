@@ -4,17 +4,28 @@
 use crate::net::{netns, veth};
 use anyhow::Result;
 
-/// True when running as root. Otherwise prints why the test is skipped and
-/// returns false. Root that lacks a capability still runs (and fails loudly).
+/// Name of the environment variable that lets kernel tests skip without root.
+pub const SKIP_ENV: &str = "XSKIT_SKIP_KERNEL_TESTS";
+
+/// True when running as root. Without root a kernel test fails, unless
+/// `XSKIT_SKIP_KERNEL_TESTS=1` says that skipping is intended: then this
+/// prints why the test is skipped and returns false. Root that lacks a
+/// capability still runs (and fails loudly).
+///
+/// # Panics
+/// Without root and without the opt-out.
 pub fn have_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    eprintln!(
-        "SKIPPED {test}: needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_SYS_ADMIN for network namespaces); run the tests with sudo"
-    );
-    false
+    let why =
+        "needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_SYS_ADMIN for network namespaces)";
+    if std::env::var(SKIP_ENV).as_deref() == Ok("1") {
+        eprintln!("SKIPPED {test}: {why}; {SKIP_ENV}=1 asked to skip");
+        return false;
+    }
+    panic!("{test} {why}: run the tests as root, or set {SKIP_ENV}=1 to skip the kernel tests on purpose");
 }
 
 /// Runs `f` on a thread of its own inside a fresh, empty network namespace

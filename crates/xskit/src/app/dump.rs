@@ -187,8 +187,14 @@ pub fn run(
         let mut ring = prog.take_capture_ring()?;
         // bpf_ktime_get_ns() counts from boot (CLOCK_MONOTONIC): shift to wall time.
         let offset = clock(libc::CLOCK_REALTIME).saturating_sub(clock(libc::CLOCK_MONOTONIC));
+        let ifindex = xsk::netdev::ifindex(iface)?;
         while !done(&sink) {
             crate::net::wait_readable(&ring, Duration::from_millis(100));
+            // The program goes with a deleted interface and the ring then
+            // stays silent: notice it instead of waiting forever.
+            if xsk::netdev::ifindex(iface).ok() != Some(ifindex) {
+                anyhow::bail!("interface {iface} is gone (deleted or moved to another namespace)");
+            }
             while sink.captured < limit {
                 let Some(item) = ring.next() else { break };
                 let rec: &[u8] = &item;

@@ -134,8 +134,8 @@ impl EchoSummary {
             out,
             "  kernel: rx dropped {}, rx ring full {}, fill ring empty {}, tx invalid {}; xdp: redirected {}, passed {}",
             self.kernel.rx_dropped,
-            self.kernel.rx_ring_full,
-            self.kernel.rx_fill_ring_empty_descs,
+            crate::app::stats::known(self.kernel.rx_ring_full),
+            crate::app::stats::known(self.kernel.rx_fill_ring_empty_descs),
             self.kernel.tx_invalid_descs,
             self.xdp.redirected.packets,
             self.xdp.passed.packets
@@ -180,6 +180,7 @@ pub fn run(
     let mut tx = Vec::with_capacity(batch as usize);
     let poll_ms = s.interval.as_millis().clamp(1, 100) as i32;
 
+    let mut next_check = Instant::now() + crate::app::modes::BOUND_CHECK;
     while !stop.load(Ordering::Relaxed) {
         session.wait_rx(s.poll, poll_ms)?;
         let xsk = &mut session.xsk;
@@ -213,6 +214,11 @@ pub fn run(
         xsk.refill(u32::MAX);
 
         let now = Instant::now();
+        if now >= next_check {
+            // Noticed in poll() too, but a busy loop never waits there.
+            session.xsk.check_bound()?;
+            next_check = now + crate::app::modes::BOUND_CHECK;
+        }
         if reporter.due(now) {
             let extra = if s.extra {
                 Some(Extra {

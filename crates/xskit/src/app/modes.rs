@@ -10,7 +10,7 @@ use crate::app::args::SocketArgs;
 use crate::app::cpu;
 pub use crate::app::cpu::List;
 use crate::app::session::{attach, transmit, xskmap_slots};
-use crate::app::stats::{thousands, ReportStyle, Reporter, Totals};
+use crate::app::stats::{known, thousands, ReportStyle, Reporter, Totals};
 use crate::wire::build;
 use crate::xdp::{ModeInUse, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
@@ -371,13 +371,7 @@ impl Running {
     pub fn extra(&self) -> Result<crate::app::stats::Extra> {
         let mut k = Statistics::default();
         for s in &self.sockets {
-            let q = s.statistics()?;
-            k.rx_dropped += q.rx_dropped;
-            k.rx_invalid_descs += q.rx_invalid_descs;
-            k.tx_invalid_descs += q.tx_invalid_descs;
-            k.rx_ring_full += q.rx_ring_full;
-            k.rx_fill_ring_empty_descs += q.rx_fill_ring_empty_descs;
-            k.tx_ring_empty_descs += q.tx_ring_empty_descs;
+            k += &s.statistics()?;
         }
         let xdp = match &self.prog {
             Some(p) => p.counters()?,
@@ -578,9 +572,18 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
                     if let Some(c) = cpu_for {
                         cpu::pin(c)?;
                     }
+                    // A busy loop never waits in poll(), which is where a
+                    // vanished interface is noticed: check now and then.
+                    let mut next_check = Instant::now() + BOUND_CHECK;
+                    let mut steps = 0u32;
                     while !stop.load(Ordering::Relaxed) {
                         if !w.step()? {
                             break;
+                        }
+                        steps = steps.wrapping_add(1);
+                        if steps.is_multiple_of(1024) && Instant::now() >= next_check {
+                            w.xsk.check_bound()?;
+                            next_check = Instant::now() + BOUND_CHECK;
                         }
                     }
                     Ok(w)
@@ -595,9 +598,12 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
         prog,
         mode: mode_in_use,
         zero_copy,
-        umem_bytes: config.umem.len(),
+        umem_bytes: config.umem.len().unwrap_or(0),
     })
 }
+
+/// How often a busy loop checks that its interface still exists.
+pub(crate) const BOUND_CHECK: Duration = Duration::from_millis(500);
 
 /// Runs a mode with statistics until `stop`, the duration or the count.
 pub fn run(
@@ -712,8 +718,8 @@ impl ModeSummary {
                 thousands(t.rx_packets),
                 thousands(t.tx_packets),
                 thousands(k.rx_dropped),
-                thousands(k.rx_ring_full),
-                thousands(k.rx_fill_ring_empty_descs)
+                known(k.rx_ring_full),
+                known(k.rx_fill_ring_empty_descs)
             )?;
         }
         if self.frames_unaccounted > 0 {

@@ -50,6 +50,12 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A counter the kernel may not have (older kernels): its value with
+/// thousands separators, or "unknown".
+pub fn known(n: Option<u64>) -> String {
+    n.map_or_else(|| "unknown".to_string(), thousands)
+}
+
 /// Rates over one period.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rates {
@@ -212,9 +218,9 @@ impl Reporter {
                     thousands(k.rx_dropped),
                     thousands(k.rx_invalid_descs),
                     thousands(k.tx_invalid_descs),
-                    thousands(k.rx_ring_full),
-                    thousands(k.rx_fill_ring_empty_descs),
-                    thousands(k.tx_ring_empty_descs)
+                    known(k.rx_ring_full),
+                    known(k.rx_fill_ring_empty_descs),
+                    known(k.tx_ring_empty_descs)
                 );
                 let a = &x.xdp;
                 let _ = writeln!(

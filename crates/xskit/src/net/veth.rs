@@ -10,6 +10,11 @@ pub fn create(a: &str, b: &str, b_netns: Option<&str>, queues: u32) -> Result<()
     create_in(None, a, b, b_netns, queues)
 }
 
+/// Deletes `iface` (and so its veth peer) in the calling thread's namespace.
+pub fn delete(iface: &str) -> Result<()> {
+    ip(&["link", "del", "dev", iface])
+}
+
 /// Like [`create`], but `a` is made in the named namespace `a_netns`.
 pub fn create_in(
     a_netns: Option<&str>,

@@ -1,0 +1,349 @@
+//! The socket layer's promises under misuse and faults, against the real
+//! kernel: frames of another UMEM, lost tokens, a busy queue, a vanished
+//! interface, back-to-back restarts on one queue, shared-UMEM inheritance.
+
+use std::io::{BufRead, BufReader};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use xsk::{BindMode, ErrorKind, Umem, UmemConfig, Xsk, XskConfig};
+use xskit::net::packet::PacketSocket;
+use xskit::net::veth;
+use xskit::testing::{
+    experimental_frame, have_root, in_inner, in_netns, is_experimental, sandbox, veth_pair,
+    veth_pair_named,
+};
+use xskit::xdp::{AttachMode, Program, XdpProgram};
+
+fn small(bind: BindMode) -> XskConfig {
+    XskConfig {
+        umem: UmemConfig {
+            frame_count: 256,
+            ..Default::default()
+        },
+        fill_size: 256,
+        comp_size: 256,
+        rx_size: 256,
+        tx_size: 256,
+        bind,
+        need_wakeup: true,
+    }
+}
+
+fn panics(f: impl FnOnce()) -> String {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => "no panic".into(),
+        Err(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    }
+}
+
+#[test]
+fn frames_of_another_umem_are_refused_by_every_socket_path() {
+    if !have_root("frames_of_another_umem_are_refused_by_every_socket_path") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let mut a = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        let (b, mut fb) = Umem::new(UmemConfig {
+            frame_count: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let before = a.accounting();
+        let m = panics(|| a.release(fb.pop().unwrap()));
+        assert!(m.contains("does not belong"), "release: {m}");
+        let m = panics(|| {
+            a.send(&mut vec![fb.pop().unwrap()]);
+        });
+        assert!(m.contains("does not belong"), "send: {m}");
+        let m = panics(|| {
+            let _ = a.send_one(fb.pop().unwrap());
+        });
+        assert!(m.contains("does not belong"), "send_one: {m}");
+        // Nothing of B reached A's rings or free list.
+        let after = a.accounting();
+        assert_eq!(
+            (after.free, after.tx),
+            (before.free, before.tx),
+            "{after:?}"
+        );
+        assert_eq!(a.refill(u32::MAX), 256);
+        // Constructors refuse foreign frames with an error.
+        let (c, fc) = Umem::new(UmemConfig {
+            frame_count: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        let e = Xsk::with_umem(&p.inner, 0, &small(BindMode::Copy), b, fc).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+        assert!(e.to_string().contains("another UMEM"), "{e}");
+        let e = Xsk::shared(&a, &p.inner, 0, &small(BindMode::Copy), fb).unwrap_err();
+        assert!(e.to_string().contains("another UMEM"), "{e}");
+        drop(c);
+    });
+}
+
+/// Receives until at least `want` test frames are held.
+fn hold_frames(xsk: &mut Xsk, peer: &PacketSocket, src: [u8; 6], want: usize) -> Vec<xsk::Frame> {
+    for i in 0..want {
+        peer.send(&experimental_frame(src, &[i as u8; 60])).unwrap();
+    }
+    let mut held = Vec::new();
+    let mut batch = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while held.len() < want && Instant::now() < deadline {
+        xsk.socket().poll_rx(100).unwrap();
+        xsk.recv(&mut batch, 64);
+        for f in batch.drain(..) {
+            if is_experimental(xsk.umem().data(&f)) {
+                held.push(f);
+            } else {
+                xsk.release(f);
+            }
+        }
+    }
+    assert_eq!(held.len(), want);
+    held
+}
+
+#[test]
+fn a_dropped_frame_token_makes_the_accounting_inconsistent() {
+    if !have_root("a_dropped_frame_token_makes_the_accounting_inconsistent") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
+        prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
+        let mut xsk = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        prog.register(0, &xsk).unwrap();
+        xsk.refill(u32::MAX);
+        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let src = veth::mac(&p.inner).unwrap();
+        let mut held = hold_frames(&mut xsk, &peer, src, 6);
+        let acc = xsk.accounting();
+        assert!(acc.is_consistent(), "{acc:?}");
+        assert_eq!((acc.application, acc.lost), (6, 0), "{acc:?}");
+        assert_eq!(
+            acc.fill + acc.kernel + acc.rx + acc.free + 6,
+            acc.total,
+            "{acc:?}"
+        );
+        // The kernel's share is read from its ring indices: frames on FILL
+        // it has not taken are "fill", not "kernel".
+        assert_eq!(acc.kernel, 0, "idle link: the kernel holds nothing {acc:?}");
+
+        // Five tokens forgotten (dropped) by the application.
+        held.truncate(1);
+        let acc = xsk.accounting();
+        assert!(
+            !acc.is_consistent(),
+            "a lost frame must be visible: {acc:?}"
+        );
+        assert_eq!((acc.application, acc.lost), (1, 5), "{acc:?}");
+        xsk.release(held.pop().unwrap());
+        assert_eq!(xsk.accounting().application, 0);
+        assert!(!xsk.accounting().is_consistent(), "still lost");
+    });
+}
+
+#[test]
+fn shared_sockets_inherit_the_owners_wakeup_and_copy_mode() {
+    if !have_root("shared_sockets_inherit_the_owners_wakeup_and_copy_mode") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair_named("xsk0", "peer0", 2).unwrap();
+        let (umem, mut frames) = Umem::new(UmemConfig {
+            frame_count: 512,
+            ..Default::default()
+        })
+        .unwrap();
+        let theirs = frames.split_off(256);
+        let mut cfg = small(BindMode::Copy);
+        cfg.need_wakeup = false;
+        let owner = Xsk::with_umem(&p.inner, 0, &cfg, umem, frames).unwrap();
+        assert!(!owner.uses_need_wakeup());
+        // The caller asks for need_wakeup and zero-copy; the kernel would
+        // use the owner's settings, and so does the socket's report.
+        let mut asked = small(BindMode::ZeroCopy);
+        asked.need_wakeup = true;
+        let second = Xsk::shared(&owner, &p.inner, 1, &asked, theirs).unwrap();
+        assert!(!second.uses_need_wakeup(), "inherited from the owner");
+        assert!(!second.is_zero_copy());
+    });
+}
+
+#[test]
+fn a_queue_held_by_a_live_socket_fails_with_the_reason() {
+    if !have_root("a_queue_held_by_a_live_socket_fails_with_the_reason") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let first = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        let started = Instant::now();
+        let e = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e.kind(), ErrorKind::QueueBusy, "{e}");
+        let text = e.to_string();
+        if xsk::diag::holders().is_some() {
+            // The kernel can say who holds it: at once, and named.
+            assert!(took < Duration::from_millis(500), "{took:?}");
+            assert!(
+                text.contains(&format!("pid {}", std::process::id())),
+                "{text}"
+            );
+        } else {
+            // It cannot (no xsk_diag): a bounded wait, then says so.
+            assert!(took < Duration::from_secs(3), "{took:?}");
+            assert!(text.contains("cannot say"), "{text}");
+        }
+        assert_eq!(text.matches("busy").count(), 2, "OS error once: {text}");
+        drop(first);
+    });
+}
+
+#[test]
+fn unaligned_chunks_are_refused_in_zero_copy_and_bind_copy_in_auto() {
+    if !have_root("unaligned_chunks_are_refused_in_zero_copy_and_bind_copy_in_auto") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let mut cfg = small(BindMode::ZeroCopy);
+        cfg.umem.unaligned = true;
+        cfg.umem.frame_size = 3000;
+        let e = Xsk::new(&p.inner, 0, &cfg).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+        assert!(e.to_string().contains("huge pages"), "{e}");
+        cfg.bind = BindMode::Auto;
+        let x = Xsk::new(&p.inner, 0, &cfg).unwrap();
+        assert!(!x.is_zero_copy());
+    });
+}
+
+fn xskit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xskit"))
+}
+
+/// Starts `args` in the sandbox, waits for its first line, deletes the
+/// inner interface, and returns how long the command took to exit, its
+/// exit status and its stderr.
+fn run_then_delete_interface(args: &[&str]) -> (Duration, std::process::ExitStatus, String) {
+    let g = sandbox("gone").unwrap();
+    let st = &g.0;
+    let mut full = args.to_vec();
+    full.extend(["--sandbox", &st.name, "-d", "20s"]);
+    let mut child = xskit()
+        .args(&full)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert!(!first.is_empty(), "{args:?} printed nothing");
+    std::thread::sleep(Duration::from_millis(300));
+    let inner = st.inner_if.clone();
+    in_inner(st, || veth::delete(&inner).unwrap());
+    let deleted = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if deleted.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = deleted.elapsed();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (took, status, err)
+}
+
+#[test]
+fn commands_exit_non_zero_within_2s_when_their_interface_is_deleted() {
+    if !have_root("commands_exit_non_zero_within_2s_when_their_interface_is_deleted") {
+        return;
+    }
+    for args in [
+        &["rxdrop", "-p"][..],
+        &["rxdrop"][..],
+        &["echo"][..],
+        &["echo", "-p"][..],
+        &["dump"][..],
+        &["dump", "--consume"][..],
+    ] {
+        let (took, status, err) = run_then_delete_interface(args);
+        assert!(
+            took < Duration::from_secs(2),
+            "{args:?} took {took:?}: {err}"
+        );
+        assert!(!status.success(), "{args:?} exited 0: {err}");
+        assert!(err.contains("gone"), "{args:?}: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{args:?}: one clear line: {err}"
+        );
+    }
+}
+
+#[test]
+fn five_back_to_back_txonly_runs_on_one_queue_all_succeed() {
+    if !have_root("five_back_to_back_txonly_runs_on_one_queue_all_succeed") {
+        return;
+    }
+    let g = sandbox("b2b").unwrap();
+    let st = &g.0;
+    for i in 0..5 {
+        let o = xskit()
+            .args(["txonly", "--sandbox", &st.name, "-d", "500ms", "-Q"])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "run {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_idle_poll_notices_a_deleted_interface() {
+    if !have_root("an_idle_poll_notices_a_deleted_interface") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let xsk = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        assert!(!xsk.socket().poll_rx(10).unwrap(), "idle, no frames");
+        xsk.check_bound().unwrap();
+        veth::delete(&p.inner).unwrap();
+        let e = xsk.socket().poll_rx(10).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InterfaceGone, "{e}");
+        assert_eq!(
+            xsk.check_bound().unwrap_err().kind(),
+            ErrorKind::InterfaceGone
+        );
+        // Kicks say the same.
+        assert_eq!(
+            xsk.socket().kick_tx().unwrap_err().kind(),
+            ErrorKind::InterfaceGone
+        );
+    });
+}
