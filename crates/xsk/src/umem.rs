@@ -237,7 +237,15 @@ impl Umem {
     }
 
     /// The frame's data (`len` bytes from its data start). The slice borrows
-    /// the token too, so the frame cannot be given back while it lives.
+    /// the token too, so the frame cannot be given back while it lives:
+    ///
+    /// ```compile_fail
+    /// let (umem, mut frames) = xsk::Umem::new(Default::default()).unwrap();
+    /// let frame = frames.pop().unwrap();
+    /// let bytes = umem.data(&frame);
+    /// drop(frame); // error: `frame` is still borrowed by `bytes`
+    /// assert!(bytes.is_empty());
+    /// ```
     ///
     /// # Panics
     /// If `frame` belongs to another UMEM.
