@@ -33,6 +33,18 @@ fn read_pcap(path: &std::path::Path) -> Vec<(u32, Vec<u8>)> {
     out
 }
 
+/// Waits (in the caller's namespace) until an XDP program is attached to
+/// `iface`, then a little longer for the socket to be registered: on a
+/// loaded machine loading and attaching take far longer than usual.
+fn wait_attached(iface: &str) {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while xskit::net::netns::xdp_shown_by_ip(iface).unwrap().is_none() {
+        assert!(std::time::Instant::now() < end, "dump never attached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
 #[test]
 fn pcap_file_reads_back_as_sent_in_pass_and_consume_mode() {
     if !have_root("pcap_file_reads_back_as_sent_in_pass_and_consume_mode") {
@@ -53,7 +65,7 @@ fn pcap_file_reads_back_as_sent_in_pass_and_consume_mode() {
                 let a = args(&path, consume, None);
                 let r = std::thread::scope(|s2| {
                     let c = s2.spawn(|| dump::run(&a, &st.inner_if, &stop, &mut out));
-                    std::thread::sleep(Duration::from_millis(300));
+                    wait_attached(&st.inner_if);
                     tx.send(()).unwrap();
                     c.join().unwrap()
                 });
@@ -111,7 +123,7 @@ fn count_stops_the_capture() {
             )
             .unwrap()
         });
-        std::thread::sleep(Duration::from_millis(300));
+        st.in_inner(|| wait_attached(&st.inner_if)).unwrap();
         in_outer(st, || {
             let sock = PacketSocket::bind(&st.outer_if).unwrap();
             let src = veth::mac(&st.outer_if).unwrap();
