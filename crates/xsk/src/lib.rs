@@ -30,10 +30,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod batch;
 mod busy;
 pub mod diag;
 mod error;
 mod if_xdp;
+#[cfg(any(test, feature = "test-util"))]
+pub mod loopback;
 mod mmap;
 pub mod netdev;
 pub mod ring;
@@ -42,6 +45,7 @@ mod syscall;
 mod umem;
 mod xsk;
 
+pub use batch::{Moved, RxBatch, RxFrame, Verdict};
 pub use error::{Error, ErrorKind, Result};
 pub use if_xdp::Statistics;
 pub use socket::Socket;

@@ -167,9 +167,22 @@ impl<T: Copy> Producer<T> {
         (idx, count)
     }
 
-    #[cfg(test)]
     pub(crate) fn write(&mut self, idx: u32, value: T) {
         self.mem.write(idx, value);
+    }
+
+    /// Up to `n` free slots, from our producer index, without claiming
+    /// them: write some, then [`Producer::publish`] the first `used`.
+    pub(crate) fn room(&mut self, n: u32) -> (u32, u32) {
+        (self.cached_prod, self.free(n).min(n))
+    }
+
+    /// Publishes the `used` slots from `idx` (as returned by `room`).
+    pub(crate) fn publish(&mut self, idx: u32, used: u32) {
+        if used > 0 {
+            self.cached_prod = idx.wrapping_add(used);
+            self.submit();
+        }
     }
 
     /// Publishes every reserved slot to the consumer.
@@ -200,6 +213,15 @@ impl<T: Copy> Producer<T> {
             self.submit();
         }
         done
+    }
+
+    /// Entries written and not yet taken, for tests.
+    #[cfg(test)]
+    pub(crate) fn peek_all(&self) -> Vec<T> {
+        let from = self.consumer_index();
+        (0..self.pending())
+            .map(|i| self.mem.read(from.wrapping_add(i)))
+            .collect()
     }
 
     /// Our producer index: every entry below it was written.
@@ -273,6 +295,20 @@ impl<T: Copy> Consumer<T> {
         self.mem.read(idx)
     }
 
+    /// Up to `n` ready entries from our consumer index, without taking
+    /// them: read them, then [`Consumer::take`] the first `used`.
+    pub(crate) fn ready(&mut self, n: u32) -> (u32, u32) {
+        (self.cached_cons, self.available(n))
+    }
+
+    /// Takes and releases the `used` entries from `idx` (as from `ready`).
+    pub(crate) fn take(&mut self, idx: u32, used: u32) {
+        if used > 0 {
+            self.cached_cons = idx.wrapping_add(used);
+            self.release();
+        }
+    }
+
     /// Hands every peeked slot back to the producer.
     pub(crate) fn release(&mut self) {
         self.mem
@@ -290,6 +326,14 @@ impl<T: Copy> Consumer<T> {
             self.release();
         }
         count
+    }
+
+    /// Entries published and not yet taken, for tests.
+    #[cfg(test)]
+    pub(crate) fn peek_all(&self) -> Vec<T> {
+        (0..self.pending())
+            .map(|i| self.mem.read(self.cached_cons.wrapping_add(i)))
+            .collect()
     }
 
     /// Our consumer index: every entry below it was taken.
@@ -327,7 +371,8 @@ pub type TxRing = Producer<libc::xdp_desc>;
 
 /// A producer and a consumer over one anonymous ring, with both indices
 /// starting at `start`: for tests and benchmarks of the ring protocol without
-/// a kernel on the other side.
+/// a kernel on the other side (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
 pub fn loopback_pair<T: Copy>(
     size: u32,
     start: u32,

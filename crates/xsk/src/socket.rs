@@ -53,6 +53,17 @@ impl Socket {
         })
     }
 
+    /// A stand-in socket for loopback tests: one end of a Unix socket pair.
+    #[cfg(any(test, feature = "test-util"))]
+    pub(crate) fn stand_in() -> std::io::Result<Socket> {
+        let (a, _b) = std::os::unix::net::UnixDatagram::pair()?;
+        Ok(Socket {
+            fd: a.into(),
+            no_recv: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+        })
+    }
+
     pub(crate) fn set<T: Copy>(&self, level: i32, opt: i32, value: &T) -> io::Result<()> {
         syscall::setsockopt(self.fd.as_fd(), level, opt, value)
     }

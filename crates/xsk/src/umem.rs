@@ -173,6 +173,32 @@ impl Umem {
     /// Turns an address the kernel handed back into a frame token, checking
     /// that it lies inside this UMEM.
     pub(crate) fn frame_from_kernel(&self, raw_addr: u64, len: u32) -> Frame {
+        Frame {
+            addr: self.decode(raw_addr, len),
+            len,
+            umem: self.id,
+        }
+    }
+
+    /// The bytes from `addr` to the end of its chunk.
+    ///
+    /// # Safety
+    /// `addr` must come from [`Umem::decode`] or a token of this UMEM, and
+    /// the caller must hold the chunk exclusively (its token, or its
+    /// descriptor taken from RX and not yet given on) and create no other
+    /// slice of it while this one lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn chunk_from(&self, addr: u64) -> &mut [u8] {
+        let cap = (self.chunk_base(addr) + u64::from(self.config.frame_size) - addr) as usize;
+        // SAFETY: `decode` or a token bounded `addr`'s chunk inside the
+        // mapping; exclusivity is the caller's contract above.
+        unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(addr as usize), cap) }
+    }
+
+    /// Decodes a descriptor address from the kernel (unaligned mode carries
+    /// an offset in the top bits) and checks that `len` bytes from it lie
+    /// inside one chunk of this UMEM.
+    pub(crate) fn decode(&self, raw_addr: u64, len: u32) -> u64 {
         let addr = if self.config.unaligned {
             (raw_addr & UNALIGNED_ADDR_MASK) + (raw_addr >> UNALIGNED_OFFSET_SHIFT)
         } else {
@@ -192,11 +218,7 @@ impl Umem {
             inside,
             "kernel returned a descriptor outside the UMEM (addr {raw_addr:#x}, len {len})"
         );
-        Frame {
-            addr,
-            len,
-            umem: self.id,
-        }
+        addr
     }
 
     /// Resets a frame to an empty buffer at the start of its chunk (plus the

@@ -396,15 +396,37 @@ impl Xsk {
             Err(e) if e.kind() == ErrorKind::Unsupported => plan.mode == BindMode::ZeroCopy,
             Err(e) => return Err(e),
         };
-        Ok(Xsk {
-            fill_base: fill.index(),
-            rx_base: rx.index(),
-            tx_base: tx.index(),
-            comp_base: comp.index(),
-            rx,
-            tx,
-            fill,
-            comp,
+        let rings = Rings { rx, tx, fill, comp };
+        Ok(Xsk::assemble(
+            rings,
+            socket,
+            umem,
+            frames,
+            (ifindex, queue),
+            zero_copy,
+            need_wakeup,
+        ))
+    }
+
+    /// Puts a socket together from its parts (bound, or a test loopback).
+    pub(crate) fn assemble(
+        r: Rings,
+        socket: Socket,
+        umem: Arc<Umem>,
+        frames: Vec<Frame>,
+        (ifindex, queue): (u32, u32),
+        zero_copy: bool,
+        need_wakeup: bool,
+    ) -> Xsk {
+        Xsk {
+            fill_base: r.fill.index(),
+            rx_base: r.rx.index(),
+            tx_base: r.tx.index(),
+            comp_base: r.comp.index(),
+            rx: r.rx,
+            tx: r.tx,
+            fill: r.fill,
+            comp: r.comp,
             socket,
             umem,
             total: frames.len(),
@@ -414,8 +436,16 @@ impl Xsk {
             queue,
             zero_copy,
             need_wakeup,
-        })
+        }
     }
+}
+
+/// The four rings of a socket, user space's ends.
+pub(crate) struct Rings {
+    pub rx: RxRing,
+    pub tx: TxRing,
+    pub fill: FillRing,
+    pub comp: CompletionRing,
 }
 
 fn register_umem(socket: &Socket, umem: &Umem) -> Result<()> {
@@ -522,7 +552,48 @@ fn bind(
     })
 }
 
+/// Disjoint mutable views of an [`Xsk`]'s rings, UMEM and free list, for
+/// the ring-to-ring passes in `batch.rs`.
+pub(crate) struct Parts<'a> {
+    pub rx: &'a mut RxRing,
+    pub tx: &'a mut TxRing,
+    pub fill: &'a mut FillRing,
+    pub comp: &'a mut CompletionRing,
+    pub umem: &'a Umem,
+    pub free: &'a mut Vec<Frame>,
+}
+
 impl Xsk {
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            rx: &mut self.rx,
+            tx: &mut self.tx,
+            fill: &mut self.fill,
+            comp: &mut self.comp,
+            umem: &self.umem,
+            free: &mut self.free,
+        }
+    }
+
+    /// The free list, for tests.
+    #[cfg(test)]
+    pub(crate) fn free_list(&self) -> &[Frame] {
+        &self.free
+    }
+
+    /// The pending entries of FILL, RX, TX and COMPLETION, for tests.
+    #[cfg(test)]
+    pub(crate) fn ring_views(
+        &self,
+    ) -> (Vec<u64>, Vec<libc::xdp_desc>, Vec<libc::xdp_desc>, Vec<u64>) {
+        (
+            self.fill.peek_all(),
+            self.rx.peek_all(),
+            self.tx.peek_all(),
+            self.comp.peek_all(),
+        )
+    }
+
     /// The socket, for registering in an XSKMAP or reading options.
     pub fn socket(&self) -> &Socket {
         &self.socket

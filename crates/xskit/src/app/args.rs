@@ -46,6 +46,18 @@ pub struct SocketArgs {
     /// Bytes per frame (2048 or 4096)
     #[arg(short = 'f', long, default_value_t = 4096)]
     pub frame_size: u32,
+    /// RX ring entries (power of two) [default: half the frames, 64 to 65536]
+    #[arg(long, value_parser = ring_size)]
+    pub rx_size: Option<u32>,
+    /// TX ring entries (power of two) [default: as RX]
+    #[arg(long, value_parser = ring_size)]
+    pub tx_size: Option<u32>,
+    /// FILL ring entries (power of two) [default: twice RX, as xdpsock, so every frame can wait on it]
+    #[arg(long, value_parser = ring_size)]
+    pub fill_size: Option<u32>,
+    /// COMPLETION ring entries (power of two) [default: as TX]
+    #[arg(long, value_parser = ring_size)]
+    pub comp_size: Option<u32>,
     /// Period of the statistics line (e.g. 2s, 500ms)
     #[arg(short = 'n', long, default_value = "2s", value_parser = parse_duration)]
     pub interval: Duration,
@@ -91,17 +103,19 @@ impl SocketArgs {
 
     /// The socket configuration these options describe.
     pub fn xsk_config(&self) -> XskConfig {
-        let ring = (self.frames.next_power_of_two() / 2).clamp(64, 65536);
+        let half = (self.frames.max(1).next_power_of_two() / 2).clamp(64, 65536);
+        let rx = self.rx_size.unwrap_or(half);
+        let tx = self.tx_size.unwrap_or(rx);
         XskConfig {
             umem: UmemConfig {
                 frame_count: self.frames,
                 frame_size: self.frame_size,
                 ..Default::default()
             },
-            fill_size: ring.max(64),
-            comp_size: ring.max(64),
-            rx_size: ring.max(64),
-            tx_size: ring.max(64),
+            fill_size: self.fill_size.unwrap_or(rx.saturating_mul(2).min(1 << 20)),
+            comp_size: self.comp_size.unwrap_or(tx),
+            rx_size: rx,
+            tx_size: tx,
             bind: self.bind_mode(),
             need_wakeup: true,
         }
@@ -161,8 +175,30 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A ring size: a power of two from 1 to 2^20 entries.
+fn ring_size(s: &str) -> std::result::Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of ring entries"))?;
+    if n == 0 || !n.is_power_of_two() || n > 1 << 20 {
+        return Err(format!(
+            "{n} is not a ring size: use a power of two from 1 to 1048576 (e.g. 2048)"
+        ));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ring_sizes_are_powers_of_two_in_range() {
+        assert_eq!(super::ring_size("2048"), Ok(2048));
+        assert_eq!(super::ring_size("1"), Ok(1));
+        for bad in ["0", "3", "2097152", "-1", "x", "4294967296"] {
+            assert!(super::ring_size(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::parse_duration;
     use std::time::Duration;
 

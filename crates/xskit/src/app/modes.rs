@@ -9,7 +9,7 @@
 use crate::app::args::SocketArgs;
 use crate::app::cpu;
 pub use crate::app::cpu::List;
-use crate::app::session::{attach, transmit, xskmap_slots};
+use crate::app::session::{attach, xskmap_slots};
 use crate::app::stats::{known, thousands, ReportStyle, Reporter, Totals};
 use crate::wire::build;
 use crate::xdp::{ModeInUse, Program, XdpProgram};
@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use xsk::{Frame, Statistics, Umem, Xsk};
+use xsk::{Frame, Statistics, Umem, Verdict, Xsk};
 
 /// The benchmark mode.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -154,8 +154,6 @@ pub struct Worker {
     poll: bool,
     busy_poll: bool,
     counters: Arc<QueueCounters>,
-    rx: Vec<Frame>,
-    tx: Vec<Frame>,
     tx_len: usize,
     tx_left: u64,
     /// The last receive filled a whole batch.
@@ -205,8 +203,6 @@ impl Worker {
             poll,
             busy_poll,
             counters: Arc::new(QueueCounters::default()),
-            rx: Vec::with_capacity(batch as usize),
-            tx: Vec::with_capacity(batch as usize),
             tx_len,
             tx_left: count.unwrap_or(u64::MAX),
             last_full: false,
@@ -237,46 +233,52 @@ impl Worker {
         match self.mode {
             Mode::Rxdrop => {
                 self.wait_rx()?;
-                let n = self.xsk.recv(&mut self.rx, self.batch);
+                // One pass: RX descriptors straight back onto FILL.
+                let m = self.xsk.rx_batch(self.batch).recycle();
+                let n = m.recycled + m.freed;
                 self.last_full = n == self.batch;
                 if n > 0 {
-                    let mut bytes = 0;
-                    for f in self.rx.drain(..) {
-                        bytes += f.len() as u64;
-                        self.xsk.release(f);
-                    }
-                    self.counters
-                        .rx_packets
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                    self.counters.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    let c = &self.counters;
+                    c.rx_packets.fetch_add(u64::from(n), Ordering::Relaxed);
+                    c.rx_bytes.fetch_add(m.bytes, Ordering::Relaxed);
                 }
-                self.xsk.refill(u32::MAX);
+                if m.freed > 0 {
+                    self.xsk.refill(u32::MAX);
+                }
             }
             Mode::L2fwd => {
                 self.wait_rx()?;
-                self.xsk.complete(u32::MAX);
-                let n = self.xsk.recv(&mut self.rx, self.batch);
+                // Completed sends go straight back to FILL, and received
+                // frames straight onto TX, each in one pass.
+                self.xsk.complete_to_fill(u32::MAX);
+                let m = self.xsk.rx_batch(self.batch).dispatch(|f| {
+                    let d = f.data_mut();
+                    if d.len() >= 12 {
+                        let (dst, src) = d.split_at_mut(6);
+                        dst.swap_with_slice(&mut src[..6]);
+                    }
+                    Verdict::Transmit
+                });
+                let n = m.transmitted + m.tx_full;
                 self.last_full = n == self.batch;
                 if n > 0 {
-                    let mut bytes = 0;
-                    for mut f in self.rx.drain(..) {
-                        bytes += f.len() as u64;
-                        let d = self.xsk.umem().data_mut(&mut f);
-                        if d.len() >= 12 {
-                            let (dst, src) = d.split_at_mut(6);
-                            dst.swap_with_slice(&mut src[..6]);
-                        }
-                        self.tx.push(f);
-                    }
-                    self.counters
-                        .rx_packets
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                    self.counters.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
-                    self.send_batch()?;
+                    let c = &self.counters;
+                    c.rx_packets.fetch_add(u64::from(n), Ordering::Relaxed);
+                    c.rx_bytes.fetch_add(m.bytes, Ordering::Relaxed);
+                    c.tx_packets
+                        .fetch_add(u64::from(m.transmitted), Ordering::Relaxed);
+                    c.tx_dropped
+                        .fetch_add(u64::from(m.tx_full), Ordering::Relaxed);
+                    // Bytes out: all frames keep their length.
+                    let out = m.bytes / u64::from(n) * u64::from(m.transmitted);
+                    c.tx_bytes.fetch_add(out, Ordering::Relaxed);
+                    self.xsk.flush()?;
                 } else if self.busy_poll || !self.xsk.uses_need_wakeup() {
                     self.xsk.flush()?;
                 }
-                self.xsk.refill(u32::MAX);
+                if m.freed > 0 {
+                    self.xsk.refill(u32::MAX);
+                }
             }
             Mode::Txonly => {
                 let done = self.xsk.complete(u32::MAX) as u64;
@@ -286,17 +288,12 @@ impl Worker {
                         .tx_bytes
                         .fetch_add(done * self.tx_len as u64, Ordering::Relaxed);
                 }
-                let want = (self.batch as u64).min(self.tx_left);
-                for _ in 0..want {
-                    let Some(mut f) = self.xsk.alloc() else { break };
-                    self.xsk.umem().set_len(&mut f, self.tx_len)?;
-                    self.tx.push(f);
-                }
-                let queued = self.tx.len() as u64;
-                let sent = self.xsk.send(&mut self.tx) as u64;
-                for f in self.tx.drain(..) {
-                    self.xsk.release(f);
-                }
+                let want = (self.batch as u64).min(self.tx_left) as u32;
+                // One pass from the free list onto TX: every frame already
+                // holds the packet (written once by `new`).
+                let tx_len = self.tx_len;
+                let sent = u64::from(self.xsk.transmit_new(want, |_| tx_len));
+                let queued = sent;
                 self.tx_left -= sent.min(queued);
                 self.xsk.flush()?;
                 if self.tx_left == 0 {
@@ -311,15 +308,6 @@ impl Worker {
             }
         }
         Ok(true)
-    }
-
-    fn send_batch(&mut self) -> Result<()> {
-        let sent = transmit(&mut self.xsk, &mut self.tx)?;
-        let c = &self.counters;
-        c.tx_dropped.fetch_add(sent.dropped, Ordering::Relaxed);
-        c.tx_packets.fetch_add(sent.packets, Ordering::Relaxed);
-        c.tx_bytes.fetch_add(sent.bytes, Ordering::Relaxed);
-        Ok(())
     }
 }
 

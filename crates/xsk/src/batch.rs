@@ -1,0 +1,496 @@
+//! Ring-to-ring batches: the fast path that moves frame addresses straight
+//! from one ring to the next in a single pass, with no token per frame.
+//!
+//! A received batch is a window onto RX entries that are read but not yet
+//! taken. Its terminal calls (`recycle`, `transmit`, `dispatch`) write the
+//! descriptors onto FILL or TX and then take the RX entries, all at once;
+//! dropping a batch without one rolls it back (the frames stay on RX and
+//! the next batch sees them again). A frame is thus always in exactly one
+//! ring, and the accounting needs no per-frame update.
+
+use crate::xsk::{Parts, Xsk};
+
+/// What [`RxBatch::dispatch`] does with one received frame.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Verdict {
+    /// Back to the FILL ring, to receive into again.
+    Recycle,
+    /// Onto the TX ring with its (possibly rewritten) bytes and length.
+    Transmit,
+}
+
+/// How a batch ended.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct Moved {
+    /// Frames put back on FILL.
+    pub recycled: u32,
+    /// Frames put on TX.
+    pub transmitted: u32,
+    /// Frames meant for TX that found it full and went back to FILL.
+    pub tx_full: u32,
+    /// Frames that found FILL full too and went to the free list.
+    pub freed: u32,
+    /// Bytes of the received frames.
+    pub bytes: u64,
+}
+
+/// One received frame inside a batch: its bytes, writable in place.
+#[derive(Debug)]
+pub struct RxFrame<'a> {
+    buf: &'a mut [u8],
+    len: u32,
+}
+
+impl RxFrame<'_> {
+    /// The received bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    /// The received bytes, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len as usize]
+    }
+
+    /// Room from the data start to the end of the chunk.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Changes the length to transmit (up to [`RxFrame::capacity`]); the
+    /// bytes past the old length are the chunk's, unspecified.
+    ///
+    /// # Errors
+    /// Returns the capacity if `len` exceeds it.
+    pub fn set_len(&mut self, len: usize) -> Result<(), usize> {
+        if len > self.buf.len() {
+            return Err(self.buf.len());
+        }
+        self.len = len as u32;
+        Ok(())
+    }
+}
+
+/// A window onto received frames; see the module documentation.
+#[must_use = "a batch that is dropped rolls back: its frames stay on RX"]
+pub struct RxBatch<'x> {
+    xsk: &'x mut Xsk,
+    idx: u32,
+    count: u32,
+}
+
+impl std::fmt::Debug for RxBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RxBatch").field("len", &self.count).finish()
+    }
+}
+
+/// Where a batch writes: FILL from `idx`, `room` slots, `used` so far.
+struct FillCursor {
+    idx: u32,
+    room: u32,
+    used: u32,
+}
+
+impl FillCursor {
+    /// Writes one frame to FILL or, if FILL is full, the free list.
+    fn put(&mut self, p: &mut Parts<'_>, addr: u64, moved: &mut Moved) {
+        if self.used < self.room {
+            p.fill
+                .write(self.idx.wrapping_add(self.used), p.umem.chunk_base(addr));
+            self.used += 1;
+            moved.recycled += 1;
+        } else {
+            p.free.push(p.umem.frame_from_kernel(addr, 0));
+            moved.freed += 1;
+        }
+    }
+}
+
+impl<'x> RxBatch<'x> {
+    pub(crate) fn new(xsk: &'x mut Xsk, max: u32) -> Self {
+        let (idx, count) = xsk.parts().rx.ready(max);
+        RxBatch { xsk, idx, count }
+    }
+
+    /// Frames in the batch.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True if nothing was received.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Puts every frame back on FILL in one pass.
+    pub fn recycle(self) -> Moved {
+        self.dispatch(|_| Verdict::Recycle)
+    }
+
+    /// Puts every frame on TX in one pass (after rewriting them through
+    /// [`RxBatch::dispatch`] if needed); follow with [`Xsk::flush`].
+    pub fn transmit(self) -> Moved {
+        self.dispatch(|_| Verdict::Transmit)
+    }
+
+    /// Shows each frame to `f`, which may rewrite it, and sends it where
+    /// the verdict says, in one pass. If `f` panics nothing moves: the
+    /// frames stay on RX (with whatever `f` wrote into them).
+    pub fn dispatch(self, mut f: impl FnMut(&mut RxFrame<'_>) -> Verdict) -> Moved {
+        let (idx, count) = (self.idx, self.count);
+        let mut moved = Moved::default();
+        let mut p = self.xsk.parts();
+        let (fidx, froom) = p.fill.room(count);
+        let mut fill = FillCursor {
+            idx: fidx,
+            room: froom,
+            used: 0,
+        };
+        let (tidx, troom) = p.tx.room(count);
+        let mut tused = 0u32;
+        for i in 0..count {
+            let d = p.rx.read(idx.wrapping_add(i));
+            let addr = p.umem.decode(d.addr, d.len);
+            moved.bytes += u64::from(d.len);
+            // SAFETY: the descriptor was read from RX and is not taken yet,
+            // so the kernel has handed the chunk over and will not touch it;
+            // this is the only slice of it, dropped before the next frame.
+            let buf = unsafe { p.umem.chunk_from(addr) };
+            let mut frame = RxFrame { buf, len: d.len };
+            let verdict = f(&mut frame);
+            let len = frame.len;
+            match verdict {
+                Verdict::Transmit if tused < troom => {
+                    let desc = libc::xdp_desc {
+                        addr,
+                        len,
+                        options: 0,
+                    };
+                    p.tx.write(tidx.wrapping_add(tused), desc);
+                    tused += 1;
+                    moved.transmitted += 1;
+                }
+                v => {
+                    if v == Verdict::Transmit {
+                        moved.tx_full += 1;
+                    }
+                    fill.put(&mut p, addr, &mut moved);
+                }
+            }
+        }
+        p.fill.publish(fidx, fill.used);
+        p.tx.publish(tidx, tused);
+        p.rx.take(idx, count);
+        moved
+    }
+}
+
+impl Xsk {
+    /// Up to `max` received frames as one batch, for the ring-to-ring fast
+    /// path (see [`RxBatch`]).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let mut xsk = xsk::Xsk::new("eth1", 0, &xsk::XskConfig::default())?;
+    /// // rxdrop: every received frame goes straight back to FILL.
+    /// let moved = xsk.rx_batch(64).recycle();
+    /// // l2fwd: swap the MAC addresses and send each frame back out.
+    /// xsk.rx_batch(64).dispatch(|f| {
+    ///     let d = f.data_mut();
+    ///     if d.len() >= 12 {
+    ///         let (dst, src) = d.split_at_mut(6);
+    ///         dst.swap_with_slice(&mut src[..6]);
+    ///     }
+    ///     xsk::Verdict::Transmit
+    /// });
+    /// xsk.flush()?;
+    /// # Ok::<(), xsk::Error>(())
+    /// ```
+    pub fn rx_batch(&mut self, max: u32) -> RxBatch<'_> {
+        RxBatch::new(self, max)
+    }
+
+    /// Moves up to `max` completed frames straight to FILL, in one pass;
+    /// returns how many.
+    pub fn complete_to_fill(&mut self, max: u32) -> u32 {
+        let p = self.parts();
+        let (fidx, froom) = p.fill.room(max);
+        let (cidx, n) = p.comp.ready(froom);
+        for i in 0..n {
+            let addr = p.umem.decode(p.comp.read(cidx.wrapping_add(i)), 0);
+            p.fill.write(fidx.wrapping_add(i), p.umem.chunk_base(addr));
+        }
+        p.fill.publish(fidx, n);
+        p.comp.take(cidx, n);
+        n
+    }
+
+    /// Sends up to `max` frames from the free list, each written by `f`
+    /// (given the frame's buffer from its data start, it returns the length
+    /// to send), in one pass; returns how many were queued. Follow with
+    /// [`Xsk::flush`]. A length above the buffer's size stops the batch
+    /// there (that frame stays free). If `f` panics nothing is queued.
+    pub fn transmit_new(&mut self, max: u32, mut f: impl FnMut(&mut [u8]) -> usize) -> u32 {
+        let p = self.parts();
+        let want = max.min(u32::try_from(p.free.len()).unwrap_or(u32::MAX));
+        let (tidx, room) = p.tx.room(want);
+        let mut used = 0;
+        while used < room {
+            let Some(frame) = p.free.last_mut() else {
+                break;
+            };
+            p.umem.reset(frame);
+            let addr = frame.addr();
+            // SAFETY: the token on the free list proves the chunk is ours
+            // and nothing else reaches it; this is its only slice, dropped
+            // before the token moves.
+            let buf = unsafe { p.umem.chunk_from(addr) };
+            let len = f(buf);
+            let Ok(len32) = u32::try_from(len) else { break };
+            if len > buf.len() {
+                break;
+            }
+            let token = p.free.pop().expect("checked above");
+            let _ = token.into_addr();
+            p.tx.write(
+                tidx.wrapping_add(used),
+                libc::xdp_desc {
+                    addr,
+                    len: len32,
+                    options: 0,
+                },
+            );
+            used += 1;
+        }
+        p.tx.publish(tidx, used);
+        used
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loopback::{loopback, FakeKernel};
+    use crate::{Frame, UmemConfig, XskConfig};
+    use proptest::prelude::*;
+
+    fn config() -> XskConfig {
+        XskConfig {
+            umem: UmemConfig {
+                frame_count: 32,
+                frame_size: 2048,
+                ..Default::default()
+            },
+            fill_size: 16,
+            comp_size: 16,
+            rx_size: 16,
+            tx_size: 8,
+            ..Default::default()
+        }
+    }
+
+    fn setup() -> (Xsk, FakeKernel) {
+        let (mut xsk, k) = loopback(&config()).unwrap();
+        assert_eq!(xsk.refill(u32::MAX), 16);
+        (xsk, k)
+    }
+
+    #[test]
+    fn recycle_moves_rx_straight_to_fill() {
+        let (mut xsk, mut k) = setup();
+        assert_eq!(k.receive(10, 60), 10);
+        let a = xsk.accounting();
+        assert_eq!((a.rx, a.fill, a.free), (10, 6, 16), "{a:?}");
+        let m = xsk.rx_batch(64).recycle();
+        assert_eq!((m.recycled, m.bytes), (10, 600));
+        let a = xsk.accounting();
+        assert_eq!(
+            (a.rx, a.fill, a.free, a.application),
+            (0, 16, 16, 0),
+            "{a:?}"
+        );
+        assert!(a.is_consistent(), "{a:?}");
+    }
+
+    #[test]
+    fn dispatch_sends_each_frame_where_its_verdict_says() {
+        let (mut xsk, mut k) = setup();
+        k.record = true;
+        k.receive(12, 64);
+        let mut n = 0;
+        let m = xsk.rx_batch(64).dispatch(|f| {
+            n += 1;
+            f.data_mut()[0] = n;
+            if n % 2 == 0 {
+                Verdict::Transmit
+            } else {
+                Verdict::Recycle
+            }
+        });
+        // 6 for TX, which holds 8: all fit; 6 back to FILL.
+        assert_eq!((m.transmitted, m.recycled, m.tx_full), (6, 6, 0), "{m:?}");
+        assert_eq!(k.transmit(64), 6);
+        let first: Vec<u8> = k
+            .sent
+            .iter()
+            .map(|d| xsk.umem().decode(d.addr, d.len))
+            .map(|a| unsafe { xsk.umem().chunk_from(a) }[0])
+            .collect();
+        assert_eq!(first, [2, 4, 6, 8, 10, 12], "rewritten bytes went out");
+        assert_eq!(xsk.complete_to_fill(64), 6);
+        assert!(xsk.accounting().is_consistent(), "{:?}", xsk.accounting());
+    }
+
+    #[test]
+    fn a_full_tx_ring_sends_the_rest_back_to_fill() {
+        let (mut xsk, mut k) = setup();
+        k.receive(12, 64);
+        let m = xsk.rx_batch(64).transmit();
+        assert_eq!((m.transmitted, m.tx_full, m.recycled), (8, 4, 4), "{m:?}");
+        assert!(xsk.accounting().is_consistent());
+    }
+
+    #[test]
+    fn a_dropped_batch_rolls_back_and_a_panicking_one_moves_nothing() {
+        let (mut xsk, mut k) = setup();
+        k.receive(5, 64);
+        let b = xsk.rx_batch(64);
+        assert_eq!(b.len(), 5);
+        drop(b);
+        assert_eq!(xsk.accounting().rx, 5, "still on RX");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            xsk.rx_batch(64).dispatch(|_| panic!("caller's bug"))
+        }));
+        assert!(r.is_err());
+        let a = xsk.accounting();
+        assert_eq!((a.rx, a.fill, a.tx), (5, 11, 0), "{a:?}");
+        assert_eq!(xsk.rx_batch(64).recycle().recycled, 5);
+    }
+
+    #[test]
+    fn transmit_new_writes_then_queues_and_stops_at_a_bad_length() {
+        let (mut xsk, mut k) = setup();
+        k.record = true;
+        let mut i = 0u8;
+        let n = xsk.transmit_new(4, |buf| {
+            i += 1;
+            buf[..3].fill(i);
+            3
+        });
+        assert_eq!(n, 4);
+        assert_eq!(
+            xsk.transmit_new(4, |buf| buf.len() + 1),
+            0,
+            "too long: nothing queued"
+        );
+        assert_eq!(k.transmit(64), 4);
+        assert!(k.sent.iter().all(|d| d.len == 3));
+        assert_eq!(xsk.complete(64), 4);
+        let a = xsk.accounting();
+        assert!(a.is_consistent(), "{a:?}");
+        assert_eq!(a.free, 16);
+    }
+
+    /// Every chunk address, wherever it is: the free list, each ring's
+    /// pending entries, and the tokens the test holds.
+    fn census(xsk: &Xsk, held: &[Frame]) -> Vec<u64> {
+        let umem = xsk.umem();
+        let mut all: Vec<u64> = xsk
+            .free_list()
+            .iter()
+            .map(|f| umem.chunk_base(f.addr()))
+            .collect();
+        all.extend(held.iter().map(|f| umem.chunk_base(f.addr())));
+        let (fill, rx, tx, comp) = xsk.ring_views();
+        all.extend(fill.iter().map(|&a| umem.chunk_base(a)));
+        all.extend(
+            rx.iter()
+                .map(|d| umem.chunk_base(umem.decode(d.addr, d.len))),
+        );
+        all.extend(tx.iter().map(|d| umem.chunk_base(d.addr)));
+        all.extend(comp.iter().map(|&a| umem.chunk_base(a)));
+        all.sort_unstable();
+        all
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Receive(u32),
+        KernelSend(u32),
+        Refill(u32),
+        Recycle(u32),
+        Forward(u32),
+        Mixed(u32),
+        CompleteToFill(u32),
+        Complete(u32),
+        TransmitNew(u32),
+        Recv(u32),
+        Release(usize),
+        Send(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u32..20).prop_map(Op::Receive),
+            (0u32..20).prop_map(Op::KernelSend),
+            (0u32..20).prop_map(Op::Refill),
+            (0u32..20).prop_map(Op::Recycle),
+            (0u32..20).prop_map(Op::Forward),
+            (0u32..20).prop_map(Op::Mixed),
+            (0u32..20).prop_map(Op::CompleteToFill),
+            (0u32..20).prop_map(Op::Complete),
+            (0u32..20).prop_map(Op::TransmitNew),
+            (0u32..20).prop_map(Op::Recv),
+            (0usize..20).prop_map(Op::Release),
+            (0usize..20).prop_map(Op::Send),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 3 } else { 200 }))]
+
+        /// Whatever the sequence of batch and token operations, every chunk
+        /// is in exactly one place and the accounting adds up.
+        #[test]
+        fn every_chunk_is_in_exactly_one_place(ops in prop::collection::vec(op(), 1..60)) {
+            let (mut xsk, mut k) = loopback(&config()).unwrap();
+            let every: Vec<u64> = (0..32u64).map(|i| i * 2048).collect();
+            let mut held: Vec<Frame> = Vec::new();
+            let mut flip = false;
+            for op in &ops {
+                match *op {
+                    Op::Receive(n) => { k.receive(n, 60); }
+                    Op::KernelSend(n) => { k.transmit(n); }
+                    Op::Refill(n) => { xsk.refill(n); }
+                    Op::Recycle(n) => { xsk.rx_batch(n).recycle(); }
+                    Op::Forward(n) => { xsk.rx_batch(n).transmit(); }
+                    Op::Mixed(n) => {
+                        xsk.rx_batch(n).dispatch(|_| {
+                            flip = !flip;
+                            if flip { Verdict::Transmit } else { Verdict::Recycle }
+                        });
+                    }
+                    Op::CompleteToFill(n) => { xsk.complete_to_fill(n); }
+                    Op::Complete(n) => { xsk.complete(n); }
+                    Op::TransmitNew(n) => { xsk.transmit_new(n, |_| 60); }
+                    Op::Recv(n) => { xsk.recv(&mut held, n); }
+                    Op::Release(n) => {
+                        for f in held.drain(..n.min(held.len())) { xsk.release(f); }
+                    }
+                    Op::Send(n) => {
+                        let mut out: Vec<Frame> = held.drain(..n.min(held.len())).collect();
+                        xsk.send(&mut out);
+                        held.extend(out);
+                    }
+                }
+                prop_assert_eq!(census(&xsk, &held), every.clone(), "after {:?}", op);
+                let a = xsk.accounting();
+                prop_assert!(a.is_consistent(), "after {:?}: {:?}", op, a);
+                prop_assert_eq!(a.application, held.len());
+                prop_assert_eq!(a.kernel, 0, "the fake kernel holds nothing between calls");
+            }
+            for f in held.drain(..) { xsk.release(f); }
+        }
+    }
+}
