@@ -95,12 +95,23 @@ pub enum FilterCmd {
     },
 }
 
-/// Refuses a rule set that would cut the SSH session, unless `force`.
-fn ssh_guard(rules: &[Rule], default: Verdict, force: bool, what: &str) -> Result<()> {
+/// Refuses a change from `before` to the rule set `rules` with policy
+/// `default` that would cut the SSH session, unless `force`. A session the
+/// rules cut already (forced earlier) does not block unrelated changes.
+fn ssh_guard(
+    before: (&[Rule], Verdict),
+    rules: &[Rule],
+    default: Verdict,
+    force: bool,
+    what: &str,
+) -> Result<()> {
     if force {
         return Ok(());
     }
     if let Some(ssh) = filter::ssh_session() {
+        if filter::ssh_cut(before.0, before.1, ssh).is_some() {
+            return Ok(());
+        }
         if let Some(why) = filter::ssh_cut(rules, default, ssh) {
             bail!("refusing {what}: it would cut your SSH session ({} -> {}:{}): {why}; pass --force if you mean it", ssh.0, ssh.2, ssh.3);
         }
@@ -139,6 +150,8 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
     }
     let rules = Rules::open()?;
     let default = rules.default_verdict()?;
+    let now = current(&rules)?;
+    let before = (&now[..], default);
     match &args.cmd {
         FilterCmd::Add {
             verdict,
@@ -152,7 +165,7 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
                 .filter(|x| !(*replace && x.same_key(&r)))
                 .collect();
             after.push(r);
-            ssh_guard(&after, default, *force, &format!("`{r}`"))?;
+            ssh_guard(before, &after, default, *force, &format!("`{r}`"))?;
             match rules.add(&r, *replace)? {
                 Added::New(id) => writeln!(out, "added #{id}: {r}")?,
                 Added::Exists(id) => writeln!(out, "#{id}: {r} is there already")?,
@@ -214,6 +227,7 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
                 .map(|l| l.rule)
                 .collect();
             ssh_guard(
+                before,
                 &after,
                 default,
                 *force,
@@ -258,7 +272,8 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
         }
         FilterCmd::Default { verdict, force } => {
             ssh_guard(
-                &current(&rules)?,
+                before,
+                &now,
                 *verdict,
                 *force,
                 &format!("default {}", verdict.name()),
@@ -267,7 +282,7 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
             writeln!(out, "default policy: {}", verdict.name())?;
         }
         FilterCmd::Flush { force, .. } => {
-            ssh_guard(&[], default, *force, "flush")?;
+            ssh_guard(before, &[], default, *force, "flush")?;
             let n = rules.flush()?;
             writeln!(
                 out,
