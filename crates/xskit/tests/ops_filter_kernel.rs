@@ -134,6 +134,8 @@ fn rules_do_what_they_say() {
             &["filter", "add", "deny", "src", "ether", "02:00"],
             &["filter", "del", "x"],
             &["filter", "del", "maybe", "arp"],
+            &["status", "--netns", "xskit-no-such-namespace"],
+            &["filter", "list", "--sandbox", "xskit-no-such-sandbox"],
         ] {
             let e = fails(bad);
             assert_eq!(e.trim().lines().count(), 1, "{bad:?}: {e}");
@@ -375,7 +377,7 @@ fn default_deny_with_ssh_allowed_keeps_tcp_across_a_neighbour_flush_until_arp_or
     assert!(!round_trip(&mut c6), "IPv6 survived `deny nd`");
     let out = x(&["unload", &st.inner_if]);
     assert!(out.contains("removed the filter's rules"), "{out}");
-    let out = x(&["status"]);
+    let out = ok(&["status", "--netns", &st.inner_ns]);
     assert!(
         out.lines()
             .any(|l| l.starts_with(&st.inner_if) && l.contains(" - ")),

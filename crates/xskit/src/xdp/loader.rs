@@ -17,6 +17,8 @@ use aya::{Ebpf, EbpfLoader, Pod};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
+pub use super::counters::{interfaces, ActionCounters, Counter};
+
 /// The attach mode asked for.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq, clap::ValueEnum)]
 pub enum AttachMode {
@@ -125,34 +127,6 @@ impl Attachment {
         Some((info.id(), info.link_type().ok()))
     }
 }
-
-/// Per-action counters of an xskit program, summed over CPUs.
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub struct ActionCounters {
-    /// Frames the program aborted on (XDP_ABORTED).
-    pub aborted: Counter,
-    /// Frames dropped (XDP_DROP).
-    pub dropped: Counter,
-    /// Frames passed to the kernel (XDP_PASS).
-    pub passed: Counter,
-    /// Frames bounced back out (XDP_TX).
-    pub tx: Counter,
-    /// Frames redirected to an AF_XDP socket (XDP_REDIRECT).
-    pub redirected: Counter,
-}
-
-/// Packets and bytes, as the programs count them (`struct xskit_counter`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub struct Counter {
-    /// Frames.
-    pub packets: u64,
-    /// Bytes of those frames.
-    pub bytes: u64,
-}
-
-// SAFETY: two u64s with no padding: any bit pattern is a valid value.
-unsafe impl Pod for Counter {}
 
 /// `struct gen_config` of bpf/xdp_gen.c.
 #[repr(C)]
@@ -606,30 +580,4 @@ impl Drop for XdpProgram {
     fn drop(&mut self) {
         self.detach_all();
     }
-}
-
-/// Names of the interfaces in this thread's network namespace.
-pub fn interfaces() -> Vec<String> {
-    // if_nameindex(3) asks the kernel through a socket of this thread's
-    // namespace, unlike /sys/class/net.
-    let mut out = Vec::new();
-    // SAFETY: if_nameindex returns an array terminated by a zero entry, which
-    // we read before freeing it with if_freenameindex.
-    unsafe {
-        let list = libc::if_nameindex();
-        if list.is_null() {
-            return out;
-        }
-        let mut p = list;
-        while (*p).if_index != 0 {
-            out.push(
-                std::ffi::CStr::from_ptr((*p).if_name)
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-            p = p.add(1);
-        }
-        libc::if_freenameindex(list);
-    }
-    out
 }

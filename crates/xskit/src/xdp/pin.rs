@@ -30,7 +30,7 @@ pub fn ensure_bpffs() -> Result<bool> {
     if ours.is_some() && parent.is_some() && ours != parent {
         bail!(
             "this process runs in a mount namespace of its own (as under `ip netns exec`), where pinned programs \
-             would vanish when it exits: enter only the network namespace instead, e.g. `nsenter --net=/run/netns/NAME xskit ...`"
+             would vanish when it exits: let xskit enter only the network namespace instead: `xskit ... --netns NAME` (or `--sandbox NAME`)"
         );
     }
     let mounts =
