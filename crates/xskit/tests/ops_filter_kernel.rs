@@ -211,6 +211,15 @@ fn the_ssh_guard_refuses_cutting_the_peer_at_layer_2_or_3() {
         let o = run(&["filter", "flush"]);
         assert!(!o.status.success());
         assert!(run(&["filter", "flush", "--force"]).status.success());
+        // Loading a filter whose rules cut the session on its interface.
+        assert!(run(&["filter", "default", "allow"]).status.success());
+        assert!(run(&["filter", "add", "deny", "arp", "--force"])
+            .status
+            .success());
+        let o = run(&["load", "filter", &p.inner, "--confirm-within", "0"]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && e.contains("ARP"), "{e}");
+        assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
     });
 }
 

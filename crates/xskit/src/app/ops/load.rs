@@ -134,6 +134,13 @@ fn wait_for_confirmation(
     }
 }
 
+/// True if `iface` holds the address `local`.
+fn ops_ifaces_hold(iface: &str, local: std::net::IpAddr) -> bool {
+    let (v4, v6) = crate::net::addrs::of_interface(iface);
+    v4.iter().any(|a| std::net::IpAddr::V4(*a) == local)
+        || v6.iter().any(|a| std::net::IpAddr::V6(*a) == local)
+}
+
 /// `xskit load`.
 pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter()?;
@@ -164,6 +171,14 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     } else {
         None
     };
+    if let (Some(r), Some(ssh)) = (&filter_rules, crate::xdp::filter::ssh_session()) {
+        let list: Vec<_> = r.list()?.into_iter().map(|l| l.rule).collect();
+        if let Some(why) = crate::xdp::filter::ssh_cut(&list, r.default_verdict()?, ssh) {
+            if !args.force && ifaces.iter().any(|i| ops_ifaces_hold(i, ssh.2)) {
+                bail!("refusing to load the filter: its rules would cut your SSH session ({} -> {}:{}): {why}; change the rules, or pass --force", ssh.0, ssh.2, ssh.3);
+            }
+        }
+    }
     let denies = match &filter_rules {
         Some(r) => {
             r.default_verdict()? == Verdict::Deny
