@@ -50,7 +50,11 @@ fn reverts_after(end: impl FnOnce(&mut Child)) -> f64 {
     let deadline = started + DEADLINE;
     let restored = loop {
         if flows(&p, &tap) {
-            break Instant::now();
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            break (Instant::now(), unix);
         }
         assert!(
             Instant::now() < deadline + Duration::from_secs(1),
@@ -64,6 +68,13 @@ fn reverts_after(end: impl FnOnce(&mut Child)) -> f64 {
     );
     let r = row(&status_json(), &p.inner);
     assert_eq!(r["program"], serde_json::Value::Null, "{r}");
+    // When the revert took effect, as recorded (the kernel deadline, or
+    // the moment a signal made `load` revert), to when a frame got through.
+    eprintln!(
+        "traffic flowed {:.3}s after the recorded revert time",
+        restored.1 - r["reverted"]["at"].as_f64().unwrap()
+    );
+    let restored = restored.0;
     assert!(r["reverted"]["text"]
         .as_str()
         .unwrap()
