@@ -299,6 +299,31 @@ fn the_most_specific_rule_decides_as_documented_with_byte_counters() {
             Some(2),
             "equal /32s: deny wins"
         );
+        // A MAC rule beats every address rule; an EtherType rule decides
+        // frames no other rule matched.
+        let mac = xskit::xdp::filter::mac_string(&veth::mac(&p.peer).unwrap());
+        ok(&["filter", "add", "deny", "src", "ether", &mac]);
+        send_udp(&p, Ipv4Addr::new(198, 18, 5, 9), 9, 3);
+        assert_eq!(
+            rule(&format!("deny src ether {mac}"))["hits"].as_u64(),
+            Some(3)
+        );
+        assert_eq!(rule("allow src 198.18.5.9/32")["hits"].as_u64(), Some(3));
+        ok(&["filter", "del", "deny", "src", "ether", &mac]);
+        ok(&["filter", "add", "allow", "ether", "type", "0x88b5"]);
+        let sock = xskit::net::packet::PacketSocket::bind(&p.peer).unwrap();
+        let smac = veth::mac(&p.peer).unwrap();
+        for _ in 0..4 {
+            sock.send(&xskit::testing::experimental_frame(smac, &[0; 50]))
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let r = rule("allow ether type 0x88b5");
+        assert_eq!(
+            (r["hits"].as_u64(), r["bytes"].as_u64()),
+            (Some(4), Some(4 * 64)),
+            "{r}"
+        );
         // Live rates.
         let out = ok(&["status", "-n", "300ms", "--count", "1"]);
         assert!(
