@@ -21,6 +21,8 @@ Each rule matches one field. For every frame the most specific matching rule dec
   4. TCP/UDP port rules (source or destination; both match: deny wins)
   5. EtherType rules (`ether type 0x88cc`; 0x0800 / 0x86dd cover all of IPv4 / IPv6)
   6. the default policy (`filter default`; allow unless set)
+Frames are read as untagged Ethernet: VLAN-tagged frames (ARP inside too)
+are decided by an `ether type 0x8100` rule or the default.
 Who (MAC, address) is more specific than which service (port), and a
 service more than a whole protocol (EtherType). Example:
   xskit filter default deny
