@@ -2,30 +2,42 @@
 /*
  * An in-kernel rule filter in the spirit of xdp-filter. Rules live in maps
  * pinned by name (shared by every interface the filter is loaded on) and
- * change while the program runs.
+ * change while the program runs. Each rule matches one field; the most
+ * specific matching rule decides (`xskit filter --help`, README):
  *
- * Order of checks; the first rule that matches decides:
- *   1. source address      (longest prefix, IPv4 or IPv6 trie)
- *   2. destination address
- *   3. TCP/UDP source port
- *   4. TCP/UDP destination port
- * No match: the default policy. Frames that are not IP, and IP frames too
- * short for their headers, follow the default policy and are counted.
+ *   1. MAC address rules (source or destination; both match: deny wins)
+ *   2. ARP and IPv6 neighbour discovery (ICMPv6 133-137): the `arp` / `nd`
+ *      rule if there is one, else XDP_PASS whatever the default policy;
+ *      address and port rules do not apply to them
+ *   3. IP address rules: the longest matching prefix, source or
+ *      destination (equal lengths: deny wins)
+ *   4. TCP/UDP port rules (source or destination; both match: deny wins)
+ *   5. EtherType rules (`ether type 0x88cc`, also 0x0800 / 0x86dd for all
+ *      of IPv4 / IPv6)
+ *   6. the default policy
+ * Frames too short for their headers follow the default policy and are
+ * counted in filter_misc. An unconfirmed `--confirm-within` deadline that
+ * has passed makes the program pass everything (guard.h).
  */
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/icmpv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include "common.h"
+#include "guard.h"
 
 #define MAX_RULES 1024
 #define LIBBPF_PIN_BY_NAME 1
+/* filter_ether key of the `nd` rule (EtherTypes are below 0x10000). */
+#define ND_KEY 0x10000
 
 struct rule {
-	__u32 deny;  /* 1: XDP_DROP, 0: XDP_PASS */
 	__u32 id;    /* index into filter_hits */
+	__u16 deny;  /* 1: XDP_DROP, 0: XDP_PASS */
+	__u16 plen;  /* prefix length of an address rule (LPM lookups do not say) */
 };
 
 struct v4_key {
@@ -44,6 +56,12 @@ struct port_key {
 	__u16 port;  /* network byte order */
 };
 
+struct mac_key {
+	__u8 addr[6];
+	__u8 dir;    /* 0: source, 1: destination */
+	__u8 pad;
+};
+
 #define TRIE(name, key_t)                                     \
 	struct {                                              \
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);          \
@@ -59,18 +77,25 @@ TRIE(filter_dst_v4, struct v4_key);
 TRIE(filter_src_v6, struct v6_key);
 TRIE(filter_dst_v6, struct v6_key);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct port_key);
-	__type(value, struct rule);
-	__uint(max_entries, MAX_RULES);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} filter_ports SEC(".maps");
+#define HASH(name, key_t)                                     \
+	struct {                                              \
+		__uint(type, BPF_MAP_TYPE_HASH);              \
+		__type(key, key_t);                           \
+		__type(value, struct rule);                   \
+		__uint(max_entries, MAX_RULES);               \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);          \
+	} name SEC(".maps")
 
+HASH(filter_ports, struct port_key);
+HASH(filter_mac, struct mac_key);
+/* Key: EtherType in host order, or ND_KEY. */
+HASH(filter_ether, __u32);
+
+/* Per rule id: frames and bytes it decided. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct xskit_counter);
 	__uint(max_entries, MAX_RULES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } filter_hits SEC(".maps");
@@ -84,24 +109,37 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } filter_config SEC(".maps");
 
-/* Slot 0: frames that are not IP; slot 1: truncated IP frames. */
+#define MISC_NOT_IP 0    /* neither IP, ARP nor a rule's EtherType: default */
+#define MISC_TRUNCATED 1 /* too short for its headers: default */
+#define MISC_ARP 2       /* ARP passed with no `arp` rule */
+#define MISC_ND 3        /* neighbour discovery passed with no `nd` rule */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, 2);
+	__uint(max_entries, 4);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } filter_misc SEC(".maps");
+
+static __always_inline void count_misc(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&filter_misc, &slot);
+
+	if (n)
+		*n += 1;
+}
 
 static __always_inline int verdict(struct xdp_md *ctx, struct rule *r)
 {
 	__u32 id = r->id;
-	__u64 *hits;
+	struct xskit_counter *hits;
 
 	if (id < MAX_RULES) {
 		hits = bpf_map_lookup_elem(&filter_hits, &id);
-		if (hits)
-			*hits += 1;
+		if (hits) {
+			hits->packets += 1;
+			hits->bytes += ctx->data_end - ctx->data;
+		}
 	}
 	return xskit_count(ctx, r->deny ? XDP_DROP : XDP_PASS);
 }
@@ -111,37 +149,48 @@ static __always_inline int by_default(struct xdp_md *ctx, int misc_slot)
 	__u32 zero = 0;
 	__u32 *deny = bpf_map_lookup_elem(&filter_config, &zero);
 
-	if (misc_slot >= 0) {
-		__u32 k = misc_slot;
-		__u64 *n = bpf_map_lookup_elem(&filter_misc, &k);
-
-		if (n)
-			*n += 1;
-	}
+	if (misc_slot >= 0)
+		count_misc(misc_slot);
 	return xskit_count(ctx, deny && *deny ? XDP_DROP : XDP_PASS);
 }
 
-static __always_inline int by_ports(struct xdp_md *ctx, void *l4, void *end, __u8 proto)
+/* Of two matching rules of the same kind, the one that decides. */
+static __always_inline struct rule *stronger(struct rule *a, struct rule *b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	if (a->plen != b->plen)
+		return a->plen > b->plen ? a : b;
+	return b->deny ? b : a;
+}
+
+static __always_inline struct rule *by_ether(__u32 key)
+{
+	return bpf_map_lookup_elem(&filter_ether, &key);
+}
+
+/* The deciding port rule, or NULL; *truncated set if the ports are cut off. */
+static __always_inline struct rule *by_ports(void *l4, void *end, __u8 proto, int *truncated)
 {
 	struct udphdr *ports = l4;  /* TCP and UDP put the ports first */
 	struct port_key k = { .proto = proto };
-	struct rule *r;
+	struct rule *s, *d;
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return -1;
-	if ((void *)ports + 4 > end)
-		return -2;
+		return NULL;
+	if ((void *)ports + 4 > end) {
+		*truncated = 1;
+		return NULL;
+	}
 	k.dir = 0;
 	k.port = ports->source;
-	r = bpf_map_lookup_elem(&filter_ports, &k);
-	if (r)
-		return verdict(ctx, r);
+	s = bpf_map_lookup_elem(&filter_ports, &k);
 	k.dir = 1;
 	k.port = ports->dest;
-	r = bpf_map_lookup_elem(&filter_ports, &k);
-	if (r)
-		return verdict(ctx, r);
-	return -1;
+	d = bpf_map_lookup_elem(&filter_ports, &k);
+	return stronger(s, d);
 }
 
 SEC("xdp")
@@ -150,60 +199,97 @@ int xdp_filter(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	struct rule *r;
-	int ret;
+	struct mac_key mk = {};
+	struct rule *r, *s;
+	int truncated = 0;
+	__u16 proto;
 
+	if (xskit_reverted())
+		return xskit_count(ctx, XDP_PASS);
 	if ((void *)(eth + 1) > end)
-		return by_default(ctx, 1);
+		return by_default(ctx, MISC_TRUNCATED);
 
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+	/* 1. MAC addresses */
+	__builtin_memcpy(mk.addr, eth->h_source, 6);
+	s = bpf_map_lookup_elem(&filter_mac, &mk);
+	__builtin_memcpy(mk.addr, eth->h_dest, 6);
+	mk.dir = 1;
+	r = stronger(s, bpf_map_lookup_elem(&filter_mac, &mk));
+	if (r)
+		return verdict(ctx, r);
+
+	proto = bpf_ntohs(eth->h_proto);
+	/* 2. ARP */
+	if (proto == ETH_P_ARP) {
+		r = by_ether(ETH_P_ARP);
+		if (r)
+			return verdict(ctx, r);
+		count_misc(MISC_ARP);
+		return xskit_count(ctx, XDP_PASS);
+	}
+
+	if (proto == ETH_P_IP) {
 		struct iphdr *ip = (void *)(eth + 1);
 		struct v4_key k = { .prefixlen = 32 };
 
 		if ((void *)(ip + 1) > end || ip->ihl < 5)
-			return by_default(ctx, 1);
+			return by_default(ctx, MISC_TRUNCATED);
+		/* 3. addresses */
 		__builtin_memcpy(k.addr, &ip->saddr, 4);
-		r = bpf_map_lookup_elem(&filter_src_v4, &k);
-		if (r)
-			return verdict(ctx, r);
+		s = bpf_map_lookup_elem(&filter_src_v4, &k);
 		__builtin_memcpy(k.addr, &ip->daddr, 4);
-		r = bpf_map_lookup_elem(&filter_dst_v4, &k);
+		r = stronger(s, bpf_map_lookup_elem(&filter_dst_v4, &k));
 		if (r)
 			return verdict(ctx, r);
-		/* Only the first fragment carries the ports. */
-		if (ip->frag_off & bpf_htons(0x1fff))
-			return by_default(ctx, -1);
-		ret = by_ports(ctx, (void *)ip + ip->ihl * 4, end, ip->protocol);
-		if (ret == -2)
-			return by_default(ctx, 1);
-		if (ret >= 0)
-			return ret;
-		return by_default(ctx, -1);
-	}
-
-	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		/* 4. ports; only the first fragment carries them */
+		if (!(ip->frag_off & bpf_htons(0x1fff))) {
+			r = by_ports((void *)ip + ip->ihl * 4, end, ip->protocol, &truncated);
+			if (truncated)
+				return by_default(ctx, MISC_TRUNCATED);
+			if (r)
+				return verdict(ctx, r);
+		}
+	} else if (proto == ETH_P_IPV6) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		struct v6_key k = { .prefixlen = 128 };
 
 		if ((void *)(ip6 + 1) > end)
-			return by_default(ctx, 1);
+			return by_default(ctx, MISC_TRUNCATED);
+		/* 2. neighbour discovery: RS, RA, NS, NA, redirect */
+		if (ip6->nexthdr == IPPROTO_ICMPV6) {
+			struct icmp6hdr *icmp = (void *)(ip6 + 1);
+
+			if ((void *)(icmp + 1) > end)
+				return by_default(ctx, MISC_TRUNCATED);
+			if (icmp->icmp6_type >= 133 && icmp->icmp6_type <= 137) {
+				r = by_ether(ND_KEY);
+				if (r)
+					return verdict(ctx, r);
+				count_misc(MISC_ND);
+				return xskit_count(ctx, XDP_PASS);
+			}
+		}
+		/* 3. addresses */
 		__builtin_memcpy(k.addr, &ip6->saddr, 16);
-		r = bpf_map_lookup_elem(&filter_src_v6, &k);
-		if (r)
-			return verdict(ctx, r);
+		s = bpf_map_lookup_elem(&filter_src_v6, &k);
 		__builtin_memcpy(k.addr, &ip6->daddr, 16);
-		r = bpf_map_lookup_elem(&filter_dst_v6, &k);
+		r = stronger(s, bpf_map_lookup_elem(&filter_dst_v6, &k));
 		if (r)
 			return verdict(ctx, r);
-		ret = by_ports(ctx, ip6 + 1, end, ip6->nexthdr);
-		if (ret == -2)
-			return by_default(ctx, 1);
-		if (ret >= 0)
-			return ret;
-		return by_default(ctx, -1);
+		/* 4. ports */
+		r = by_ports(ip6 + 1, end, ip6->nexthdr, &truncated);
+		if (truncated)
+			return by_default(ctx, MISC_TRUNCATED);
+		if (r)
+			return verdict(ctx, r);
 	}
 
-	return by_default(ctx, 0);
+	/* 5. EtherType */
+	r = by_ether(proto);
+	if (r)
+		return verdict(ctx, r);
+	/* 6. default */
+	return by_default(ctx, proto == ETH_P_IP || proto == ETH_P_IPV6 ? -1 : MISC_NOT_IP);
 }
 
 char _license[] SEC("license") = "GPL";

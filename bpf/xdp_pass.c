@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
-/* Passes every frame to the kernel stack, counting it. */
+/* Passes every frame to the kernel stack, counting it. It has the guard
+ * map of guard.h like every program `xskit load` attaches, so a load with
+ * `--confirm-within` works the same for it (passing is all it does). */
 #include "common.h"
+#include "guard.h"
 
 SEC("xdp")
 int xdp_pass(struct xdp_md *ctx)
 {
+	xskit_reverted();
 	return xskit_count(ctx, XDP_PASS);
 }
 

@@ -41,22 +41,13 @@ enum Command {
     Load(ops::LoadArgs),
     /// Detach what `xskit load` attached
     Unload(ops::UnloadArgs),
-    /// One row per interface: XDP program, mode, owner, counters
-    Status {
-        /// JSON instead of text
-        #[arg(long)]
-        json: bool,
-    },
+    /// One row per interface: XDP program, mode, owner, counters (`--watch`: rates)
+    Status(ops::StatusArgs),
     /// Keep a load that is waiting for confirmation (see load --confirm-within)
-    Confirm {
-        /// Only the load of this process [default: every waiting load]
-        pid: Option<u32>,
-    },
+    Confirm(ops::ConfirmArgs),
     /// Rules of the in-kernel filter (`xskit load filter IFACE` attaches it)
-    Filter {
-        #[command(subcommand)]
-        cmd: ops::FilterCmd,
-    },
+    #[command(after_help = ops::filter::MATCH_ORDER)]
+    Filter(ops::FilterArgs),
     /// Manage the sandbox: two network namespaces joined by a veth pair
     Sandbox {
         #[command(subcommand)]
@@ -179,14 +170,17 @@ fn run(cli: Cli) -> Result<i32> {
             need_root("unload")?;
             ops::unload(&args, &mut stdout)
         }
-        Command::Status { json } => {
+        Command::Status(args) => {
             need_root("status")?;
-            ops::status(json, &mut stdout)
+            ops::status(&args, &mut stdout)
         }
-        Command::Confirm { pid } => ops::confirm(pid, &mut stdout),
-        Command::Filter { cmd } => {
+        Command::Confirm(args) => {
+            need_root("confirm")?;
+            ops::confirm(&args, &mut stdout)
+        }
+        Command::Filter(args) => {
             need_root("filter")?;
-            ops::filter_cmd(&cmd, &mut stdout)
+            ops::filter_cmd(&args, &mut stdout)
         }
         Command::Dump(args) => {
             need_root("dump")?;

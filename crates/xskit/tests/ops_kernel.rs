@@ -1,109 +1,16 @@
 //! `xskit load | unload | status | filter | confirm` as an operator runs
 //! them: the real binary, in a network namespace of each test's own.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use common::*;
+use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use xskit::net::{netns, packet::PacketSocket, veth};
-use xskit::testing::{have_root, in_netns, veth_pair, Pair};
+use xskit::testing::{have_root, in_netns};
 use xskit::wire::build;
-use xskit::xdp::pin;
-
-fn xskit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xskit"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = xskit(args);
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "xskit {args:?} failed: {text}");
-    text
-}
-
-/// Starts `xskit load ARGS` and returns it, and the question it asked,
-/// once it asks for confirmation.
-fn load_waiting(args: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xskit"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains("type `yes`") => {
-                // Keep reading, or the child dies writing to a closed pipe.
-                std::thread::spawn(move || lines.for_each(drop));
-                return (child, l);
-            }
-            Some(Ok(_)) => {}
-            _ => panic!("xskit {args:?} did not ask for confirmation"),
-        }
-    }
-}
-
-fn status_json() -> serde_json::Value {
-    serde_json::from_str(&ok(&["status", "--json"])).unwrap()
-}
-
-fn row(v: &serde_json::Value, iface: &str) -> serde_json::Value {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["iface"] == iface)
-        .cloned()
-        .unwrap()
-}
-
-/// A quiet test link: IPv6 off so the kernel sends nothing of its own.
-fn quiet_pair() -> Pair {
-    for f in ["all", "default"] {
-        std::fs::write(format!("/proc/sys/net/ipv6/conf/{f}/disable_ipv6"), "1").unwrap();
-    }
-    let p = veth_pair().unwrap();
-    netns::ip(&["addr", "add", "198.18.0.1/24", "dev", &p.inner]).unwrap();
-    netns::ip(&["addr", "add", "198.18.0.2/24", "dev", &p.peer]).unwrap();
-    p
-}
-
-/// Sends `n` UDP datagrams from the peer end to the inner end.
-fn send_udp(p: &Pair, src: Ipv4Addr, dport: u16, n: usize) {
-    let sock = PacketSocket::bind(&p.peer).unwrap();
-    let (smac, dmac) = (veth::mac(&p.peer).unwrap(), veth::mac(&p.inner).unwrap());
-    let f = build::udp_v4(
-        smac,
-        dmac,
-        src,
-        Ipv4Addr::new(198, 18, 0, 1),
-        4000,
-        dport,
-        b"xskit filter test",
-    );
-    for _ in 0..n {
-        sock.send(&f).unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(100));
-}
-
-fn cleanup() {
-    let _ = pin::forget_namespace(pin::netns_id().unwrap());
-}
-
-/// Removes this namespace's pins even when the test fails half-way
-/// (bpffs outlives the namespace, and a recycled inode would find them).
-struct Cleanup;
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        cleanup();
-    }
-}
 
 #[test]
 fn load_drop_outlives_the_command_counts_and_unloads() {
@@ -416,10 +323,13 @@ fn rules_that_would_cut_the_ssh_session_need_force() {
             );
             args.push("--force");
             assert!(run(&args).status.success());
+            // The session is cut now: a change that cuts nothing more is
+            // not refused.
+            assert!(run(&["filter", "add", "deny", "src", "198.19.0.0/16"])
+                .status
+                .success());
+            assert!(run(&["filter", "flush", "--force"]).status.success());
         }
-        assert!(run(&["filter", "add", "deny", "src", "198.19.0.0/16"])
-            .status
-            .success());
         cleanup();
         let o = run(&["filter", "default", "deny"]);
         assert!(!o.status.success());
@@ -460,7 +370,7 @@ fn confirm_timer_reverts_an_unconfirmed_load_and_keeps_a_confirmed_one() {
         let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
         let pid = child.id().to_string();
         let out = ok(&["confirm", &pid]);
-        assert!(out.contains("confirmed 1"), "{out}");
+        assert!(out.contains("confirmed the load of pid"), "{out}");
         assert!(child.wait().unwrap().success());
         assert!(netns::xdp_shown_by_ip(&p.inner).unwrap().is_some());
         ok(&["unload", &p.inner]);

@@ -1,16 +1,23 @@
 //! Loads xskit's XDP programs, attaches them to interfaces in native or SKB
 //! mode, and detaches exactly what it attached.
 //!
-//! Attachments are BPF links: the kernel removes them when the last file
-//! descriptor closes, so even a killed process leaves no program behind.
+//! Attachments are BPF links, owned by the [`Attachment`]: the kernel
+//! removes them when the last file descriptor closes, so even a killed
+//! process leaves no program behind. aya falls back to a netlink attachment
+//! (which outlives the process) when the kernel refuses `bpf_link_create`
+//! (before Linux 5.9); xskit refuses that instead, undoing the netlink
+//! attachment, so what is attached never outlives its holder by accident.
 
 use super::programs::Program;
 use crate::net::route::default_route_interfaces;
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf, XskMap};
+use aya::programs::links::{FdLink, LinkType};
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader, Pod};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+pub use super::counters::{interfaces, ActionCounters, Counter};
 
 /// The attach mode asked for.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq, clap::ValueEnum)]
@@ -107,36 +114,19 @@ pub struct Attachment {
     pub mode: ModeInUse,
     /// Why native mode was not used, when auto fell back to SKB.
     pub fallback_reason: Option<String>,
-    link: aya::programs::xdp::XdpLinkId,
+    /// The BPF link: closing it (dropping the attachment) detaches. `None`
+    /// once pinned ([`XdpProgram::pin_attachment`]).
+    link: Option<FdLink>,
 }
 
-/// Per-action counters of an xskit program, summed over CPUs.
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub struct ActionCounters {
-    /// Frames the program aborted on (XDP_ABORTED).
-    pub aborted: Counter,
-    /// Frames dropped (XDP_DROP).
-    pub dropped: Counter,
-    /// Frames passed to the kernel (XDP_PASS).
-    pub passed: Counter,
-    /// Frames bounced back out (XDP_TX).
-    pub tx: Counter,
-    /// Frames redirected to an AF_XDP socket (XDP_REDIRECT).
-    pub redirected: Counter,
+impl Attachment {
+    /// The kernel's record of the link: (link id, link type). xskit only
+    /// makes links of type XDP; a netlink attachment has no link at all.
+    pub fn link_info(&self) -> Option<(u32, Option<LinkType>)> {
+        let info = self.link.as_ref()?.info().ok()?;
+        Some((info.id(), info.link_type().ok()))
+    }
 }
-
-/// Packets and bytes, as the programs count them (`struct xskit_counter`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub struct Counter {
-    /// Frames.
-    pub packets: u64,
-    /// Bytes of those frames.
-    pub bytes: u64,
-}
-
-// SAFETY: two u64s with no padding: any bit pattern is a valid value.
-unsafe impl Pod for Counter {}
 
 /// `struct gen_config` of bpf/xdp_gen.c.
 #[repr(C)]
@@ -167,6 +157,7 @@ fn map_err(what: &'static str) -> impl Fn(aya::maps::MapError) -> LoaderError {
     }
 }
 const STATS: &str = "xskit_stats";
+const GUARD: &str = "xskit_guard";
 
 /// A loaded xskit XDP program and the interfaces it is attached to.
 pub struct XdpProgram {
@@ -335,14 +326,60 @@ impl XdpProgram {
                 }
             },
         };
+        let link = self.own_link(link, iface, used)?;
         self.attachments.push(Attachment {
             iface: iface.to_string(),
             ifindex,
             mode: used,
             fallback_reason,
-            link,
+            link: Some(link),
         });
         Ok(self.attachments.last().expect("just pushed"))
+    }
+
+    /// Takes the link out of aya's keeping and checks it is a BPF link. If
+    /// aya fell back to netlink (a kernel without BPF links for XDP), the
+    /// attachment is undone and refused: it would outlive this process.
+    fn own_link(
+        &mut self,
+        id: aya::programs::xdp::XdpLinkId,
+        iface: &str,
+        used: ModeInUse,
+    ) -> Result<FdLink, LoaderError> {
+        let program = self.program;
+        let err = |reason: String| LoaderError::Attach {
+            program,
+            iface: iface.to_string(),
+            mode: if used == ModeInUse::Native {
+                "native"
+            } else {
+                "skb"
+            },
+            reason,
+        };
+        let link = self
+            .xdp()
+            .take_link(id)
+            .map_err(|e| err(format!("taking the link: {e}")))?;
+        match FdLink::try_from(link) {
+            Ok(l) => Ok(l),
+            Err(_) => {
+                let off = if used == ModeInUse::Native {
+                    "xdpdrv"
+                } else {
+                    "xdpgeneric"
+                };
+                let undone = crate::net::netns::ip(&["link", "set", "dev", iface, off, "off"]);
+                Err(err(format!(
+                    "the kernel made a netlink attachment, not a BPF link (Linux before 5.9 has no XDP links), \
+                     which would outlive this process; {}",
+                    match undone {
+                        Ok(()) => "it was detached again".to_string(),
+                        Err(e) => format!("detaching it again failed: {e:#}"),
+                    }
+                )))
+            }
+        }
     }
 
     /// Attaches to every interface of this network namespace but loopback.
@@ -370,21 +407,29 @@ impl XdpProgram {
             .iter()
             .position(|a| a.iface == iface)
             .ok_or_else(|| LoaderError::NotAttached(iface.to_string()))?;
-        let a = self.attachments.remove(pos);
-        let program = self.program;
-        self.xdp().detach(a.link).map_err(|e| LoaderError::Attach {
-            program,
-            iface: iface.to_string(),
-            mode: "detach",
-            reason: e.to_string(),
-        })
+        // Closing the link's descriptor detaches.
+        drop(self.attachments.remove(pos));
+        Ok(())
     }
 
     /// Detaches everything this program attached.
     pub fn detach_all(&mut self) {
-        while let Some(a) = self.attachments.pop() {
-            let _ = self.xdp().detach(a.link);
-        }
+        self.attachments.clear();
+    }
+
+    /// Arms the dead man's switch (bpf/guard.h): past `deadline_ns`
+    /// (CLOCK_MONOTONIC, as `bpf_ktime_get_ns`) the program passes every
+    /// frame unless the deadline was cleared first. Call before attaching.
+    pub fn arm_guard(&mut self, deadline_ns: u64) -> Result<(), LoaderError> {
+        let program = self.program;
+        let map = self
+            .ebpf
+            .map_mut(GUARD)
+            .ok_or_else(|| missing_map(program, GUARD, "confirmation guard"))?;
+        let mut arr: Array<&mut MapData, u64> =
+            Array::try_from(map).map_err(map_err("opening the guard"))?;
+        arr.set(0, deadline_ns, 0)
+            .map_err(map_err("writing the guard's deadline"))
     }
 
     fn xskmap(&mut self) -> Result<XskMap<&mut MapData>, LoaderError> {
@@ -422,33 +467,36 @@ impl XdpProgram {
     }
 
     /// Makes the attachment on `iface` outlive this process: pins its BPF
-    /// link at `link_path` and the program's counter map at `stats_path`.
-    /// The program then stays attached until the pin is removed.
-    pub fn pin_attachment(
-        &mut self,
-        iface: &str,
-        link_path: &std::path::Path,
-        stats_path: &std::path::Path,
-    ) -> anyhow::Result<u32> {
+    /// link at `dir/link`, the program's counter map at `dir/stats` and its
+    /// guard (if it has one) at `dir/guard`. The program then stays
+    /// attached until the link pin is removed.
+    pub fn pin_attachment(&mut self, iface: &str, dir: &std::path::Path) -> anyhow::Result<u32> {
+        let (link_path, stats_path) = (dir.join("link"), dir.join("stats"));
         let pos = self
             .attachments
             .iter()
             .position(|a| a.iface == iface)
             .ok_or_else(|| LoaderError::NotAttached(iface.to_string()))?;
-        let a = self.attachments.remove(pos);
         self.ebpf
             .map(STATS)
             .expect("every xskit program has a stats map")
-            .pin(stats_path)
+            .pin(&stats_path)
             .map_err(|e| {
                 anyhow::anyhow!("pinning the counters at {}: {e}", stats_path.display())
             })?;
-        let link = self.xdp().take_link(a.link)?;
-        let fd_link = aya::programs::links::FdLink::try_from(link)
-            .map_err(|e| anyhow::anyhow!("the attachment on {iface} is not a BPF link ({e}); this kernel is too old to pin it"))?;
+        if let Some(g) = self.ebpf.map(GUARD) {
+            let p = dir.join("guard");
+            g.pin(&p)
+                .map_err(|e| anyhow::anyhow!("pinning the guard at {}: {e}", p.display()))?;
+        }
+        let mut a = self.attachments.remove(pos);
+        let fd_link = a
+            .link
+            .take()
+            .expect("an attachment holds its link until pinned");
         let prog_id = fd_link.info().map(|i| i.program_id()).unwrap_or(0);
         fd_link
-            .pin(link_path)
+            .pin(&link_path)
             .map_err(|e| anyhow::anyhow!("pinning the link at {}: {e}", link_path.display()))?;
         Ok(prog_id)
     }
@@ -532,30 +580,4 @@ impl Drop for XdpProgram {
     fn drop(&mut self) {
         self.detach_all();
     }
-}
-
-/// Names of the interfaces in this thread's network namespace.
-pub fn interfaces() -> Vec<String> {
-    // if_nameindex(3) asks the kernel through a socket of this thread's
-    // namespace, unlike /sys/class/net.
-    let mut out = Vec::new();
-    // SAFETY: if_nameindex returns an array terminated by a zero entry, which
-    // we read before freeing it with if_freenameindex.
-    unsafe {
-        let list = libc::if_nameindex();
-        if list.is_null() {
-            return out;
-        }
-        let mut p = list;
-        while (*p).if_index != 0 {
-            out.push(
-                std::ffi::CStr::from_ptr((*p).if_name)
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-            p = p.add(1);
-        }
-        libc::if_freenameindex(list);
-    }
-    out
 }

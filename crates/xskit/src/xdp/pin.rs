@@ -3,6 +3,7 @@
 //!
 //!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/link    the attachment
 //!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/stats   its per-action counters
+//!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/guard   its confirmation deadline (bpf/guard.h)
 //!   /sys/fs/bpf/xskit/ns<INODE>/filter/*           the filter's rule maps
 //!   /run/xskit/loaded/ns<INODE>/<IFACE>.json       what was loaded, and when
 //!
@@ -29,7 +30,7 @@ pub fn ensure_bpffs() -> Result<bool> {
     if ours.is_some() && parent.is_some() && ours != parent {
         bail!(
             "this process runs in a mount namespace of its own (as under `ip netns exec`), where pinned programs \
-             would vanish when it exits: enter only the network namespace instead, e.g. `nsenter --net=/run/netns/NAME xskit ...`"
+             would vanish when it exits: let xskit enter only the network namespace instead: `xskit ... --netns NAME` (or `--sandbox NAME`)"
         );
     }
     let mounts =
@@ -74,14 +75,21 @@ pub fn netns_id() -> Result<u64> {
 
 /// xskit's bpffs directory for this network namespace.
 pub fn root() -> Result<PathBuf> {
-    Ok(PathBuf::from(BPFFS)
-        .join("xskit")
-        .join(format!("ns{}", netns_id()?)))
+    Ok(root_of(netns_id()?))
+}
+
+fn root_of(ns: u64) -> PathBuf {
+    PathBuf::from(BPFFS).join("xskit").join(format!("ns{ns}"))
 }
 
 /// The directory of one interface's pins.
 pub fn iface_dir(iface: &str) -> Result<PathBuf> {
-    Ok(root()?.join(format!("if-{iface}")))
+    Ok(iface_dir_of(netns_id()?, iface))
+}
+
+/// The directory of one interface's pins in namespace `ns` (an inode).
+pub fn iface_dir_of(ns: u64, iface: &str) -> PathBuf {
+    root_of(ns).join(format!("if-{iface}"))
 }
 
 /// The directory of the filter's rule maps.
@@ -90,9 +98,13 @@ pub fn filter_dir() -> Result<PathBuf> {
 }
 
 fn meta_path(iface: &str) -> Result<PathBuf> {
-    Ok(PathBuf::from("/run/xskit/loaded")
-        .join(format!("ns{}", netns_id()?))
-        .join(format!("{iface}.json")))
+    Ok(meta_path_of(netns_id()?, iface))
+}
+
+fn meta_path_of(ns: u64, iface: &str) -> PathBuf {
+    PathBuf::from("/run/xskit/loaded")
+        .join(format!("ns{ns}"))
+        .join(format!("{iface}.json"))
 }
 
 /// What `xskit load` recorded about one attachment.
@@ -106,11 +118,27 @@ pub struct Loaded {
     pub mode: String,
     /// Unix time of the load.
     pub loaded_at: u64,
+    /// While unconfirmed: the deadline, CLOCK_MONOTONIC nanoseconds (as
+    /// the program's guard map holds it) and Unix time in seconds.
+    #[serde(default)]
+    pub deadline: Option<(u64, f64)>,
+    /// The process that loaded it and waits for confirmation.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Unix time at which the guard reverted it, never confirmed (the
+    /// attachment is then gone; the record stays to say so).
+    #[serde(default)]
+    pub reverted_at: Option<f64>,
 }
 
 /// Records a load.
 pub fn save_meta(iface: &str, meta: &Loaded) -> Result<()> {
-    let p = meta_path(iface)?;
+    save_meta_of(netns_id()?, iface, meta)
+}
+
+/// Records a load in namespace `ns`.
+pub fn save_meta_of(ns: u64, iface: &str, meta: &Loaded) -> Result<()> {
+    let p = meta_path_of(ns, iface);
     std::fs::create_dir_all(p.parent().expect("has a parent"))?;
     std::fs::write(&p, serde_json::to_string(meta)?)
         .with_context(|| format!("writing {}", p.display()))
@@ -118,9 +146,105 @@ pub fn save_meta(iface: &str, meta: &Loaded) -> Result<()> {
 
 /// The record of a load, if any.
 pub fn load_meta(iface: &str) -> Result<Option<Loaded>> {
-    match std::fs::read_to_string(meta_path(iface)?) {
-        Ok(t) => Ok(serde_json::from_str(&t).ok()),
-        Err(_) => Ok(None),
+    Ok(load_meta_of(netns_id()?, iface))
+}
+
+/// The record of a load in namespace `ns`, if any.
+pub fn load_meta_of(ns: u64, iface: &str) -> Option<Loaded> {
+    let t = std::fs::read_to_string(meta_path_of(ns, iface)).ok()?;
+    serde_json::from_str(&t).ok()
+}
+
+/// Forgets the record of a load.
+pub fn remove_meta(iface: &str) -> Result<()> {
+    let _ = std::fs::remove_file(meta_path(iface)?);
+    Ok(())
+}
+
+/// Interfaces with a load record in this namespace, with the record.
+pub fn metas() -> Result<Vec<(String, Loaded)>> {
+    let ns = netns_id()?;
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(PathBuf::from("/run/xskit/loaded").join(format!("ns{ns}"))) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(iface) = name.strip_suffix(".json") {
+                if let Some(m) = load_meta_of(ns, iface) {
+                    out.push((iface.to_string(), m));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The guard of a pinned attachment: (deadline, reverted), both
+/// CLOCK_MONOTONIC nanoseconds, 0 for none (bpf/guard.h).
+pub fn read_guard_of(ns: u64, iface: &str) -> Result<Option<(u64, u64)>> {
+    let path = iface_dir_of(ns, iface).join("guard");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let arr = guard_map(&path)?;
+    Ok(Some((arr.get(&0, 0)?, arr.get(&1, 0)?)))
+}
+
+fn guard_map(path: &std::path::Path) -> Result<aya::maps::Array<aya::maps::MapData, u64>> {
+    let data = aya::maps::MapData::from_pin(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(aya::maps::Array::try_from(aya::maps::Map::from_map_data(
+        data,
+    )?)?)
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds (the clock of `bpf_ktime_get_ns`).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// What confirming a guarded attachment found.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Confirmed {
+    /// The deadline is cleared: the program keeps working.
+    Kept,
+    /// Too late: the program has passed everything since this
+    /// CLOCK_MONOTONIC time.
+    Reverted(u64),
+    /// Nothing to confirm (no guard pinned, or confirmed already).
+    NotWaiting,
+}
+
+/// Clears the deadline of the attachment on `iface` in namespace `ns`,
+/// unless it has passed. A frame that saw the deadline pass latched the
+/// revert in the map; that is read after clearing, so a confirmation that
+/// races the deadline never brings a reverted program back unnoticed.
+pub fn confirm_guard_of(ns: u64, iface: &str) -> Result<Confirmed> {
+    let path = iface_dir_of(ns, iface).join("guard");
+    if !path.exists() {
+        return Ok(Confirmed::NotWaiting);
+    }
+    let mut arr = guard_map(&path)?;
+    let (deadline, reverted) = (arr.get(&0, 0)?, arr.get(&1, 0)?);
+    if reverted != 0 {
+        return Ok(Confirmed::Reverted(reverted));
+    }
+    if deadline == 0 {
+        return Ok(Confirmed::NotWaiting);
+    }
+    if monotonic_ns() >= deadline {
+        return Ok(Confirmed::Reverted(deadline));
+    }
+    arr.set(0, 0, 0)?;
+    match arr.get(&1, 0)? {
+        0 => Ok(Confirmed::Kept),
+        t => Ok(Confirmed::Reverted(t)),
     }
 }
 
@@ -143,22 +267,37 @@ pub fn pinned_ifaces() -> Result<Vec<String>> {
 /// detaches when the last reference goes), the counters and the record.
 /// Returns false if nothing was pinned there.
 pub fn unpin(iface: &str) -> Result<bool> {
-    let dir = iface_dir(iface)?;
+    let ns = netns_id()?;
+    let r = unpin_pins_of(ns, iface)?;
+    let _ = std::fs::remove_file(meta_path_of(ns, iface));
+    Ok(r)
+}
+
+/// Like [`unpin`] in namespace `ns`, but keeps the record.
+pub fn unpin_pins_of(ns: u64, iface: &str) -> Result<bool> {
+    let dir = iface_dir_of(ns, iface);
     if !dir.exists() {
         return Ok(false);
     }
     let link = dir.join("link");
     if link.exists() {
-        let pinned = aya::programs::links::PinnedLink::from_pin(&link)
-            .with_context(|| format!("opening {}", link.display()))?;
-        let fd_link = pinned
-            .unpin()
-            .with_context(|| format!("removing {}", link.display()))?;
-        drop(fd_link);
+        match aya::programs::links::PinnedLink::from_pin(&link) {
+            Ok(pinned) => match pinned.unpin() {
+                Ok(fd_link) => drop(fd_link),
+                Err(_) if !link.exists() => {}
+                Err(e) => bail!("removing {}: {e}", link.display()),
+            },
+            Err(_) if !link.exists() => {}
+            Err(e) => bail!("opening {}: {e}", link.display()),
+        }
     }
     let _ = std::fs::remove_file(dir.join("stats"));
-    std::fs::remove_dir(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    let _ = std::fs::remove_file(meta_path(iface)?);
+    let _ = std::fs::remove_file(dir.join("guard"));
+    match std::fs::remove_dir(&dir) {
+        // Another xskit (status tidying a revert) may have been first.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        r => r.with_context(|| format!("removing {}", dir.display()))?,
+    }
     Ok(true)
 }
 

@@ -1,0 +1,140 @@
+//! `xskit unload`: detach what `xskit load` attached.
+
+use super::{tidy, utc, NsArgs};
+use crate::net::netns;
+use crate::xdp::filter::Rules;
+use crate::xdp::loader::interfaces;
+use crate::xdp::pin;
+use anyhow::Result;
+use std::io::Write;
+
+/// Options of `xskit unload`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct UnloadArgs {
+    /// Interfaces to detach from
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub ifaces: Vec<String>,
+    /// Every interface xskit pinned a program on in this namespace
+    #[arg(long)]
+    pub all: bool,
+    /// Also detach programs other tools attached (named in a warning)
+    #[arg(long)]
+    pub any: bool,
+    /// Keep the filter's rule maps when the last filter goes (by default
+    /// they are removed with it)
+    #[arg(long)]
+    pub keep_rules: bool,
+    #[command(flatten)]
+    pub ns: NsArgs,
+}
+
+/// `xskit unload`.
+pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
+    args.ns.enter()?;
+    pin::ensure_bpffs()?;
+    let reverted = tidy(out)?;
+    let ifaces: Vec<String> = if args.all {
+        let mut v = pin::pinned_ifaces()?;
+        v.extend(pin::metas()?.into_iter().map(|(i, _)| i));
+        if args.any {
+            v.extend(interfaces().into_iter().filter(|i| i != "lo"));
+        }
+        v.sort();
+        v.dedup();
+        v
+    } else {
+        args.ifaces.clone()
+    };
+    let mut status = 0;
+    let mut removed_filter = false;
+    for i in &ifaces {
+        let meta = pin::load_meta(i)?;
+        if pin::unpin(i)? {
+            writeln!(out, "{i}: removed what xskit loaded")?;
+            removed_filter |= meta.as_ref().is_some_and(|m| m.program == "xdp_filter");
+            continue;
+        }
+        if let Some(m) = meta.filter(|m| m.reverted_at.is_some()) {
+            pin::remove_meta(i)?;
+            if !reverted.contains(i) {
+                writeln!(
+                    out,
+                    "{i}: {} had been reverted at {} (never confirmed); record cleared",
+                    m.program,
+                    utc(m.reverted_at.unwrap_or(0.0))
+                )?;
+            }
+            removed_filter |= m.program == "xdp_filter";
+            continue;
+        }
+        let exists = xsk::netdev::ifindex(i).is_ok();
+        match (
+            exists,
+            if exists {
+                netns::xdp_attachment(i)?
+            } else {
+                None
+            },
+        ) {
+            (false, _) => {
+                writeln!(
+                    out,
+                    "{i}: no such interface and nothing xskit pinned for it"
+                )?;
+                status = 1;
+            }
+            (true, None) => {
+                if !args.all {
+                    writeln!(out, "{i}: no XDP program attached")?;
+                }
+            }
+            (true, Some((name, id, mode))) if args.any => {
+                writeln!(out, "warning: {i}: detaching {name} (id {id}, {mode} mode), which another tool attached")?;
+                let off = match mode {
+                    "skb" => "xdpgeneric",
+                    "offload" => "xdpoffload",
+                    _ => "xdpdrv",
+                };
+                if let Err(e) = netns::ip(&["link", "set", "dev", i, off, "off"]) {
+                    writeln!(out, "{i}: could not detach {name}: {e:#} (a program attached through a BPF link goes only when its owner closes or unpins it)")?;
+                    status = 1;
+                }
+            }
+            (true, Some((name, id, _))) => {
+                writeln!(out, "{i}: {name} (id {id}) was not attached by xskit; leaving it (use --any to detach it too)")?;
+                status = 1;
+            }
+        }
+    }
+    if removed_filter {
+        let users: Vec<String> = pin::metas()?
+            .into_iter()
+            .filter(|(_, m)| m.program == "xdp_filter" && m.reverted_at.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(rules) = Rules::existing()? {
+            if !users.is_empty() {
+                writeln!(
+                    out,
+                    "keeping the filter's rules in {}: the filter is still loaded on {}",
+                    rules.dir().display(),
+                    users.join(", ")
+                )?;
+            } else if args.keep_rules {
+                writeln!(
+                    out,
+                    "keeping the filter's rules in {} (--keep-rules); `xskit filter flush --maps` removes them",
+                    rules.dir().display()
+                )?;
+            } else {
+                let dir = rules.dir().display().to_string();
+                rules.remove()?;
+                writeln!(
+                    out,
+                    "removed the filter's rules and maps ({dir}): no interface of this namespace uses them any more"
+                )?;
+            }
+        }
+    }
+    Ok(status)
+}

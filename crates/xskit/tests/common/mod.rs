@@ -1,0 +1,131 @@
+//! Helpers of the operator tests: the real binary, a quiet veth pair, frames.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use xskit::net::{netns, packet::PacketSocket, veth};
+use xskit::testing::{veth_pair, Pair};
+use xskit::wire::build;
+use xskit::xdp::pin;
+
+/// The binary, with no SSH session (the guard is tested on its own).
+pub fn cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xskit"));
+    c.args(args).env_remove("SSH_CONNECTION");
+    c
+}
+
+pub fn xskit(args: &[&str]) -> Output {
+    cmd(args).stdin(Stdio::null()).output().unwrap()
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let o = xskit(args);
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "xskit {args:?} failed: {text}");
+    text
+}
+
+/// Starts `xskit load ARGS` and returns it, and the question it asked,
+/// once it asks for confirmation.
+pub fn load_waiting(args: &[&str]) -> (std::process::Child, String) {
+    let child = cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_question(child)
+}
+
+/// Reads the child's output until it asks for confirmation.
+pub fn wait_for_question(mut child: std::process::Child) -> (std::process::Child, String) {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("type `yes`") => {
+                // Keep reading, or the child dies writing to a closed pipe.
+                std::thread::spawn(move || lines.for_each(drop));
+                return (child, l);
+            }
+            Some(Ok(_)) => {}
+            _ => panic!("xskit load did not ask for confirmation"),
+        }
+    }
+}
+
+pub fn status_json() -> serde_json::Value {
+    serde_json::from_str(&ok(&["status", "--json"])).unwrap()
+}
+
+pub fn row(v: &serde_json::Value, iface: &str) -> serde_json::Value {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["iface"] == iface)
+        .cloned()
+        .unwrap()
+}
+
+/// A quiet test link: IPv6 off so the kernel sends nothing of its own.
+pub fn quiet_pair() -> Pair {
+    for f in ["all", "default"] {
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{f}/disable_ipv6"), "1").unwrap();
+    }
+    let p = veth_pair().unwrap();
+    netns::ip(&["addr", "add", "198.18.0.1/24", "dev", &p.inner]).unwrap();
+    netns::ip(&["addr", "add", "198.18.0.2/24", "dev", &p.peer]).unwrap();
+    p
+}
+
+/// Sends `n` UDP datagrams from the peer end to the inner end, at once.
+pub fn send_udp_quick(p: &Pair, src: Ipv4Addr, dport: u16, n: usize) {
+    let sock = PacketSocket::bind(&p.peer).unwrap();
+    let (smac, dmac) = (veth::mac(&p.peer).unwrap(), veth::mac(&p.inner).unwrap());
+    let f = build::udp_v4(
+        smac,
+        dmac,
+        src,
+        Ipv4Addr::new(198, 18, 0, 1),
+        4000,
+        dport,
+        b"xskit filter test",
+    );
+    for _ in 0..n {
+        sock.send(&f).unwrap();
+    }
+}
+
+/// Sends `n` UDP datagrams from the peer end to the inner end.
+pub fn send_udp(p: &Pair, src: Ipv4Addr, dport: u16, n: usize) {
+    let sock = PacketSocket::bind(&p.peer).unwrap();
+    let (smac, dmac) = (veth::mac(&p.peer).unwrap(), veth::mac(&p.inner).unwrap());
+    let f = build::udp_v4(
+        smac,
+        dmac,
+        src,
+        Ipv4Addr::new(198, 18, 0, 1),
+        4000,
+        dport,
+        b"xskit filter test",
+    );
+    for _ in 0..n {
+        sock.send(&f).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+pub fn cleanup() {
+    let _ = pin::forget_namespace(pin::netns_id().unwrap());
+}
+
+/// Removes this namespace's pins even when the test fails half-way
+/// (bpffs outlives the namespace, and a recycled inode would find them).
+pub struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        cleanup();
+    }
+}
