@@ -4,6 +4,9 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 
+/// Size of the huge pages [`Mmap::anonymous_huge`] uses.
+pub(crate) const HUGE_PAGE: usize = 2 << 20;
+
 /// A region returned by `mmap(2)`; dropping it calls `munmap(2)`.
 #[derive(Debug)]
 pub(crate) struct Mmap {
@@ -30,6 +33,20 @@ impl Mmap {
             -1,
             0,
         )
+    }
+
+    /// Private anonymous memory in 2 MiB huge pages; `len` is rounded up to
+    /// whole pages (the mapping's length says how much it holds).
+    pub(crate) fn anonymous_huge(len: usize) -> io::Result<Mmap> {
+        let len = len
+            .checked_next_multiple_of(HUGE_PAGE)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        // MAP_HUGE_2MB: log2(2 MiB) = 21 in the size bits.
+        let flags = libc::MAP_PRIVATE
+            | libc::MAP_ANONYMOUS
+            | libc::MAP_HUGETLB
+            | (21 << libc::MAP_HUGE_SHIFT);
+        Self::map(len, flags | libc::MAP_POPULATE, -1, 0)
     }
 
     /// A shared mapping of `fd` at `offset` (how AF_XDP rings are reached).

@@ -286,15 +286,18 @@ impl Xsk {
         ] {
             check_ring_size(name, size)?;
         }
-        if umem.config().unaligned {
+        if umem.config().unaligned && !umem.config().huge_pages {
             // The kernel drops (silently) every FILL or TX address whose
             // chunk crosses a page in zero-copy unless the UMEM is in huge
-            // pages, which this crate does not map yet.
+            // pages.
             match plan.mode {
-                BindMode::ZeroCopy if plan.shared_fd.is_none() => return Err(Error::config(
-                    "unaligned chunks in zero-copy mode need a UMEM in huge pages, or the kernel \
-                         drops frames that cross a page: use copy mode or aligned frames",
-                )),
+                BindMode::ZeroCopy if plan.shared_fd.is_none() => {
+                    return Err(Error::config(
+                        "unaligned chunks in zero-copy mode need a UMEM in huge pages, or the kernel \
+                         drops frames that cross a page: add huge pages (--huge-pages in xskit), use \
+                         copy mode, or use aligned frames",
+                    ))
+                }
                 BindMode::Auto => plan.mode = BindMode::Copy,
                 _ => {}
             }

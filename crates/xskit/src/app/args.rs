@@ -46,6 +46,9 @@ pub struct SocketArgs {
     /// Bytes per frame (2048 or 4096)
     #[arg(short = 'f', long, default_value_t = 4096)]
     pub frame_size: u32,
+    /// Map the UMEM in 2 MiB huge pages (reserve them first: /proc/sys/vm/nr_hugepages)
+    #[arg(long)]
+    pub huge_pages: bool,
     /// RX ring entries (power of two) [default: half the frames, 64 to 65536]
     #[arg(long, value_parser = ring_size)]
     pub rx_size: Option<u32>,
@@ -110,6 +113,7 @@ impl SocketArgs {
             umem: UmemConfig {
                 frame_count: self.frames,
                 frame_size: self.frame_size,
+                huge_pages: self.huge_pages,
                 ..Default::default()
             },
             fill_size: self.fill_size.unwrap_or(rx.saturating_mul(2).min(1 << 20)),
