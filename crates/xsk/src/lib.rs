@@ -30,6 +30,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod asynch;
 mod batch;
 mod busy;
 pub mod diag;
@@ -45,6 +47,8 @@ mod syscall;
 mod umem;
 mod xsk;
 
+#[cfg(feature = "tokio")]
+pub use asynch::AsyncXsk;
 pub use batch::{Moved, RxBatch, RxFrame, Verdict};
 pub use error::{Error, ErrorKind, Result};
 pub use if_xdp::Statistics;

@@ -622,6 +622,16 @@ impl Xsk {
         self.zero_copy
     }
 
+    /// Frames waiting on RX.
+    pub fn rx_pending(&mut self) -> u32 {
+        self.rx.available(u32::MAX)
+    }
+
+    /// Free slots on TX.
+    pub fn tx_room(&mut self) -> u32 {
+        self.tx.free(u32::MAX)
+    }
+
     /// Frames on the free list.
     pub fn free_frames(&self) -> usize {
         self.free.len()
