@@ -39,7 +39,7 @@ pub enum Reject {
     SrcMulticast,
     /// Broadcast source (255.255.255.255, a directed broadcast of ours).
     SrcBroadcast,
-    /// Unspecified source (0.0.0.0/8, ::).
+    /// Unspecified source (0.0.0.0, ::).
     SrcUnspecified,
     /// Loopback source (127.0.0.0/8, ::1).
     SrcLoopback,
@@ -159,12 +159,13 @@ pub fn mac_is_for_us(dst: &[u8; 6], local: &Local) -> bool {
 
 /// Why an IPv4 request from `src` must not be answered, if it must not.
 pub fn v4_source(src: Ipv4Addr, local: &Local) -> Option<Reject> {
-    let o = src.octets();
     if src.is_multicast() {
         Some(Reject::SrcMulticast)
     } else if src.is_broadcast() || local.v4_broadcast.contains(&src) {
         Some(Reject::SrcBroadcast)
-    } else if o[0] == 0 {
+    } else if src.is_unspecified() {
+        // Only 0.0.0.0: Linux takes the rest of 0.0.0.0/8 as unicast
+        // since 5.3 (the IPv4 unicast extensions) and answers it.
         Some(Reject::SrcUnspecified)
     } else if src.is_loopback() {
         Some(Reject::SrcLoopback)
@@ -310,7 +311,7 @@ mod tests {
             ("255.255.255.255", Some(Reject::SrcBroadcast)),
             ("198.18.0.255", Some(Reject::SrcBroadcast)),
             ("0.0.0.0", Some(Reject::SrcUnspecified)),
-            ("0.1.2.3", Some(Reject::SrcUnspecified)),
+            ("0.1.2.3", None),
             ("127.0.0.1", Some(Reject::SrcLoopback)),
             ("127.255.255.254", Some(Reject::SrcLoopback)),
             ("198.18.0.1", Some(Reject::SrcOwn)),
