@@ -443,5 +443,17 @@ fn compare(
     assert_eq!(sum.tx_ring_full, 0);
     if all_traffic {
         assert!(sum.totals.rx_packets >= items.len() as u64, "{sum:?}");
+    } else {
+        // The XDP program hands user space only candidates.
+        use xskit::wire::echo::Reject;
+        for r in [
+            Reject::NotIp,
+            Reject::NotEchoRequest,
+            Reject::Fragment,
+            Reject::Ipv4Options,
+            Reject::SrcGroupMac,
+        ] {
+            assert_eq!(sum.rejected(r), 0, "{} reached user space", r.name());
+        }
     }
 }
