@@ -98,8 +98,8 @@ fn sysctl(path: &str, value: &str) {
 
 /// Routes and neighbours so the kernel can answer any source: routes to
 /// everything through the far end and permanent neighbour entries for it
-/// and for the link-local sources in the corpus; strict reverse-path filtering (RFC 3704) and no
-/// ICMP rate limit.
+/// and for the link-local sources in the corpus; strict reverse-path
+/// filtering (RFC 3704), no ICMP rate limit, default TTL 77, hop limit 55.
 fn prepare(st: &State) -> Env {
     let (inner_mac, outer_mac) = (mac_of(st, true), mac_of(st, false));
     let mac = outer_mac.map(|b| format!("{b:02x}")).join(":");
@@ -166,6 +166,10 @@ fn prepare(st: &State) -> Env {
         sysctl(&format!("net/ipv4/conf/{}/rp_filter", st.inner_if), "1");
         sysctl("net/ipv4/icmp_ratelimit", "0");
         sysctl("net/ipv6/icmp/ratelimit", "0");
+        // Hop limits other than 64, so that a reply that copies the
+        // request's or hard-codes 64 differs from the kernel's.
+        sysctl("net/ipv4/ip_default_ttl", "77");
+        sysctl(&format!("net/ipv6/conf/{}/hop_limit", st.inner_if), "55");
         // Wait until the link-local address is there and no longer tentative.
         let end = Instant::now() + Duration::from_secs(10);
         loop {
