@@ -10,6 +10,8 @@
 
 #[path = "diff/corpus.rs"]
 mod corpus;
+#[path = "diff/fragments.rs"]
+mod fragments;
 #[path = "diff/frame.rs"]
 mod frame;
 
@@ -61,8 +63,12 @@ fn documented_difference(f: &[u8]) -> Option<&'static str> {
         [0x81, 0x00] | [0x88, 0xa8] => Some("VLAN tag"),
         // The kernel validates, echoes and updates IPv4 options.
         [0x08, 0x00] if f.len() > 14 && f[14] & 0x0f > 5 => Some("IPv4 options"),
-        // The kernel walks IPv6 extension headers and reassembles atomic fragments.
-        [0x86, 0xdd] if f.len() > 20 && f[20] != 58 => Some("IPv6 extension headers"),
+        // The kernel reassembles fragments.
+        [0x08, 0x00] if f.len() >= 22 && u16::from_be_bytes([f[20], f[21]]) & 0x3fff != 0 => {
+            Some("IPv4 fragments")
+        }
+        // The kernel walks IPv6 extension headers and reassembles fragments.
+        [0x86, 0xdd] if f.len() > 20 && f[20] != 58 => Some("IPv6 extension headers and fragments"),
         _ => None,
     }
 }
@@ -235,6 +241,9 @@ fn send_corpus(st: &State, env: &Env, items: &[Item]) -> Outcome {
         for (k, chunk) in items.chunks(CHUNK).enumerate() {
             for it in chunk {
                 sock.send(&it.frame).unwrap();
+                for f in &it.more {
+                    sock.send(f).unwrap();
+                }
             }
             let seq = k as u16;
             let sentinel = frame::Spec::v6(

@@ -5,6 +5,7 @@
 //! Every frame carries a unique (identifier, sequence) tag outside the
 //! bytes that are mutated, so a reply names the frame it answers.
 
+use super::fragments::split;
 use super::frame::{Built, Ip, Spec};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -29,7 +30,10 @@ pub struct Env {
 /// One corpus frame.
 #[derive(Clone, Debug)]
 pub struct Item {
+    /// The frame sent first (the one a reply names).
     pub frame: Vec<u8>,
+    /// Frames sent right after it (the other fragments of a datagram).
+    pub more: Vec<Vec<u8>>,
     pub class: &'static str,
 }
 
@@ -75,6 +79,7 @@ impl Out<'_> {
         let b = spec.build(tag(self.items.len()));
         self.items.push(Item {
             frame: b.bytes.clone(),
+            more: vec![],
             class,
         });
         b
@@ -96,6 +101,7 @@ impl Out<'_> {
         }
         self.items.push(Item {
             frame: b.bytes,
+            more: vec![],
             class,
         });
     }
@@ -173,6 +179,7 @@ pub fn corpus(env: &Env, target: usize, seed: u64) -> Vec<Item> {
     ipv4_options(&mut out);
     ipv6_extensions(&mut out);
     vlans_and_fragments(&mut out);
+    reassembled(&mut out);
     mutations(&mut out, &mut r, target);
     out.items
 }
@@ -580,5 +587,28 @@ fn mutations(out: &mut Out, r: &mut Rng, target: usize) {
                 b.bytes.truncate(14.max(cut_at % (b.bytes.len() + 1)));
             }
         });
+    }
+}
+
+/// Whole datagrams in fragments; the kernel reassembles them.
+fn reassembled(out: &mut Out) {
+    let ways: [(&[usize], &[usize], bool); 5] = [
+        (&[8], &[0, 1], false),
+        (&[64], &[0, 1], false),
+        (&[64], &[1, 0], false),
+        (&[64], &[0, 1], true),
+        (&[40, 120], &[2, 0, 1], false),
+    ];
+    for (n, (cuts, order, overlap)) in ways.into_iter().enumerate() {
+        for spec in [plain4(out, 192), plain6(out, 192)] {
+            let b = spec.build(tag(out.items.len()));
+            let mut frames = split(&b, cuts, order, overlap, 0xa000 + n as u16).into_iter();
+            let Some(frame) = frames.next() else { continue };
+            out.items.push(Item {
+                frame,
+                more: frames.collect(),
+                class: "reassembly",
+            });
+        }
     }
 }
