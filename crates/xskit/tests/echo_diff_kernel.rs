@@ -14,6 +14,8 @@ mod corpus;
 mod fragments;
 #[path = "diff/frame.rs"]
 mod frame;
+#[path = "diff/headers.rs"]
+mod headers;
 
 use corpus::{Env, Item};
 use std::collections::{BTreeMap, BTreeSet};
