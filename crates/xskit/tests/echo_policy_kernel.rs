@@ -124,6 +124,21 @@ fn forged_requests_are_refused_and_counted_and_a_source_is_rate_limited() {
     );
     let forged = forged(st, mac);
     let mut frames: Vec<Vec<u8>> = forged.iter().map(|(f, _)| f.clone()).collect();
+    // IPv4 multicast and limited broadcast destinations: the XDP program
+    // leaves them to the kernel (which ignores them), so user space never
+    // counts them.
+    for dst in ["224.0.0.1", "255.255.255.255"] {
+        let dst: Ipv4Addr = dst.parse().unwrap();
+        frames.push(build::echo_request_v4(
+            mac.0,
+            [0xff; 6],
+            st.outer_v4,
+            dst,
+            IDENT,
+            1,
+            b"group",
+        ));
+    }
     for seq in 0..20 {
         frames.push(build::echo_request_v4(
             mac.0,
@@ -143,6 +158,11 @@ fn forged_requests_are_refused_and_counted_and_a_source_is_rate_limited() {
         let want = forged.iter().filter(|(_, w)| w == why).count() as u64;
         assert_eq!(rejected[*why], want, "{why}: {summary}");
     }
+    assert_eq!(
+        summary["rx_packets"].as_u64().unwrap(),
+        (forged.len() + 20) as u64,
+        "{summary}"
+    );
     // 5 at once, then 10 a second: sending takes milliseconds.
     let limited = rejected["rate_limited"].as_u64().unwrap();
     assert!((14..=15).contains(&limited), "{summary}");
