@@ -1,7 +1,8 @@
 //! The echo responder's packet work: check that a frame is a well-formed
-//! ICMPv4 or ICMPv6 echo request addressed to us, and turn it into the reply
-//! in place (swap MACs and addresses, set the reply type, update the
-//! checksum incrementally).
+//! ICMPv4 or ICMPv6 echo request that a host may answer (addresses by the
+//! rules of [`super::policy`]), and turn it into the reply in place: to the
+//! requester's MAC and address, from ours, with the host's TTL or hop
+//! limit, the checksums updated incrementally (RFC 1624).
 
 use super::checksum::{replace_bytes, replace_u16};
 use super::policy::{
