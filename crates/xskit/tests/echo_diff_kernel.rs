@@ -6,7 +6,8 @@
 //!
 //! `cargo test -p xskit --test echo_diff_kernel` runs 20,000 frames (a few seconds);
 //! `XSKIT_DIFF_FULL=1` runs 100,000 (`XSKIT_DIFF_SEED=N` picks the seed of
-//! the random part).
+//! the random part; the sandbox's MAC and link-local addresses are new on
+//! each run, so counts vary a little between runs of one seed).
 
 #[path = "diff/corpus.rs"]
 mod corpus;
