@@ -388,7 +388,7 @@ fn compare(
         xskit.elapsed.as_secs_f64(),
     );
     eprintln!("  answered per class (kernel, xskit): {per_class:?}");
-    eprintln!("  documented differences (kernel answers, xskit leaves to the kernel): {allowed:?}");
+    eprintln!("  documented differences (kernel answers, xskit does not): {allowed:?}");
     eprintln!("  xskit refused: {}", sum.rejected_text());
     for &i in unexpected.iter().take(20) {
         eprintln!(
