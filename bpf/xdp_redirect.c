@@ -5,7 +5,8 @@
  * keeps working.
  *
  *   xdp_redirect        every frame on the queue (the seed's program)
- *   xdp_redirect_echo   only ICMPv4 / ICMPv6 echo requests; ARP, neighbour
+ *   xdp_redirect_echo   only ICMPv4 / ICMPv6 echo requests that the responder
+ *                       may answer (see is_echo_request); ARP, neighbour
  *                       discovery, SSH and everything else go to the kernel
  */
 #include <linux/if_ether.h>
@@ -46,8 +47,17 @@ int xdp_redirect(struct xdp_md *ctx)
 	return redirect(ctx);
 }
 
-/* True for an untagged ICMPv4 echo request or ICMPv6 echo request. The
- * user-space responder validates the frame fully; this only selects. */
+/* True for a frame the user-space responder may answer: an untagged
+ * ICMPv4 or ICMPv6 echo request, to a destination of a class that can be
+ * answered. The responder validates the frame fully (checksums, lengths,
+ * source addresses, its own addresses); this only selects. What is left to
+ * the kernel here the kernel answers or drops by its own rules:
+ *   - Ethernet group source (the kernel answers through its neighbour table);
+ *   - VLAN tags, IPv6 extension headers, IPv4 options and fragments;
+ *   - IPv4 multicast or limited-broadcast destination
+ *     (net.ipv4.icmp_echo_ignore_broadcasts decides);
+ *   - IPv6 multicast destination of reserved (0) or interface-local (1)
+ *     scope, which must not come from the wire (RFC 4291 2.7). */
 static __always_inline int is_echo_request(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -56,29 +66,40 @@ static __always_inline int is_echo_request(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > end)
 		return 0;
+	if (eth->h_source[0] & 1)
+		return 0;
 
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		struct icmp_head *icmp6 = (void *)(ip6 + 1);
+		__u8 *dst;
 
 		if ((void *)(icmp6 + 1) > end)
 			return 0;
-		return ip6->nexthdr == IPPROTO_ICMPV6 &&
-		       icmp6->type == ICMPV6_ECHO_REQUEST;
+		if (ip6->nexthdr != IPPROTO_ICMPV6 ||
+		    icmp6->type != ICMPV6_ECHO_REQUEST)
+			return 0;
+		dst = ip6->daddr.in6_u.u6_addr8;
+		if (dst[0] == 0xff && (dst[1] & 0x0f) <= 1)
+			return 0;
+		return 1;
 	}
 
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
-		struct icmp_head *icmp;
+		struct icmp_head *icmp = (void *)(ip + 1);
+		__u32 dst;
 
-		if ((void *)(ip + 1) > end)
-			return 0;
-		if (ip->ihl < 5 || ip->protocol != IPPROTO_ICMP)
-			return 0;
-		icmp = (void *)ip + ip->ihl * 4;
 		if ((void *)(icmp + 1) > end)
 			return 0;
-		return icmp->type == ICMP_ECHO_REQUEST;
+		if (ip->ihl != 5 || ip->protocol != IPPROTO_ICMP ||
+		    (ip->frag_off & bpf_htons(0x3fff)) != 0 ||
+		    icmp->type != ICMP_ECHO_REQUEST)
+			return 0;
+		dst = bpf_ntohl(ip->daddr);
+		if ((dst & 0xf0000000) == 0xe0000000 || dst == 0xffffffff)
+			return 0;
+		return 1;
 	}
 	return 0;
 }

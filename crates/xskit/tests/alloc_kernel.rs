@@ -147,3 +147,55 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
         }
     });
 }
+
+#[test]
+fn echo_answer_and_rate_limit_allocate_nothing_per_packet() {
+    use xskit::app::ratelimit::{Limiter, RateLimit};
+    use xskit::wire::{build, echo, policy::Local};
+    // No kernel needed: the responder's per-frame work on prepared frames.
+    let local = Local {
+        mac: [2, 0, 0, 0, 0, 1],
+        v4: vec!["198.18.0.1".parse().unwrap()],
+        v4_broadcast: vec!["198.18.0.255".parse().unwrap()],
+        v6: vec!["fc00::1".parse().unwrap()],
+        v6_groups: vec!["ff02::1".parse().unwrap()],
+        ..Default::default()
+    };
+    let (a, b) = ([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]);
+    let mut frames: Vec<Vec<u8>> = (0..4096u32)
+        .map(|i| {
+            let src = std::net::Ipv4Addr::from(0x0a00_0000 | i);
+            match i % 4 {
+                0 => build::echo_request_v4(a, b, src, local.v4[0], 1, i as u16, &[0; 56]),
+                1 => build::echo_request_v6(
+                    a,
+                    b,
+                    src.to_ipv6_compatible(),
+                    "ff02::1".parse().unwrap(),
+                    1,
+                    i as u16,
+                    &[0; 56],
+                ),
+                2 => build::echo_request_v4(a, b, src, "224.0.0.1".parse().unwrap(), 1, 1, &[0; 8]),
+                _ => {
+                    build::echo_request_v6(a, b, "ff02::1".parse().unwrap(), local.v6[0], 1, 1, &[])
+                }
+            }
+        })
+        .collect();
+    let mut limiter = Limiter::new(RateLimit {
+        per_second: 1000,
+        burst: 10,
+    });
+    let now = Instant::now();
+    ON.with(|o| o.set(true));
+    let mut answered = 0;
+    for f in frames.iter_mut() {
+        if echo::answer_with(f, &local, |src| limiter.admit(src, now)).is_ok() {
+            answered += 1;
+        }
+    }
+    ON.with(|o| o.set(false));
+    assert_eq!(answered, 2048, "half the frames are answerable");
+    assert_eq!(COUNT.with(|c| c.replace(0)), 0, "allocations");
+}

@@ -300,6 +300,8 @@ fn measure(
             a.socket.poll = cfg.poll;
             a.socket.quiet = true;
             a.socket.interval = Duration::from_secs(3600);
+            // One source floods on purpose: measure the responder, not its limit.
+            a.rate_limit = 0;
             let responder =
                 echo::Background::start(state, a, Some(cfg.app_cpu), Box::new(std::io::sink()))?;
             let g = start_gen(state, cfg.gen_cpu, true, size, total, stop.clone());

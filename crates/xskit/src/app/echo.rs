@@ -5,11 +5,12 @@
 //! completions and refill the FILL ring.
 
 use crate::app::args::SocketArgs;
+use crate::app::ratelimit::{parse_per_second, Limiter, RateLimit};
 use crate::app::sandbox::State;
 use crate::app::session::{transmit, Session};
 use crate::app::stats::{kernel_json, thousands, xdp_json, Extra, ReportStyle, Reporter, Totals};
 use crate::net::addrs;
-use crate::wire::echo::{self, Answered, Local, Reject};
+use crate::wire::echo::{self, Answered, Reject};
 use crate::xdp::{ActionCounters, ModeInUse, Program};
 use anyhow::{anyhow, Result};
 use serde_json::json;
@@ -28,6 +29,23 @@ pub struct EchoArgs {
     /// requests; ARP, neighbour discovery and everything else then go unanswered
     #[arg(long)]
     pub all_traffic: bool,
+    /// Echo replies per second to one source address (token bucket per
+    /// source, like the kernel's icmp_ratelimit); `off` or 0 for no limit
+    #[arg(long, default_value = "1000", value_parser = parse_per_second, value_name = "N|off")]
+    pub rate_limit: u32,
+    /// Replies one source may get at once after a quiet period
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: u32,
+}
+
+impl EchoArgs {
+    /// The per-source rate limit these options ask for.
+    pub fn rate(&self) -> RateLimit {
+        RateLimit {
+            per_second: self.rate_limit,
+            burst: self.rate_burst,
+        }
+    }
 }
 
 /// What a run did.
@@ -40,7 +58,7 @@ pub struct EchoSummary {
     /// ICMPv6 echo requests answered.
     pub answered_v6: u64,
     /// Frames not answered, by reason (order of [`Reject::ALL`]).
-    pub rejected: [u64; 6],
+    pub rejected: [u64; Reject::COUNT],
     /// Replies dropped because the TX ring stayed full.
     pub tx_ring_full: u64,
     /// How long it ran.
@@ -59,6 +77,25 @@ impl EchoSummary {
     /// Frames not answered, all reasons.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().sum()
+    }
+
+    /// Frames not answered for `reason`.
+    pub fn rejected(&self, reason: Reject) -> u64 {
+        self.rejected[reason as usize]
+    }
+
+    /// "N reason, M reason" for the reasons that occurred, or "0".
+    pub fn rejected_text(&self) -> String {
+        if self.rejected_total() == 0 {
+            return "0".to_string();
+        }
+        Reject::ALL
+            .iter()
+            .zip(self.rejected)
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{} {}", thousands(n), r.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Prints the final summary (text or JSON).
@@ -104,17 +141,7 @@ impl EchoSummary {
             "  answered: {} ICMPv6, {} ICMPv4; not answered: {}",
             thousands(self.answered_v6),
             thousands(self.answered_v4),
-            if self.rejected_total() == 0 {
-                "0".to_string()
-            } else {
-                Reject::ALL
-                    .iter()
-                    .zip(self.rejected)
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(r, n)| format!("{} {}", thousands(n), r.name()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
+            self.rejected_text()
         )?;
         let a = &self.accounting;
         writeln!(
@@ -169,8 +196,8 @@ pub fn run(
         extra: s.extra,
     });
     let deadline = s.duration.map(|d| Instant::now() + d);
-    let (v4, v6) = addrs::of_interface(iface);
-    let mut local = Local { v4, v6 };
+    let mut local = addrs::echo_local(iface);
+    let mut limiter = Limiter::new(args.rate());
     let mut sum = EchoSummary {
         mode: Some(session.mode),
         ..Default::default()
@@ -185,10 +212,12 @@ pub fn run(
         session.wait_rx(s.poll, poll_ms)?;
         let xsk = &mut session.xsk;
         let n = xsk.recv(&mut rx, batch);
+        let now = Instant::now();
         for mut frame in rx.drain(..) {
             sum.totals.rx_packets += 1;
             sum.totals.rx_bytes += frame.len() as u64;
-            match echo::answer(xsk.umem().data_mut(&mut frame), &local) {
+            let admit = |src| limiter.admit(src, now);
+            match echo::answer_with(xsk.umem().data_mut(&mut frame), &local, admit) {
                 Ok(kind) => {
                     match kind {
                         Answered::V4 => sum.answered_v4 += 1,
@@ -228,15 +257,19 @@ pub fn run(
             } else {
                 None
             };
-            reporter.tick(
-                out,
-                now,
-                &sum.totals,
-                extra.as_ref(),
-                &[("not_answered", sum.rejected_total())],
-            );
-            let (v4, v6) = addrs::of_interface(iface);
-            local = Local { v4, v6 };
+            let mut more = [("not_answered", 0u64); Reject::COUNT + 1];
+            more[0].1 = sum.rejected_total();
+            if s.extra {
+                for (m, r) in more[1..].iter_mut().zip(Reject::ALL) {
+                    *m = (r.name(), sum.rejected(r));
+                }
+            }
+            let more = if s.extra { &more[..] } else { &more[..1] };
+            reporter.tick(out, now, &sum.totals, extra.as_ref(), more);
+            if s.extra && !s.json && !s.quiet {
+                let _ = writeln!(out, "          not answered: {}", sum.rejected_text());
+            }
+            local = addrs::echo_local(iface);
         }
         if deadline.is_some_and(|d| now >= d) {
             break;

@@ -9,6 +9,7 @@ pub mod echo;
 pub mod gen;
 pub mod modes;
 pub mod ops;
+pub mod ratelimit;
 pub mod sandbox;
 pub mod session;
 pub mod stats;

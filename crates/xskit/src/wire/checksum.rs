@@ -13,6 +13,25 @@ pub fn replace_u16(checksum: u16, old: u16, new: u16) -> u16 {
     !(sum as u16)
 }
 
+/// Returns the checksum field value after the bytes `old` covered by it
+/// (an even count, starting on a 16-bit boundary, e.g. an address in the
+/// pseudo-header) changed to `new` of the same length: equation 3 applied
+/// word by word. Equal slices leave the checksum as it was.
+pub fn replace_bytes(checksum: u16, old: &[u8], new: &[u8]) -> u16 {
+    if old == new {
+        return checksum;
+    }
+    old.chunks_exact(2)
+        .zip(new.chunks_exact(2))
+        .fold(checksum, |sum, (o, n)| {
+            replace_u16(
+                sum,
+                u16::from_be_bytes([o[0], o[1]]),
+                u16::from_be_bytes([n[0], n[1]]),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +66,30 @@ mod tests {
                 "{inc:#x} vs {after:#x}"
             );
         }
+    }
+
+    #[test]
+    fn replacing_many_words_matches_a_full_recomputation() {
+        let mut state = 0x9abc_def0u32;
+        for _ in 0..2_000 {
+            let mut next = || {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 8) as u16
+            };
+            let mut words: Vec<u16> = (0..16).map(|_| next()).collect();
+            let before = full(&words);
+            let new: Vec<u16> = (0..8).map(|_| next()).collect();
+            let old: Vec<u16> = words[4..12].to_vec();
+            words[4..12].copy_from_slice(&new);
+            let bytes = |w: &[u16]| w.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+            let inc = replace_bytes(before, &bytes(&old), &bytes(&new));
+            let after = full(&words);
+            assert!(
+                inc == after || (inc ^ after) == 0xffff && (inc == 0 || inc == 0xffff),
+                "{inc:#x} vs {after:#x}"
+            );
+        }
+        assert_eq!(replace_bytes(0x1234, &[1, 2], &[1, 2]), 0x1234);
     }
 
     #[test]

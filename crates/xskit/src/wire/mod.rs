@@ -4,4 +4,5 @@
 pub mod build;
 pub mod checksum;
 pub mod echo;
+pub mod policy;
 pub mod summary;
