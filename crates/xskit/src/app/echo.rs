@@ -7,7 +7,7 @@
 use crate::app::args::SocketArgs;
 use crate::app::ratelimit::{parse_per_second, Limiter, RateLimit};
 use crate::app::sandbox::State;
-use crate::app::session::{transmit, Session};
+use crate::app::session::Session;
 use crate::app::stats::{kernel_json, thousands, xdp_json, Extra, ReportStyle, Reporter, Totals};
 use crate::net::addrs;
 use crate::wire::echo::{self, Answered, Reject};
@@ -18,7 +18,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use xsk::{FrameAccounting, Statistics};
+use xsk::{FrameAccounting, Statistics, Verdict};
 
 /// Options of `xskit echo`.
 #[derive(clap::Args, Clone, Debug)]
@@ -155,7 +155,11 @@ impl EchoSummary {
             a.completion,
             a.kernel,
             a.application,
-            if a.is_consistent() { "all accounted for" } else { "MISMATCH" }
+            if a.is_consistent() {
+                "all accounted for".to_string()
+            } else {
+                format!("MISMATCH: {} lost", a.lost)
+            }
         )?;
         writeln!(
             out,
@@ -203,44 +207,50 @@ pub fn run(
         ..Default::default()
     };
     let batch = s.batch;
-    let mut rx = Vec::with_capacity(batch as usize);
-    let mut tx = Vec::with_capacity(batch as usize);
     let poll_ms = s.interval.as_millis().clamp(1, 100) as i32;
 
     let mut next_check = Instant::now() + crate::app::modes::BOUND_CHECK;
     while !stop.load(Ordering::Relaxed) {
         session.wait_rx(s.poll, poll_ms)?;
         let xsk = &mut session.xsk;
-        let n = xsk.recv(&mut rx, batch);
+        // Completed replies go straight back to FILL; each request is
+        // rewritten in place and sent, or recycled, in one pass.
+        xsk.complete_to_fill(u32::MAX);
         let now = Instant::now();
-        for mut frame in rx.drain(..) {
+        let room = xsk.tx_room();
+        let mut answered = 0u32;
+        let m = xsk.rx_batch(batch).dispatch(|f| {
+            let len = f.data().len() as u64;
             sum.totals.rx_packets += 1;
-            sum.totals.rx_bytes += frame.len() as u64;
+            sum.totals.rx_bytes += len;
             let admit = |src| limiter.admit(src, now);
-            match echo::answer_with(xsk.umem().data_mut(&mut frame), &local, admit) {
+            match echo::answer_with(f.data_mut(), &local, admit) {
                 Ok(kind) => {
                     match kind {
                         Answered::V4 => sum.answered_v4 += 1,
                         Answered::V6 => sum.answered_v6 += 1,
                     }
-                    tx.push(frame);
+                    if answered < room {
+                        sum.totals.tx_bytes += len;
+                    }
+                    answered += 1;
+                    Verdict::Transmit
                 }
                 Err(r) => {
                     sum.rejected[r as usize] += 1;
-                    xsk.release(frame);
+                    Verdict::Recycle
                 }
             }
-        }
-        if !tx.is_empty() {
-            let sent = transmit(xsk, &mut tx)?;
-            sum.totals.tx_packets += sent.packets;
-            sum.totals.tx_bytes += sent.bytes;
-            sum.tx_ring_full += sent.dropped;
-        } else if n == 0 {
+        });
+        sum.totals.tx_packets += u64::from(m.transmitted);
+        sum.tx_ring_full += u64::from(m.tx_full);
+        let n = m.transmitted + m.tx_full + m.recycled + m.freed;
+        if m.transmitted > 0 || n == 0 {
             xsk.flush()?;
         }
-        xsk.complete(u32::MAX);
-        xsk.refill(u32::MAX);
+        if m.freed > 0 {
+            xsk.refill(u32::MAX);
+        }
 
         let now = Instant::now();
         if now >= next_check {
