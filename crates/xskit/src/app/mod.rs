@@ -6,6 +6,8 @@ pub mod cpu;
 pub mod demo;
 pub mod dump;
 pub mod echo;
+#[cfg(feature = "tokio")]
+pub mod echo_async;
 pub mod gen;
 pub mod modes;
 pub mod ops;
