@@ -28,6 +28,7 @@
 //! # Ok::<(), xsk::Error>(())
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "tokio")]
