@@ -1,7 +1,7 @@
 //! The `xskit` command line: parses arguments and calls into the library.
 
 use crate::app::modes::{self, Mode, ModeArgs};
-use crate::app::{bench, demo, dump, echo, gen, ops, sandbox};
+use crate::app::{bench, demo, dump, echo, gen, latency, ops, sandbox};
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -33,6 +33,8 @@ enum Command {
     L2fwd(ModeArgs),
     /// Measure every mode against the kernel's own drop rate, in one run
     Bench(bench::BenchArgs),
+    /// Echo round-trip times (p50 ... max), the kernel and xskit answering, in one run
+    Latency(latency::LatencyArgs),
     /// Traffic generator: BPF_PROG_RUN live frames from the sending interface
     Gen(gen::GenArgs),
     /// Print received frames (or write them to a pcap file)
@@ -141,6 +143,12 @@ fn run(cli: Cli) -> Result<i32> {
                 writeln!(stdout)?;
                 write!(stdout, "{}", bench::markdown(&rows))?;
             }
+            Ok(0)
+        }
+        Command::Latency(args) => {
+            need_root("latency")?;
+            let report = latency::run(&args)?;
+            latency::print(&report, args.json, &mut stdout)?;
             Ok(0)
         }
         Command::Gen(args) => {

@@ -54,10 +54,11 @@ impl Series {
         if self.rtts_us.is_empty() {
             return "-".into();
         }
-        let min = self.rtts_us.iter().cloned().fold(f64::INFINITY, f64::min);
-        let max = self.rtts_us.iter().cloned().fold(0.0, f64::max);
-        let avg = self.rtts_us.iter().sum::<f64>() / self.rtts_us.len() as f64;
-        format!("{min:.1} / {avg:.1} / {max:.1}")
+        let mut v = self.rtts_us.clone();
+        v.sort_by(f64::total_cmp);
+        let p50 = crate::app::latency::percentile(&v, 50.0);
+        let p99 = crate::app::latency::percentile(&v, 99.0);
+        format!("{p50:.1} / {p99:.1}")
     }
 }
 
@@ -127,7 +128,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
     writeln!(out)?;
     writeln!(
         out,
-        "{:<22} {:>6} {:>8} {:>6}   rtt min / avg / max (us)",
+        "{:<22} {:>6} {:>8} {:>6}   rtt p50 / p99 (us; `xskit latency` for more)",
         "answered by", "sent", "correct", "wrong"
     )?;
     for (who, s) in [

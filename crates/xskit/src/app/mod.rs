@@ -9,6 +9,7 @@ pub mod echo;
 #[cfg(feature = "tokio")]
 pub mod echo_async;
 pub mod gen;
+pub mod latency;
 pub mod modes;
 pub mod ops;
 pub mod ratelimit;

@@ -4,6 +4,7 @@ pub mod addrs;
 pub mod netns;
 pub mod packet;
 pub mod ping;
+pub mod probe;
 pub mod route;
 pub mod veth;
 

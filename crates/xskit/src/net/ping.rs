@@ -16,6 +16,12 @@ pub struct Pinger {
     ident: u16,
 }
 
+impl std::os::fd::AsFd for Pinger {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 /// A reply as received.
 #[derive(Clone, Debug)]
 pub struct Reply {
@@ -116,23 +122,16 @@ impl Pinger {
         self.ident
     }
 
-    /// Sends one echo request and waits up to `timeout` for its reply.
-    /// `None` on timeout; replies with other sequence numbers are skipped.
-    pub fn ping(
-        &self,
-        dst: IpAddr,
-        seq: u16,
-        payload: &[u8],
-        timeout: Duration,
-    ) -> Result<Option<Reply>> {
+    /// Sends one echo request (no wait for the reply).
+    pub fn send(&self, dst: IpAddr, seq: u16, payload: &[u8]) -> Result<()> {
         if dst.is_ipv6() != self.v6 {
             bail!("address family of {dst} does not match this ping socket");
         }
-        let mut msg = vec![if self.v6 { 128 } else { 8 }, 0, 0, 0, 0, 0];
+        let mut msg = Vec::with_capacity(8 + payload.len());
+        msg.extend_from_slice(&[if self.v6 { 128 } else { 8 }, 0, 0, 0, 0, 0]);
         msg.extend_from_slice(&seq.to_be_bytes());
         msg.extend_from_slice(payload);
         let (ss, len) = sockaddr(dst);
-        let sent_at = Instant::now();
         // SAFETY: `msg` and `ss` are valid for the lengths passed.
         let rc = unsafe {
             libc::sendto(
@@ -150,6 +149,20 @@ impl Pinger {
                 io::Error::last_os_error()
             );
         }
+        Ok(())
+    }
+
+    /// Sends one echo request and waits up to `timeout` for its reply.
+    /// `None` on timeout; replies with other sequence numbers are skipped.
+    pub fn ping(
+        &self,
+        dst: IpAddr,
+        seq: u16,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Option<Reply>> {
+        let sent_at = Instant::now();
+        self.send(dst, seq, payload)?;
         let deadline = sent_at + timeout;
         let mut buf = vec![0u8; 65536];
         while super::readable_before(&self.fd, deadline) {

@@ -1,0 +1,328 @@
+//! `xskit latency`: echo round-trip times as a distribution, the kernel's
+//! own responder and xskit's answering the same requests in the same run.
+//!
+//! A temporary sandbox; from its outer end a ping socket sends requests at
+//! fixed rates, each stamped by the kernel as it leaves and as its reply
+//! arrives (`net::probe`), first with the kernel answering (no XDP program),
+//! then with `xskit echo` answering. One report struct, rendered as a table
+//! or as JSON.
+
+use crate::app::args::{defaults, parse_duration};
+use crate::app::echo::{self, EchoArgs};
+use crate::app::sandbox::{self, Guard, State, UpArgs};
+use crate::net::probe::{now_ns, Event, Prober};
+use anyhow::{bail, Result};
+use clap::Args;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Options of `xskit latency`.
+#[derive(Args, Debug, Clone)]
+pub struct LatencyArgs {
+    /// Request rates to measure at, per second (the first should be low)
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000",
+          value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    pub rates: Vec<u32>,
+    /// Requests per rate, family and responder
+    #[arg(short = 'c', long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(10..=60_000))]
+    pub count: u16,
+    /// ICMP payload bytes
+    #[arg(short = 's', long, default_value_t = 56, value_parser = clap::value_parser!(u16).range(0..=1400))]
+    pub size: u16,
+    /// Busy-poll the responder (default: it waits in poll())
+    #[arg(long)]
+    pub spin: bool,
+    /// Pin the responder to this CPU
+    #[arg(long)]
+    pub cpu: Option<u32>,
+    /// How long to wait for the last replies of a series
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub linger: Duration,
+    /// Name of the temporary sandbox
+    #[arg(long, default_value = "xskit-lat")]
+    pub name: String,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Round-trip times of one series, microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Row {
+    /// Who answered: "kernel" or "xskit".
+    pub responder: &'static str,
+    /// "ipv4" or "ipv6".
+    pub family: &'static str,
+    /// Requests per second.
+    pub rate: u32,
+    /// Requests sent.
+    pub sent: u32,
+    /// Replies received.
+    pub received: u32,
+    /// Percentiles and maximum of the round-trip time, µs.
+    pub p50_us: f64,
+    /// 90th percentile, µs.
+    pub p90_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// 99.9th percentile, µs.
+    pub p999_us: f64,
+    /// Maximum, µs.
+    pub max_us: f64,
+}
+
+/// The whole measurement.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Where the timestamps come from.
+    pub timestamps: &'static str,
+    /// One row per responder, family and rate.
+    pub rows: Vec<Row>,
+}
+
+/// Nearest-rank percentile of sorted values (NaN when empty).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+impl Row {
+    fn from_rtts(
+        responder: &'static str,
+        family: &'static str,
+        rate: u32,
+        sent: u32,
+        mut rtts: Vec<f64>,
+    ) -> Row {
+        rtts.sort_by(f64::total_cmp);
+        Row {
+            responder,
+            family,
+            rate,
+            sent,
+            received: rtts.len() as u32,
+            p50_us: percentile(&rtts, 50.0),
+            p90_us: percentile(&rtts, 90.0),
+            p99_us: percentile(&rtts, 99.0),
+            p999_us: percentile(&rtts, 99.9),
+            max_us: rtts.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+impl Report {
+    /// The kernel's row for the same family and rate as `r`.
+    fn kernel_for(&self, r: &Row) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|k| k.responder == "kernel" && k.family == r.family && k.rate == r.rate)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "round-trip times in µs ({})", self.timestamps)?;
+        writeln!(
+            f,
+            "| responder | family | rate/s | replies | p50 | p90 | p99 | p99.9 | max | p50, p99 vs kernel |"
+        )?;
+        writeln!(f, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        for r in &self.rows {
+            let vs = match (r.responder, self.kernel_for(r)) {
+                ("xskit", Some(k)) => {
+                    format!("{:.2}, {:.2}", r.p50_us / k.p50_us, r.p99_us / k.p99_us)
+                }
+                _ => String::new(),
+            };
+            writeln!(
+                f,
+                "| {} | {} | {} | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {vs} |",
+                r.responder,
+                r.family,
+                r.rate,
+                r.received,
+                r.sent,
+                r.p50_us,
+                r.p90_us,
+                r.p99_us,
+                r.p999_us,
+                r.max_us
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends `count` requests to `dst` at `rate` per second from the calling
+/// thread's namespace; returns the round-trip times (µs) and whether the
+/// kernel stamped the transmissions.
+pub fn series(
+    dst: IpAddr,
+    rate: u32,
+    count: u16,
+    size: u16,
+    linger: Duration,
+) -> Result<(Vec<f64>, bool)> {
+    let mut p = Prober::new(dst.is_ipv6())?;
+    let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
+    let gap = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let mut user_sent: Vec<u64> = Vec::with_capacity(count as usize);
+    let mut kernel_sent: HashMap<u32, u64> = HashMap::with_capacity(count as usize);
+    let mut replies: HashMap<u16, u64> = HashMap::with_capacity(count as usize);
+    let mut events = Vec::new();
+    let start = Instant::now();
+    let mut next = start;
+    let mut last = None;
+    loop {
+        let now = Instant::now();
+        let n = user_sent.len();
+        if n < count as usize && now >= next {
+            user_sent.push(now_ns());
+            p.send(dst, n as u16, &payload)?;
+            next += gap;
+            continue;
+        }
+        if n == count as usize {
+            let done = *last.get_or_insert(now);
+            if replies.len() == n || now.duration_since(done) > linger {
+                break;
+            }
+        }
+        let wait = if n < count as usize {
+            next.saturating_duration_since(now)
+        } else {
+            Duration::from_millis(10)
+        };
+        p.collect(wait.min(Duration::from_millis(10)), &mut events)?;
+        for e in events.drain(..) {
+            match e {
+                Event::Reply { seq, at_ns } => {
+                    replies.insert(seq, at_ns);
+                }
+                Event::Sent { id, at_ns } => {
+                    kernel_sent.insert(id, at_ns);
+                }
+            }
+        }
+    }
+    let tx_stamps = p.tx_stamps && kernel_sent.len() == user_sent.len();
+    let rtts = replies
+        .iter()
+        .filter_map(|(&seq, &rx)| {
+            let tx = if tx_stamps {
+                *kernel_sent.get(&u32::from(seq))?
+            } else {
+                *user_sent.get(seq as usize)?
+            };
+            Some(rx.saturating_sub(tx) as f64 / 1e3)
+        })
+        .collect();
+    Ok((rtts, tx_stamps))
+}
+
+fn measure(
+    state: &State,
+    args: &LatencyArgs,
+    responder: &'static str,
+    report: &mut Report,
+) -> Result<()> {
+    for (family, dst) in [
+        ("ipv4", IpAddr::V4(state.inner_v4)),
+        ("ipv6", IpAddr::V6(state.inner_v6)),
+    ] {
+        for &rate in &args.rates {
+            let (rtts, tx) =
+                state.in_outer(|| series(dst, rate, args.count, args.size, args.linger))??;
+            if !tx {
+                report.timestamps =
+                    "sent: user space before sendto; received: kernel software stamp";
+            }
+            report.rows.push(Row::from_rtts(
+                responder,
+                family,
+                rate,
+                u32::from(args.count),
+                rtts,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the measurement in a temporary sandbox.
+pub fn run(args: &LatencyArgs) -> Result<Report> {
+    if sandbox::State::load(&args.name)?.is_some() {
+        bail!("a sandbox named {:?} exists: remove it (xskit sandbox down --name {0}) or pick another --name", args.name);
+    }
+    let guard = Guard(sandbox::up(&UpArgs::named(&args.name))?);
+    let state = &guard.0;
+    let mut report = Report {
+        timestamps: "kernel software stamps: request leaving the sender, reply reaching it",
+        rows: Vec::new(),
+    };
+    measure(state, args, "kernel", &mut report)?;
+    let mut a: EchoArgs = defaults();
+    a.socket.interface = Some(state.inner_if.clone());
+    a.socket.poll = !args.spin;
+    a.socket.quiet = true;
+    a.socket.interval = Duration::from_secs(3600);
+    // One source asks on purpose: measure the responder, not its limit.
+    a.rate_limit = 0;
+    let responder = echo::Background::start(state, a, args.cpu, Box::new(std::io::sink()))?;
+    let r = measure(state, args, "xskit", &mut report);
+    responder.stop()?;
+    r?;
+    Ok(report)
+}
+
+/// Prints the report as a table or JSON.
+pub fn print(report: &Report, json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+    } else {
+        write!(out, "{report}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=1000).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 500.0);
+        assert_eq!(percentile(&v, 99.0), 990.0);
+        assert_eq!(percentile(&v, 99.9), 999.0);
+        assert_eq!(percentile(&[7.0], 99.9), 7.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+
+    #[test]
+    fn the_report_renders_as_table_and_json_from_one_struct() {
+        let report = Report {
+            timestamps: "test",
+            rows: vec![
+                Row::from_rtts("kernel", "ipv4", 100, 3, vec![10.0, 20.0, 30.0]),
+                Row::from_rtts("xskit", "ipv4", 100, 3, vec![5.0, 10.0, 15.0]),
+            ],
+        };
+        let text = report.to_string();
+        assert!(
+            text.contains("| xskit | ipv4 | 100 | 3/3 | 10.0 |"),
+            "{text}"
+        );
+        assert!(text.contains("0.50, 0.50"), "{text}");
+        let v: serde_json::Value = serde_json::to_value(&report).unwrap();
+        assert_eq!(v["rows"][1]["p50_us"], 10.0);
+        assert_eq!(v["rows"][0]["responder"], "kernel");
+    }
+}

@@ -1,0 +1,55 @@
+//! `xskit latency` end to end: well-formed output (no timing assertions).
+
+use xskit::testing::have_root;
+
+#[test]
+fn latency_prints_a_row_per_responder_family_and_rate() {
+    if !have_root("latency_prints_a_row_per_responder_family_and_rate") {
+        return;
+    }
+    let name = format!("xt{}-lat", std::process::id());
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
+        .args([
+            "latency", "--rates", "200,2000", "-c", "40", "--json", "--name", &name,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert!(v["timestamps"].as_str().unwrap().contains("stamp"), "{v}");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * 2 * 2, "{v}");
+    let mut seen = Vec::new();
+    for r in rows {
+        assert_eq!(r["sent"], 40, "{r}");
+        let got = r["received"].as_u64().unwrap();
+        assert!(got >= 38, "replies lost: {r}");
+        let p = |k: &str| r[k].as_f64().unwrap();
+        assert!(p("p50_us") > 0.0, "{r}");
+        assert!(
+            p("p50_us") <= p("p90_us") && p("p90_us") <= p("p99_us"),
+            "{r}"
+        );
+        assert!(
+            p("p99_us") <= p("p999_us") && p("p999_us") <= p("max_us"),
+            "{r}"
+        );
+        seen.push(format!("{}/{}/{}", r["responder"], r["family"], r["rate"]));
+    }
+    for who in ["kernel", "xskit"] {
+        for fam in ["ipv4", "ipv6"] {
+            for rate in [200, 2000] {
+                assert!(
+                    seen.contains(&format!("\"{who}\"/\"{fam}\"/{rate}")),
+                    "{seen:?}"
+                );
+            }
+        }
+    }
+    assert!(!xskit::net::netns::exists(&format!("{name}-in")));
+}
