@@ -29,6 +29,9 @@ pub enum Event {
     Sent { id: u32, at_ns: u64 },
 }
 
+/// One `recvmsg`: bytes, the kernel's software stamp, the stamp's id (error queue).
+type Received = (usize, Option<u64>, Option<u32>);
+
 /// A ping socket that reports kernel timestamps.
 pub struct Prober {
     pinger: Pinger,
@@ -134,7 +137,7 @@ impl Prober {
         errqueue: bool,
         data: &mut [u8],
         control: &mut [u64],
-    ) -> Result<Option<(usize, Option<u64>, Option<u32>)>> {
+    ) -> Result<Option<Received>> {
         let mut iov = libc::iovec {
             iov_base: data.as_mut_ptr().cast(),
             iov_len: data.len(),
