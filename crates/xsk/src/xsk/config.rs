@@ -1,0 +1,98 @@
+//! What opening a socket takes, and what its accounting reports.
+
+use crate::umem::UmemConfig;
+
+/// How to bind: copy, zero-copy, or let the kernel choose.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum BindMode {
+    /// Zero-copy if the driver can set it up, copy otherwise (the kernel's
+    /// own choice for a bind without either flag). Unaligned chunks bind
+    /// in copy mode.
+    #[default]
+    Auto,
+    /// Always copy frames between the driver and the UMEM.
+    Copy,
+    /// The driver DMAs straight into the UMEM; fails if unsupported.
+    ZeroCopy,
+}
+
+/// Everything needed to open an [`Xsk`](crate::Xsk).
+#[derive(Clone, Copy, Debug)]
+pub struct XskConfig {
+    /// The packet memory.
+    pub umem: UmemConfig,
+    /// FILL ring size (power of two).
+    pub fill_size: u32,
+    /// COMPLETION ring size (power of two).
+    pub comp_size: u32,
+    /// RX ring size (power of two).
+    pub rx_size: u32,
+    /// TX ring size (power of two).
+    pub tx_size: u32,
+    /// Copy, zero-copy or auto. Ignored by [`Xsk::shared`](crate::Xsk::shared): a socket that
+    /// shares a UMEM inherits its owner's mode.
+    pub bind: BindMode,
+    /// Ask the kernel to set need_wakeup flags instead of being kicked
+    /// always (Linux 5.4+; dropped with no error on older kernels).
+    /// Ignored by [`Xsk::shared`](crate::Xsk::shared), which inherits it from the owner.
+    pub need_wakeup: bool,
+}
+
+impl Default for XskConfig {
+    fn default() -> Self {
+        XskConfig {
+            umem: UmemConfig::default(),
+            fill_size: 2048,
+            comp_size: 2048,
+            rx_size: 2048,
+            tx_size: 2048,
+            bind: BindMode::Auto,
+            need_wakeup: true,
+        }
+    }
+}
+
+/// Where every frame of an [`Xsk`](crate::Xsk) is right now.
+///
+/// The ring counts and the kernel's share are read from the rings' shared
+/// indices; the application's share is what was handed out and not given
+/// back; `lost` counts tokens dropped instead of given back. Exact when the
+/// link is idle; while traffic flows the kernel's indices move between reads.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct FrameAccounting {
+    /// Frames this socket was given.
+    pub total: usize,
+    /// On the free list.
+    pub free: usize,
+    /// On the FILL ring, not yet taken by the kernel.
+    pub fill: usize,
+    /// On the RX ring, not yet taken by the application.
+    pub rx: usize,
+    /// On the TX ring, not yet taken by the kernel.
+    pub tx: usize,
+    /// On the COMPLETION ring, not yet reaped.
+    pub completion: usize,
+    /// Taken by the kernel from FILL or TX (by its consumer indices) and
+    /// not yet put on RX or COMPLETION (by its producer indices).
+    pub kernel: usize,
+    /// Held by the application as [`Frame`](crate::Frame) tokens.
+    pub application: usize,
+    /// Tokens of this socket's UMEM that were dropped instead of given back
+    /// (for a shared UMEM: of all its sockets).
+    pub lost: usize,
+}
+
+impl FrameAccounting {
+    /// True when no frame was lost and the places add up to the total.
+    pub fn is_consistent(&self) -> bool {
+        self.lost == 0
+            && self.free
+                + self.fill
+                + self.rx
+                + self.tx
+                + self.completion
+                + self.kernel
+                + self.application
+                == self.total
+    }
+}

@@ -1,0 +1,340 @@
+//! [`Xsk`]: a bound socket, its four rings and its frames, and the
+//! accounting of where every frame is.
+
+mod config;
+mod open;
+
+pub use config::{BindMode, FrameAccounting, XskConfig};
+pub(crate) use open::Rings;
+
+use crate::error::Result;
+use crate::if_xdp::Statistics;
+use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
+use crate::socket::Socket;
+use crate::umem::{Frame, Umem};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
+
+/// A bound AF_XDP socket with its rings and its frames.
+///
+/// Frames move between places only through methods that take or return
+/// [`Frame`] tokens by value; [`Xsk::accounting`] reports where each is.
+pub struct Xsk {
+    // Field order is drop order: the ring mappings go first, then the socket
+    // is closed. Closing with rings still mapped keeps the queue busy (EBUSY
+    // on the next bind) until the mappings are gone.
+    rx: RxRing,
+    tx: TxRing,
+    fill: FillRing,
+    comp: CompletionRing,
+    socket: Socket,
+    umem: Arc<Umem>,
+    free: Vec<Frame>,
+    total: usize,
+    /// Frames handed to the application (alloc, recv) minus those given
+    /// back (release, send). Wrapping: with a shared UMEM a frame may leave
+    /// through one socket and come back through another.
+    handed_out: usize,
+    /// Ring indices at bind time, so the kernel's share can be read from
+    /// how far its indices have moved since.
+    fill_base: u32,
+    rx_base: u32,
+    tx_base: u32,
+    comp_base: u32,
+    ifindex: u32,
+    queue: u32,
+    zero_copy: bool,
+    need_wakeup: bool,
+}
+
+impl std::fmt::Debug for Xsk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Xsk")
+            .field("ifindex", &self.ifindex)
+            .field("queue", &self.queue)
+            .field("zero_copy", &self.zero_copy)
+            .field("umem", &self.umem)
+            .finish()
+    }
+}
+
+/// Disjoint mutable views of an [`Xsk`]'s rings, UMEM and free list, for
+/// the ring-to-ring passes in `batch.rs`.
+pub(crate) struct Parts<'a> {
+    pub rx: &'a mut RxRing,
+    pub tx: &'a mut TxRing,
+    pub fill: &'a mut FillRing,
+    pub comp: &'a mut CompletionRing,
+    pub umem: &'a Umem,
+    pub free: &'a mut Vec<Frame>,
+}
+
+impl Xsk {
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            rx: &mut self.rx,
+            tx: &mut self.tx,
+            fill: &mut self.fill,
+            comp: &mut self.comp,
+            umem: &self.umem,
+            free: &mut self.free,
+        }
+    }
+
+    /// The free list, for tests.
+    #[cfg(test)]
+    pub(crate) fn free_list(&self) -> &[Frame] {
+        &self.free
+    }
+
+    /// The pending entries of FILL, RX, TX and COMPLETION, for tests.
+    #[cfg(test)]
+    pub(crate) fn ring_views(
+        &self,
+    ) -> (Vec<u64>, Vec<libc::xdp_desc>, Vec<libc::xdp_desc>, Vec<u64>) {
+        (
+            self.fill.peek_all(),
+            self.rx.peek_all(),
+            self.tx.peek_all(),
+            self.comp.peek_all(),
+        )
+    }
+
+    /// The socket, for registering in an XSKMAP or reading options.
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// The packet memory; frame data is read and written through it.
+    pub fn umem(&self) -> &Arc<Umem> {
+        &self.umem
+    }
+
+    /// The interface index this socket is bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The queue this socket is bound to.
+    pub fn queue(&self) -> u32 {
+        self.queue
+    }
+
+    /// True if bound in zero-copy mode.
+    pub fn is_zero_copy(&self) -> bool {
+        self.zero_copy
+    }
+
+    /// Frames waiting on RX.
+    pub fn rx_pending(&mut self) -> u32 {
+        self.rx.available(u32::MAX)
+    }
+
+    /// Free slots on TX.
+    pub fn tx_room(&mut self) -> u32 {
+        self.tx.free(u32::MAX)
+    }
+
+    /// Frames on the free list.
+    pub fn free_frames(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Takes a free frame (reset to an empty buffer) to build a frame to send.
+    pub fn alloc(&mut self) -> Option<Frame> {
+        let mut f = self.free.pop()?;
+        self.umem.reset(&mut f);
+        self.handed_out = self.handed_out.wrapping_add(1);
+        Some(f)
+    }
+
+    /// Gives a frame back to the free list. (Per-socket accounting assumes
+    /// a frame comes back to the socket it left; moving frames between
+    /// sockets that share a UMEM works, but shifts their counts.)
+    ///
+    /// # Panics
+    /// If `frame` belongs to another UMEM.
+    pub fn release(&mut self, frame: Frame) {
+        self.umem.check(&frame);
+        self.handed_out = self.handed_out.wrapping_sub(1);
+        self.free.push(frame);
+    }
+
+    /// Moves free frames onto the FILL ring, as many as fit (at most `max`).
+    pub fn refill(&mut self, max: u32) -> u32 {
+        let want = max.min(u32::try_from(self.free.len()).unwrap_or(u32::MAX));
+        if want == 0 {
+            return 0;
+        }
+        let umem = &self.umem;
+        let free = &mut self.free;
+        let mut frames = std::iter::from_fn(|| free.pop()).map(|f| umem.chunk_base(f.into_addr()));
+        self.fill.produce(&mut frames, want)
+    }
+
+    /// Appends up to `max` received frames to `out`; returns how many.
+    pub fn recv(&mut self, out: &mut Vec<Frame>, max: u32) -> u32 {
+        let (idx, count) = self.rx.peek(max);
+        for i in 0..count {
+            let d = self.rx.read(idx.wrapping_add(i));
+            out.push(self.umem.frame_from_kernel(d.addr, d.len));
+        }
+        if count > 0 {
+            self.rx.release();
+            self.handed_out = self.handed_out.wrapping_add(count as usize);
+        }
+        count
+    }
+
+    /// Puts frames from the front of `frames` on the TX ring, as many as fit,
+    /// and removes them from the vector. Call [`Xsk::flush`] to make the kernel
+    /// send them. Returns how many were queued.
+    ///
+    /// # Panics
+    /// If a frame belongs to another UMEM (checked before any is queued).
+    pub fn send(&mut self, frames: &mut Vec<Frame>) -> u32 {
+        for f in frames.iter() {
+            self.umem.check(f);
+        }
+        let want = u32::try_from(frames.len()).unwrap_or(u32::MAX);
+        let room = self.tx.free(want).min(want);
+        // Drain only what fits: a drained token that is not written would
+        // be dropped, and so lost.
+        let mut descs = frames.drain(..room as usize).map(Frame::into_desc);
+        let count = self.tx.produce(&mut descs, room);
+        debug_assert_eq!(count, room);
+        drop(descs);
+        self.handed_out = self.handed_out.wrapping_sub(count as usize);
+        count
+    }
+
+    /// Queues one frame for sending, or gives it back if the TX ring is full.
+    ///
+    /// # Panics
+    /// If `frame` belongs to another UMEM.
+    pub fn send_one(&mut self, frame: Frame) -> std::result::Result<(), Frame> {
+        self.umem.check(&frame);
+        if self.tx.free(1) == 0 {
+            return Err(frame);
+        }
+        let sent = self.tx.produce(&mut std::iter::once(frame.into_desc()), 1);
+        debug_assert_eq!(sent, 1);
+        self.handed_out = self.handed_out.wrapping_sub(1);
+        Ok(())
+    }
+}
+
+impl Xsk {
+    /// Wakes the kernel to transmit what is on the TX ring, if it asked to
+    /// be woken (or always without need_wakeup). In copy mode one wake-up
+    /// sends a bounded batch, so this repeats while the ring drains; it stops
+    /// when a wake-up makes no progress (zero-copy drivers send later, and a
+    /// full COMPLETION ring blocks sending until [`Xsk::complete`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InterfaceGone`](crate::ErrorKind::InterfaceGone) once the interface is gone.
+    pub fn flush(&mut self) -> Result<()> {
+        let mut before = self.tx.pending();
+        while before > 0 && (!self.need_wakeup || self.tx.needs_wakeup()) {
+            self.socket.kick_tx()?;
+            let after = self.tx.pending();
+            if after >= before {
+                break;
+            }
+            before = after;
+        }
+        Ok(())
+    }
+
+    /// Moves up to `max` completed frames to the free list; returns how many.
+    pub fn complete(&mut self, max: u32) -> u32 {
+        let umem = &self.umem;
+        let free = &mut self.free;
+        self.comp
+            .consume(max, |addr| free.push(umem.frame_from_kernel(addr, 0)))
+    }
+
+    /// True if the kernel waits for a wake-up before it uses the FILL ring
+    /// again (call [`Socket::kick_rx`] or poll in a busy loop).
+    pub fn fill_needs_wakeup(&self) -> bool {
+        self.need_wakeup && self.fill.needs_wakeup()
+    }
+
+    /// True if this socket was bound with need_wakeup.
+    pub fn uses_need_wakeup(&self) -> bool {
+        self.need_wakeup
+    }
+
+    /// The kernel's counters for this socket.
+    ///
+    /// # Errors
+    /// As [`Socket::statistics`].
+    pub fn statistics(&self) -> Result<Statistics> {
+        self.socket.statistics()
+    }
+
+    /// Checks that the interface still exists ([`Socket::check_bound`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InterfaceGone`](crate::ErrorKind::InterfaceGone) when it went away.
+    pub fn check_bound(&self) -> Result<()> {
+        self.socket.check_bound()
+    }
+
+    /// Where every frame is. Exact when the link is idle; while traffic
+    /// flows the kernel's indices move between the reads.
+    pub fn accounting(&self) -> FrameAccounting {
+        // Each shared index is read once, so the figures below agree.
+        let fill_cons = self.fill.consumer_index();
+        let rx_prod = self.rx.producer_index();
+        let tx_cons = self.tx.consumer_index();
+        let comp_prod = self.comp.producer_index();
+        let count = |later: u32, earlier: u32| later.wrapping_sub(earlier) as usize;
+        // Taken from FILL by the kernel minus put on RX by it, since bind;
+        // the same for TX and COMPLETION. Negative only mid-update.
+        let held = |taken: u32, given: u32| (taken.wrapping_sub(given) as i32).max(0) as usize;
+        let kernel = held(
+            fill_cons.wrapping_sub(self.fill_base),
+            rx_prod.wrapping_sub(self.rx_base),
+        ) + held(
+            tx_cons.wrapping_sub(self.tx_base),
+            comp_prod.wrapping_sub(self.comp_base),
+        );
+        let lost = self.umem.lost_frames();
+        FrameAccounting {
+            total: self.total,
+            free: self.free.len(),
+            fill: count(self.fill.index(), fill_cons),
+            rx: count(rx_prod, self.rx.index()),
+            tx: count(self.tx.index(), tx_cons),
+            completion: count(comp_prod, self.comp.index()),
+            kernel,
+            application: (self.handed_out as isize)
+                .saturating_sub(lost as isize)
+                .max(0) as usize,
+            lost,
+        }
+    }
+}
+
+impl Drop for Xsk {
+    fn drop(&mut self) {
+        // Frames on the free list go with the socket; they are not lost.
+        for f in self.free.drain(..) {
+            let _ = f.into_addr();
+        }
+        // The fields then drop in order: rings unmapped, socket closed.
+    }
+}
+
+impl AsFd for Xsk {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsRawFd for Xsk {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
