@@ -39,6 +39,7 @@ pub struct Moved {
 pub struct RxFrame<'a> {
     buf: &'a mut [u8],
     len: u32,
+    continued: bool,
 }
 
 impl RxFrame<'_> {
@@ -50,6 +51,12 @@ impl RxFrame<'_> {
     /// The received bytes, writable.
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buf[..self.len as usize]
+    }
+
+    /// True if more buffers of the same packet follow (multi-buffer
+    /// sockets); the verdict of a packet's first buffer decides for all.
+    pub fn is_continued(&self) -> bool {
+        self.continued
     }
 
     /// Room from the data start to the end of the chunk.
@@ -108,8 +115,23 @@ impl FillCursor {
 }
 
 impl<'x> RxBatch<'x> {
+    /// The batch ends on a packet boundary: a multi-buffer packet is never
+    /// split between two batches (one longer than `max` is taken whole once
+    /// all of it has arrived), so each packet gets one verdict.
     pub(crate) fn new(xsk: &'x mut Xsk, max: u32) -> Self {
-        let (idx, count) = xsk.parts().rx.ready(max);
+        let p = xsk.parts();
+        let (idx, avail) = p.rx.ready(max);
+        let continued = |rx: &crate::ring::RxRing, k: u32| {
+            rx.read(idx.wrapping_add(k)).options & libc::XDP_PKT_CONTD != 0
+        };
+        let mut count = avail;
+        while count > 0 && continued(p.rx, count - 1) {
+            count -= 1;
+        }
+        if count == 0 && avail > 0 {
+            let (_, all) = p.rx.ready(u32::MAX);
+            count = (0..all).find(|&k| !continued(p.rx, k)).map_or(0, |k| k + 1);
+        }
         RxBatch { xsk, idx, count }
     }
 
@@ -149,35 +171,58 @@ impl<'x> RxBatch<'x> {
         };
         let (tidx, troom) = p.tx.room(count);
         let mut tused = 0u32;
+        // A multi-buffer packet moves as a whole: the verdict of its first
+        // buffer decides, and if TX fills up part-way, the buffers already
+        // written for it go back to FILL with the rest.
+        let (mut first, mut packet_verdict) = (true, Verdict::Recycle);
+        let (mut packet_tx_start, mut no_room) = (0u32, false);
         for i in 0..count {
             let d = p.rx.read(idx.wrapping_add(i));
+            let continued = d.options & libc::XDP_PKT_CONTD;
             let addr = p.umem.decode(d.addr, d.len);
             moved.bytes += u64::from(d.len);
             // SAFETY: the descriptor was read from RX and is not taken yet,
             // so the kernel has handed the chunk over and will not touch it;
             // this is the only slice of it, dropped before the next frame.
             let buf = unsafe { p.umem.chunk_from(addr) };
-            let mut frame = RxFrame { buf, len: d.len };
+            let mut frame = RxFrame {
+                buf,
+                len: d.len,
+                continued: continued != 0,
+            };
             let verdict = f(&mut frame);
+            if first {
+                (packet_verdict, packet_tx_start, no_room) = (verdict, tused, false);
+            }
             let len = frame.len;
-            match verdict {
-                Verdict::Transmit if tused < troom => {
+            match packet_verdict {
+                Verdict::Transmit if !no_room && tused < troom => {
                     let desc = libc::xdp_desc {
                         addr,
                         len,
-                        options: 0,
+                        options: continued,
                     };
                     p.tx.write(tidx.wrapping_add(tused), desc);
                     tused += 1;
                     moved.transmitted += 1;
                 }
-                v => {
-                    if v == Verdict::Transmit {
-                        moved.tx_full += 1;
+                Verdict::Transmit => {
+                    if !no_room {
+                        no_room = true;
+                        for k in packet_tx_start..tused {
+                            let a = p.tx.read_own(tidx.wrapping_add(k)).addr;
+                            fill.put(&mut p, a, &mut moved);
+                        }
+                        moved.transmitted -= tused - packet_tx_start;
+                        moved.tx_full += tused - packet_tx_start;
+                        tused = packet_tx_start;
                     }
+                    moved.tx_full += 1;
                     fill.put(&mut p, addr, &mut moved);
                 }
+                Verdict::Recycle => fill.put(&mut p, addr, &mut moved),
             }
+            first = continued == 0;
         }
         p.fill.publish(fidx, fill.used);
         p.tx.publish(tidx, tused);
@@ -419,6 +464,7 @@ mod tests {
     #[derive(Clone, Debug)]
     enum Op {
         Receive(u32),
+        ReceivePacket(u32),
         KernelSend(u32),
         Refill(u32),
         Recycle(u32),
@@ -435,6 +481,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0u32..20).prop_map(Op::Receive),
+            (1u32..5).prop_map(Op::ReceivePacket),
             (0u32..20).prop_map(Op::KernelSend),
             (0u32..20).prop_map(Op::Refill),
             (0u32..20).prop_map(Op::Recycle),
@@ -457,12 +504,23 @@ mod tests {
         #[test]
         fn every_chunk_is_in_exactly_one_place(ops in prop::collection::vec(op(), 1..60)) {
             let (mut xsk, mut k) = loopback(&config()).unwrap();
+            k.record = true;
             let every: Vec<u64> = (0..32u64).map(|i| i * 2048).collect();
+            // Chunk -> the packet (its chunks, in order) it arrived in.
+            let mut packets: std::collections::HashMap<u64, Vec<u64>> = Default::default();
             let mut held: Vec<Frame> = Vec::new();
             let mut flip = false;
             for op in &ops {
                 match *op {
-                    Op::Receive(n) => { k.receive(n, 60); }
+                    Op::Receive(n) => {
+                        k.receive(n, 60);
+                        for a in &k.received { packets.remove(&(a & !2047)); }
+                    }
+                    Op::ReceivePacket(n) => {
+                        if let Some(chain) = k.receive_packet(n, 60) {
+                            for &a in &chain { packets.insert(a & !2047, chain.iter().map(|c| c & !2047).collect()); }
+                        }
+                    }
                     Op::KernelSend(n) => { k.transmit(n); }
                     Op::Refill(n) => { xsk.refill(n); }
                     Op::Recycle(n) => { xsk.rx_batch(n).recycle(); }
@@ -475,8 +533,21 @@ mod tests {
                     }
                     Op::CompleteToFill(n) => { xsk.complete_to_fill(n); }
                     Op::Complete(n) => { xsk.complete(n); }
-                    Op::TransmitNew(n) => { xsk.transmit_new(n, |_| 60); }
-                    Op::Recv(n) => { xsk.recv(&mut held, n); }
+                    Op::TransmitNew(n) => {
+                        let before = xsk.ring_views().2.len();
+                        xsk.transmit_new(n, |_| 60);
+                        // New single-buffer packets, whatever their chunks carried before.
+                        for d in &xsk.ring_views().2[before..] { packets.remove(&(d.addr & !2047)); }
+                    }
+                    Op::Recv(n) => {
+                        let from = held.len();
+                        xsk.recv(&mut held, n);
+                        // The token path here treats every buffer as a packet.
+                        for f in &mut held[from..] {
+                            packets.remove(&(f.addr() & !2047));
+                            f.set_continued(false);
+                        }
+                    }
                     Op::Release(n) => {
                         for f in held.drain(..n.min(held.len())) { xsk.release(f); }
                     }
@@ -491,6 +562,28 @@ mod tests {
                 prop_assert!(a.is_consistent(), "after {:?}: {:?}", op, a);
                 prop_assert_eq!(a.application, held.len());
                 prop_assert_eq!(a.kernel, 0, "the fake kernel holds nothing between calls");
+                // What waits on TX is made of packets as they arrived: each
+                // buffer of a multi-buffer packet follows its predecessor,
+                // flagged "more follows" unless it is the last, and TX never
+                // ends inside a packet (its head may: the rest was sent).
+                let (_, _, tx, _) = xsk.ring_views();
+                let mut prev: Option<u64> = None;
+                for d in &tx {
+                    let chunk = d.addr & !2047;
+                    let more = d.options & libc::XDP_PKT_CONTD != 0;
+                    match packets.get(&chunk).filter(|p| p.len() > 1) {
+                        Some(p) => {
+                            let at = p.iter().position(|&c| c == chunk).unwrap();
+                            prop_assert_eq!(more, at + 1 < p.len(), "after {:?}", op);
+                            if at > 0 && prev.is_some() {
+                                prop_assert_eq!(prev, Some(p[at - 1]), "after {:?}", op);
+                            }
+                        }
+                        None => prop_assert!(!more, "after {:?}", op),
+                    }
+                    prev = more.then_some(chunk);
+                }
+                prop_assert!(prev.is_none(), "TX ends inside a packet after {:?}", op);
             }
             for f in held.drain(..) { xsk.release(f); }
         }

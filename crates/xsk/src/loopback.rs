@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::ring::{loopback_pair, Consumer, Producer};
 use crate::socket::Socket;
 use crate::umem::{Umem, XDP_PACKET_HEADROOM};
-use crate::xsk::{Rings, Xsk, XskConfig};
+use crate::xsk::{Bound, Rings, Xsk, XskConfig};
 
 /// The kernel's ends of a loopback socket's rings.
 pub struct FakeKernel {
@@ -23,6 +23,8 @@ pub struct FakeKernel {
     pub sent: Vec<libc::xdp_desc>,
     /// Keep the descriptors taken from TX in [`FakeKernel::sent`].
     pub record: bool,
+    /// The FILL addresses the last `receive` used, in order.
+    pub received: Vec<u64>,
     scratch_addrs: Vec<u64>,
     scratch_descs: Vec<libc::xdp_desc>,
 }
@@ -43,7 +45,13 @@ impl FakeKernel {
         let headroom = self.headroom;
         let descs = &mut self.scratch_descs;
         descs.clear();
+        let record = self.record;
+        let received = &mut self.received;
+        received.clear();
         self.fill.consume(room, |addr| {
+            if record {
+                received.push(addr);
+            }
             descs.push(libc::xdp_desc {
                 addr: addr + headroom,
                 len,
@@ -51,6 +59,31 @@ impl FakeKernel {
             });
         });
         self.rx.produce(&mut descs.drain(..), room)
+    }
+
+    /// "Receives" one packet of `bufs` buffers of `len` bytes each, as a
+    /// multi-buffer chain (all but the last marked `XDP_PKT_CONTD`), if FILL
+    /// and RX have room for all of it; returns the chunk addresses used.
+    pub fn receive_packet(&mut self, bufs: u32, len: u32) -> Option<Vec<u64>> {
+        if bufs == 0 || self.rx.free(bufs) < bufs || self.fill.available(bufs) < bufs {
+            return None;
+        }
+        let headroom = self.headroom;
+        let descs = &mut self.scratch_descs;
+        descs.clear();
+        let mut addrs = Vec::new();
+        self.fill.consume(bufs, |addr| {
+            addrs.push(addr);
+            let more = descs.len() as u32 + 1 < bufs;
+            let options = if more { libc::XDP_PKT_CONTD } else { 0 };
+            descs.push(libc::xdp_desc {
+                addr: addr + headroom,
+                len,
+                options,
+            });
+        });
+        self.rx.produce(&mut descs.drain(..), bufs);
+        Some(addrs)
     }
 
     /// "Sends" up to `n` frames from TX and completes them; returns how many.
@@ -85,7 +118,12 @@ pub fn loopback(config: &XskConfig) -> Result<(Xsk, FakeKernel)> {
     let headroom = u64::from(config.umem.headroom) + u64::from(XDP_PACKET_HEADROOM);
     let rings = Rings { rx, tx, fill, comp };
     let socket = Socket::stand_in().map_err(io)?;
-    let xsk = Xsk::assemble(rings, socket, umem, frames, (0, 0), false, true);
+    let bound = Bound {
+        zero_copy: false,
+        need_wakeup: true,
+        multi_buffer: config.multi_buffer,
+    };
+    let xsk = Xsk::assemble(rings, socket, umem, frames, (0, 0), bound);
     let kernel = FakeKernel {
         fill: kfill,
         rx: krx,
@@ -94,6 +132,7 @@ pub fn loopback(config: &XskConfig) -> Result<(Xsk, FakeKernel)> {
         headroom,
         sent: Vec::new(),
         record: false,
+        received: Vec::new(),
         scratch_addrs: Vec::with_capacity(config.comp_size as usize),
         scratch_descs: Vec::with_capacity(config.rx_size as usize),
     };

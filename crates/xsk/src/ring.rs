@@ -171,6 +171,11 @@ impl<T: Copy> Producer<T> {
         self.mem.write(idx, value);
     }
 
+    /// Reads back a slot we wrote and have not published yet.
+    pub(crate) fn read_own(&self, idx: u32) -> T {
+        self.mem.read(idx)
+    }
+
     /// Up to `n` free slots, from our producer index, without claiming
     /// them: write some, then [`Producer::publish`] the first `used`.
     pub(crate) fn room(&mut self, n: u32) -> (u32, u32) {

@@ -147,6 +147,7 @@ impl Umem {
         let umem = Arc::new(Umem { area, config, id });
         let frames = (0..config.frame_count)
             .map(|i| Frame {
+                options: 0,
                 addr: i as u64 * config.frame_size as u64 + config.headroom as u64,
                 len: 0,
                 umem: id,
@@ -196,6 +197,7 @@ impl Umem {
             addr: self.decode(raw_addr, len),
             len,
             umem: self.id,
+            options: 0,
         }
     }
 
@@ -246,6 +248,7 @@ impl Umem {
         self.check(frame);
         frame.addr = self.chunk_base(frame.addr) + self.config.headroom as u64;
         frame.len = 0;
+        frame.options = 0;
     }
 
     pub(crate) fn check(&self, frame: &Frame) {
@@ -341,6 +344,9 @@ pub struct Frame {
     addr: u64,
     len: u32,
     umem: u32,
+    /// Descriptor options: `XDP_PKT_CONTD` when more buffers of the same
+    /// packet follow (multi-buffer sockets).
+    options: u32,
 }
 
 impl Frame {
@@ -359,13 +365,30 @@ impl Frame {
         self.len == 0
     }
 
+    /// True if more buffers of the same packet follow this one (a socket
+    /// opened with [`crate::XskConfig::multi_buffer`] receives packets larger
+    /// than a frame as such chains, in order).
+    pub fn is_continued(&self) -> bool {
+        self.options & libc::XDP_PKT_CONTD != 0
+    }
+
+    /// Marks the frame as followed (or not) by more buffers of the same
+    /// packet, for sending a packet larger than a frame as a chain.
+    pub fn set_continued(&mut self, more: bool) {
+        if more {
+            self.options |= libc::XDP_PKT_CONTD;
+        } else {
+            self.options &= !libc::XDP_PKT_CONTD;
+        }
+    }
+
     /// Consumes the token for a ring descriptor: the frame now belongs to
     /// the kernel, and it is not counted as lost.
     pub(crate) fn into_desc(self) -> libc::xdp_desc {
         let d = libc::xdp_desc {
             addr: self.addr,
             len: self.len,
-            options: 0,
+            options: self.options,
         };
         std::mem::forget(self);
         d

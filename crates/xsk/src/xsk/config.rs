@@ -36,6 +36,13 @@ pub struct XskConfig {
     /// always (Linux 5.4+; dropped with no error on older kernels).
     /// Ignored by [`Xsk::shared`](crate::Xsk::shared), which inherits it from the owner.
     pub need_wakeup: bool,
+    /// Multi-buffer (XDP_USE_SG, Linux 6.6+): packets larger than a frame
+    /// arrive and leave as chains of frames ([`Frame::is_continued`]). The
+    /// XDP program must be frags-aware (`xdp.frags`) for such packets to
+    /// reach it in native mode.
+    ///
+    /// [`Frame::is_continued`]: crate::Frame::is_continued
+    pub multi_buffer: bool,
 }
 
 impl Default for XskConfig {
@@ -48,6 +55,7 @@ impl Default for XskConfig {
             tx_size: 2048,
             bind: BindMode::Auto,
             need_wakeup: true,
+            multi_buffer: false,
         }
     }
 }

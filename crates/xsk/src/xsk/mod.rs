@@ -5,7 +5,7 @@ mod config;
 mod open;
 
 pub use config::{BindMode, FrameAccounting, XskConfig};
-pub(crate) use open::Rings;
+pub(crate) use open::{Bound, Rings};
 
 use crate::error::Result;
 use crate::if_xdp::Statistics;
@@ -45,6 +45,7 @@ pub struct Xsk {
     queue: u32,
     zero_copy: bool,
     need_wakeup: bool,
+    multi_buffer: bool,
 }
 
 impl std::fmt::Debug for Xsk {
@@ -177,7 +178,9 @@ impl Xsk {
         let (idx, count) = self.rx.peek(max);
         for i in 0..count {
             let d = self.rx.read(idx.wrapping_add(i));
-            out.push(self.umem.frame_from_kernel(d.addr, d.len));
+            let mut f = self.umem.frame_from_kernel(d.addr, d.len);
+            f.set_continued(d.options & libc::XDP_PKT_CONTD != 0);
+            out.push(f);
         }
         if count > 0 {
             self.rx.release();
@@ -258,6 +261,11 @@ impl Xsk {
     /// again (call [`Socket::kick_rx`] or poll in a busy loop).
     pub fn fill_needs_wakeup(&self) -> bool {
         self.need_wakeup && self.fill.needs_wakeup()
+    }
+
+    /// True if this socket was bound for multi-buffer packets (XDP_USE_SG).
+    pub fn is_multi_buffer(&self) -> bool {
+        self.multi_buffer
     }
 
     /// True if this socket was bound with need_wakeup.

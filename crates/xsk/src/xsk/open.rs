@@ -58,6 +58,7 @@ struct BindPlan {
     shared_fd: Option<RawFd>,
     mode: BindMode,
     need_wakeup: bool,
+    multi_buffer: bool,
 }
 
 impl Xsk {
@@ -97,6 +98,7 @@ impl Xsk {
             shared_fd: None,
             mode: config.bind,
             need_wakeup: config.need_wakeup,
+            multi_buffer: config.multi_buffer,
         };
         Xsk::open(interface, queue, config, umem, frames, plan)
     }
@@ -123,6 +125,7 @@ impl Xsk {
                 BindMode::Copy
             },
             need_wakeup: owner.need_wakeup,
+            multi_buffer: owner.multi_buffer,
         };
         Xsk::open(interface, queue, config, owner.umem.clone(), frames, plan)
     }
@@ -269,8 +272,11 @@ impl Xsk {
             umem,
             frames,
             (ifindex, queue),
-            zero_copy,
-            need_wakeup,
+            Bound {
+                zero_copy,
+                need_wakeup,
+                multi_buffer: plan.multi_buffer,
+            },
         ))
     }
 
@@ -281,8 +287,7 @@ impl Xsk {
         umem: Arc<Umem>,
         frames: Vec<Frame>,
         (ifindex, queue): (u32, u32),
-        zero_copy: bool,
-        need_wakeup: bool,
+        b: Bound,
     ) -> Xsk {
         Xsk {
             fill_base: r.fill.index(),
@@ -300,10 +305,18 @@ impl Xsk {
             handed_out: 0,
             ifindex,
             queue,
-            zero_copy,
-            need_wakeup,
+            zero_copy: b.zero_copy,
+            need_wakeup: b.need_wakeup,
+            multi_buffer: b.multi_buffer,
         }
     }
+}
+
+/// How a socket ended up bound.
+pub(crate) struct Bound {
+    pub zero_copy: bool,
+    pub need_wakeup: bool,
+    pub multi_buffer: bool,
 }
 
 /// The four rings of a socket, user space's ends.
@@ -360,11 +373,15 @@ fn bind(
         (None, BindMode::ZeroCopy) => libc::XDP_ZEROCOPY,
     };
     let attempt = |wakeup: bool| -> io::Result<()> {
-        let extra = if wakeup && plan.shared_fd.is_none() {
+        let owner = plan.shared_fd.is_none();
+        let mut extra = if wakeup && owner {
             libc::XDP_USE_NEED_WAKEUP
         } else {
             0
         };
+        if plan.multi_buffer && owner {
+            extra |= libc::XDP_USE_SG;
+        }
         let sa = SockaddrXdp {
             family: libc::AF_XDP as u16,
             flags: mode_flags | extra,
@@ -401,6 +418,12 @@ fn bind(
             Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT) if plan.mode == BindMode::ZeroCopy => err
                 .with_kind(ErrorKind::ZeroCopyUnsupported)
                 .with_hint("this driver has no zero-copy AF_XDP support: use copy mode (-c) or auto"),
+            Some(libc::EINVAL) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
+                "multi-buffer AF_XDP (XDP_USE_SG) needs Linux 6.6: run without it (no packets larger than a frame)",
+            ),
+            Some(libc::EOPNOTSUPP) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
+                "this driver has no multi-buffer support in zero-copy mode: use copy mode (-c) or no multi-buffer",
+            ),
             Some(libc::EINVAL) if plan.shared_fd.is_some() => err.with_hint(
                 "the kernel refused to share the UMEM: sharing across queues needs Linux 5.10, and the \
                  owner must be bound to the same interface",
