@@ -5,6 +5,7 @@
  * keeps working.
  *
  *   xdp_redirect        every frame on the queue (the seed's program)
+ *   xdp_redirect_frags  the same, frags-aware (multi-buffer, jumbo MTU)
  *   xdp_redirect_echo   only ICMPv4 / ICMPv6 echo requests that the responder
  *                       may answer (see is_echo_request); ARP, neighbour
  *                       discovery, SSH and everything else go to the kernel
@@ -43,6 +44,14 @@ static __always_inline int redirect(struct xdp_md *ctx)
 
 SEC("xdp")
 int xdp_redirect(struct xdp_md *ctx)
+{
+	return redirect(ctx);
+}
+
+/* The same for multi-buffer frames (jumbo MTU in native mode): loaded with
+ * BPF_F_XDP_HAS_FRAGS (Linux 5.18+), for sockets bound with XDP_USE_SG. */
+SEC("xdp.frags")
+int xdp_redirect_frags(struct xdp_md *ctx)
 {
 	return redirect(ctx);
 }

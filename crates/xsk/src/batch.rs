@@ -22,6 +22,10 @@ pub enum Verdict {
 /// How a batch ended.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub struct Moved {
+    /// Packets received (a multi-buffer packet is several frames).
+    pub packets: u32,
+    /// Packets put on TX.
+    pub tx_packets: u32,
     /// Frames put back on FILL.
     pub recycled: u32,
     /// Frames put on TX.
@@ -40,6 +44,7 @@ pub struct RxFrame<'a> {
     buf: &'a mut [u8],
     len: u32,
     continued: bool,
+    first: bool,
 }
 
 impl RxFrame<'_> {
@@ -57,6 +62,12 @@ impl RxFrame<'_> {
     /// sockets); the verdict of a packet's first buffer decides for all.
     pub fn is_continued(&self) -> bool {
         self.continued
+    }
+
+    /// True for the first buffer of a packet (the one with its headers);
+    /// always true on sockets without multi-buffer.
+    pub fn starts_packet(&self) -> bool {
+        self.first
     }
 
     /// Room from the data start to the end of the chunk.
@@ -189,6 +200,7 @@ impl<'x> RxBatch<'x> {
                 buf,
                 len: d.len,
                 continued: continued != 0,
+                first,
             };
             let verdict = f(&mut frame);
             if first {
@@ -221,6 +233,12 @@ impl<'x> RxBatch<'x> {
                     fill.put(&mut p, addr, &mut moved);
                 }
                 Verdict::Recycle => fill.put(&mut p, addr, &mut moved),
+            }
+            if continued == 0 {
+                moved.packets += 1;
+                if packet_verdict == Verdict::Transmit && !no_room {
+                    moved.tx_packets += 1;
+                }
             }
             first = continued == 0;
         }

@@ -309,6 +309,7 @@ fn fifty_bind_teardown_cycles_on_one_queue() {
             tx_size: 256,
             bind: BindMode::Copy,
             need_wakeup: true,
+            multi_buffer: false,
         };
         for i in 0..50 {
             let xsk = Xsk::new(&p.inner, 0, &small).unwrap_or_else(|e| panic!("cycle {i}: {e}"));

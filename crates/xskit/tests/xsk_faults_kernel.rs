@@ -27,6 +27,7 @@ fn small(bind: BindMode) -> XskConfig {
         tx_size: 256,
         bind,
         need_wakeup: true,
+        multi_buffer: false,
     }
 }
 

@@ -5,6 +5,7 @@ mod config;
 mod open;
 
 pub use config::{BindMode, FrameAccounting, XskConfig};
+#[cfg(any(test, feature = "test-util"))]
 pub(crate) use open::{Bound, Rings};
 
 use crate::error::Result;

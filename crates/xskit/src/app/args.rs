@@ -46,6 +46,10 @@ pub struct SocketArgs {
     /// Bytes per frame (2048 or 4096)
     #[arg(short = 'f', long, default_value_t = 4096)]
     pub frame_size: u32,
+    /// Multi-buffer: receive and send packets larger than a frame as chains
+    /// of frames (XDP_USE_SG, Linux 6.6+) with a frags-aware program (jumbo MTU)
+    #[arg(short = 'F', long)]
+    pub frags: bool,
     /// Map the UMEM in 2 MiB huge pages (reserve them first: /proc/sys/vm/nr_hugepages)
     #[arg(long)]
     pub huge_pages: bool,
@@ -122,6 +126,7 @@ impl SocketArgs {
             tx_size: tx,
             bind: self.bind_mode(),
             need_wakeup: true,
+            multi_buffer: self.frags,
         }
     }
 

@@ -239,7 +239,8 @@ impl Worker {
                 self.last_full = n == self.batch;
                 if n > 0 {
                     let c = &self.counters;
-                    c.rx_packets.fetch_add(u64::from(n), Ordering::Relaxed);
+                    c.rx_packets
+                        .fetch_add(u64::from(m.packets), Ordering::Relaxed);
                     c.rx_bytes.fetch_add(m.bytes, Ordering::Relaxed);
                 }
                 if m.freed > 0 {
@@ -252,6 +253,9 @@ impl Worker {
                 // frames straight onto TX, each in one pass.
                 self.xsk.complete_to_fill(u32::MAX);
                 let m = self.xsk.rx_batch(self.batch).dispatch(|f| {
+                    if !f.starts_packet() {
+                        return Verdict::Transmit; // the rest of a jumbo frame
+                    }
                     let d = f.data_mut();
                     if d.len() >= 12 {
                         let (dst, src) = d.split_at_mut(6);
@@ -477,7 +481,12 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
     let mut mode_in_use = None;
     if mode != Mode::Txonly {
         let highest = queues.iter().max().copied().unwrap_or(0);
-        let mut p = XdpProgram::load(Program::Redirect, xskmap_slots(iface, highest)?)?;
+        let program = if s.frags {
+            Program::RedirectFrags
+        } else {
+            Program::Redirect
+        };
+        let mut p = XdpProgram::load(program, xskmap_slots(iface, highest)?)?;
         mode_in_use = Some(attach(&mut p, iface, s.attach_mode(), s.force, out)?);
         prog = Some(p);
     }

@@ -11,6 +11,9 @@ pub enum Program {
     Pass,
     /// Redirects every frame to the AF_XDP socket of its rx queue.
     Redirect,
+    /// [`Program::Redirect`], frags-aware: multi-buffer frames (jumbo MTU in
+    /// native mode) for sockets bound with multi-buffer (Linux 5.18+ to load).
+    RedirectFrags,
     /// Redirects only ICMPv4/ICMPv6 echo requests; passes everything else.
     RedirectEcho,
     /// Copies the head of each frame to a ring buffer and passes the frame.
@@ -28,6 +31,7 @@ impl Program {
             Program::Drop => "xdp_drop",
             Program::Pass => "xdp_pass",
             Program::Redirect => "xdp_redirect",
+            Program::RedirectFrags => "xdp_redirect_frags",
             Program::RedirectEcho => "xdp_redirect_echo",
             Program::Capture => "xdp_capture",
             Program::Gen => "xdp_gen",
@@ -40,7 +44,7 @@ impl Program {
         match self {
             Program::Drop => XDP_DROP_O,
             Program::Pass => XDP_PASS_O,
-            Program::Redirect | Program::RedirectEcho => XDP_REDIRECT_O,
+            Program::Redirect | Program::RedirectFrags | Program::RedirectEcho => XDP_REDIRECT_O,
             Program::Capture => XDP_CAPTURE_O,
             Program::Gen => XDP_GEN_O,
             Program::Filter => XDP_FILTER_O,
@@ -49,13 +53,19 @@ impl Program {
 
     /// True if the program has an XSKMAP to register sockets in.
     pub fn has_xskmap(self) -> bool {
-        matches!(self, Program::Redirect | Program::RedirectEcho)
+        matches!(
+            self,
+            Program::Redirect | Program::RedirectFrags | Program::RedirectEcho
+        )
     }
 
     /// True if attaching it to the interface that carries the default route
     /// would take the operator's own traffic (and SSH session) away.
     pub fn takes_all_traffic(self) -> bool {
-        matches!(self, Program::Drop | Program::Redirect)
+        matches!(
+            self,
+            Program::Drop | Program::Redirect | Program::RedirectFrags
+        )
     }
 }
 

@@ -1,0 +1,158 @@
+//! Jumbo frames: a veth at MTU 9000 in native XDP mode with the frags-aware
+//! program, and multi-buffer sockets that receive 9000-byte frames as
+//! chains of 4096-byte frames and send them back out whole.
+
+use std::time::{Duration, Instant};
+use xsk::{BindMode, Frame, Verdict, Xsk, XskConfig};
+use xskit::net::{netns, packet::PacketSocket, veth};
+use xskit::testing::{experimental_frame, have_root, in_netns, is_experimental, veth_pair};
+use xskit::xdp::{AttachMode, ModeInUse, Program, XdpProgram};
+
+fn jumbo_link() -> xskit::testing::Pair {
+    let p = veth_pair().unwrap();
+    for i in [&p.inner, &p.peer] {
+        netns::ip(&["link", "set", "dev", i, "mtu", "9000"]).unwrap();
+    }
+    p
+}
+
+fn config() -> XskConfig {
+    XskConfig {
+        bind: BindMode::Copy,
+        multi_buffer: true,
+        ..XskConfig::default()
+    }
+}
+
+/// Frames of 9000 bytes (and a few other sizes around a frame's edge),
+/// each with its own byte pattern.
+fn jumbo_frames(src: [u8; 6]) -> Vec<Vec<u8>> {
+    [9000usize, 4096, 3840, 8192, 60, 9000, 7000]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| {
+            let payload: Vec<u8> = (0..len - 14).map(|j| (i * 37 + j * 11) as u8).collect();
+            experimental_frame(src, &payload)
+        })
+        .collect()
+}
+
+#[test]
+fn native_mode_at_mtu_9000_needs_and_gets_the_frags_aware_program() {
+    if !have_root("native_mode_at_mtu_9000_needs_and_gets_the_frags_aware_program") {
+        return;
+    }
+    in_netns(|| {
+        let p = jumbo_link();
+        let mut plain = XdpProgram::load(Program::Redirect, 1).unwrap();
+        let e = plain
+            .attach(&p.inner, AttachMode::Native, false)
+            .unwrap_err();
+        assert!(e.to_string().to_lowercase().contains("mtu"), "{e}");
+        drop(plain);
+        let mut frags = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
+        let a = frags.attach(&p.inner, AttachMode::Native, false).unwrap();
+        assert_eq!(a.mode, ModeInUse::Native);
+    });
+}
+
+#[test]
+fn jumbo_frames_arrive_as_chains_and_go_back_out_whole() {
+    if !have_root("jumbo_frames_arrive_as_chains_and_go_back_out_whole") {
+        return;
+    }
+    in_netns(|| {
+        let p = jumbo_link();
+        let mut prog = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
+        prog.attach(&p.inner, AttachMode::Native, false).unwrap();
+        let mut xsk = Xsk::new(&p.inner, 0, &config()).unwrap();
+        assert!(xsk.is_multi_buffer());
+        prog.register(0, &xsk).unwrap();
+        xsk.refill(u32::MAX);
+        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let src = veth::mac(&p.peer).unwrap();
+        let sent = jumbo_frames(src);
+
+        // Receive with the token API: chains reassembled byte for byte.
+        for f in &sent {
+            peer.send(f).unwrap();
+        }
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut packet = Vec::new();
+        let mut batch: Vec<Frame> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < sent.len() && Instant::now() < deadline {
+            xsk.socket().poll_rx(100).unwrap();
+            xsk.recv(&mut batch, 64);
+            for f in batch.drain(..) {
+                packet.extend_from_slice(xsk.umem().data(&f));
+                let more = f.is_continued();
+                xsk.release(f);
+                if !more {
+                    if is_experimental(&packet) {
+                        got.push(std::mem::take(&mut packet));
+                    }
+                    packet.clear();
+                }
+            }
+            xsk.refill(u32::MAX);
+        }
+        assert_eq!(got.len(), sent.len());
+        assert!(got == sent, "reassembled bytes differ");
+
+        // Forward with the batch API (l2fwd): each packet leaves whole.
+        for f in &sent {
+            peer.send(f).unwrap();
+        }
+        let mut forwarded = 0;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while forwarded < sent.len() && Instant::now() < deadline {
+            xsk.socket().poll_rx(100).unwrap();
+            xsk.complete_to_fill(u32::MAX);
+            let m = xsk.rx_batch(64).dispatch(|f| {
+                if !f.starts_packet() {
+                    return Verdict::Transmit; // the first buffer's verdict counts
+                }
+                if let Some(macs) = f.data_mut().get_mut(..12) {
+                    macs.rotate_left(6);
+                }
+                Verdict::Transmit
+            });
+            forwarded += m.tx_packets as usize;
+            xsk.flush().unwrap();
+        }
+        let mut back = Vec::new();
+        while back.len() < sent.len() {
+            match peer.recv_incoming(Duration::from_secs(3)).unwrap() {
+                Some(f) if is_experimental(&f) => back.push(f),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let want: Vec<Vec<u8>> = sent
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                f[..12].rotate_left(6);
+                f
+            })
+            .collect();
+        assert_eq!(back.len(), want.len(), "forwarded {forwarded}");
+        for (i, (b, w)) in back.iter().zip(&want).enumerate() {
+            let at = b.iter().zip(w).position(|(x, y)| x != y);
+            assert!(
+                b == w,
+                "frame {i}: {} bytes back, {} sent, first difference at {at:?}",
+                b.len(),
+                w.len()
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while xsk.accounting().tx + xsk.accounting().completion > 0 && Instant::now() < deadline {
+            xsk.flush().unwrap();
+            xsk.complete_to_fill(u32::MAX);
+        }
+        let acc = xsk.accounting();
+        assert!(acc.is_consistent(), "{acc:?}");
+    });
+}
