@@ -329,6 +329,60 @@ impl Xsk {
         p.tx.publish(tidx, used);
         used
     }
+
+    /// Sends up to `max` copies of the packet `data`, each copied into
+    /// frames from the free list: one frame, or on a multi-buffer socket as
+    /// many as it takes, chained with `XDP_PKT_CONTD`. Only whole packets
+    /// are queued; returns how many. A packet larger than a frame on a
+    /// socket without multi-buffer queues nothing.
+    pub fn transmit_packets(&mut self, max: u32, data: &[u8]) -> u32 {
+        let multi = self.is_multi_buffer();
+        let p = self.parts();
+        let uc = p.umem.config();
+        let cap = (uc.frame_size - uc.headroom) as usize;
+        let per = data.len().div_ceil(cap).max(1);
+        let Ok(per32) = u32::try_from(per) else {
+            return 0;
+        };
+        if per > 1 && !multi {
+            return 0;
+        }
+        let by_frames = u32::try_from(p.free.len() / per).unwrap_or(u32::MAX);
+        let want = max.min(by_frames).saturating_mul(per32);
+        let (tidx, room) = p.tx.room(want);
+        let packets = room / per32;
+        let mut used = 0;
+        for _ in 0..packets {
+            let mut chunks = data.chunks(cap).peekable();
+            let mut first = true;
+            while first || chunks.peek().is_some() {
+                first = false;
+                let seg = chunks.next().unwrap_or(&[]);
+                let mut token = p.free.pop().expect("counted above");
+                p.umem.reset(&mut token);
+                let addr = token.into_addr();
+                // SAFETY: the token just taken off the free list proved the
+                // chunk ours; its address is now only in this pass, which
+                // makes this the only slice of it.
+                let buf = unsafe { p.umem.chunk_from(addr) };
+                buf[..seg.len()].copy_from_slice(seg);
+                let options = if chunks.peek().is_some() {
+                    libc::XDP_PKT_CONTD
+                } else {
+                    0
+                };
+                let desc = libc::xdp_desc {
+                    addr,
+                    len: seg.len() as u32,
+                    options,
+                };
+                p.tx.write(tidx.wrapping_add(used), desc);
+                used += 1;
+            }
+        }
+        p.tx.publish(tidx, used);
+        packets
+    }
 }
 
 #[cfg(test)]
@@ -431,6 +485,31 @@ mod tests {
         let a = xsk.accounting();
         assert_eq!((a.rx, a.fill, a.tx), (5, 11, 0), "{a:?}");
         assert_eq!(xsk.rx_batch(64).recycle().recycled, 5);
+    }
+
+    #[test]
+    fn transmit_packets_chains_a_packet_larger_than_a_frame() {
+        let mut cfg = config();
+        cfg.multi_buffer = true;
+        let (mut xsk, mut k) = loopback(&cfg).unwrap();
+        k.record = true;
+        let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        // 2048-byte frames: 3 buffers a packet; TX holds 8, so 2 packets.
+        assert_eq!(xsk.transmit_packets(5, &data), 2);
+        assert_eq!(k.transmit(64), 6);
+        let lens: Vec<u32> = k.sent.iter().map(|d| d.len).collect();
+        assert_eq!(lens, [2048, 2048, 904, 2048, 2048, 904]);
+        let more: Vec<bool> = k
+            .sent
+            .iter()
+            .map(|d| d.options & libc::XDP_PKT_CONTD != 0)
+            .collect();
+        assert_eq!(more, [true, true, false, true, true, false]);
+        // Without multi-buffer a packet larger than a frame is refused.
+        let (mut plain, _k) = loopback(&config()).unwrap();
+        assert_eq!(plain.transmit_packets(5, &data), 0);
+        assert_eq!(plain.transmit_packets(5, &data[..100]), 5);
+        assert!(plain.accounting().is_consistent());
     }
 
     #[test]

@@ -156,3 +156,46 @@ fn jumbo_frames_arrive_as_chains_and_go_back_out_whole() {
         assert!(acc.is_consistent(), "{acc:?}");
     });
 }
+
+#[test]
+fn a_packet_larger_than_a_frame_leaves_as_one_chain() {
+    if !have_root("a_packet_larger_than_a_frame_leaves_as_one_chain") {
+        return;
+    }
+    in_netns(|| {
+        let p = jumbo_link();
+        let mut xsk = Xsk::new(&p.inner, 0, &config()).unwrap();
+        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let src = veth::mac(&p.inner).unwrap();
+        let sent = jumbo_frames(src);
+        for f in &sent {
+            assert_eq!(xsk.transmit_packets(1, f), 1);
+            xsk.flush().unwrap();
+            xsk.complete(u32::MAX);
+        }
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            match peer.recv_incoming(Duration::from_secs(3)).unwrap() {
+                Some(f) if is_experimental(&f) => got.push(f),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        assert_eq!(got.len(), sent.len());
+        for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
+            assert!(
+                g == s,
+                "frame {i}: {} bytes arrived, {} sent",
+                g.len(),
+                s.len()
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while xsk.free_frames() < 4096 && Instant::now() < deadline {
+            xsk.flush().unwrap();
+            xsk.complete(u32::MAX);
+        }
+        assert!(xsk.accounting().is_consistent(), "{:?}", xsk.accounting());
+        assert_eq!(xsk.statistics().unwrap().tx_invalid_descs, 0);
+    });
+}

@@ -155,6 +155,12 @@ pub struct Worker {
     busy_poll: bool,
     counters: Arc<QueueCounters>,
     tx_len: usize,
+    /// txonly -F: the packet, when it does not fit a frame.
+    jumbo: Option<Vec<u8>>,
+    /// Frames one packet takes (1 but for jumbo packets).
+    bufs_per_packet: u64,
+    /// Completed frames not yet counted as a whole packet.
+    done_bufs: u64,
     tx_left: u64,
     /// The last receive filled a whole batch.
     last_full: bool,
@@ -175,13 +181,24 @@ impl Worker {
             xsk.socket().set_busy_poll(20, batch)?;
         }
         let mut tx_len = 0;
-        if mode == Mode::Txonly {
+        let mut jumbo = None;
+        let room = {
+            let c = xsk.umem().config();
+            (c.frame_size - c.headroom) as usize
+        };
+        if mode == Mode::Txonly && xsk.is_multi_buffer() && template.len() > room {
+            // Larger than a frame: each packet is copied into a chain of
+            // frames as it is sent (-F).
+            jumbo = Some(template.to_vec());
+            tx_len = template.len();
+        } else if mode == Mode::Txonly {
             let mut all = Vec::with_capacity(xsk.free_frames());
             while let Some(mut f) = xsk.alloc() {
                 let buf = xsk.umem().buffer_mut(&mut f);
                 if buf.len() < template.len() {
                     bail!(
-                        "frames of {} bytes cannot hold a {}-byte packet",
+                        "frames of {} bytes cannot hold a {}-byte packet: use larger frames (-f, -u), \
+                         a smaller -s, or multi-buffer (-F, Linux 6.6+)",
                         buf.len(),
                         template.len()
                     );
@@ -204,6 +221,11 @@ impl Worker {
             busy_poll,
             counters: Arc::new(QueueCounters::default()),
             tx_len,
+            bufs_per_packet: jumbo
+                .as_ref()
+                .map_or(1, |t: &Vec<u8>| t.len().div_ceil(room) as u64),
+            done_bufs: 0,
+            jumbo,
             tx_left: count.unwrap_or(u64::MAX),
             last_full: false,
         })
@@ -285,7 +307,9 @@ impl Worker {
                 }
             }
             Mode::Txonly => {
-                let done = self.xsk.complete(u32::MAX) as u64;
+                self.done_bufs += u64::from(self.xsk.complete(u32::MAX));
+                let done = self.done_bufs / self.bufs_per_packet;
+                self.done_bufs %= self.bufs_per_packet;
                 if done > 0 {
                     self.counters.tx_packets.fetch_add(done, Ordering::Relaxed);
                     self.counters
@@ -296,7 +320,10 @@ impl Worker {
                 // One pass from the free list onto TX: every frame already
                 // holds the packet (written once by `new`).
                 let tx_len = self.tx_len;
-                let sent = u64::from(self.xsk.transmit_new(want, |_| tx_len));
+                let sent = u64::from(match &self.jumbo {
+                    Some(packet) => self.xsk.transmit_packets(want, packet),
+                    None => self.xsk.transmit_new(want, |_| tx_len),
+                });
                 let queued = sent;
                 self.tx_left -= sent.min(queued);
                 self.xsk.flush()?;
