@@ -6,7 +6,7 @@
  *
  *   xdp_redirect        every frame on the queue (the seed's program)
  *   xdp_redirect_frags  the same, frags-aware (multi-buffer, jumbo MTU)
- *   xdp_redirect_echo   only ICMPv4 / ICMPv6 echo requests that the responder
+ *   xdp_redirect_echo   only ICMPv4 / ICMPv6 echo requests (and _frags) that the responder
  *                       may answer (see is_echo_request); ARP, neighbour
  *                       discovery, SSH and everything else go to the kernel
  */
@@ -113,12 +113,24 @@ static __always_inline int is_echo_request(struct xdp_md *ctx)
 	return 0;
 }
 
-SEC("xdp")
-int xdp_redirect_echo(struct xdp_md *ctx)
+static __always_inline int redirect_echo(struct xdp_md *ctx)
 {
 	if (!is_echo_request(ctx))
 		return xskit_count(ctx, XDP_PASS);
 	return redirect(ctx);
+}
+
+SEC("xdp")
+int xdp_redirect_echo(struct xdp_md *ctx)
+{
+	return redirect_echo(ctx);
+}
+
+/* The same, frags-aware: the headers it reads lie in the first buffer. */
+SEC("xdp.frags")
+int xdp_redirect_echo_frags(struct xdp_md *ctx)
+{
+	return redirect_echo(ctx);
 }
 
 char _license[] SEC("license") = "GPL";

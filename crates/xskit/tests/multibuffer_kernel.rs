@@ -199,3 +199,41 @@ fn a_packet_larger_than_a_frame_leaves_as_one_chain() {
         assert_eq!(xsk.statistics().unwrap().tx_invalid_descs, 0);
     });
 }
+
+#[test]
+fn echo_answers_8000_byte_pings_in_native_mode_at_mtu_9000() {
+    if !have_root("echo_answers_8000_byte_pings_in_native_mode_at_mtu_9000") {
+        return;
+    }
+    use std::net::IpAddr;
+    use xskit::app::args::defaults;
+    use xskit::app::demo::ping_series;
+    use xskit::app::echo::{self, EchoArgs};
+    use xskit::testing::{in_outer, sandbox};
+    let g = sandbox("jumbo").unwrap();
+    let st = &g.0;
+    for (ns, iface) in [(&st.inner_ns, &st.inner_if), (&st.outer_ns, &st.outer_if)] {
+        netns::ip(&["-n", ns, "link", "set", "dev", iface, "mtu", "9000"]).unwrap();
+    }
+    let mut a: EchoArgs = defaults();
+    a.socket.interface = Some(st.inner_if.clone());
+    a.socket.mode = AttachMode::Native;
+    a.socket.frags = true;
+    a.socket.poll = true;
+    a.socket.interval = Duration::from_secs(3600);
+    a.socket.quiet = true;
+    let responder = echo::Background::start(st, a, None, Box::new(std::io::sink())).unwrap();
+    let (v6, v4, small) = in_outer(st, || {
+        (
+            ping_series(IpAddr::V6(st.inner_v6), 10, 8000, Duration::ZERO).unwrap(),
+            ping_series(IpAddr::V4(st.inner_v4), 10, 8000, Duration::ZERO).unwrap(),
+            ping_series(IpAddr::V4(st.inner_v4), 10, 56, Duration::ZERO).unwrap(),
+        )
+    });
+    let sum = responder.stop().unwrap();
+    assert_eq!((v6.correct, v6.wrong), (10, 0), "IPv6 8000 B");
+    assert_eq!((v4.correct, v4.wrong), (10, 0), "IPv4 8000 B");
+    assert_eq!((small.correct, small.wrong), (10, 0), "IPv4 56 B");
+    assert_eq!((sum.answered_v6, sum.answered_v4), (10, 20), "{sum:?}");
+    assert!(sum.accounting.is_consistent(), "{:?}", sum.accounting);
+}

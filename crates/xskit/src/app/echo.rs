@@ -185,10 +185,11 @@ pub fn run(
     ready: &mut dyn FnMut(),
 ) -> Result<EchoSummary> {
     let s = &args.socket;
-    let program = if args.all_traffic {
-        Program::Redirect
-    } else {
-        Program::RedirectEcho
+    let program = match (args.all_traffic, s.frags) {
+        (true, false) => Program::Redirect,
+        (true, true) => Program::RedirectFrags,
+        (false, false) => Program::RedirectEcho,
+        (false, true) => Program::RedirectEchoFrags,
     };
     let mut session = Session::open(iface, s, program, out)?;
     ready();
@@ -209,47 +210,53 @@ pub fn run(
     let batch = s.batch;
     let poll_ms = s.interval.as_millis().clamp(1, 100) as i32;
 
+    // Requests larger than a frame (-F) take the gathering path.
+    let mut jumbo = s.frags.then(|| crate::app::echo_jumbo::Jumbo::new(batch));
     let mut next_check = Instant::now() + crate::app::modes::BOUND_CHECK;
     while !stop.load(Ordering::Relaxed) {
         session.wait_rx(s.poll, poll_ms)?;
         let xsk = &mut session.xsk;
-        // Completed replies go straight back to FILL; each request is
-        // rewritten in place and sent, or recycled, in one pass.
-        xsk.complete_to_fill(u32::MAX);
-        let now = Instant::now();
-        let room = xsk.tx_room();
-        let mut answered = 0u32;
-        let m = xsk.rx_batch(batch).dispatch(|f| {
-            let len = f.data().len() as u64;
-            sum.totals.rx_packets += 1;
-            sum.totals.rx_bytes += len;
-            let admit = |src| limiter.admit(src, now);
-            match echo::answer_with(f.data_mut(), &local, admit) {
-                Ok(kind) => {
-                    match kind {
-                        Answered::V4 => sum.answered_v4 += 1,
-                        Answered::V6 => sum.answered_v6 += 1,
+        if let Some(j) = jumbo.as_mut() {
+            j.step(xsk, batch, &local, &mut limiter, &mut sum)?;
+        } else {
+            // Completed replies go straight back to FILL; each request is
+            // rewritten in place and sent, or recycled, in one pass.
+            xsk.complete_to_fill(u32::MAX);
+            let now = Instant::now();
+            let room = xsk.tx_room();
+            let mut answered = 0u32;
+            let m = xsk.rx_batch(batch).dispatch(|f| {
+                let len = f.data().len() as u64;
+                sum.totals.rx_packets += 1;
+                sum.totals.rx_bytes += len;
+                let admit = |src| limiter.admit(src, now);
+                match echo::answer_with(f.data_mut(), &local, admit) {
+                    Ok(kind) => {
+                        match kind {
+                            Answered::V4 => sum.answered_v4 += 1,
+                            Answered::V6 => sum.answered_v6 += 1,
+                        }
+                        if answered < room {
+                            sum.totals.tx_bytes += len;
+                        }
+                        answered += 1;
+                        Verdict::Transmit
                     }
-                    if answered < room {
-                        sum.totals.tx_bytes += len;
+                    Err(r) => {
+                        sum.rejected[r as usize] += 1;
+                        Verdict::Recycle
                     }
-                    answered += 1;
-                    Verdict::Transmit
                 }
-                Err(r) => {
-                    sum.rejected[r as usize] += 1;
-                    Verdict::Recycle
-                }
+            });
+            sum.totals.tx_packets += u64::from(m.transmitted);
+            sum.tx_ring_full += u64::from(m.tx_full);
+            let n = m.transmitted + m.tx_full + m.recycled + m.freed;
+            if m.transmitted > 0 || n == 0 {
+                xsk.flush()?;
             }
-        });
-        sum.totals.tx_packets += u64::from(m.transmitted);
-        sum.tx_ring_full += u64::from(m.tx_full);
-        let n = m.transmitted + m.tx_full + m.recycled + m.freed;
-        if m.transmitted > 0 || n == 0 {
-            xsk.flush()?;
-        }
-        if m.freed > 0 {
-            xsk.refill(u32::MAX);
+            if m.freed > 0 {
+                xsk.refill(u32::MAX);
+            }
         }
 
         let now = Instant::now();

@@ -8,6 +8,7 @@ pub mod dump;
 pub mod echo;
 #[cfg(feature = "tokio")]
 pub mod echo_async;
+pub mod echo_jumbo;
 pub mod gen;
 pub mod latency;
 pub mod modes;

@@ -16,6 +16,8 @@ pub enum Program {
     RedirectFrags,
     /// Redirects only ICMPv4/ICMPv6 echo requests; passes everything else.
     RedirectEcho,
+    /// [`Program::RedirectEcho`], frags-aware (echo requests above a frame).
+    RedirectEchoFrags,
     /// Copies the head of each frame to a ring buffer and passes the frame.
     Capture,
     /// The generator's program for BPF_PROG_RUN live frames (XDP_TX).
@@ -33,6 +35,7 @@ impl Program {
             Program::Redirect => "xdp_redirect",
             Program::RedirectFrags => "xdp_redirect_frags",
             Program::RedirectEcho => "xdp_redirect_echo",
+            Program::RedirectEchoFrags => "xdp_redirect_echo_frags",
             Program::Capture => "xdp_capture",
             Program::Gen => "xdp_gen",
             Program::Filter => "xdp_filter",
@@ -44,7 +47,10 @@ impl Program {
         match self {
             Program::Drop => XDP_DROP_O,
             Program::Pass => XDP_PASS_O,
-            Program::Redirect | Program::RedirectFrags | Program::RedirectEcho => XDP_REDIRECT_O,
+            Program::Redirect
+            | Program::RedirectFrags
+            | Program::RedirectEcho
+            | Program::RedirectEchoFrags => XDP_REDIRECT_O,
             Program::Capture => XDP_CAPTURE_O,
             Program::Gen => XDP_GEN_O,
             Program::Filter => XDP_FILTER_O,
@@ -55,7 +61,10 @@ impl Program {
     pub fn has_xskmap(self) -> bool {
         matches!(
             self,
-            Program::Redirect | Program::RedirectFrags | Program::RedirectEcho
+            Program::Redirect
+                | Program::RedirectFrags
+                | Program::RedirectEcho
+                | Program::RedirectEchoFrags
         )
     }
 
