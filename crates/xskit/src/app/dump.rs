@@ -30,16 +30,16 @@ pub struct DumpArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "interface")]
     pub sandbox: Option<String>,
     /// Queue to take frames from (with --consume)
-    #[arg(short = 'q', long, default_value_t = 0)]
+    #[arg(short = 'q', long, default_value_t = 0, requires = "consume")]
     pub queue: u32,
     /// XDP attach mode
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub mode: AttachMode,
     /// Stop after this many frames
-    #[arg(short = 'c', long)]
+    #[arg(short = 'c', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Add a hex dump of each frame
-    #[arg(short = 'x', long)]
+    #[arg(short = 'x', long, conflicts_with = "write")]
     pub hex: bool,
     /// Write frames to a pcap file (tcpdump and Wireshark read it) instead of printing them
     #[arg(short = 'w', long, value_name = "FILE")]
@@ -48,7 +48,7 @@ pub struct DumpArgs {
     #[arg(long)]
     pub consume: bool,
     /// With --consume: allow it on the interface of the default route
-    #[arg(long)]
+    #[arg(long, requires = "consume")]
     pub force: bool,
     /// Stop after this long
     #[arg(short = 'd', long, value_parser = crate::app::args::parse_duration)]

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod caps;
 pub mod cpu;
 pub mod demo;
 pub mod dump;

@@ -51,7 +51,7 @@ pub struct ModeArgs {
     #[command(flatten)]
     pub socket: SocketArgs,
     /// Queues to run on, one socket and thread each (e.g. 0-3 or 0,2) [default: -q]
-    #[arg(long)]
+    #[arg(long, conflicts_with = "queue")]
     pub queues: Option<List>,
     /// CPUs to pin the queue threads to, one per queue or one for all
     #[arg(long)]
@@ -65,11 +65,12 @@ pub struct ModeArgs {
     /// Preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch)
     #[arg(short = 'B', long)]
     pub busy_poll: bool,
-    /// txonly: frame size in bytes, FCS included as in xdpsock (64 sends 60 bytes)
-    #[arg(short = 's', long, default_value_t = 64)]
+    /// txonly: frame size in bytes, FCS included as in xdpsock (64 sends 60
+    /// bytes); at most the frame size (-f) plus 4
+    #[arg(short = 's', long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65535))]
     pub size: usize,
     /// txonly: stop after sending this many frames
-    #[arg(short = 'C', long)]
+    #[arg(short = 'C', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// txonly: source MAC [default: the interface's]
     #[arg(long)]
@@ -444,14 +445,33 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
             );
         }
     }
+    crate::app::args::check_frame_size(s.frame_size, args.unaligned)?;
     let mut config = s.xsk_config();
     config.need_wakeup = !args.no_need_wakeup;
     config.umem.unaligned = args.unaligned;
-    config.umem.frame_count = s.frames * queues.len() as u32;
+    config.umem.frame_count = s
+        .frames
+        .checked_mul(queues.len() as u32)
+        .filter(|n| *n <= crate::app::args::MAX_FRAMES * 16)
+        .with_context(|| {
+            format!(
+                "{} frames for each of {} queues is too many",
+                s.frames,
+                queues.len()
+            )
+        })?;
 
     let template = if let Some(t) = &args.template {
         t.clone()
     } else if mode == Mode::Txonly {
+        if args.size.saturating_sub(4) > s.frame_size as usize {
+            bail!(
+                "size {} does not fit a frame of {} bytes: use -s {} or less, or a larger -f",
+                args.size,
+                s.frame_size,
+                s.frame_size as usize + 4
+            );
+        }
         let src_mac = match &args.src_mac {
             Some(m) => crate::net::parse_mac(m)?,
             None => crate::net::veth::mac(iface).unwrap_or([2, 0, 0, 0, 0, 1]),

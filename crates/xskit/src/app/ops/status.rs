@@ -2,7 +2,7 @@
 //! `--watch` prints rates per action and per filter rule.
 
 use super::{is_ours, tidy, utc, NsArgs};
-use crate::app::args::parse_duration;
+use crate::app::args::parse_interval;
 use crate::app::stats::thousands;
 use crate::net::netns;
 use crate::xdp::filter::{Listed, Rules};
@@ -21,15 +21,19 @@ pub struct StatusArgs {
     /// JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// Counters in the Prometheus text format (per interface, program,
+    /// action and filter rule), for node_exporter's textfile collector
+    #[arg(long)]
+    pub prometheus: bool,
     /// Print rates (frames and bytes per second) per action and per filter
     /// rule every interval until Ctrl-C, like `xdp-filter poll`
     #[arg(long, short = 'w')]
     pub watch: bool,
     /// Interval of --watch (implies it)
-    #[arg(short = 'n', long, value_parser = parse_duration)]
+    #[arg(short = 'n', long, value_parser = parse_interval)]
     pub interval: Option<Duration>,
     /// Stop --watch after this many reports
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     #[command(flatten)]
     pub ns: NsArgs,
