@@ -176,10 +176,7 @@ fn clap_error(e: clap::Error) -> i32 {
         return e.exit_code();
     }
     let text = e.render().to_string();
-    let first: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .collect();
+    let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).collect();
     let line = one_line(&first.join(" "));
     let line = line.strip_prefix("error: ").unwrap_or(&line);
     eprintln!("xskit: error: {line} (see --help)");
@@ -210,7 +207,9 @@ pub fn check_options(matches: &ArgMatches) -> Result<()> {
         return Ok(());
     };
     let cmd = Cli::command();
-    let sub_cmd = cmd.find_subcommand(name).expect("a parsed subcommand exists");
+    let sub_cmd = cmd
+        .find_subcommand(name)
+        .expect("a parsed subcommand exists");
     match name {
         "rxdrop" | "l2fwd" => {
             if let Some(id) = TXONLY_ONLY.iter().find(|id| given(sub, id)) {
@@ -224,7 +223,9 @@ pub fn check_options(matches: &ArgMatches) -> Result<()> {
             if given(sub, "count") && !given(sub, "watch") && !given(sub, "interval") {
                 bail!("--count counts --watch reports: add --watch (or -n INTERVAL)");
             }
-            if given(sub, "prometheus") && (given(sub, "json") || given(sub, "watch") || given(sub, "interval")) {
+            if given(sub, "prometheus")
+                && (given(sub, "json") || given(sub, "watch") || given(sub, "interval"))
+            {
                 bail!("--prometheus prints one reading: it does not combine with --json, --watch or -n");
             }
         }
@@ -326,8 +327,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Man { dir } => {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             clap_mangen::generate_to(Cli::command(), &dir)
                 .with_context(|| format!("writing manual pages to {}", dir.display()))?;
             writeln!(stdout, "manual pages written to {}", dir.display())?;

@@ -179,7 +179,9 @@ pub const MAX_DURATION_SECS: f64 = 1e9;
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(1) {
-        return Err(format!("{s:?} is too short for an interval: use at least 1ms (e.g. 1s)"));
+        return Err(format!(
+            "{s:?} is too short for an interval: use at least 1ms (e.g. 1s)"
+        ));
     }
     Ok(d)
 }

@@ -62,7 +62,9 @@ fn memlock_unlimited() -> bool {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one rlimit.
-    unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) == 0 && r.rlim_cur == libc::RLIM_INFINITY }
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) == 0 && r.rlim_cur == libc::RLIM_INFINITY
+    }
 }
 
 /// What a command needs: `bpf` (load XDP programs), `xsk` (AF_XDP sockets,
