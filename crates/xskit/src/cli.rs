@@ -117,6 +117,9 @@ fn run_mode(mode: Mode, args: ModeArgs) -> Result<i32> {
     need(mode.name(), &xsk_caps(args.socket.interface.is_some()))?;
     let stop = stop_on_signals()?;
     let iface = args.socket.resolve_interface()?;
+    if let Some(p) = &args.socket.metrics_file {
+        crate::app::metrics::install(p, mode.name(), &iface);
+    }
     let mut stdout = std::io::stdout();
     let summary = modes::run(mode, &args, &iface, &stop, &mut stdout)?;
     summary.print(&mut stdout, args.socket.json)?;
@@ -248,6 +251,9 @@ fn run(cli: Cli) -> Result<i32> {
             args.socket.poll = !args.socket.spin;
             let stop = stop_on_signals()?;
             let iface = args.socket.resolve_interface()?;
+            if let Some(p) = &args.socket.metrics_file {
+                crate::app::metrics::install(p, "echo", &iface);
+            }
             let summary = echo::run(&args, &iface, &stop, &mut stdout, &mut || {})?;
             summary.print(&mut stdout, args.socket.json)?;
             Ok(0)
@@ -304,21 +310,33 @@ fn run(cli: Cli) -> Result<i32> {
             ops::filter_cmd(&args, &mut stdout)
         }
         Command::Dump(args) => {
-            need(
-                "dump",
-                &caps::needs(true, args.consume, args.interface.is_none()),
-            )?;
-            let stop = stop_on_signals()?;
-            let iface = args.resolve_interface()?;
-            let s = dump::run(&args, &iface, &stop, &mut stdout)?;
-            let lost = if s.lost > 0 {
-                format!(", {} not captured (ring buffer full)", s.lost)
-            } else {
-                String::new()
+            // The expression is checked before anything is attached.
+            args.filter()?;
+            let s = match &args.read {
+                Some(path) => dump::read_file(&args, path, &mut stdout)?,
+                None => {
+                    need(
+                        "dump",
+                        &caps::needs(true, args.consume, args.interface.is_none()),
+                    )?;
+                    let stop = stop_on_signals()?;
+                    let iface = args.resolve_interface()?;
+                    dump::run(&args, &iface, &stop, &mut stdout, &mut std::io::stderr())?
+                }
             };
+            let mut notes = String::new();
+            if s.filtered_out > 0 {
+                notes += &format!(", {} left out by the expression", s.filtered_out);
+            }
+            if s.lost > 0 {
+                notes += &format!(", {} not captured (ring buffer full)", s.lost);
+            }
             match &args.write {
-                Some(p) => eprintln!("{} frames written to {}{lost}", s.captured, p.display()),
-                None => eprintln!("{} frames captured{lost}", s.captured),
+                Some(p) if p.as_os_str() != "-" => {
+                    eprintln!("{} frames written to {}{notes}", s.captured, p.display())
+                }
+                Some(_) => eprintln!("{} frames written to standard output{notes}", s.captured),
+                None => eprintln!("{} frames captured{notes}", s.captured),
             }
             Ok(0)
         }
