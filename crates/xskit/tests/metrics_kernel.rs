@@ -100,8 +100,7 @@ fn parse(text: &str) -> Result<Vec<Series>, String> {
         if let Some(r) = rest.strip_prefix('{') {
             let mut chars = r.char_indices().peekable();
             let mut end = None;
-            loop {
-                let Some(&(i, c)) = chars.peek() else { break };
+            while let Some(&(i, c)) = chars.peek() {
                 if c == '}' {
                     end = Some(i);
                     break;

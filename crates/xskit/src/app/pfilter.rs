@@ -270,9 +270,12 @@ fn prefix_match(a: &[u8], b: &[u8], len: u8) -> bool {
     a[..full] == b[..full] && (rest == 0 || (a[full] ^ b[full]) & (0xff << (8 - rest)) == 0)
 }
 
-/// The IP layer of a frame at `off`: (l3 start, protocol, src, dst, l4 start
-/// when not a later fragment).
-fn ip(d: &[u8], off: usize) -> Option<(u8, &[u8], &[u8], Option<usize>, bool)> {
+/// The IP layer of a frame: (protocol, source, destination, start of the
+/// transport header unless a later fragment, IPv4).
+type IpView<'a> = (u8, &'a [u8], &'a [u8], Option<usize>, bool);
+
+/// The IP layer of a frame whose EtherType sits `off` bytes late.
+fn ip(d: &[u8], off: usize) -> Option<IpView<'_>> {
     let l3 = 14 + off;
     match be16(d, 12 + off)? {
         0x0800 => {
