@@ -277,6 +277,12 @@ fn watch_file(path: &std::path::Path, cmd: &[&str]) -> (usize, Vec<Series>) {
             while !stop.load(Ordering::Relaxed) {
                 if let Ok(t) = std::fs::read_to_string(path) {
                     last = parse(&t).unwrap_or_else(|e| panic!("reading {n}: {e}\n{t}"));
+                    // The timestamp is written last: without it the file is partial.
+                    assert!(
+                        last.iter()
+                            .any(|s| s.0 == "xskit_metrics_written_timestamp_seconds"),
+                        "reading {n} is partial: {t:?}"
+                    );
                     n += 1;
                 }
                 std::thread::sleep(Duration::from_millis(2));

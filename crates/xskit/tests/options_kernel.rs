@@ -60,11 +60,18 @@ fn cases() -> Vec<(Vec<&'static str>, &'static str, [&'static str; 4])> {
     }
     let tx = vec!["txonly", "--sandbox", "SB", "-Q", "-d", "100ms"];
     v.push((tx.clone(), "-s", ["0", "1", "65535", "65536"]));
+    // The sizes that wrapped a 16-bit length and panicked (issue 13).
+    v.push((
+        tx.clone(),
+        "-s",
+        ["100000", "131072", "70000", "4294967296"],
+    ));
     v.push((tx.clone(), "-C", u64v));
     v.push((tx.clone(), "--src-port", u16v));
     v.push((tx, "--dst-port", u16v));
     let gen = vec!["gen", "--sandbox", "SB", "-Q", "-d", "100ms"];
     v.push((gen.clone(), "-s", ["0", "1", "4096", "4097"]));
+    v.push((gen.clone(), "-s", ["100000", "131072", "70000", "65536"]));
     v.push((gen.clone(), "--flows", u16v));
     v.push((gen.clone(), "-r", u64v));
     v.push((gen.clone(), "-C", u64v));
@@ -246,5 +253,75 @@ fn sandbox_queues_from_1_to_64_and_not_0_or_65() {
         if want != 0 {
             assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
         }
+    }
+}
+
+#[test]
+fn contradictory_ignored_and_senseless_options_are_refused_in_one_line() {
+    if !have_root("contradictory_ignored_and_senseless_options_are_refused_in_one_line") {
+        return;
+    }
+    let g = sandbox("refuse").unwrap();
+    let sb = g.0.name.as_str();
+    let f = "/tmp/xskit-refused.pcap";
+    // (command line, exit status, a word the one line must name)
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["echo", "--sandbox", sb, "-n", "0"], 2, "interval"),
+        (vec!["rxdrop", "--sandbox", sb, "-n", "0"], 2, "interval"),
+        (vec!["status", "--watch", "-n", "0"], 2, "interval"),
+        (
+            vec!["echo", "--sandbox", sb, "--mode", "skb", "-N"],
+            2,
+            "--mode",
+        ),
+        (vec!["echo", "--sandbox", sb, "-N", "-S"], 2, "-S"),
+        (vec!["echo", "--sandbox", sb, "-p", "--spin"], 2, "--spin"),
+        (vec!["dump", "--sandbox", sb, "-x", "-w", f], 2, "--hex"),
+        (vec!["dump", "--sandbox", sb, "-q", "1"], 2, "--consume"),
+        (vec!["dump", "--sandbox", sb, "--force"], 2, "--consume"),
+        (vec!["dump", "--sandbox", sb, "--pcapng"], 2, "--write"),
+        (vec!["dump", "-r", f, "--consume"], 2, "--consume"),
+        (vec!["dump", "--sandbox", sb, "-c", "0"], 2, "--count"),
+        (vec!["dump", "--sandbox", sb, "port"], 1, "port"),
+        (
+            vec!["dump", "--sandbox", sb, "host", "1.2.3.4", "udp"],
+            1,
+            "udp",
+        ),
+        (vec!["rxdrop", "--sandbox", sb, "-s", "100"], 2, "--size"),
+        (
+            vec!["l2fwd", "--sandbox", sb, "--src-ip", "198.18.0.9"],
+            2,
+            "--src-ip",
+        ),
+        (vec!["rxdrop", "--sandbox", sb, "-C", "5"], 2, "--count"),
+        (
+            vec!["rxdrop", "--sandbox", sb, "-q", "0", "--queues", "0"],
+            2,
+            "--queues",
+        ),
+        (vec!["txonly", "--sandbox", sb, "-C", "0"], 2, "--count"),
+        (vec!["txonly", "--sandbox", sb, "-s", "4101"], 1, "4101"),
+        (vec!["echo", "--sandbox", sb, "-f", "3000"], 1, "3000"),
+        (vec!["echo", "--sandbox", sb, "-q", "1"], 1, "queue 1"),
+        (vec!["gen", "--sandbox", sb, "-s", "100000"], 2, "--size"),
+        (vec!["txonly", "--sandbox", sb, "-s", "100000"], 2, "--size"),
+        (
+            vec!["gen", "--sandbox", sb, "--af-xdp", "--rate", "5"],
+            2,
+            "--rate",
+        ),
+        (vec!["gen", "--sandbox", sb, "--flows", "0"], 2, "--flows"),
+        (vec!["status", "--count", "2"], 2, "--watch"),
+        (vec!["status", "--prometheus", "--json"], 2, "--prometheus"),
+        (vec!["sandbox", "up", "--queues", "0"], 2, "--queues"),
+    ];
+    for (args, code, word) in cases {
+        let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let o = run(&a);
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        assert_eq!(o.code, Some(code), "{}: {}", o.line, o.stderr);
+        assert_eq!(lines.len(), 1, "{}: {}", o.line, o.stderr);
+        assert!(lines[0].contains(word), "{}: {}", o.line, o.stderr);
     }
 }
