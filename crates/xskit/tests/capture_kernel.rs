@@ -95,16 +95,32 @@ fn dump_to_stdout_is_read_live_by_tcpdump() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(td.stdout.take().unwrap()).lines();
+    // tcpdump's lines arrive on a channel, so a capture that never shows
+    // up fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let td_out = td.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(td_out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
     let src = in_outer(&g.0, || veth::mac(&g.0.outer_if).unwrap());
     let t = Instant::now();
     send(&g.0, &[experimental_frame(src, &[0x42; 60])]);
     // tcpdump prints the frame while dump still runs: nothing waits for
     // a buffer to fill or for the capture to end.
-    let line = lines
-        .find(|l| l.as_ref().unwrap().contains("ethertype Unknown (0x88b5)"))
-        .expect("tcpdump printed the frame")
-        .unwrap();
+    let line = loop {
+        let l = rx.recv_timeout(Duration::from_secs(5));
+        match l {
+            Ok(l) if l.contains("ethertype Unknown (0x88b5)") => break l,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = dump.kill();
+                let _ = td.kill();
+                panic!("tcpdump did not print the frame within 5 s of the last line");
+            }
+        }
+    };
     let secs = t.elapsed().as_secs_f64();
     eprintln!("tcpdump printed the frame {secs:.3}s after it was sent: {line}");
     assert!(secs < 2.0);
