@@ -10,6 +10,8 @@ pub mod dump_out;
 pub mod echo;
 pub mod gen;
 pub mod metrics;
+pub mod mode_args;
+pub mod mode_report;
 pub mod modes;
 pub mod ops;
 pub mod pfilter;
