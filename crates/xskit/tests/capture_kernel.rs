@@ -285,3 +285,74 @@ fn expressions_keep_exactly_what_tcpdump_keeps() {
     let _ = std::fs::remove_file(&all);
     let _ = std::fs::remove_file(&live);
 }
+
+#[test]
+fn pcapng_names_the_interface_and_comments_each_packet_and_snaplen_cuts() {
+    if !have_root("pcapng_names_the_interface_and_comments_each_packet_and_snaplen_cuts") {
+        return;
+    }
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+    use pcap_file::pcapng::Block;
+    let g = sandbox("pcapng").unwrap();
+    let path = std::env::temp_dir().join(format!("xskit-{}.pcapng", std::process::id()));
+    let p = path.to_str().unwrap();
+    let mut d = start_dump(
+        &g.0.name,
+        &[
+            "--pcapng",
+            "-s",
+            "40",
+            "-w",
+            p,
+            "ether",
+            "src",
+            "02:00:00:00:00:07",
+        ],
+        Stdio::null(),
+    );
+    let frames = mix([2, 0, 0, 0, 0, 7], [2, 0, 0, 0, 0, 8]);
+    send(&g.0, &frames);
+    std::thread::sleep(Duration::from_millis(400));
+    interrupt(&mut d);
+    let mut r = pcap_file::pcapng::PcapNgReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let (mut names, mut packets) = (Vec::new(), Vec::new());
+    while let Some(b) = r.next_block() {
+        match b.unwrap() {
+            Block::InterfaceDescription(i) => {
+                assert_eq!(i.snaplen, 40);
+                for o in i.options {
+                    if let InterfaceDescriptionOption::IfName(n) = o {
+                        names.push(n.into_owned());
+                    }
+                }
+            }
+            Block::EnhancedPacket(e) => {
+                let comment = e.options.iter().find_map(|o| match o {
+                    EnhancedPacketOption::Comment(c) => Some(c.to_string()),
+                    _ => None,
+                });
+                packets.push((
+                    e.original_len,
+                    e.data.len(),
+                    comment.expect("a comment on each packet"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(names, [g.0.inner_if.clone()]);
+    assert_eq!(packets.len(), frames.len(), "{packets:?}");
+    for ((orig, kept, comment), f) in packets.iter().zip(&frames) {
+        assert_eq!((*orig as usize, *kept), (f.len(), f.len().min(40)));
+        assert!(comment.contains("copied by xdp_capture"), "{comment}");
+    }
+    assert!(
+        packets[0].2.contains("IPv4 198.18.0.2 > 198.18.0.1"),
+        "{}",
+        packets[0].2
+    );
+    // tcpdump reads the file too.
+    assert!(tcpdump().args(["-nr", p]).output().is_ok());
+}

@@ -155,6 +155,8 @@ impl<'a> Sink<'a> {
     /// Writes one frame received at `when` (since the Unix epoch).
     pub fn frame(&mut self, when: Duration, wire_len: u32, data: &[u8]) -> Result<()> {
         self.captured += 1;
+        // Lines and comments describe the whole frame; files keep -s bytes.
+        let full = data;
         let data = &data[..data.len().min(self.snaplen)];
         let ctx = || format!("writing {}", self.name);
         match &mut self.format {
@@ -163,7 +165,7 @@ impl<'a> Sink<'a> {
                     .with_context(ctx)?;
             }
             Format::PcapNg(w) => {
-                let comment = format!("{}; {}", summarize(data), self.comment);
+                let comment = format!("{}; {}", summarize(full), self.comment);
                 let epb = EnhancedPacketBlock {
                     interface_id: 0,
                     timestamp: when,
@@ -182,7 +184,7 @@ impl<'a> Sink<'a> {
                     secs / 60 % 60,
                     secs % 60,
                     when.subsec_micros(),
-                    summarize(data),
+                    summarize(full),
                     wire_len
                 )?;
                 if *hex {
