@@ -342,7 +342,7 @@ fn pcapng_names_the_interface_and_comments_each_packet_and_snaplen_cuts() {
         }
     }
     let _ = std::fs::remove_file(&path);
-    assert_eq!(names, [g.0.inner_if.clone()]);
+    assert_eq!(names, std::slice::from_ref(&g.0.inner_if));
     assert_eq!(packets.len(), frames.len(), "{packets:?}");
     for ((orig, kept, comment), f) in packets.iter().zip(&frames) {
         assert_eq!((*orig as usize, *kept), (f.len(), f.len().min(40)));
