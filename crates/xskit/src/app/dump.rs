@@ -72,7 +72,7 @@ pub struct DumpArgs {
     pub duration: Option<Duration>,
     /// Rewrite this file every second with the capture's counters
     /// (Prometheus text format, written to a temporary file and renamed)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "read")]
     pub metrics_file: Option<PathBuf>,
     /// Filter expression in tcpdump's syntax (host, net, port, src, dst,
     /// ether, tcp, udp, icmp, icmp6, arp, ip, ip6, vlan, and, or, not,
