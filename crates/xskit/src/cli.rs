@@ -1,10 +1,13 @@
 //! The `xskit` command line: parses arguments and calls into the library.
 
+use crate::app::caps::{self, Cap};
 use crate::app::modes::{self, Mode, ModeArgs};
 use crate::app::{bench, demo, dump, echo, gen, latency, ops, sandbox};
-use anyhow::{bail, Result};
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Context, Result};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -55,6 +58,17 @@ enum Command {
         #[command(subcommand)]
         action: SandboxAction,
     },
+    /// Print a shell completion script (e.g. `xskit completions bash > /etc/bash_completion.d/xskit`)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (xskit.1, xskit-echo.1, ...) into DIR
+    Man {
+        /// Directory to write the pages to (created if missing)
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,12 +89,21 @@ enum SandboxAction {
     },
 }
 
-fn need_root(what: &str) -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        bail!("`xskit {what}` needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_SYS_ADMIN): run it with sudo");
-    }
-    Ok(())
+/// Fails, naming the missing ones, unless the process holds `caps`.
+fn need(what: &str, caps: &[Cap]) -> Result<()> {
+    caps::require(what, caps)
+}
+
+/// The capabilities of an AF_XDP application; entering a namespace (the
+/// sandbox's, when no interface is given) needs CAP_SYS_ADMIN too.
+fn xsk_caps(interface_given: bool) -> Vec<Cap> {
+    caps::needs(true, true, !interface_given)
+}
+
+/// What the operator commands need: attach and read programs, pin in
+/// bpffs (mounting it if needed) and enter namespaces.
+fn ops_caps() -> Vec<Cap> {
+    vec![Cap::NetAdmin, Cap::Bpf, Cap::SysAdmin]
 }
 
 /// Stop flag set by SIGINT and SIGTERM.
@@ -93,9 +116,12 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 }
 
 fn run_mode(mode: Mode, args: ModeArgs) -> Result<i32> {
-    need_root(mode.name())?;
+    need(mode.name(), &xsk_caps(args.socket.interface.is_some()))?;
     let stop = stop_on_signals()?;
     let iface = args.socket.resolve_interface()?;
+    if let Some(p) = &args.socket.metrics_file {
+        crate::app::metrics::install(p, mode.name(), &iface);
+    }
     let mut stdout = std::io::stdout();
     let summary = modes::run(mode, &args, &iface, &stop, &mut stdout)?;
     summary.print(&mut stdout, args.socket.json)?;
@@ -106,29 +132,130 @@ fn run_mode(mode: Mode, args: ModeArgs) -> Result<i32> {
     })
 }
 
-/// Runs the command line; returns the process exit code.
+/// Runs the command line; returns the process exit code: 0 done, 1 failed,
+/// 2 bad options. Every error is one line on stderr.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    // A closed pipe ends xskit quietly, as it does C tools (`xskit dump |
+    // head`): the default SIGPIPE action instead of Rust's "ignore", which
+    // turns it into "error: Broken pipe". Everything xskit attaches is a BPF
+    // link held by the process, so the kernel cleans up as on any exit.
+    // SAFETY: setting a signal's disposition to its default has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return clap_error(e),
+    };
+    if let Err(e) = check_options(&matches) {
+        eprintln!("xskit: error: {e:#}");
+        return 2;
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("xskit: error: {e:#}");
+            eprintln!("xskit: error: {}", one_line(&format!("{e:#}")));
             1
         }
     }
+}
+
+/// Text on one line: line breaks become spaces.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Help and version as clap prints them; errors as their first paragraph
+/// on one line (clap adds a usage block and a tip), exit 2.
+fn clap_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let text = e.render().to_string();
+    let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).collect();
+    let line = one_line(&first.join(" "));
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    eprintln!("xskit: error: {line} (see --help)");
+    2
+}
+
+/// Options rxdrop and l2fwd share with txonly but do not use.
+const TXONLY_ONLY: &[&str] = &[
+    "size", "count", "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port", "dst_port",
+];
+
+fn given(m: &ArgMatches, id: &str) -> bool {
+    m.try_get_raw(id).is_ok_and(|v| v.is_some())
+        && m.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+fn long_name(cmd: &clap::Command, id: &str) -> String {
+    cmd.get_arguments()
+        .find(|a| a.get_id() == id)
+        .and_then(|a| a.get_long())
+        .map_or_else(|| id.to_string(), |l| format!("--{l}"))
+}
+
+/// Rejects options that clap's declarations cannot express: ones a command
+/// would accept and ignore, and combinations that contradict each other.
+pub fn check_options(matches: &ArgMatches) -> Result<()> {
+    let Some((name, sub)) = matches.subcommand() else {
+        return Ok(());
+    };
+    let cmd = Cli::command();
+    let sub_cmd = cmd
+        .find_subcommand(name)
+        .expect("a parsed subcommand exists");
+    match name {
+        "rxdrop" | "l2fwd" => {
+            if let Some(id) = TXONLY_ONLY.iter().find(|id| given(sub, id)) {
+                bail!(
+                    "{} is a txonly option: {name} sends no frames of its own",
+                    long_name(sub_cmd, id)
+                );
+            }
+        }
+        "status" => {
+            if given(sub, "count") && !given(sub, "watch") && !given(sub, "interval") {
+                bail!("--count counts --watch reports: add --watch (or -n INTERVAL)");
+            }
+            if given(sub, "prometheus")
+                && (given(sub, "json") || given(sub, "watch") || given(sub, "interval"))
+            {
+                bail!("--prometheus prints one reading: it does not combine with --json, --watch or -n");
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<i32> {
     let mut stdout = std::io::stdout();
     match cli.command {
         Command::Demo(args) => {
-            need_root("demo")?;
+            need("demo", &caps::needs(true, true, true))?;
             Ok(if demo::run(&args, &mut stdout)? { 0 } else { 1 })
         }
-        Command::Echo(args) => {
-            need_root("echo")?;
+        Command::Echo(mut args) => {
+            need("echo", &xsk_caps(args.socket.interface.is_some()))?;
+            // The responder waits in poll() unless --spin asks for a busy
+            // loop (the benchmark modes keep theirs).
+            args.socket.poll = !args.socket.spin;
             let stop = stop_on_signals()?;
             let iface = args.socket.resolve_interface()?;
+            if let Some(p) = &args.socket.metrics_file {
+                crate::app::metrics::install(p, "echo", &iface);
+            }
             let summary = echo::run(&args, &iface, &stop, &mut stdout, &mut || {})?;
             summary.print(&mut stdout, args.socket.json)?;
             Ok(0)
@@ -137,7 +264,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Txonly(args) => run_mode(Mode::Txonly, args),
         Command::L2fwd(args) => run_mode(Mode::L2fwd, args),
         Command::Bench(args) => {
-            need_root("bench")?;
+            need("bench", &caps::needs(true, true, true))?;
             let rows = bench::run(&args, &mut stdout)?;
             if !args.json {
                 writeln!(stdout)?;
@@ -146,13 +273,13 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Latency(args) => {
-            need_root("latency")?;
+            need("latency", &caps::needs(true, true, true))?;
             let report = latency::run(&args)?;
             latency::print(&report, args.json, &mut stdout)?;
             Ok(0)
         }
         Command::Gen(args) => {
-            need_root("gen")?;
+            need("gen", &xsk_caps(args.interface.is_some()))?;
             let stop = stop_on_signals()?;
             let plan = args.plan()?;
             let s = gen::run(&args, &plan, &stop, &mut stdout)?;
@@ -171,50 +298,81 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Load(args) => {
-            need_root("load")?;
+            need("load", &ops_caps())?;
             ops::load(&args, &mut stdout)
         }
         Command::Unload(args) => {
-            need_root("unload")?;
+            need("unload", &ops_caps())?;
             ops::unload(&args, &mut stdout)
         }
         Command::Status(args) => {
-            need_root("status")?;
+            need("status", &ops_caps())?;
             ops::status(&args, &mut stdout)
         }
         Command::Confirm(args) => {
-            need_root("confirm")?;
+            need("confirm", &ops_caps())?;
             ops::confirm(&args, &mut stdout)
         }
         Command::Filter(args) => {
-            need_root("filter")?;
+            need("filter", &ops_caps())?;
             ops::filter_cmd(&args, &mut stdout)
         }
         Command::Dump(args) => {
-            need_root("dump")?;
-            let stop = stop_on_signals()?;
-            let iface = args.resolve_interface()?;
-            let s = dump::run(&args, &iface, &stop, &mut stdout)?;
-            let lost = if s.lost > 0 {
-                format!(", {} not captured (ring buffer full)", s.lost)
-            } else {
-                String::new()
+            // The expression is checked before anything is attached.
+            args.filter()?;
+            let s = match &args.read {
+                Some(path) => dump::read_file(&args, path, &mut stdout)?,
+                None => {
+                    need(
+                        "dump",
+                        &caps::needs(true, args.consume, args.interface.is_none()),
+                    )?;
+                    let stop = stop_on_signals()?;
+                    let iface = args.resolve_interface()?;
+                    dump::run(&args, &iface, &stop, &mut stdout, &mut std::io::stderr())?
+                }
             };
+            let mut notes = String::new();
+            if s.filtered_out > 0 {
+                notes += &format!(", {} left out by the expression", s.filtered_out);
+            }
+            if s.lost > 0 {
+                notes += &format!(", {} not captured (ring buffer full)", s.lost);
+            }
             match &args.write {
-                Some(p) => eprintln!("{} frames written to {}{lost}", s.captured, p.display()),
-                None => eprintln!("{} frames captured{lost}", s.captured),
+                Some(p) if p.as_os_str() != "-" => {
+                    eprintln!("{} frames written to {}{notes}", s.captured, p.display())
+                }
+                Some(_) => eprintln!("{} frames written to standard output{notes}", s.captured),
+                None => eprintln!("{} frames captured{notes}", s.captured),
             }
             Ok(0)
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "xskit", &mut stdout);
+            Ok(0)
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("writing manual pages to {}", dir.display()))?;
+            writeln!(stdout, "manual pages written to {}", dir.display())?;
+            Ok(0)
+        }
         Command::Sandbox { action } => {
-            need_root("sandbox")?;
+            need("sandbox", &[Cap::NetAdmin, Cap::SysAdmin])?;
             match action {
                 SandboxAction::Up(args) => {
                     let state = sandbox::up(&args)?;
                     write!(stdout, "{}", sandbox::describe(&state))?;
+                    let which = if state.name == sandbox::DEFAULT_NAME {
+                        String::new()
+                    } else {
+                        format!(" --sandbox {}", state.name)
+                    };
                     writeln!(
                         stdout,
-                        "try: sudo xskit echo        (then: sudo ip netns exec {} ping {})",
+                        "try: sudo xskit echo{which}        (then: sudo ip netns exec {} ping {})",
                         state.outer_ns, state.inner_v6
                     )?;
                     Ok(0)

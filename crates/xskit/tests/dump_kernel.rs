@@ -17,9 +17,15 @@ fn args(path: &std::path::Path, consume: bool, count: Option<u64>) -> DumpArgs {
         count,
         hex: false,
         write: Some(path.to_path_buf()),
+        pcapng: false,
+        packet_buffered: false,
+        snaplen: dump::MAX_SNAPLEN,
+        read: None,
         consume,
         force: false,
         duration: Some(Duration::from_secs(20)),
+        metrics_file: None,
+        expression: Vec::new(),
     }
 }
 
@@ -64,7 +70,8 @@ fn pcap_file_reads_back_as_sent_in_pass_and_consume_mode() {
                 // Start capturing, then tell the sender.
                 let a = args(&path, consume, None);
                 let r = std::thread::scope(|s2| {
-                    let c = s2.spawn(|| dump::run(&a, &st.inner_if, &stop, &mut out));
+                    let c =
+                        s2.spawn(|| dump::run(&a, &st.inner_if, &stop, &mut out, &mut Vec::new()));
                     wait_attached(&st.inner_if);
                     tx.send(()).unwrap();
                     c.join().unwrap()
@@ -119,6 +126,7 @@ fn count_stops_the_capture() {
                 &args(&path, false, Some(3)),
                 &st.inner_if,
                 &stop,
+                &mut Vec::new(),
                 &mut Vec::new(),
             )
             .unwrap()

@@ -196,7 +196,10 @@ fn confirm_of_a_dead_or_unknown_load_fails_and_cleans_up() {
         assert!(r["waiting"]["seconds_left"].as_f64().unwrap() > 20.0, "{r}");
         let o = xskit(&["confirm", "4000000"]);
         assert_eq!(o.status.code(), Some(1));
-        assert!(String::from_utf8_lossy(&o.stdout).contains("no xskit load of pid 4000000"));
+        // Nothing to confirm is an error: one line on stderr.
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("no xskit load of pid 4000000"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
         ok(&["unload", &p.inner]);
     });
 }

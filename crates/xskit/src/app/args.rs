@@ -23,10 +23,10 @@ pub struct SocketArgs {
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub mode: AttachMode,
     /// Short for --mode native
-    #[arg(short = 'N', conflicts_with_all = ["skb_mode"])]
+    #[arg(short = 'N', conflicts_with_all = ["skb_mode", "mode"])]
     pub native_mode: bool,
     /// Short for --mode skb
-    #[arg(short = 'S')]
+    #[arg(short = 'S', conflicts_with = "mode")]
     pub skb_mode: bool,
     /// Bind in copy mode
     #[arg(short = 'c', long, conflicts_with = "zero_copy")]
@@ -34,17 +34,22 @@ pub struct SocketArgs {
     /// Bind in zero-copy mode (fails if the driver cannot) [default: zero-copy if possible, else copy]
     #[arg(short = 'z', long)]
     pub zero_copy: bool,
-    /// Wait in poll() instead of a busy loop
+    /// Wait in poll() instead of a busy loop (the default of `echo`; the
+    /// benchmark modes busy-loop unless given this)
     #[arg(short = 'p', long)]
     pub poll: bool,
+    /// Busy-loop instead of waiting in poll() (the default of the benchmark
+    /// modes; `echo` waits in poll() unless given this)
+    #[arg(long, visible_alias = "busy-loop", conflicts_with = "poll")]
+    pub spin: bool,
     /// Frames handled per batch
     #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch: u32,
-    /// Frames in the UMEM
-    #[arg(long, default_value_t = 4096)]
+    /// Frames in the UMEM (1 to 262144)
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=MAX_FRAMES as i64))]
     pub frames: u32,
-    /// Bytes per frame (2048 or 4096)
-    #[arg(short = 'f', long, default_value_t = 4096)]
+    /// Bytes per frame (2048 or 4096; with -u any size from 2048 to 4096)
+    #[arg(short = 'f', long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(2048..=4096))]
     pub frame_size: u32,
     /// Multi-buffer: receive and send packets larger than a frame as chains
     /// of frames (XDP_USE_SG, Linux 6.6+) with a frags-aware program (jumbo MTU)
@@ -66,7 +71,7 @@ pub struct SocketArgs {
     #[arg(long, value_parser = ring_size)]
     pub comp_size: Option<u32>,
     /// Period of the statistics line (e.g. 2s, 500ms)
-    #[arg(short = 'n', long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(short = 'n', long, default_value = "2s", value_parser = parse_interval)]
     pub interval: Duration,
     /// Stop after this long [default: run until Ctrl-C]
     #[arg(short = 'd', long, value_parser = parse_duration)]
@@ -83,6 +88,23 @@ pub struct SocketArgs {
     /// Allow a program that takes all traffic on the default-route interface
     #[arg(long)]
     pub force: bool,
+    /// Rewrite this file every interval with the counters, in the Prometheus
+    /// text format (for node_exporter's textfile collector); written to a
+    /// temporary file and renamed, so readers never see half a file
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<std::path::PathBuf>,
+}
+
+/// Most frames a UMEM may have (1 GiB of 4096-byte frames).
+pub const MAX_FRAMES: u32 = 1 << 18;
+
+/// Refuses a frame size the UMEM cannot use: aligned chunks must be a power
+/// of two (2048 or 4096); unaligned ones may be any size in range.
+pub fn check_frame_size(frame_size: u32, unaligned: bool) -> Result<()> {
+    if !unaligned && !frame_size.is_power_of_two() {
+        bail!("frame size {frame_size} is not 2048 or 4096: aligned frames are a power of two (-u allows any size from 2048 to 4096)");
+    }
+    Ok(())
 }
 
 impl SocketArgs {
@@ -157,7 +179,23 @@ pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
         .expect("options with defaults only parse from an empty command line")
 }
 
-/// Parses `2`, `2s`, `500ms`, `1.5s`, `3m`.
+/// Longest duration accepted (about 31 years): longer ones would overflow
+/// the clock arithmetic.
+pub const MAX_DURATION_SECS: f64 = 1e9;
+
+/// A period between reports: a duration of at least 1 ms (`0` would print
+/// tens of thousands of lines a second).
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) {
+        return Err(format!(
+            "{s:?} is too short for an interval: use at least 1ms (e.g. 1s)"
+        ));
+    }
+    Ok(d)
+}
+
+/// Parses `2`, `2s`, `500ms`, `1.5s`, `3m` (up to [`MAX_DURATION_SECS`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
@@ -180,6 +218,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a duration"));
+    }
+    if secs > MAX_DURATION_SECS {
+        return Err(format!("{s:?} is too long: at most {MAX_DURATION_SECS}s"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -230,5 +271,8 @@ mod tests {
         assert_eq!(parse_duration("3m").unwrap(), Duration::from_secs(180));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3 parsecs").is_err());
+        assert!(parse_duration("99999999999999999999").is_err());
+        assert!(super::parse_interval("0").is_err());
+        assert!(super::parse_interval("1ms").is_ok());
     }
 }

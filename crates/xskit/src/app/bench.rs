@@ -10,7 +10,7 @@
 //! application on CPU 1 in a busy loop). Each figure is the median of
 //! `--runs` measurement windows.
 
-use crate::app::args::{defaults, parse_duration};
+use crate::app::args::defaults;
 use crate::app::echo::{self, EchoArgs};
 use crate::app::gen::{self, GenArgs};
 use crate::app::modes::{self, Mode, ModeArgs};
@@ -30,19 +30,19 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
     /// Length of one measurement window
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = crate::app::args::parse_interval)]
     pub window: Duration,
     /// Frame size, FCS included (64 sends 60-byte frames)
-    #[arg(short = 's', long, default_value_t = 64)]
+    #[arg(short = 's', long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..=crate::app::gen::MAX_GEN_SIZE as u64))]
     pub size: usize,
     /// One JSON object per (configuration, mode) instead of a table
     #[arg(long)]
     pub json: bool,
     /// UMEM frames per application socket (rings get half as many slots)
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=crate::app::args::MAX_FRAMES as i64))]
     pub frames: u32,
-    /// Bytes per UMEM frame
-    #[arg(long, default_value_t = 4096)]
+    /// Bytes per UMEM frame (2048 or 4096)
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(2048..=4096))]
     pub frame_size: u32,
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-bench")]

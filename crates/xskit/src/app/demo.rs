@@ -19,8 +19,8 @@ pub struct DemoArgs {
     /// Echo requests per protocol (ICMPv6 and ICMPv4)
     #[arg(short = 'C', long, default_value_t = 300, value_parser = clap::value_parser!(u16).range(1..))]
     pub count: u16,
-    /// Bytes of data in each echo request
-    #[arg(short = 's', long, default_value_t = 56)]
+    /// Bytes of data in each echo request (up to 1452: one unfragmented IPv6 packet)
+    #[arg(short = 's', long, default_value_t = 56, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1452))]
     pub size: usize,
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-demo")]

@@ -6,7 +6,7 @@
 //! the UDP source port so that flows differ. Where live frames are not
 //! supported it falls back to AF_XDP txonly and says so.
 
-use crate::app::args::{defaults, parse_duration};
+use crate::app::args::{defaults, parse_duration, parse_interval};
 use crate::app::cpu;
 use crate::app::modes::{self, List, Mode, ModeArgs};
 use crate::app::sandbox;
@@ -29,8 +29,9 @@ pub struct GenArgs {
     /// Send from this sandbox's outer end
     #[arg(long, value_name = "NAME", conflicts_with = "interface")]
     pub sandbox: Option<String>,
-    /// Frame size in bytes, FCS included as in xdpsock (64 sends 60 bytes)
-    #[arg(short = 's', long, default_value_t = 64)]
+    /// Frame size in bytes, FCS included as in xdpsock (64 sends 60 bytes),
+    /// up to 4096 (a live frame is one page)
+    #[arg(short = 's', long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_GEN_SIZE as u64))]
     pub size: usize,
     /// Send IPv6 (default IPv4); addresses default to the sandbox's
     #[arg(short = '6', long)]
@@ -51,7 +52,7 @@ pub struct GenArgs {
     #[arg(long)]
     pub dst_ip: Option<IpAddr>,
     /// Number of UDP source ports to rotate through (flows)
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub flows: u16,
     /// Frames per second, all threads together (0: as fast as possible). Sent
     /// as bursts of 50 ms worth at full speed (each BPF_PROG_RUN call costs
@@ -59,7 +60,7 @@ pub struct GenArgs {
     #[arg(short = 'r', long, default_value_t = 0)]
     pub rate: u64,
     /// Stop after this many frames
-    #[arg(short = 'C', long)]
+    #[arg(short = 'C', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Stop after this long [default: 5s without --count]
     #[arg(short = 'd', long, value_parser = parse_duration)]
@@ -68,15 +69,19 @@ pub struct GenArgs {
     #[arg(long)]
     pub cpus: Option<List>,
     /// Period of the statistics line
-    #[arg(short = 'n', long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(short = 'n', long, default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
     /// No periodic lines
     #[arg(short = 'Q', long)]
     pub quiet: bool,
-    /// Use AF_XDP txonly even where live frames work
-    #[arg(long)]
+    /// Use AF_XDP txonly even where live frames work (sends one flow, as
+    /// fast as it can, from one CPU)
+    #[arg(long, conflicts_with_all = ["rate", "flows"])]
     pub af_xdp: bool,
 }
+
+/// Largest `gen -s`: a frame (FCS included) the size of a page.
+pub const MAX_GEN_SIZE: usize = 4096;
 
 /// What the generator did.
 #[derive(Clone, Copy, Debug, Default)]

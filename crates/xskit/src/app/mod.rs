@@ -2,17 +2,23 @@
 
 pub mod args;
 pub mod bench;
+pub mod caps;
 pub mod cpu;
 pub mod demo;
 pub mod dump;
+pub mod dump_out;
 pub mod echo;
 #[cfg(feature = "tokio")]
 pub mod echo_async;
 pub mod echo_jumbo;
 pub mod gen;
 pub mod latency;
+pub mod metrics;
+pub mod mode_args;
+pub mod mode_report;
 pub mod modes;
 pub mod ops;
+pub mod pfilter;
 pub mod ratelimit;
 pub mod sandbox;
 pub mod session;

@@ -6,17 +6,16 @@
 //! their own FILL and COMPLETION rings and their own share of the frames.
 //! The per-packet loops allocate nothing: their vectors are sized once.
 
-use crate::app::args::SocketArgs;
 use crate::app::cpu;
 pub use crate::app::cpu::List;
+pub use crate::app::mode_args::{udp_template, ModeArgs};
+pub use crate::app::mode_report::ModeSummary;
 use crate::app::session::{attach, xskmap_slots};
-use crate::app::stats::{known, thousands, ReportStyle, Reporter, Totals};
-use crate::wire::build;
+use crate::app::stats::{thousands, ReportStyle, Reporter, Totals};
 use crate::xdp::{ModeInUse, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::Write;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -43,84 +42,6 @@ impl Mode {
             Mode::L2fwd => "l2fwd",
         }
     }
-}
-
-/// Options of the benchmark modes.
-#[derive(clap::Args, Clone, Debug)]
-pub struct ModeArgs {
-    #[command(flatten)]
-    pub socket: SocketArgs,
-    /// Queues to run on, one socket and thread each (e.g. 0-3 or 0,2) [default: -q]
-    #[arg(long)]
-    pub queues: Option<List>,
-    /// CPUs to pin the queue threads to, one per queue or one for all
-    #[arg(long)]
-    pub cpus: Option<List>,
-    /// Unaligned chunk mode: any --frame-size
-    #[arg(short = 'u', long)]
-    pub unaligned: bool,
-    /// Do not use need_wakeup: wake the kernel on every batch
-    #[arg(short = 'm', long)]
-    pub no_need_wakeup: bool,
-    /// Preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch)
-    #[arg(short = 'B', long)]
-    pub busy_poll: bool,
-    /// txonly: frame size in bytes, FCS included as in xdpsock (64 sends 60 bytes)
-    #[arg(short = 's', long, default_value_t = 64)]
-    pub size: usize,
-    /// txonly: stop after sending this many frames
-    #[arg(short = 'C', long)]
-    pub count: Option<u64>,
-    /// txonly: source MAC [default: the interface's]
-    #[arg(long)]
-    pub src_mac: Option<String>,
-    /// txonly: destination MAC [default: broadcast]
-    #[arg(long)]
-    pub dst_mac: Option<String>,
-    /// txonly: source IP (IPv4 or IPv6, same family as --dst-ip)
-    #[arg(long, default_value = "198.18.0.1")]
-    pub src_ip: IpAddr,
-    /// txonly: destination IP
-    #[arg(long, default_value = "198.18.0.2")]
-    pub dst_ip: IpAddr,
-    /// txonly: UDP source port
-    #[arg(long, default_value_t = 1024)]
-    pub src_port: u16,
-    /// txonly: UDP destination port
-    #[arg(long, default_value_t = 9)]
-    pub dst_port: u16,
-    /// txonly: send this frame instead of building one (for the generator)
-    #[arg(skip)]
-    pub template: Option<Vec<u8>>,
-}
-
-/// A UDP frame of `size` bytes (FCS included, so `size - 4` in memory).
-pub fn udp_template(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: IpAddr,
-    dst: IpAddr,
-    sport: u16,
-    dport: u16,
-    size: usize,
-) -> Result<Vec<u8>> {
-    let frame_len = size.saturating_sub(4);
-    let headers = match (src, dst) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => 14 + 20 + 8,
-        (IpAddr::V6(_), IpAddr::V6(_)) => 14 + 40 + 8,
-        _ => bail!("source {src} and destination {dst} are of different IP families"),
-    };
-    if frame_len < headers.max(60) {
-        bail!(
-            "size {size} is too small: at least {} for UDP over {}",
-            headers.max(60) + 4,
-            if src.is_ipv4() { "IPv4" } else { "IPv6" }
-        );
-    }
-    let payload: Vec<u8> = (0..frame_len - headers).map(|i| i as u8).collect();
-    Ok(build::udp(
-        src_mac, dst_mac, src, dst, sport, dport, &payload,
-    ))
 }
 
 /// Counters of one queue, shared between its thread and the reporter.
@@ -358,23 +279,6 @@ pub struct Running {
     pub umem_bytes: usize,
 }
 
-/// What a run did, per queue and in total.
-#[derive(Clone, Debug, Default)]
-pub struct ModeSummary {
-    /// (queue, totals, kernel counters).
-    pub queues: Vec<(u32, Totals, Statistics)>,
-    /// Sum over queues.
-    pub total: Totals,
-    /// Seconds it ran.
-    pub elapsed: f64,
-    /// Resident memory at the end.
-    pub rss_bytes: u64,
-    /// UMEM size.
-    pub umem_bytes: usize,
-    /// Frames not accounted for, summed over queues (must be zero).
-    pub frames_unaccounted: usize,
-}
-
 impl Running {
     /// Sums of every queue's counters now.
     pub fn totals(&self) -> Totals {
@@ -475,14 +379,33 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
             );
         }
     }
+    crate::app::args::check_frame_size(s.frame_size, args.unaligned)?;
     let mut config = s.xsk_config();
     config.need_wakeup = !args.no_need_wakeup;
     config.umem.unaligned = args.unaligned;
-    config.umem.frame_count = s.frames * queues.len() as u32;
+    config.umem.frame_count = s
+        .frames
+        .checked_mul(queues.len() as u32)
+        .filter(|n| *n <= crate::app::args::MAX_FRAMES * 16)
+        .with_context(|| {
+            format!(
+                "{} frames for each of {} queues is too many",
+                s.frames,
+                queues.len()
+            )
+        })?;
 
     let template = if let Some(t) = &args.template {
         t.clone()
     } else if mode == Mode::Txonly {
+        if args.size.saturating_sub(4) > s.frame_size as usize {
+            bail!(
+                "size {} does not fit a frame of {} bytes: use -s {} or less, or a larger -f",
+                args.size,
+                s.frame_size,
+                s.frame_size as usize + 4
+            );
+        }
         let src_mac = match &args.src_mac {
             Some(m) => crate::net::parse_mac(m)?,
             None => crate::net::veth::mac(iface).unwrap_or([2, 0, 0, 0, 0, 1]),
@@ -702,57 +625,4 @@ pub fn run(
         }
     }
     running.stop(started.elapsed().as_secs_f64())
-}
-
-impl ModeSummary {
-    /// Prints the final summary.
-    pub fn print(&self, out: &mut dyn Write, json_out: bool) -> Result<()> {
-        let secs = self.elapsed.max(1e-9);
-        if json_out {
-            let qs: Vec<_> = self
-                .queues
-                .iter()
-                .map(|(q, t, k)| json!({"queue": q, "rx_packets": t.rx_packets, "tx_packets": t.tx_packets,
-                    "rx_dropped": k.rx_dropped, "rx_ring_full": k.rx_ring_full, "fill_ring_empty": k.rx_fill_ring_empty_descs}))
-                .collect();
-            writeln!(
-                out,
-                "{}",
-                json!({"summary": true, "elapsed_s": secs, "rx_packets": self.total.rx_packets, "tx_packets": self.total.tx_packets,
-                    "rx_pps": (self.total.rx_packets as f64 / secs).round(), "tx_pps": (self.total.tx_packets as f64 / secs).round(),
-                    "rss_bytes": self.rss_bytes, "umem_bytes": self.umem_bytes, "frames_unaccounted": self.frames_unaccounted, "queues": qs})
-            )?;
-            return Ok(());
-        }
-        writeln!(
-            out,
-            "summary: {:.1}s, rx {} pkts ({} pps), tx {} pkts ({} pps), resident memory {} MiB (UMEM {} MiB)",
-            secs,
-            thousands(self.total.rx_packets),
-            thousands((self.total.rx_packets as f64 / secs) as u64),
-            thousands(self.total.tx_packets),
-            thousands((self.total.tx_packets as f64 / secs) as u64),
-            self.rss_bytes >> 20,
-            self.umem_bytes >> 20
-        )?;
-        for (q, t, k) in &self.queues {
-            writeln!(
-                out,
-                "  queue {q}: rx {} tx {}; kernel: rx dropped {}, rx ring full {}, fill ring empty {}",
-                thousands(t.rx_packets),
-                thousands(t.tx_packets),
-                thousands(k.rx_dropped),
-                known(k.rx_ring_full),
-                known(k.rx_fill_ring_empty_descs)
-            )?;
-        }
-        if self.frames_unaccounted > 0 {
-            writeln!(
-                out,
-                "  WARNING: {} frames not accounted for",
-                self.frames_unaccounted
-            )?;
-        }
-        Ok(())
-    }
 }

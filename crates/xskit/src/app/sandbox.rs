@@ -34,8 +34,8 @@ pub struct UpArgs {
     /// IPv6 subnet; the ends get its ::1 and ::2
     #[arg(long, default_value = "fc00:dead:beef::/64")]
     pub subnet6: String,
-    /// Receive queues per end (veth default: 1)
-    #[arg(long, default_value_t = 1)]
+    /// Receive queues per end (veth default: 1; at most 64 here)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub queues: u32,
 }
 

@@ -30,9 +30,16 @@ pub fn attach(
 /// XSKMAP slots needed for sockets up to `highest_queue` on `iface`: the
 /// interface's rx queue count, or more if asked for.
 pub fn xskmap_slots(iface: &str, highest_queue: u32) -> Result<u32> {
-    Ok(xsk::netdev::rx_queue_count(iface)?
-        .unwrap_or(1)
-        .max(highest_queue + 1))
+    let count = xsk::netdev::rx_queue_count(iface)?;
+    if let Some(n) = count {
+        if highest_queue >= n {
+            anyhow::bail!(
+                "queue {highest_queue} does not exist: {iface} has {n} receive queue(s), 0 to {}",
+                n.saturating_sub(1)
+            );
+        }
+    }
+    Ok(count.unwrap_or(1).max(highest_queue.saturating_add(1)))
 }
 
 /// What [`transmit`] did.
@@ -92,6 +99,7 @@ impl Session {
         program: Program,
         out: &mut dyn Write,
     ) -> Result<Session> {
+        crate::app::args::check_frame_size(args.frame_size, false)?;
         let mut prog = XdpProgram::load(program, xskmap_slots(iface, args.queue)?)?;
         let mode = attach(&mut prog, iface, args.attach_mode(), args.force, out)?;
         let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config())?;

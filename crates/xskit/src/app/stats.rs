@@ -4,6 +4,7 @@
 //! The application's own loop calls [`Reporter::tick`], so counters need no
 //! atomics and no second thread.
 
+use crate::app::metrics::Sample;
 use crate::xdp::ActionCounters;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -155,6 +156,9 @@ impl Reporter {
         let rates = Rates::between(&self.prev, totals, secs);
         self.prev = *totals;
         self.last = now;
+        if crate::app::metrics::installed() {
+            crate::app::metrics::report(&samples(totals, extra, more));
+        }
         if self.style.quiet {
             return;
         }
@@ -234,6 +238,51 @@ impl Reporter {
             }
         }
     }
+}
+
+/// The counters of one report as Prometheus samples (for `--metrics-file`).
+pub fn samples(totals: &Totals, extra: Option<&Extra>, more: &[(&str, u64)]) -> Vec<Sample> {
+    const P: &str = "Frames the application handled, by direction";
+    const B: &str = "Bytes the application handled, by direction";
+    let mut v = vec![
+        Sample::counter("xskit_app_packets_total", P, totals.rx_packets).label("direction", "rx"),
+        Sample::counter("xskit_app_packets_total", P, totals.tx_packets).label("direction", "tx"),
+        Sample::counter("xskit_app_bytes_total", B, totals.rx_bytes).label("direction", "rx"),
+        Sample::counter("xskit_app_bytes_total", B, totals.tx_bytes).label("direction", "tx"),
+    ];
+    for (k, n) in more {
+        v.push(
+            Sample::counter("xskit_app_events_total", "Application events, by kind", *n)
+                .label("event", *k),
+        );
+    }
+    if let Some(x) = extra {
+        const K: &str = "The kernel's AF_XDP socket counters (XDP_STATISTICS)";
+        let k = &x.kernel;
+        for (name, n) in [
+            ("rx_dropped", Some(k.rx_dropped)),
+            ("rx_invalid_descs", Some(k.rx_invalid_descs)),
+            ("tx_invalid_descs", Some(k.tx_invalid_descs)),
+            ("rx_ring_full", k.rx_ring_full),
+            ("rx_fill_ring_empty_descs", k.rx_fill_ring_empty_descs),
+            ("tx_ring_empty_descs", k.tx_ring_empty_descs),
+        ] {
+            if let Some(n) = n {
+                v.push(Sample::counter("xskit_socket_events_total", K, n).label("counter", name));
+            }
+        }
+        for (action, c) in crate::app::metrics::actions(&x.xdp) {
+            v.push(
+                Sample::counter(
+                    "xskit_xdp_packets_total",
+                    "Frames the XDP program saw, by action",
+                    c.packets,
+                )
+                .label("action", action),
+            );
+        }
+    }
+    v
 }
 
 fn round3(x: f64) -> f64 {

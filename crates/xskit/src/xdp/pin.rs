@@ -1,11 +1,13 @@
 //! Where `xskit load` keeps attachments that outlive the command: BPF links
 //! and counter maps pinned in bpffs, per network namespace and interface.
 //!
+//! ```text
 //!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/link    the attachment
 //!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/stats   its per-action counters
 //!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/guard   its confirmation deadline (bpf/guard.h)
 //!   /sys/fs/bpf/xskit/ns<INODE>/filter/*           the filter's rule maps
 //!   /run/xskit/loaded/ns<INODE>/<IFACE>.json       what was loaded, and when
+//! ```
 //!
 //! The namespace's inode keeps interfaces of the same name in different
 //! namespaces apart (bpffs is shared by all of them).

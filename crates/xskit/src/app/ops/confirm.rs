@@ -67,14 +67,13 @@ pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
         }
     }
     if confirmed == 0 && failed == 0 {
+        // Nothing to do is a failure: said on stderr, exit 1.
         match args.pid {
-            Some(pid) => writeln!(
-                out,
+            Some(pid) => anyhow::bail!(
                 "no xskit load of pid {pid} is waiting for confirmation (unknown pid, or already confirmed or reverted)"
-            )?,
-            None => writeln!(out, "no xskit load is waiting for confirmation")?,
+            ),
+            None => anyhow::bail!("no xskit load is waiting for confirmation"),
         }
-        return Ok(1);
     }
     // Reverted loads of this namespace are detached now rather than later.
     if only_ns.is_some() || args.ns.netns.is_none() {

@@ -2,7 +2,7 @@
 //! `--watch` prints rates per action and per filter rule.
 
 use super::{is_ours, tidy, utc, NsArgs};
-use crate::app::args::parse_duration;
+use crate::app::args::parse_interval;
 use crate::app::stats::thousands;
 use crate::net::netns;
 use crate::xdp::filter::{Listed, Rules};
@@ -21,15 +21,19 @@ pub struct StatusArgs {
     /// JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// Counters in the Prometheus text format (per interface, program,
+    /// action and filter rule), for node_exporter's textfile collector
+    #[arg(long)]
+    pub prometheus: bool,
     /// Print rates (frames and bytes per second) per action and per filter
     /// rule every interval until Ctrl-C, like `xdp-filter poll`
     #[arg(long, short = 'w')]
     pub watch: bool,
     /// Interval of --watch (implies it)
-    #[arg(short = 'n', long, value_parser = parse_duration)]
+    #[arg(short = 'n', long, value_parser = parse_interval)]
     pub interval: Option<Duration>,
     /// Stop --watch after this many reports
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     #[command(flatten)]
     pub ns: NsArgs,
@@ -95,6 +99,115 @@ pub fn rules_json(list: &[Listed]) -> Value {
     )
 }
 
+/// The rows of `status` as Prometheus samples: per interface the program
+/// attached, per action of xskit's programs frames and bytes, per filter
+/// rule hits and bytes, loads waiting for confirmation or reverted.
+pub fn prometheus(rows: &[Value]) -> Vec<crate::app::metrics::Sample> {
+    use crate::app::metrics::Sample;
+    let mut v = Vec::new();
+    let s = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    for r in rows {
+        let (iface, prog) = (s(r, "iface"), s(r, "program"));
+        if prog.is_empty() {
+            continue;
+        }
+        v.push(
+            Sample::gauge(
+                "xskit_xdp_program_attached",
+                "1 for each interface with an XDP program; xskit=\"yes\" if xskit load attached it",
+                1.0,
+            )
+            .label("interface", &iface)
+            .label("program", &prog)
+            .label("mode", s(r, "mode"))
+            .label(
+                "xskit",
+                if r["xskit"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                },
+            ),
+        );
+        if let Some(a) = r.get("actions").and_then(Value::as_object) {
+            for (action, c) in a {
+                for (name, help, key) in [
+                    (
+                        "xskit_xdp_packets_total",
+                        "Frames xskit's XDP program saw, by the action it took",
+                        "packets",
+                    ),
+                    (
+                        "xskit_xdp_bytes_total",
+                        "Bytes of the frames xskit's XDP program saw, by action",
+                        "bytes",
+                    ),
+                ] {
+                    v.push(
+                        Sample::counter(name, help, c[key].as_u64().unwrap_or(0))
+                            .label("interface", &iface)
+                            .label("program", &prog)
+                            .label("action", action.as_str()),
+                    );
+                }
+            }
+        }
+        if let Some(w) = r.get("waiting") {
+            v.push(
+                Sample::gauge(
+                    "xskit_load_confirm_seconds_left",
+                    "Seconds until an unconfirmed xskit load reverts",
+                    w["seconds_left"].as_f64().unwrap_or(0.0),
+                )
+                .label("interface", &iface)
+                .label("program", &prog),
+            );
+        }
+        if let Some(rules) = r.get("rules").and_then(Value::as_array) {
+            for rule in rules {
+                for (name, help, key) in [
+                    ("xskit_filter_rule_packets_total", "Frames a filter rule decided (the rule maps are shared by every interface the filter is on)", "hits"),
+                    ("xskit_filter_rule_bytes_total", "Bytes of the frames a filter rule decided (shared maps, as above)", "bytes"),
+                ] {
+                    v.push(
+                        Sample::counter(name, help, rule[key].as_u64().unwrap_or(0))
+                            .label("interface", &iface)
+                            .label("program", &prog)
+                            .label("rule", rule["rule"].as_str().unwrap_or(""))
+                            .label("id", rule["id"].to_string()),
+                    );
+                }
+            }
+            for kind in ["non_ip", "malformed", "arp_passed", "nd_passed"] {
+                v.push(
+                    Sample::counter(
+                        "xskit_filter_frames_total",
+                        "Frames the filter counted outside its rules, by kind",
+                        r[kind].as_u64().unwrap_or(0),
+                    )
+                    .label("interface", &iface)
+                    .label("program", &prog)
+                    .label("kind", kind),
+                );
+            }
+        }
+    }
+    for r in rows {
+        if let Some(rv) = r.get("reverted") {
+            v.push(
+                Sample::gauge(
+                    "xskit_load_reverted",
+                    "1 for a load that reverted unconfirmed (until xskit unload)",
+                    1.0,
+                )
+                .label("interface", s(r, "iface"))
+                .label("program", rv["program"].as_str().unwrap_or("")),
+            );
+        }
+    }
+    v
+}
+
 fn dash(v: Option<u64>) -> String {
     v.map(thousands).unwrap_or_else(|| "-".into())
 }
@@ -111,6 +224,12 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
     let mut notes = Vec::new();
     tidy(&mut notes)?;
     let rows = status_rows()?;
+    if args.prometheus {
+        // Notes about reverted loads would break the format: stderr.
+        std::io::stderr().write_all(&notes)?;
+        out.write_all(crate::app::metrics::render(&prometheus(&rows)).as_bytes())?;
+        return Ok(0);
+    }
     if args.json {
         writeln!(out, "{}", Value::Array(rows))?;
         return Ok(0);

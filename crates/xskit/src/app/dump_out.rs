@@ -1,0 +1,215 @@
+//! Where `xskit dump` puts frames: text lines, a pcap file or a pcapng
+//! file (pcap-file's writers), on a path or standard output (`-w -`).
+//!
+//! Like tcpdump: the file header is written at once; with `-U`, or when
+//! the output is a pipe, every packet is flushed as it is written; to a
+//! regular file the output is flushed after each batch the capture hands
+//! over, so a killed `dump -w` leaves a readable file.
+
+use crate::wire::summary::{hexdump, summarize};
+use anyhow::{Context, Result};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::DataLink;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A writer the pcap writers own and the sink can still flush (pcap-file's
+/// `PcapWriter` gives no access to its writer until `into_writer`).
+#[derive(Clone)]
+struct Shared(Rc<RefCell<Box<dyn Write>>>);
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+enum Format {
+    Text { hex: bool },
+    Pcap(PcapWriter<Shared>),
+    PcapNg(PcapNgWriter<Shared>),
+}
+
+/// The output of one capture.
+pub struct Sink<'a> {
+    text_out: &'a mut dyn Write,
+    file: Option<Shared>,
+    format: Format,
+    /// What the output is called in messages (a path or "standard output").
+    pub name: String,
+    snaplen: usize,
+    per_packet: bool,
+    /// Frames written.
+    pub captured: u64,
+    /// A note added to each pcapng packet (how it was captured).
+    comment: &'static str,
+}
+
+/// How to open a sink.
+pub struct SinkOptions<'a> {
+    /// `-w`: a path, or `-` for standard output.
+    pub write: Option<&'a Path>,
+    /// `--pcapng` instead of pcap.
+    pub pcapng: bool,
+    /// `-x` (text output only).
+    pub hex: bool,
+    /// `-s`: bytes kept of each frame.
+    pub snaplen: u32,
+    /// `-U`: flush after every packet.
+    pub packet_buffered: bool,
+    /// Interface name for the pcapng interface description.
+    pub iface: &'a str,
+    /// Per-packet pcapng comment.
+    pub comment: &'static str,
+}
+
+fn is_pipe(f: &std::fs::File) -> bool {
+    f.metadata()
+        .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+        .unwrap_or(false)
+}
+
+impl<'a> Sink<'a> {
+    /// Opens the output and writes the file header (flushed at once).
+    pub fn open(o: &SinkOptions, text_out: &'a mut dyn Write) -> Result<Sink<'a>> {
+        let Some(path) = o.write else {
+            return Ok(Sink {
+                text_out,
+                file: None,
+                format: Format::Text { hex: o.hex },
+                name: "standard output".into(),
+                snaplen: o.snaplen as usize,
+                per_packet: o.packet_buffered,
+                captured: 0,
+                comment: o.comment,
+            });
+        };
+        let (w, name, pipe): (Box<dyn Write>, String, bool) = if path == Path::new("-") {
+            let pipe = std::fs::metadata("/proc/self/fd/1")
+                .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+                .unwrap_or(false);
+            (
+                Box::new(BufWriter::new(std::io::stdout())),
+                "standard output".into(),
+                pipe,
+            )
+        } else {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let pipe = is_pipe(&f);
+            (
+                Box::new(BufWriter::new(f)),
+                path.display().to_string(),
+                pipe,
+            )
+        };
+        let shared = Shared(Rc::new(RefCell::new(w)));
+        let ctx = || format!("writing {name}");
+        let format = if o.pcapng {
+            let mut w = PcapNgWriter::new(shared.clone()).with_context(ctx)?;
+            let idb = InterfaceDescriptionBlock {
+                linktype: DataLink::ETHERNET,
+                snaplen: o.snaplen,
+                options: vec![
+                    InterfaceDescriptionOption::IfName(Cow::Owned(o.iface.to_string())),
+                    // pcap-file writes nanosecond timestamps.
+                    InterfaceDescriptionOption::IfTsResol(9),
+                ],
+            };
+            w.write_pcapng_block(idb).with_context(ctx)?;
+            Format::PcapNg(w)
+        } else {
+            let header = PcapHeader {
+                snaplen: o.snaplen,
+                ..Default::default()
+            };
+            Format::Pcap(PcapWriter::with_header(shared.clone(), header).with_context(ctx)?)
+        };
+        let mut sink = Sink {
+            text_out,
+            file: Some(shared),
+            format,
+            name,
+            snaplen: o.snaplen as usize,
+            per_packet: o.packet_buffered || pipe,
+            captured: 0,
+            comment: o.comment,
+        };
+        sink.flush()?;
+        Ok(sink)
+    }
+
+    /// Writes one frame received at `when` (since the Unix epoch).
+    pub fn frame(&mut self, when: Duration, wire_len: u32, data: &[u8]) -> Result<()> {
+        self.captured += 1;
+        // Lines and comments describe the whole frame; files keep -s bytes.
+        let full = data;
+        let data = &data[..data.len().min(self.snaplen)];
+        let ctx = || format!("writing {}", self.name);
+        match &mut self.format {
+            Format::Pcap(w) => {
+                w.write_packet(&PcapPacket::new(when, wire_len, data))
+                    .with_context(ctx)?;
+            }
+            Format::PcapNg(w) => {
+                let comment = format!("{}; {}", summarize(full), self.comment);
+                let epb = EnhancedPacketBlock {
+                    interface_id: 0,
+                    timestamp: when,
+                    original_len: wire_len,
+                    data: Cow::Borrowed(data),
+                    options: vec![EnhancedPacketOption::Comment(Cow::Owned(comment))],
+                };
+                w.write_pcapng_block(epb).with_context(ctx)?;
+            }
+            Format::Text { hex } => {
+                let secs = when.as_secs();
+                writeln!(
+                    self.text_out,
+                    "{:02}:{:02}:{:02}.{:06} {}, length {}",
+                    secs / 3600 % 24,
+                    secs / 60 % 60,
+                    secs % 60,
+                    when.subsec_micros(),
+                    summarize(full),
+                    wire_len
+                )?;
+                if *hex {
+                    write!(self.text_out, "{}", hexdump(data))?;
+                }
+            }
+        }
+        if self.per_packet {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Pushes everything written so far to the file, pipe or terminal.
+    pub fn flush(&mut self) -> Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush().with_context(|| format!("writing {}", self.name)),
+            None => Ok(self.text_out.flush()?),
+        }
+    }
+
+    /// The path written to, if a file.
+    pub fn path(write: Option<&Path>) -> Option<PathBuf> {
+        write
+            .filter(|p| *p != Path::new("-"))
+            .map(Path::to_path_buf)
+    }
+}

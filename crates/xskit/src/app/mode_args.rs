@@ -1,0 +1,87 @@
+//! Options of the benchmark modes (`rxdrop`, `txonly`, `l2fwd`) and the
+//! frame txonly sends.
+
+use crate::app::args::SocketArgs;
+use crate::app::cpu::List;
+use crate::wire::build;
+use anyhow::{bail, Result};
+use std::net::IpAddr;
+
+/// Options of the benchmark modes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModeArgs {
+    #[command(flatten)]
+    pub socket: SocketArgs,
+    /// Queues to run on, one socket and thread each (e.g. 0-3 or 0,2) [default: -q]
+    #[arg(long, conflicts_with = "queue")]
+    pub queues: Option<List>,
+    /// CPUs to pin the queue threads to, one per queue or one for all
+    #[arg(long)]
+    pub cpus: Option<List>,
+    /// Unaligned chunk mode: any --frame-size
+    #[arg(short = 'u', long)]
+    pub unaligned: bool,
+    /// Do not use need_wakeup: wake the kernel on every batch
+    #[arg(short = 'm', long)]
+    pub no_need_wakeup: bool,
+    /// Preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch)
+    #[arg(short = 'B', long)]
+    pub busy_poll: bool,
+    /// txonly: frame size in bytes, FCS included as in xdpsock (64 sends 60
+    /// bytes); at most the frame size (-f) plus 4
+    #[arg(short = 's', long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65535))]
+    pub size: usize,
+    /// txonly: stop after sending this many frames
+    #[arg(short = 'C', long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// txonly: source MAC [default: the interface's]
+    #[arg(long)]
+    pub src_mac: Option<String>,
+    /// txonly: destination MAC [default: broadcast]
+    #[arg(long)]
+    pub dst_mac: Option<String>,
+    /// txonly: source IP (IPv4 or IPv6, same family as --dst-ip)
+    #[arg(long, default_value = "198.18.0.1")]
+    pub src_ip: IpAddr,
+    /// txonly: destination IP
+    #[arg(long, default_value = "198.18.0.2")]
+    pub dst_ip: IpAddr,
+    /// txonly: UDP source port
+    #[arg(long, default_value_t = 1024)]
+    pub src_port: u16,
+    /// txonly: UDP destination port
+    #[arg(long, default_value_t = 9)]
+    pub dst_port: u16,
+    /// txonly: send this frame instead of building one (for the generator)
+    #[arg(skip)]
+    pub template: Option<Vec<u8>>,
+}
+
+/// A UDP frame of `size` bytes (FCS included, so `size - 4` in memory).
+pub fn udp_template(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    size: usize,
+) -> Result<Vec<u8>> {
+    let frame_len = size.saturating_sub(4);
+    let headers = match (src, dst) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => 14 + 20 + 8,
+        (IpAddr::V6(_), IpAddr::V6(_)) => 14 + 40 + 8,
+        _ => bail!("source {src} and destination {dst} are of different IP families"),
+    };
+    if frame_len < headers.max(60) {
+        bail!(
+            "size {size} is too small: at least {} for UDP over {}",
+            headers.max(60) + 4,
+            if src.is_ipv4() { "IPv4" } else { "IPv6" }
+        );
+    }
+    let payload: Vec<u8> = (0..frame_len - headers).map(|i| i as u8).collect();
+    Ok(build::udp(
+        src_mac, dst_mac, src, dst, sport, dport, &payload,
+    ))
+}

@@ -1,0 +1,456 @@
+//! Capture filter expressions in tcpdump's syntax, for `xskit dump`:
+//! `host`, `net`, `port`, `src`/`dst`, `ether src|dst|host`, the protocols
+//! `tcp udp icmp icmp6 arp ip ip6`, `vlan [ID]`, `and or not` (`&& || !`)
+//! and parentheses. Applied in user space to each frame the capture
+//! delivers (the XDP program still copies every frame).
+//!
+//! Hand-written rather than libpcap's compiler: xskit depends on no C
+//! library, and the primitives above are a small, fixed language. Like
+//! tcpdump, `vlan` shifts every primitive written after it by the 4-byte
+//! tag, and a bare value repeats the last qualifiers (`port 80 or 443`).
+
+use anyhow::{bail, Context, Result};
+use std::net::IpAddr;
+
+/// Which address or port of a frame a primitive looks at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Dir {
+    Either,
+    Src,
+    Dst,
+}
+
+/// A protocol a primitive is limited to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Proto {
+    Any,
+    Ip,
+    Ip6,
+    Arp,
+    Tcp,
+    Udp,
+    Icmp,
+    Icmp6,
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Not(Box<Node>),
+    Proto(Proto, usize),
+    Net(Proto, Dir, IpAddr, u8, usize),
+    Port(Proto, Dir, u16, usize),
+    Ether(Dir, [u8; 6], usize),
+    Vlan(Option<u16>, usize),
+}
+
+/// A compiled filter expression.
+#[derive(Clone, Debug)]
+pub struct Filter(Node);
+
+struct Parser<'a> {
+    words: Vec<&'a str>,
+    pos: usize,
+    /// Bytes every later primitive skips (4 per `vlan`).
+    off: usize,
+    /// Qualifiers of the last primitive, for bare values.
+    last: Option<(Proto, Dir, &'a str)>,
+}
+
+fn tokens(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in s.char_indices() {
+        let special = matches!(c, '(' | ')' | '!');
+        if c.is_whitespace() || special {
+            if let Some(b) = start.take() {
+                out.push(&s[b..i]);
+            }
+            if special {
+                out.push(&s[i..i + 1]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(b) = start {
+        out.push(&s[b..]);
+    }
+    out
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<&'a str> {
+        self.words.get(self.pos).copied()
+    }
+    fn next(&mut self) -> Option<&'a str> {
+        let w = self.peek();
+        self.pos += 1;
+        w
+    }
+    fn or(&mut self) -> Result<Node> {
+        let mut n = self.and()?;
+        while matches!(self.peek(), Some("or" | "||")) {
+            self.pos += 1;
+            n = Node::Or(Box::new(n), Box::new(self.and()?));
+        }
+        Ok(n)
+    }
+    fn and(&mut self) -> Result<Node> {
+        let mut n = self.not()?;
+        while matches!(self.peek(), Some("and" | "&&")) {
+            self.pos += 1;
+            n = Node::And(Box::new(n), Box::new(self.not()?));
+        }
+        Ok(n)
+    }
+    fn not(&mut self) -> Result<Node> {
+        if matches!(self.peek(), Some("not" | "!")) {
+            self.pos += 1;
+            return Ok(Node::Not(Box::new(self.not()?)));
+        }
+        if self.peek() == Some("(") {
+            self.pos += 1;
+            let n = self.or()?;
+            if self.next() != Some(")") {
+                bail!("missing ')' in the filter expression");
+            }
+            return Ok(n);
+        }
+        self.primitive()
+    }
+    fn primitive(&mut self) -> Result<Node> {
+        let Some(w) = self.next() else {
+            bail!("the filter expression ends where a primitive was expected");
+        };
+        let off = self.off;
+        let proto = match w {
+            "ip" => Some(Proto::Ip),
+            "ip6" => Some(Proto::Ip6),
+            "arp" => Some(Proto::Arp),
+            "tcp" => Some(Proto::Tcp),
+            "udp" => Some(Proto::Udp),
+            "icmp" => Some(Proto::Icmp),
+            "icmp6" => Some(Proto::Icmp6),
+            _ => None,
+        };
+        if let Some(p) = proto {
+            if matches!(self.peek(), Some("src" | "dst" | "host" | "net" | "port")) {
+                let w = self.next().expect("peeked");
+                return self.qualified(p, w);
+            }
+            return Ok(Node::Proto(p, off));
+        }
+        match w {
+            "vlan" => {
+                let id = match self.peek().and_then(|v| v.parse::<u16>().ok()) {
+                    Some(id) if id < 4096 => {
+                        self.pos += 1;
+                        Some(id)
+                    }
+                    Some(id) => bail!("vlan {id}: a VLAN id is 0 to 4095"),
+                    None => None,
+                };
+                self.off += 4;
+                Ok(Node::Vlan(id, off))
+            }
+            "ether" => {
+                let dir = match self.next() {
+                    Some("src") => Dir::Src,
+                    Some("dst") => Dir::Dst,
+                    Some("host") => Dir::Either,
+                    other => bail!("`ether` takes src, dst or host, not {other:?}"),
+                };
+                if dir != Dir::Either && self.peek() == Some("host") {
+                    self.pos += 1;
+                }
+                let v = self.next().context("`ether` needs a MAC address")?;
+                let mac = crate::net::parse_mac(v)
+                    .with_context(|| format!("{v:?} is not a MAC address"))?;
+                Ok(Node::Ether(dir, mac, off))
+            }
+            _ => self.qualified(Proto::Any, w),
+        }
+    }
+    /// `[src|dst] (host|net|port) VALUE` or a bare VALUE, `w` read already.
+    fn qualified(&mut self, proto: Proto, mut w: &'a str) -> Result<Node> {
+        let mut dir = Dir::Either;
+        if matches!(w, "src" | "dst") {
+            dir = if w == "src" { Dir::Src } else { Dir::Dst };
+            w = self
+                .next()
+                .context("`src`/`dst` needs host, net, port or an address")?;
+        }
+        let (kind, value) = match w {
+            "host" | "net" | "port" => (
+                w,
+                self.next()
+                    .with_context(|| format!("`{w}` needs a value"))?,
+            ),
+            _ => match self.last {
+                // A bare value repeats the last qualifiers.
+                Some((p, d, k)) if proto == Proto::Any && dir == Dir::Either => {
+                    return self.value(p, d, k, w);
+                }
+                _ => ("host", w),
+            },
+        };
+        self.value(proto, dir, kind, value)
+    }
+    fn value(&mut self, proto: Proto, dir: Dir, kind: &'a str, v: &str) -> Result<Node> {
+        self.last = Some((proto, dir, kind));
+        let off = self.off;
+        match kind {
+            "port" => {
+                let port: u16 = v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{v:?} is not a port number (0 to 65535)"))?;
+                if !matches!(
+                    proto,
+                    Proto::Any | Proto::Tcp | Proto::Udp | Proto::Ip | Proto::Ip6
+                ) {
+                    bail!("`port` applies to tcp or udp, not to this protocol");
+                }
+                Ok(Node::Port(proto, dir, port, off))
+            }
+            _ => {
+                let (addr, len) = match v.split_once('/') {
+                    Some((a, l)) => (a, Some(l)),
+                    None => (v, None),
+                };
+                let addr: IpAddr = addr.parse().map_err(|_| {
+                    anyhow::anyhow!("{v:?} is not an IP address (host names are not looked up)")
+                })?;
+                let max = if addr.is_ipv4() { 32 } else { 128 };
+                let len = match len {
+                    Some(l) => l
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|l| *l <= max)
+                        .with_context(|| format!("{v:?}: prefix length 0 to {max}"))?,
+                    None => max,
+                };
+                if kind == "host" && len != max {
+                    bail!("host {v}: a host has no prefix length (use net)");
+                }
+                Ok(Node::Net(proto, dir, addr, len, off))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Filter {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Filter> {
+        let mut p = Parser {
+            words: tokens(s),
+            pos: 0,
+            off: 0,
+            last: None,
+        };
+        if p.words.is_empty() {
+            bail!("empty filter expression");
+        }
+        let n = p.or()?;
+        if let Some(w) = p.peek() {
+            bail!("unexpected {w:?} in the filter expression (join primitives with and/or)");
+        }
+        Ok(Filter(n))
+    }
+}
+
+fn be16(d: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(d.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn prefix_match(a: &[u8], b: &[u8], len: u8) -> bool {
+    let (full, rest) = ((len / 8) as usize, len % 8);
+    a[..full] == b[..full] && (rest == 0 || (a[full] ^ b[full]) & (0xff << (8 - rest)) == 0)
+}
+
+/// The IP layer of a frame: (protocol, source, destination, start of the
+/// transport header unless a later fragment, IPv4).
+type IpView<'a> = (u8, &'a [u8], &'a [u8], Option<usize>, bool);
+
+/// The IP layer of a frame whose EtherType sits `off` bytes late.
+fn ip(d: &[u8], off: usize) -> Option<IpView<'_>> {
+    let l3 = 14 + off;
+    match be16(d, 12 + off)? {
+        0x0800 => {
+            let h = d.get(l3..l3 + 20)?;
+            let ihl = (h[0] & 0x0f) as usize * 4;
+            let first = u16::from_be_bytes([h[6], h[7]]) & 0x1fff == 0;
+            Some((
+                h[9],
+                &h[12..16],
+                &h[16..20],
+                first.then_some(l3 + ihl),
+                true,
+            ))
+        }
+        0x86dd => {
+            let h = d.get(l3..l3 + 40)?;
+            Some((h[6], &h[8..24], &h[24..40], Some(l3 + 40), false))
+        }
+        _ => None,
+    }
+}
+
+fn proto_ok(p: Proto, d: &[u8], off: usize) -> bool {
+    let et = be16(d, 12 + off);
+    let l = ip(d, off);
+    match p {
+        Proto::Any => true,
+        Proto::Ip => et == Some(0x0800),
+        Proto::Ip6 => et == Some(0x86dd),
+        Proto::Arp => et == Some(0x0806),
+        Proto::Tcp => l.is_some_and(|l| l.0 == 6),
+        Proto::Udp => l.is_some_and(|l| l.0 == 17),
+        Proto::Icmp => l.is_some_and(|l| l.0 == 1 && l.4),
+        Proto::Icmp6 => l.is_some_and(|l| l.0 == 58 && !l.4),
+    }
+}
+
+impl Node {
+    fn matches(&self, d: &[u8]) -> bool {
+        match self {
+            Node::And(a, b) => a.matches(d) && b.matches(d),
+            Node::Or(a, b) => a.matches(d) || b.matches(d),
+            Node::Not(a) => !a.matches(d),
+            Node::Proto(p, off) => proto_ok(*p, d, *off),
+            Node::Vlan(id, off) => {
+                matches!(be16(d, 12 + off), Some(0x8100 | 0x88a8 | 0x9100))
+                    && id.is_none_or(|id| be16(d, 14 + off).is_some_and(|t| t & 0x0fff == id))
+            }
+            Node::Ether(dir, mac, off) => {
+                let _ = off; // MAC addresses sit before any VLAN tag
+                let (dst, src) = (d.get(0..6), d.get(6..12));
+                let is = |x: Option<&[u8]>| x == Some(&mac[..]);
+                match dir {
+                    Dir::Src => is(src),
+                    Dir::Dst => is(dst),
+                    Dir::Either => is(src) || is(dst),
+                }
+            }
+            Node::Net(p, dir, addr, len, off) => {
+                if !proto_ok(*p, d, *off) {
+                    return false;
+                }
+                let want: Vec<u8> = match addr {
+                    IpAddr::V4(a) => a.octets().to_vec(),
+                    IpAddr::V6(a) => a.octets().to_vec(),
+                };
+                let hit = |x: &[u8]| x.len() == want.len() && prefix_match(x, &want, *len);
+                let (s, t): (Option<&[u8]>, Option<&[u8]>) = match ip(d, *off) {
+                    Some((_, s, t, _, _)) => (Some(s), Some(t)),
+                    // ARP carries IPv4 addresses too (tcpdump's host/net match them).
+                    None if be16(d, 12 + off) == Some(0x0806) && *p == Proto::Any => {
+                        let a = 14 + off;
+                        (d.get(a + 14..a + 18), d.get(a + 24..a + 28))
+                    }
+                    None => (None, None),
+                };
+                let (s, t) = (s.is_some_and(hit), t.is_some_and(hit));
+                match dir {
+                    Dir::Src => s,
+                    Dir::Dst => t,
+                    Dir::Either => s || t,
+                }
+            }
+            Node::Port(p, dir, port, off) => {
+                let Some((proto, _, _, Some(l4), v4)) = ip(d, *off) else {
+                    return false;
+                };
+                let fam_ok = match p {
+                    Proto::Ip => v4,
+                    Proto::Ip6 => !v4,
+                    Proto::Tcp => proto == 6,
+                    Proto::Udp => proto == 17,
+                    _ => true,
+                };
+                if !fam_ok || !matches!(proto, 6 | 17 | 132) {
+                    return false;
+                }
+                let (s, t) = (be16(d, l4) == Some(*port), be16(d, l4 + 2) == Some(*port));
+                match dir {
+                    Dir::Src => s,
+                    Dir::Dst => t,
+                    Dir::Either => s || t,
+                }
+            }
+        }
+    }
+}
+
+impl Filter {
+    /// True if the frame `data` (Ethernet) matches.
+    pub fn matches(&self, data: &[u8]) -> bool {
+        self.0.matches(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Filter;
+    use crate::wire::build;
+
+    fn f(s: &str) -> Filter {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn primitives_and_combinations() {
+        let (a, b) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let udp = build::udp(
+            a,
+            b,
+            "198.18.0.2".parse().unwrap(),
+            "198.18.0.1".parse().unwrap(),
+            1024,
+            53,
+            &[0; 20],
+        );
+        let udp6 = build::udp(
+            a,
+            b,
+            "fc00::2".parse().unwrap(),
+            "fc00::1".parse().unwrap(),
+            5,
+            80,
+            &[0; 20],
+        );
+        for (e, want4, want6) in [
+            ("udp", true, true),
+            ("tcp", false, false),
+            ("ip", true, false),
+            ("ip6", false, true),
+            ("host 198.18.0.1", true, false),
+            ("src host 198.18.0.1", false, false),
+            ("dst 198.18.0.1", true, false),
+            ("net 198.18.0.0/24 or net fc00::/7", true, true),
+            ("port 53 or 80", true, true),
+            ("udp dst port 53", true, false),
+            ("not (port 53 or arp)", false, true),
+            ("!ip && udp", false, true),
+            ("ether src 02:00:00:00:00:01 and vlan", false, false),
+            ("icmp or icmp6", false, false),
+        ] {
+            assert_eq!(f(e).matches(&udp), want4, "{e} on IPv4");
+            assert_eq!(f(e).matches(&udp6), want6, "{e} on IPv6");
+        }
+        for bad in [
+            "",
+            "host",
+            "port 70000",
+            "host 1.2.3.4/8",
+            "(udp",
+            "udp udp",
+            "vlan 5000",
+            "ether x",
+        ] {
+            assert!(bad.parse::<Filter>().is_err(), "{bad}");
+        }
+    }
+}
