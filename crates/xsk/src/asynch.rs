@@ -5,18 +5,23 @@
 //! frames and writable while its TX ring has room; tokio's `AsyncFd` turns
 //! that into futures. The rings are still used through [`Xsk`]'s methods.
 
+use crate::error::{Error, Result};
 use crate::xsk::Xsk;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+
+/// How often a wait checks that the interface still exists.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// An [`Xsk`] registered with the tokio reactor.
 ///
 /// # Examples
 /// ```no_run
-/// # async fn run() -> std::io::Result<()> {
-/// let xsk = xsk::Xsk::new("eth1", 0, &xsk::XskConfig::default()).unwrap();
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let xsk = xsk::Xsk::new("eth1", 0, &xsk::XskConfig::default())?;
 /// let mut xsk = xsk::AsyncXsk::new(xsk)?;
 /// xsk.get_mut().refill(u32::MAX);
 /// loop {
@@ -66,39 +71,79 @@ impl AsyncXsk {
         self.xsk
     }
 
-    /// Waits until RX holds at least one frame.
+    /// Waits until RX holds at least one frame. On a socket that waits for
+    /// FILL wake-ups (zero-copy with need_wakeup) it kicks RX first. It
+    /// checks the interface at least once a second: the kernel never
+    /// reports an unbound socket ready, so a vanished interface would
+    /// otherwise leave this pending for ever.
     ///
     /// # Errors
-    /// The reactor failed.
-    pub async fn rx_ready(&mut self) -> io::Result<()> {
+    /// [`crate::ErrorKind::InterfaceGone`] when the interface went away; the
+    /// socket inside was swapped for another (see [`AsyncXsk::get_mut`]);
+    /// the reactor failed.
+    pub async fn rx_ready(&mut self) -> Result<()> {
         loop {
             if self.xsk.rx_pending() > 0 {
                 return Ok(());
             }
-            let mut guard = self.fd.readable().await?;
-            // Checked again after the wake-up: readiness is edge-triggered,
-            // so it is cleared only when the ring is really empty.
-            if self.xsk.rx_pending() > 0 {
-                return Ok(());
+            if self.xsk.fill_needs_wakeup() {
+                self.xsk.socket().kick_rx()?;
             }
-            guard.clear_ready();
+            self.check_same_socket()?;
+            match tokio::time::timeout(CHECK_EVERY, self.fd.readable()).await {
+                Ok(guard) => {
+                    let mut guard = guard.map_err(|e| Error::os("waiting for RX", e))?;
+                    // Checked again after the wake-up: readiness is
+                    // edge-triggered, so it is cleared only when the ring
+                    // is really empty.
+                    if self.xsk.rx_pending() > 0 {
+                        return Ok(());
+                    }
+                    guard.clear_ready();
+                }
+                Err(_) => self.xsk.check_bound()?,
+            }
         }
     }
 
-    /// Waits until TX has room for at least one descriptor.
+    /// Waits until TX has room for at least one descriptor (checking the
+    /// interface at least once a second, as [`AsyncXsk::rx_ready`]).
     ///
     /// # Errors
-    /// The reactor failed.
-    pub async fn tx_ready(&mut self) -> io::Result<()> {
+    /// As [`AsyncXsk::rx_ready`].
+    pub async fn tx_ready(&mut self) -> Result<()> {
         loop {
             if self.xsk.tx_room() > 0 {
                 return Ok(());
             }
-            let mut guard = self.fd.writable().await?;
-            if self.xsk.tx_room() > 0 {
-                return Ok(());
+            self.check_same_socket()?;
+            match tokio::time::timeout(CHECK_EVERY, self.fd.writable()).await {
+                Ok(guard) => {
+                    let mut guard = guard.map_err(|e| Error::os("waiting for TX room", e))?;
+                    if self.xsk.tx_room() > 0 {
+                        return Ok(());
+                    }
+                    guard.clear_ready();
+                }
+                Err(_) => self.xsk.check_bound()?,
             }
-            guard.clear_ready();
         }
+    }
+
+    /// The registered descriptor must still name the socket inside (a
+    /// caller could have swapped the `Xsk` through `get_mut`).
+    fn check_same_socket(&self) -> Result<()> {
+        let inode = |fd: BorrowedFd<'_>| -> Option<u64> {
+            let f = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+            f.metadata()
+                .ok()
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        };
+        if inode(self.fd.get_ref().as_fd()) != inode(self.xsk.as_fd()) {
+            return Err(Error::config(
+                "the socket inside this AsyncXsk was replaced: make a new AsyncXsk for it",
+            ));
+        }
+        Ok(())
     }
 }

@@ -108,6 +108,11 @@ struct FillCursor {
     idx: u32,
     room: u32,
     used: u32,
+    /// Frames that found FILL full. They become free-list tokens only once
+    /// the batch commits: if the caller's closure panics the batch is not
+    /// taken from RX, and a token made earlier would be a second one for a
+    /// chunk still on RX. (Empty, and so no allocation, unless FILL is full.)
+    overflow: Vec<u64>,
 }
 
 impl FillCursor {
@@ -119,7 +124,7 @@ impl FillCursor {
             self.used += 1;
             moved.recycled += 1;
         } else {
-            p.free.push(p.umem.frame_from_kernel(addr, 0));
+            self.overflow.push(addr);
             moved.freed += 1;
         }
     }
@@ -179,6 +184,7 @@ impl<'x> RxBatch<'x> {
             idx: fidx,
             room: froom,
             used: 0,
+            overflow: Vec::new(),
         };
         let (tidx, troom) = p.tx.room(count);
         let mut tused = 0u32;
@@ -208,6 +214,8 @@ impl<'x> RxBatch<'x> {
             }
             let len = frame.len;
             match packet_verdict {
+                // An emptied frame is no packet: back to FILL.
+                Verdict::Transmit if len == 0 => fill.put(&mut p, addr, &mut moved),
                 Verdict::Transmit if !no_room && tused < troom => {
                     let desc = libc::xdp_desc {
                         addr,
@@ -245,6 +253,9 @@ impl<'x> RxBatch<'x> {
         p.fill.publish(fidx, fill.used);
         p.tx.publish(tidx, tused);
         p.rx.take(idx, count);
+        for addr in fill.overflow {
+            p.free.push(p.umem.frame_from_kernel(addr, 0));
+        }
         moved
     }
 }
@@ -292,8 +303,8 @@ impl Xsk {
     /// Sends up to `max` frames from the free list, each written by `f`
     /// (given the frame's buffer from its data start, it returns the length
     /// to send), in one pass; returns how many were queued. Follow with
-    /// [`Xsk::flush`]. A length above the buffer's size stops the batch
-    /// there (that frame stays free). If `f` panics nothing is queued.
+    /// [`Xsk::flush`]. A length of 0 or above the buffer's size stops the
+    /// batch there (that frame stays free). If `f` panics nothing is queued.
     pub fn transmit_new(&mut self, max: u32, mut f: impl FnMut(&mut [u8]) -> usize) -> u32 {
         let p = self.parts();
         let want = max.min(u32::try_from(p.free.len()).unwrap_or(u32::MAX));
@@ -311,7 +322,7 @@ impl Xsk {
             let buf = unsafe { p.umem.chunk_from(addr) };
             let len = f(buf);
             let Ok(len32) = u32::try_from(len) else { break };
-            if len > buf.len() {
+            if len == 0 || len > buf.len() {
                 break;
             }
             let token = p.free.pop().expect("checked above");
@@ -340,7 +351,10 @@ impl Xsk {
         let p = self.parts();
         let uc = p.umem.config();
         let cap = (uc.frame_size - uc.headroom) as usize;
-        let per = data.len().div_ceil(cap).max(1);
+        if data.is_empty() {
+            return 0; // no packet: the kernel refuses zero-length frames
+        }
+        let per = data.len().div_ceil(cap);
         let Ok(per32) = u32::try_from(per) else {
             return 0;
         };
@@ -471,6 +485,34 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_with_fill_full_leaves_no_second_token() {
+        // FILL of 16 holds all it can; 20 more frames are received; the
+        // closure panics after FILL filled up, so some frames had no room.
+        let (mut xsk, mut k) = setup();
+        k.receive(16, 64);
+        assert_eq!(xsk.refill(u32::MAX), 16);
+        let before = xsk.accounting();
+        let mut n = 0;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            xsk.rx_batch(64).dispatch(|_| {
+                n += 1;
+                assert!(n < 16, "caller's bug");
+                Verdict::Recycle
+            })
+        }));
+        assert!(r.is_err());
+        let a = xsk.accounting();
+        assert_eq!(a, before, "nothing moved");
+        assert!(a.is_consistent(), "{a:?}");
+        assert_eq!(
+            xsk.rx_batch(64).recycle().freed,
+            16,
+            "FILL full: all to the free list"
+        );
+        assert!(xsk.accounting().is_consistent(), "{:?}", xsk.accounting());
+    }
+
+    #[test]
     fn a_dropped_batch_rolls_back_and_a_panicking_one_moves_nothing() {
         let (mut xsk, mut k) = setup();
         k.receive(5, 64);
@@ -528,6 +570,13 @@ mod tests {
             0,
             "too long: nothing queued"
         );
+        assert_eq!(xsk.transmit_new(4, |_| 0), 0, "empty: nothing queued");
+        assert_eq!(xsk.transmit_packets(4, &[]), 0, "empty: nothing queued");
+        let empty = xsk.alloc().unwrap();
+        let empty = xsk.send_one(empty).unwrap_err();
+        let mut v = vec![empty];
+        assert_eq!(xsk.send(&mut v), 0, "an empty frame is not sent");
+        xsk.release(v.pop().unwrap());
         assert_eq!(k.transmit(64), 4);
         assert!(k.sent.iter().all(|d| d.len == 3));
         assert_eq!(xsk.complete(64), 4);

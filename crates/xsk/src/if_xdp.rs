@@ -98,8 +98,10 @@ pub struct Statistics {
     pub rx_dropped: u64,
     /// Invalid descriptors the kernel met on the RX path.
     pub rx_invalid_descs: u64,
-    /// Invalid descriptors seen on the TX ring (those frames are never
-    /// completed: they are lost to the application).
+    /// Invalid descriptors seen on the TX ring (a zero length, an address
+    /// outside the UMEM). In copy mode the kernel still completes such a
+    /// frame; in zero-copy it skips it and it is never completed. This
+    /// crate never queues a zero-length frame.
     pub tx_invalid_descs: u64,
     /// Frames dropped because the RX ring was full (5.9+).
     pub rx_ring_full: Option<u64>,

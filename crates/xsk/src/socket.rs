@@ -210,18 +210,38 @@ impl Socket {
     }
 
     /// Waits up to `timeout_ms` (-1: forever) for frames on RX; true if
-    /// ready. A time-out also checks that the interface still exists (the
-    /// kernel unbinds a socket whose interface goes away and then never
-    /// wakes its pollers), so an idle wait cannot hide a vanished interface.
+    /// ready. The interface is checked at least once a second while it
+    /// waits (the kernel unbinds a socket whose interface goes away and
+    /// then never reports it ready), so no wait hides a vanished interface.
     ///
     /// # Errors
     /// [`ErrorKind::InterfaceGone`] when the interface went away.
     pub fn poll_rx(&self, timeout_ms: i32) -> Result<bool> {
-        match syscall::poll_one(self.fd.as_fd(), libc::POLLIN, timeout_ms) {
-            Ok(revents) if revents & libc::POLLIN != 0 => Ok(true),
-            Ok(_) => self.check_bound().map(|()| false),
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(false),
-            Err(e) => Err(Error::os("poll", e)),
+        // An unbound socket's poll reports nothing, ever (the kernel wakes
+        // the waiter once and then finds no events): wait in slices of at
+        // most a second so that a long or endless wait still checks.
+        const SLICE_MS: i32 = 1000;
+        let mut left = timeout_ms;
+        loop {
+            let slice = if left < 0 {
+                SLICE_MS
+            } else {
+                left.min(SLICE_MS)
+            };
+            match syscall::poll_one(self.fd.as_fd(), libc::POLLIN, slice) {
+                Ok(revents) if revents & libc::POLLIN != 0 => return Ok(true),
+                Ok(_) => {
+                    self.check_bound()?;
+                    if left >= 0 {
+                        left -= slice;
+                        if left <= 0 {
+                            return Ok(false);
+                        }
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => return Ok(false),
+                Err(e) => return Err(Error::os("poll", e)),
+            }
         }
     }
 

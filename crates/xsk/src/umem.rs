@@ -72,6 +72,12 @@ impl UmemConfig {
                 self.frame_size
             )));
         }
+        if self.unaligned && !self.huge_pages && self.frame_size > 4096 {
+            return Err(Error::config(format!(
+                "frame size {} is above the page size (4096), which the kernel refuses for chunks",
+                self.frame_size
+            )));
+        }
         if !self.unaligned && (!self.frame_size.is_power_of_two() || self.frame_size > 4096) {
             return Err(Error::config(format!(
                 "frame size {} needs unaligned chunk mode (`-u/--unaligned` in xskit): aligned frames are 2048 or 4096 bytes",
@@ -142,7 +148,11 @@ impl Umem {
             Mmap::anonymous(len)
                 .map_err(|e| Error::os(format!("cannot map {len} bytes of UMEM"), e))?
         };
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        // Ids are never reused: a reused id would let one UMEM accept
+        // another's tokens. 2^32 UMEMs in one process is the limit.
+        let id = NEXT_ID
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .expect("more than 2^32 UMEMs made in one process");
         lost::register(id);
         let umem = Arc::new(Umem { area, config, id });
         let frames = (0..config.frame_count)
@@ -582,6 +592,20 @@ mod tests {
         let f = frames.pop().unwrap();
         let _ = f.into_addr();
         assert_eq!(umem.lost_frames(), 5, "a token given back is not lost");
+    }
+
+    #[test]
+    fn unaligned_chunks_above_a_page_need_huge_pages() {
+        let mut c = UmemConfig {
+            frame_count: 4,
+            frame_size: 5000,
+            unaligned: true,
+            ..Default::default()
+        };
+        let e = c.validate().unwrap_err();
+        assert!(e.to_string().contains("page size"), "{e}");
+        c.huge_pages = true;
+        assert!(c.validate().is_ok(), "the kernel decides with huge pages");
     }
 
     #[test]

@@ -50,3 +50,31 @@ fn the_async_responder_answers_pings_over_both_families() {
     });
     assert!(sum.answered >= 40, "{sum:?}");
 }
+
+#[test]
+fn rx_ready_fails_soon_after_the_interface_is_deleted() {
+    if !have_root("rx_ready_fails_soon_after_the_interface_is_deleted") {
+        return;
+    }
+    xskit::testing::in_netns(|| {
+        let p = xskit::testing::veth_pair().unwrap();
+        let xsk = Xsk::new(&p.inner, 0, &XskConfig::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Deleted under the socket before the wait starts: the kernel
+        // unbinds it and never reports it ready again.
+        xskit::net::veth::delete(&p.inner).unwrap();
+        let deleted = std::time::Instant::now();
+        let e = rt.block_on(async {
+            let mut xsk = AsyncXsk::new(xsk).unwrap();
+            tokio::time::timeout(Duration::from_secs(5), xsk.rx_ready())
+                .await
+                .expect("rx_ready still pending 5 s after the deletion")
+                .unwrap_err()
+        });
+        assert_eq!(e.kind(), xsk::ErrorKind::InterfaceGone, "{e}");
+        assert!(deleted.elapsed() < Duration::from_millis(1500));
+    });
+}

@@ -412,3 +412,53 @@ fn a_huge_page_umem_receives_and_a_missing_reservation_is_named() {
         }
     });
 }
+
+#[test]
+fn an_endless_poll_notices_a_deleted_interface_within_a_second_or_so() {
+    if !have_root("an_endless_poll_notices_a_deleted_interface_within_a_second_or_so") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let xsk = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        let sock = xsk.socket().try_clone().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Deleted before the wait starts: the kernel has already unbound
+        // the socket and will never report it ready (nor wake the wait).
+        veth::delete(&p.inner).unwrap();
+        let deleted = Instant::now();
+        // On a thread of its own, so that a wait that never ends fails the
+        // test instead of hanging it.
+        std::thread::spawn(move || {
+            let _ = tx.send(sock.poll_rx(-1).map_err(|e| e.kind()));
+        });
+        let r = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("poll_rx(-1) still waiting 5 s after the interface was deleted");
+        assert_eq!(r, Err(ErrorKind::InterfaceGone));
+        let took = deleted.elapsed();
+        assert!(
+            took < Duration::from_millis(1500),
+            "noticed {took:?} after the deletion"
+        );
+    });
+}
+
+#[test]
+fn a_second_socket_on_the_owners_own_queue_is_refused_with_the_reason() {
+    if !have_root("a_second_socket_on_the_owners_own_queue_is_refused_with_the_reason") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let (umem, mut frames) = Umem::new(UmemConfig {
+            frame_count: 512,
+            ..Default::default()
+        })
+        .unwrap();
+        let theirs = frames.split_off(256);
+        let owner = Xsk::with_umem(&p.inner, 0, &small(BindMode::Copy), umem, frames).unwrap();
+        let e = Xsk::shared(&owner, &p.inner, 0, &small(BindMode::Copy), theirs).unwrap_err();
+        assert!(e.to_string().contains("owner's own"), "{e}");
+    });
+}

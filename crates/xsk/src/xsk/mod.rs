@@ -191,7 +191,9 @@ impl Xsk {
     }
 
     /// Puts frames from the front of `frames` on the TX ring, as many as fit,
-    /// and removes them from the vector. Call [`Xsk::flush`] to make the kernel
+    /// and removes them from the vector. It stops before a zero-length frame,
+    /// which stays at the front (a frame from [`Xsk::alloc`] is empty until
+    /// [`Umem::set_len`]). Call [`Xsk::flush`] to make the kernel
     /// send them. Returns how many were queued.
     ///
     /// # Panics
@@ -200,7 +202,13 @@ impl Xsk {
         for f in frames.iter() {
             self.umem.check(f);
         }
-        let want = u32::try_from(frames.len()).unwrap_or(u32::MAX);
+        // A zero-length frame is no packet (the kernel counts it invalid,
+        // and in zero-copy never completes it): stop before the first.
+        let sendable = frames
+            .iter()
+            .position(Frame::is_empty)
+            .unwrap_or(frames.len());
+        let want = u32::try_from(sendable).unwrap_or(u32::MAX);
         let room = self.tx.free(want).min(want);
         // Drain only what fits: a drained token that is not written would
         // be dropped, and so lost.
@@ -212,13 +220,14 @@ impl Xsk {
         count
     }
 
-    /// Queues one frame for sending, or gives it back if the TX ring is full.
+    /// Queues one frame for sending, or gives it back if the TX ring is full
+    /// or the frame is empty.
     ///
     /// # Panics
     /// If `frame` belongs to another UMEM.
     pub fn send_one(&mut self, frame: Frame) -> std::result::Result<(), Frame> {
         self.umem.check(&frame);
-        if self.tx.free(1) == 0 {
+        if frame.is_empty() || self.tx.free(1) == 0 {
             return Err(frame);
         }
         let sent = self.tx.produce(&mut std::iter::once(frame.into_desc()), 1);

@@ -117,6 +117,18 @@ impl Xsk {
         config: &XskConfig,
         frames: Vec<Frame>,
     ) -> Result<Xsk> {
+        if let Some(f) = frames.iter().find(|f| !owner.umem.owns(f)) {
+            return Err(Error::config(format!(
+                "frame at {:#x} belongs to another UMEM than the owner's",
+                f.addr()
+            )));
+        }
+        if netdev::ifindex(interface)? == owner.ifindex && queue == owner.queue {
+            return Err(Error::config(format!(
+                "queue {queue} of {interface} is the owner's own: a second socket there would share \
+                 the owner's FILL and COMPLETION rings, which this crate does not do; pick another queue"
+            )));
+        }
         let plan = BindPlan {
             shared_fd: Some(owner.socket.as_raw_fd()),
             mode: if owner.zero_copy {
@@ -425,8 +437,7 @@ fn bind(
                 "this driver has no multi-buffer support in zero-copy mode: use copy mode (-c) or no multi-buffer",
             ),
             Some(libc::EINVAL) if plan.shared_fd.is_some() => err.with_hint(
-                "the kernel refused to share the UMEM: sharing across queues needs Linux 5.10, and the \
-                 owner must be bound to the same interface",
+                "the kernel refused to share the UMEM (sharing it across queues or interfaces needs Linux 5.10)",
             ),
             Some(libc::EINVAL) => err.with_hint(
                 "the kernel refused the bind (queue id, UMEM shape or flags); the queue exists, so check \
