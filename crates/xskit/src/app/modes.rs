@@ -398,9 +398,9 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
     let template = if let Some(t) = &args.template {
         t.clone()
     } else if mode == Mode::Txonly {
-        if args.size.saturating_sub(4) > s.frame_size as usize {
+        if !s.frags && args.size.saturating_sub(4) > s.frame_size as usize {
             bail!(
-                "size {} does not fit a frame of {} bytes: use -s {} or less, or a larger -f",
+                "size {} does not fit a frame of {} bytes: use -s {} or less, a larger -f, or -F (multi-buffer)",
                 args.size,
                 s.frame_size,
                 s.frame_size as usize + 4
