@@ -108,11 +108,6 @@ struct FillCursor {
     idx: u32,
     room: u32,
     used: u32,
-    /// Frames that found FILL full. They become free-list tokens only once
-    /// the batch commits: if the caller's closure panics the batch is not
-    /// taken from RX, and a token made earlier would be a second one for a
-    /// chunk still on RX. (Empty, and so no allocation, unless FILL is full.)
-    overflow: Vec<u64>,
 }
 
 impl FillCursor {
@@ -124,7 +119,12 @@ impl FillCursor {
             self.used += 1;
             moved.recycled += 1;
         } else {
-            self.overflow.push(addr);
+            // Made into a free-list token only once the batch commits: if
+            // the caller's closure panics the batch is not taken from RX,
+            // and a token made now would be a second one for that chunk.
+            // (The socket's own buffer, sized for a whole RX ring: no
+            // allocation.)
+            p.overflow.push(addr);
             moved.freed += 1;
         }
     }
@@ -184,8 +184,8 @@ impl<'x> RxBatch<'x> {
             idx: fidx,
             room: froom,
             used: 0,
-            overflow: Vec::new(),
         };
+        p.overflow.clear(); // what a panicked batch may have left
         let (tidx, troom) = p.tx.room(count);
         let mut tused = 0u32;
         // A multi-buffer packet moves as a whole: the verdict of its first
@@ -253,7 +253,7 @@ impl<'x> RxBatch<'x> {
         p.fill.publish(fidx, fill.used);
         p.tx.publish(tidx, tused);
         p.rx.take(idx, count);
-        for addr in fill.overflow {
+        for addr in p.overflow.drain(..) {
             p.free.push(p.umem.frame_from_kernel(addr, 0));
         }
         moved

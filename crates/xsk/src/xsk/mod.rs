@@ -31,6 +31,9 @@ pub struct Xsk {
     socket: Socket,
     umem: Arc<Umem>,
     free: Vec<Frame>,
+    /// A batch's frames that found FILL full, until it commits (capacity:
+    /// the RX ring, the most one batch can hold).
+    overflow: Vec<u64>,
     total: usize,
     /// Frames handed to the application (alloc, recv) minus those given
     /// back (release, send). Wrapping: with a shared UMEM a frame may leave
@@ -69,6 +72,7 @@ pub(crate) struct Parts<'a> {
     pub comp: &'a mut CompletionRing,
     pub umem: &'a Umem,
     pub free: &'a mut Vec<Frame>,
+    pub overflow: &'a mut Vec<u64>,
 }
 
 impl Xsk {
@@ -80,6 +84,7 @@ impl Xsk {
             comp: &mut self.comp,
             umem: &self.umem,
             free: &mut self.free,
+            overflow: &mut self.overflow,
         }
     }
 

@@ -301,6 +301,7 @@ impl Xsk {
         (ifindex, queue): (u32, u32),
         b: Bound,
     ) -> Xsk {
+        let rx_size = r.rx.size() as usize;
         Xsk {
             fill_base: r.fill.index(),
             rx_base: r.rx.index(),
@@ -313,6 +314,7 @@ impl Xsk {
             socket,
             umem,
             total: frames.len(),
+            overflow: Vec::with_capacity(rx_size),
             free: frames,
             handed_out: 0,
             ifindex,
