@@ -56,7 +56,7 @@ impl Socket {
     /// A stand-in socket for loopback tests: one end of a Unix socket pair.
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn stand_in() -> std::io::Result<Socket> {
-        let (a, _b) = std::os::unix::net::UnixDatagram::pair()?;
+        let (a, _b) = std::os::unix::net::UnixStream::pair()?;
         Ok(Socket {
             fd: a.into(),
             no_recv: AtomicBool::new(false),
