@@ -1,7 +1,7 @@
 //! The `xskit` command line: parses arguments and calls into the library.
 
 use crate::app::modes::{self, Mode, ModeArgs};
-use crate::app::{bench, demo, dump, echo, gen, ops, sandbox};
+use crate::app::{bench, demo, doctor, dump, echo, gen, ops, sandbox};
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -57,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         cmd: ops::FilterCmd,
     },
+    /// What this machine can do with XDP and AF_XDP, and why not (kernel, BPF, privileges, per-interface support)
+    Doctor(doctor::DoctorArgs),
     /// Manage the sandbox: two network namespaces joined by a veth pair
     Sandbox {
         #[command(subcommand)]
@@ -183,6 +185,7 @@ fn run(cli: Cli) -> Result<i32> {
             need_root("status")?;
             ops::status(json, &mut stdout)
         }
+        Command::Doctor(args) => doctor::run(&args, &mut stdout),
         Command::Confirm { pid } => ops::confirm(pid, &mut stdout),
         Command::Filter { cmd } => {
             need_root("filter")?;
