@@ -23,6 +23,26 @@ fn args(path: &std::path::Path, consume: bool, count: Option<u64>) -> DumpArgs {
     }
 }
 
+/// Waits (up to 30 s) until a program is attached to the sandbox's inner
+/// interface, then a little longer for the socket to be registered: a fixed
+/// sleep is too short where loading and verifying take long (emulated VMs).
+fn wait_attached(st: &xskit::app::sandbox::State) {
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while st
+        .in_inner(|| xskit::net::netns::xdp_attachment(&st.inner_if))
+        .unwrap()
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < end,
+            "dump attached nothing in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+}
+
 fn read_pcap(path: &std::path::Path) -> Vec<(u32, Vec<u8>)> {
     let mut r = PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
     let mut out = Vec::new();
@@ -53,7 +73,7 @@ fn pcap_file_reads_back_as_sent_in_pass_and_consume_mode() {
                 let a = args(&path, consume, None);
                 let r = std::thread::scope(|s2| {
                     let c = s2.spawn(|| dump::run(&a, &st.inner_if, &stop, &mut out));
-                    std::thread::sleep(Duration::from_millis(300));
+                    wait_attached(st);
                     tx.send(()).unwrap();
                     c.join().unwrap()
                 });
@@ -111,7 +131,7 @@ fn count_stops_the_capture() {
             )
             .unwrap()
         });
-        std::thread::sleep(Duration::from_millis(300));
+        wait_attached(st);
         in_outer(st, || {
             let sock = PacketSocket::bind(&st.outer_if).unwrap();
             let src = veth::mac(&st.outer_if).unwrap();
