@@ -365,7 +365,14 @@ fn resident_memory_stays_within_umem_plus_16_mib() {
     let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     let rss = v["rss_bytes"].as_u64().unwrap();
     let umem = v["umem_bytes"].as_u64().unwrap();
-    assert!(v["rx_packets"].as_u64().unwrap() > 100_000, "{text}");
+    // Enough frames that every UMEM chunk was used. Under emulation
+    // (XSKIT_TEST_SLOW, scripts/vm-test) a few tens of thousands arrive.
+    let want = if std::env::var_os("XSKIT_TEST_SLOW").is_some() {
+        10_000
+    } else {
+        100_000
+    };
+    assert!(v["rx_packets"].as_u64().unwrap() > want, "{text}");
     assert!(
         rss <= umem + (16 << 20),
         "resident {rss} > UMEM {umem} + 16 MiB"
