@@ -2,7 +2,7 @@
 
 use crate::app::caps::{self, Cap};
 use crate::app::modes::{self, Mode, ModeArgs};
-use crate::app::{bench, demo, dump, echo, gen, latency, ops, sandbox};
+use crate::app::{bench, demo, doctor, dump, echo, gen, latency, ops, sandbox};
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -53,6 +53,8 @@ enum Command {
     /// Rules of the in-kernel filter (`xskit load filter IFACE` attaches it)
     #[command(after_help = ops::filter::MATCH_ORDER)]
     Filter(ops::FilterArgs),
+    /// What this machine can do with XDP and AF_XDP, and why not (kernel, BPF, privileges, per-interface support)
+    Doctor(doctor::DoctorArgs),
     /// Manage the sandbox: two network namespaces joined by a veth pair
     Sandbox {
         #[command(subcommand)]
@@ -309,6 +311,7 @@ fn run(cli: Cli) -> Result<i32> {
             need("status", &ops_caps())?;
             ops::status(&args, &mut stdout)
         }
+        Command::Doctor(args) => doctor::run(&args, &mut stdout),
         Command::Confirm(args) => {
             need("confirm", &ops_caps())?;
             ops::confirm(&args, &mut stdout)

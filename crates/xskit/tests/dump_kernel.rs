@@ -43,7 +43,7 @@ fn read_pcap(path: &std::path::Path) -> Vec<(u32, Vec<u8>)> {
 /// `iface`, then a little longer for the socket to be registered: on a
 /// loaded machine loading and attaching take far longer than usual.
 fn wait_attached(iface: &str) {
-    let end = std::time::Instant::now() + Duration::from_secs(20);
+    let end = std::time::Instant::now() + Duration::from_secs(60);
     while xskit::net::netns::xdp_shown_by_ip(iface).unwrap().is_none() {
         assert!(std::time::Instant::now() < end, "dump never attached");
         std::thread::sleep(Duration::from_millis(20));
@@ -65,6 +65,10 @@ fn pcap_file_reads_back_as_sent_in_pass_and_consume_mode() {
         let (tx, rx) = std::sync::mpsc::channel();
         let sent: Vec<Vec<u8>> = std::thread::scope(|s| {
             let h = s.spawn(|| {
+                // Owned here: if this thread fails before it signals, the
+                // sender goes with it and the main thread's recv fails
+                // instead of waiting forever.
+                let tx = tx;
                 st.enter_inner().unwrap();
                 let mut out = Vec::new();
                 // Start capturing, then tell the sender.
@@ -78,7 +82,10 @@ fn pcap_file_reads_back_as_sent_in_pass_and_consume_mode() {
                 });
                 r.unwrap()
             });
-            rx.recv().unwrap();
+            if rx.recv().is_err() {
+                // The capture thread failed: its panic is the test's error.
+                std::panic::resume_unwind(h.join().unwrap_err());
+            }
             let sent = in_outer(st, || {
                 let sock = PacketSocket::bind(&st.outer_if).unwrap();
                 let src = veth::mac(&st.outer_if).unwrap();

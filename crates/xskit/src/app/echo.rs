@@ -342,7 +342,9 @@ impl Background {
                 })
             })
         };
-        if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+        // Generous: loading and verifying the program takes seconds in an
+        // emulated VM (scripts/vm-test) with other tests running.
+        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
             stop.store(true, Ordering::Relaxed);
             let r = thread.join().map_err(|_| anyhow!("responder panicked"))?;
             return Err(r

@@ -1,6 +1,8 @@
 //! The host's network as xskit sees it: namespaces, routes, test links.
 
 pub mod addrs;
+pub mod ethtool;
+pub mod genl;
 pub mod netns;
 pub mod packet;
 pub mod ping;

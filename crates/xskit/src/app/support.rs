@@ -1,0 +1,234 @@
+//! What a kernel version and a driver support: the rules behind `xskit
+//! doctor`. The driver's own answers come from the kernel's `netdev` netlink
+//! family (6.3+); before that, from a short list of drivers whose support is
+//! known, and otherwise "unknown" with the reason.
+
+use crate::net::genl::{xdp_act, DevFeatures};
+use serde::Serialize;
+
+/// A yes/no answer that may not be known.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Value {
+    /// Yes.
+    Yes,
+    /// No.
+    No,
+    /// Cannot be told from here (the reason says why).
+    Unknown,
+}
+
+/// An answer and where it comes from.
+#[derive(Serialize, Clone, Debug)]
+pub struct Answer {
+    /// The answer.
+    pub value: Value,
+    /// Why, or what to do instead.
+    pub why: String,
+}
+
+pub fn answer(value: Value, why: impl Into<String>) -> Answer {
+    Answer {
+        value,
+        why: why.into(),
+    }
+}
+
+/// Linux major.minor of a release string such as `6.12.117+deb12-amd64`.
+pub fn kernel_version(release: &str) -> (u32, u32) {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|s| s.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// Drivers with native XDP, for kernels that cannot say (before 6.3).
+const NATIVE_XDP_DRIVERS: &[&str] = &[
+    "veth",
+    "virtio_net",
+    "tun",
+    "bond",
+    "mlx4_en",
+    "mlx5_core",
+    "i40e",
+    "ice",
+    "ixgbe",
+    "ixgbevf",
+    "igb",
+    "igc",
+    "bnxt_en",
+    "nfp",
+    "ena",
+    "qede",
+    "thunder-nicvf",
+    "stmmac",
+    "mvneta",
+    "mvpp2",
+    "sfc",
+    "hv_netvsc",
+    "netsec",
+    "fec",
+    "enetc",
+    "dpaa2-eth",
+    "xen-netfront",
+];
+/// Drivers with AF_XDP zero-copy (as of 6.1), for kernels that cannot say.
+const ZERO_COPY_DRIVERS: &[&str] = &[
+    "i40e",
+    "ice",
+    "ixgbe",
+    "igc",
+    "mlx5_core",
+    "stmmac",
+    "mvneta",
+    "dpaa2-eth",
+];
+/// Drivers that never had AF_XDP zero-copy up to 6.1.
+const NO_ZERO_COPY_DRIVERS: &[&str] = &["veth", "tun", "bond", "virtio_net", "ena", "hv_netvsc"];
+
+/// Names of the NETDEV_XDP_ACT_* bits in `bits`.
+pub fn feature_names(bits: u64) -> Vec<&'static str> {
+    [
+        (xdp_act::BASIC, "basic"),
+        (xdp_act::REDIRECT, "redirect"),
+        (xdp_act::NDO_XMIT, "ndo-xmit"),
+        (xdp_act::XSK_ZEROCOPY, "xsk-zerocopy"),
+        (xdp_act::HW_OFFLOAD, "hw-offload"),
+        (xdp_act::RX_SG, "rx-sg"),
+        (xdp_act::NDO_XMIT_SG, "ndo-xmit-sg"),
+    ]
+    .iter()
+    .filter(|(b, _)| bits & b != 0)
+    .map(|&(_, n)| n)
+    .collect()
+}
+
+/// The four per-interface answers from the kernel version, the driver's
+/// name and, where the kernel reports them (6.3+), the driver's features.
+pub fn judge(
+    kernel: (u32, u32),
+    driver: Option<&str>,
+    features: Option<&DevFeatures>,
+) -> (Answer, Answer, Answer, Answer) {
+    use Value::*;
+    let drv = driver.unwrap_or("?");
+    let listed = |l: &[&str]| driver.is_some_and(|d| l.contains(&d));
+    let old = format!(
+        "kernel {}.{} < 6.3 cannot report driver XDP features",
+        kernel.0, kernel.1
+    );
+    let (native, zc) = match features {
+        Some(f) => {
+            (
+                if f.xdp_features & xdp_act::BASIC != 0 {
+                    answer(Yes, "the driver reports native XDP (netdev xdp-features)")
+                } else {
+                    answer(No, "the driver has no XDP support: only generic (skb) mode, `--mode skb`, slower")
+                },
+                if f.xdp_features & xdp_act::XSK_ZEROCOPY != 0 {
+                    answer(Yes, "the driver reports xsk-zerocopy")
+                } else {
+                    answer(No, "the driver has no AF_XDP zero-copy (no xsk-zerocopy feature): copy mode (`-c`)")
+                },
+            )
+        }
+        None => (
+            if listed(NATIVE_XDP_DRIVERS) {
+                answer(
+                    Yes,
+                    format!("{drv} has native XDP (xskit's driver list; {old})"),
+                )
+            } else {
+                answer(Unknown, format!("{old}; {drv} is not in xskit's driver list; `xskit echo --mode native` tries"))
+            },
+            if listed(ZERO_COPY_DRIVERS) {
+                answer(
+                    Yes,
+                    format!("{drv} has zero-copy (xskit's driver list; {old})"),
+                )
+            } else if listed(NO_ZERO_COPY_DRIVERS) {
+                answer(
+                    No,
+                    format!("{drv} has no zero-copy up to 6.1 (xskit's driver list): copy mode"),
+                )
+            } else {
+                answer(
+                    Unknown,
+                    format!("{old}; `xskit echo -z` tries a zero-copy bind"),
+                )
+            },
+        ),
+    };
+    let wakeup = if kernel >= (5, 4) {
+        answer(
+            Yes,
+            "XDP_USE_NEED_WAKEUP (5.4+); copy mode always, zero-copy drivers implement it",
+        )
+    } else {
+        answer(No, "needs 5.4; sockets are woken on every batch instead")
+    };
+    let multi = if kernel < (6, 6) {
+        answer(
+            No,
+            "AF_XDP multi-buffer (XDP_USE_SG) needs 6.6; frames must fit one chunk",
+        )
+    } else {
+        match features {
+            Some(f) if f.xdp_features & xdp_act::RX_SG != 0 => answer(
+                Yes,
+                format!(
+                    "XDP_USE_SG (6.6+) in copy mode, driver reports rx-sg{}",
+                    f.zc_max_segs
+                        .map_or(String::new(), |n| format!("; zero-copy: up to {n} buffers per frame"))
+                ),
+            ),
+            Some(_) => answer(No, "the driver does not pass multi-buffer frames to XDP (no rx-sg): frames must fit one chunk"),
+            None => answer(Unknown, "kernel does not report rx-sg"),
+        }
+    };
+    (native, zc, wakeup, multi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_kernels_fall_back_to_the_driver_list_and_say_so() {
+        let (n, z, w, m) = judge((6, 1), Some("veth"), None);
+        assert_eq!(
+            (n.value, z.value, w.value, m.value),
+            (Value::Yes, Value::No, Value::Yes, Value::No)
+        );
+        assert!(n.why.contains("< 6.3"), "{}", n.why);
+        assert!(m.why.contains("6.6"), "{}", m.why);
+        let (n, z, ..) = judge((6, 1), Some("exotic"), None);
+        assert_eq!((n.value, z.value), (Value::Unknown, Value::Unknown));
+        let (.., w, _) = judge((5, 3), Some("veth"), None);
+        assert_eq!(w.value, Value::No);
+    }
+
+    #[test]
+    fn reported_features_decide_on_new_kernels() {
+        let f = DevFeatures {
+            xdp_features: xdp_act::BASIC | xdp_act::XSK_ZEROCOPY | xdp_act::RX_SG,
+            zc_max_segs: Some(4),
+        };
+        let (n, z, _, m) = judge((6, 12), Some("exotic"), Some(&f));
+        assert_eq!(
+            (n.value, z.value, m.value),
+            (Value::Yes, Value::Yes, Value::Yes)
+        );
+        assert!(m.why.contains('4'));
+        let none = DevFeatures::default();
+        let (n, z, _, m) = judge((6, 12), Some("veth"), Some(&none));
+        assert_eq!(
+            (n.value, z.value, m.value),
+            (Value::No, Value::No, Value::No)
+        );
+        assert_eq!(
+            feature_names(xdp_act::BASIC | xdp_act::RX_SG),
+            ["basic", "rx-sg"]
+        );
+    }
+}

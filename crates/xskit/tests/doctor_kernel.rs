@@ -1,0 +1,135 @@
+//! `xskit doctor` on interfaces whose answers are known: veth (native XDP
+//! yes, zero-copy no), a multi-queue veth, and interfaces with programs
+//! attached through a BPF link and through netlink.
+
+use xskit::app::doctor::{report, Interface};
+use xskit::app::support::Value;
+use xskit::net::netns;
+use xskit::testing::{have_root, in_netns, veth_pair, veth_pair_named};
+use xskit::xdp::{AttachMode, Program, XdpProgram};
+
+fn one(name: &str) -> Interface {
+    let mut r = report(Some(name)).unwrap();
+    assert_eq!(r.interfaces.len(), 1);
+    r.interfaces.remove(0)
+}
+
+#[test]
+fn veth_has_native_xdp_no_zero_copy_and_one_queue() {
+    if !have_root("veth_has_native_xdp_no_zero_copy_and_one_queue") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let i = one(&p.inner);
+        assert_eq!(i.driver.as_deref(), Some("veth"), "{i:?}");
+        assert_eq!(i.native_xdp.value, Value::Yes, "{i:?}");
+        assert_eq!(i.zero_copy.value, Value::No, "{i:?}");
+        assert_eq!(i.need_wakeup.value, Value::Yes, "{i:?}");
+        assert_eq!(i.rx_queues, Some(1), "{i:?}");
+        assert_eq!(i.mtu, Some(1500), "{i:?}");
+        assert!(i.attached.is_none(), "{i:?}");
+        // Loopback has no XDP in its driver; the answer says no (6.3+) or
+        // unknown (older kernels, not in the driver list), never yes.
+        let lo = one("lo");
+        assert_ne!(lo.native_xdp.value, Value::Yes, "{lo:?}");
+        // The whole namespace: both veth ends and lo, nothing else.
+        let all = report(None).unwrap();
+        let mut names: Vec<&str> = all.interfaces.iter().map(|i| i.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["lo", "peer0", "xsk0"]);
+        // A name that is not there is an error, not an empty report.
+        assert!(report(Some("nosuch0")).is_err());
+    });
+}
+
+#[test]
+fn multi_queue_veth_reports_its_queues() {
+    if !have_root("multi_queue_veth_reports_its_queues") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair_named("mq0", "mqpeer0", 4).unwrap();
+        assert_eq!(one(&p.inner).rx_queues, Some(4));
+        assert_eq!(one(&p.peer).rx_queues, Some(4));
+    });
+}
+
+#[test]
+fn attached_programs_name_their_owner() {
+    if !have_root("attached_programs_name_their_owner") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        // A BPF link held by this process.
+        let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
+        prog.attach(&p.inner, AttachMode::Native, false).unwrap();
+        let a = one(&p.inner).attached.expect("xdp_pass is attached");
+        assert_eq!(a.program, "xdp_pass");
+        assert_eq!(a.mode, "native");
+        let me = format!("pid {} ", std::process::id());
+        assert!(a.owner.contains(&me), "{a:?}");
+        prog.detach_all();
+        assert!(one(&p.inner).attached.is_none());
+        // Attached through netlink, as `ip` does: no link, no holder.
+        let obj = std::env::temp_dir().join(format!("xskit-doctor-{}.o", std::process::id()));
+        std::fs::write(&obj, Program::Pass.object()).unwrap();
+        netns::ip(&[
+            "link",
+            "set",
+            "dev",
+            &p.peer,
+            "xdpgeneric",
+            "obj",
+            obj.to_str().unwrap(),
+            "sec",
+            "xdp",
+        ])
+        .unwrap();
+        let _ = std::fs::remove_file(&obj);
+        let a = one(&p.peer).attached.expect("ip attached xdp_pass");
+        assert_eq!(a.mode, "skb");
+        assert!(a.owner.contains("netlink"), "{a:?}");
+        assert!(!a.owner.contains("pid "), "{a:?}");
+    });
+}
+
+#[test]
+fn the_command_prints_text_and_json() {
+    if !have_root("the_command_prints_text_and_json") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let run = |args: &[&str]| {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
+                .arg("doctor")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8(o.stdout).unwrap()
+        };
+        let v: serde_json::Value = serde_json::from_str(&run(&[&p.inner, "--json"])).unwrap();
+        let i = &v["interfaces"][0];
+        assert_eq!(i["name"], p.inner.as_str());
+        assert_eq!(i["native_xdp"]["value"], "yes", "{v}");
+        assert_eq!(i["zero_copy"]["value"], "no", "{v}");
+        assert!(v["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+        let caps = v["privileges"]["capabilities"].as_array().unwrap();
+        let net_admin = caps.iter().find(|c| c["name"] == "CAP_NET_ADMIN").unwrap();
+        assert_eq!(net_admin["held"], true, "root holds CAP_NET_ADMIN: {v}");
+        let text = run(&[]);
+        for want in [
+            "kernel ",
+            "CAP_BPF",
+            "xsk0 (index",
+            "peer0 (index",
+            "native XDP",
+            "zero-copy",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+    });
+}
