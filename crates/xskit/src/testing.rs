@@ -108,3 +108,10 @@ pub fn in_outer<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() ->
 pub fn in_inner<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() -> R + Send) -> R {
     state.in_inner(f).expect("enter the inner namespace")
 }
+
+/// The running kernel's (major, minor), for tests of features that came
+/// with a version.
+pub fn kernel() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    crate::app::support::kernel_version(release.trim())
+}
