@@ -39,11 +39,16 @@ int xdp_capture(struct xdp_md *ctx)
 	struct capture_record *rec;
 	__u32 zero = 0;
 
-	/* Hide cap's range from the compiler so that the bounds check below
-	 * stays on the register the helper call uses: the verifier needs it. */
-	asm volatile("" : "+r"(cap));
-	if (cap == 0 || cap > SNAPLEN)
+	/* The helper wants a size of at least 1 that the verifier can prove.
+	 * One unsigned compare of cap - 1 bounds it to [0, SNAPLEN - 1], so
+	 * cap is [1, SNAPLEN]; older verifiers (6.1) learn nothing from
+	 * "cap != 0". The empty asm hides the range from the compiler, which
+	 * would otherwise fold the check back into "cap == 0". */
+	__u64 c1 = cap - 1;
+	asm volatile("" : "+r"(c1));
+	if (c1 > SNAPLEN - 1)
 		return xskit_count(ctx, XDP_PASS);
+	cap = c1 + 1;
 	rec = bpf_ringbuf_reserve(&capture_ring, sizeof(*rec), 0);
 	if (!rec) {
 		__u64 *lost = bpf_map_lookup_elem(&capture_lost, &zero);
