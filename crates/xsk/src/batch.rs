@@ -643,12 +643,12 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 3 } else { 200 }))]
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 2 } else { 200 }))]
 
         /// Whatever the sequence of batch and token operations, every chunk
         /// is in exactly one place and the accounting adds up.
         #[test]
-        fn every_chunk_is_in_exactly_one_place(ops in prop::collection::vec(op(), 1..60)) {
+        fn every_chunk_is_in_exactly_one_place(ops in prop::collection::vec(op(), 1..if cfg!(miri) { 25 } else { 60 })) {
             let (mut xsk, mut k) = loopback(&config()).unwrap();
             k.record = true;
             let every: Vec<u64> = (0..32u64).map(|i| i * 2048).collect();
