@@ -57,12 +57,25 @@ pub(crate) fn retry_while_releasing<T>(
             _ => return (r, None),
         }
         let why = diagnose(ifindex, queue);
-        if matches!(why, Busy::Held(..)) || start.elapsed() >= RELEASE_GRACE {
+        // A holder in another process fails the bind at once. One in this
+        // process is waited for like a release: the kernel was seen (6.12,
+        // under emulation) to list a socket of this process on the queue
+        // just after this process closed its previous socket there.
+        let elsewhere = match &why {
+            Busy::Held(_, owners) => !owners.is_empty() && !owners.iter().any(|o| is_self(o)),
+            _ => false,
+        };
+        if elsewhere || start.elapsed() >= RELEASE_GRACE {
             return (r, Some(why));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
+}
+
+/// True for an owner string of this process (`pid N (comm)`).
+fn is_self(owner: &str) -> bool {
+    owner.starts_with(&format!("pid {} ", std::process::id()))
 }
 
 /// The hint for a bind that stayed busy.
