@@ -4,10 +4,9 @@
 //! TX buffers are back and an RCU grace period has passed (then a work
 //! item), so a bind right after another socket's close — in this process or
 //! another — can see EBUSY for some milliseconds. A queue held by a live
-//! socket stays busy. Where the kernel can say which sockets are bound
-//! (`xsk_diag`), a live holder fails the bind at once and is named; a queue
-//! with no live holder is waited for, briefly. Where the kernel cannot say,
-//! every EBUSY is waited for, briefly.
+//! socket stays busy. Every EBUSY is waited for, at most two seconds; where
+//! the kernel can say which sockets are bound (`xsk_diag`), the error then
+//! names the holder, and otherwise says the kernel cannot tell.
 
 use crate::diag;
 use std::time::{Duration, Instant};
@@ -40,8 +39,8 @@ pub(crate) fn diagnose(ifindex: u32, queue: u32) -> Busy {
     }
 }
 
-/// Retries `attempt` while it fails with EBUSY and the queue is not known
-/// to be held by a live socket, for at most [`RELEASE_GRACE`]. Returns the
+/// Retries `attempt` while it fails with EBUSY, for at most
+/// [`RELEASE_GRACE`]. Returns the
 /// last result and, if it is still EBUSY, what the kernel said.
 pub(crate) fn retry_while_releasing<T>(
     ifindex: u32,
@@ -56,26 +55,18 @@ pub(crate) fn retry_while_releasing<T>(
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
             _ => return (r, None),
         }
-        let why = diagnose(ifindex, queue);
-        // A holder in another process fails the bind at once. One in this
-        // process is waited for like a release: the kernel was seen (6.12,
-        // under emulation) to list a socket of this process on the queue
-        // just after this process closed its previous socket there.
-        let elsewhere = match &why {
-            Busy::Held(_, owners) => !owners.is_empty() && !owners.iter().any(|o| is_self(o)),
-            _ => false,
-        };
-        if elsewhere || start.elapsed() >= RELEASE_GRACE {
-            return (r, Some(why));
+        // Every EBUSY is waited for, at most RELEASE_GRACE; what the kernel
+        // says about the holder only names it in the error. Failing at once
+        // on a reported live holder was tried: in Debian's 6.12 (emulated)
+        // xsk_diag reported a socket bound to the same ifindex and queue in
+        // another network namespace of the same process, so its answer
+        // cannot decide alone.
+        if start.elapsed() >= RELEASE_GRACE {
+            return (r, Some(diagnose(ifindex, queue)));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
-}
-
-/// True for an owner string of this process (`pid N (comm)`).
-fn is_self(owner: &str) -> bool {
-    owner.starts_with(&format!("pid {} ", std::process::id()))
 }
 
 /// The hint for a bind that stayed busy.

@@ -465,7 +465,7 @@ fn a_second_socket_on_the_owners_own_queue_is_refused_with_the_reason() {
 }
 
 #[test]
-fn a_queue_held_by_another_process_fails_at_once_naming_it_where_the_kernel_can_say() {
+fn a_queue_held_by_another_process_fails_naming_it_where_the_kernel_can_say() {
     if !have_root(
         "a_queue_held_by_another_process_fails_at_once_naming_it_where_the_kernel_can_say",
     ) {
