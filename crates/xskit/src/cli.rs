@@ -252,7 +252,7 @@ fn run(cli: Cli) -> Result<i32> {
             need("echo", &xsk_caps(args.socket.interface.is_some()))?;
             // The responder waits in poll() unless --spin asks for a busy
             // loop (the benchmark modes keep theirs).
-            args.socket.poll = !args.socket.spin;
+            args.socket.poll = !(args.socket.spin || args.busy_poll);
             let stop = stop_on_signals()?;
             let iface = args.socket.resolve_interface()?;
             if let Some(p) = &args.socket.metrics_file {

@@ -64,6 +64,40 @@ fn answers_kernel_pings_over_ipv6_and_ipv4_in_native_and_skb_mode() {
 }
 
 #[test]
+fn busy_poll_and_spin_responders_answer_like_the_poll_one() {
+    if !have_root("busy_poll_and_spin_responders_answer_like_the_poll_one") {
+        return;
+    }
+    for busy_poll in [true, false] {
+        let g = sandbox("echobp").unwrap();
+        let st = &g.0;
+        let mut a = echo_args(&st.inner_if, AttachMode::Auto, false);
+        a.socket.poll = false;
+        a.busy_poll = busy_poll;
+        let ((v6, v4), sum) = with_responder(st, a, || {
+            in_outer(st, || {
+                (
+                    ping_series(IpAddr::V6(st.inner_v6), 50, 56, Duration::ZERO).unwrap(),
+                    ping_series(IpAddr::V4(st.inner_v4), 50, 56, Duration::ZERO).unwrap(),
+                )
+            })
+        });
+        assert_eq!(
+            (v6.correct, v6.wrong),
+            (50, 0),
+            "busy_poll {busy_poll}: IPv6"
+        );
+        assert_eq!(
+            (v4.correct, v4.wrong),
+            (50, 0),
+            "busy_poll {busy_poll}: IPv4"
+        );
+        assert_eq!((sum.answered_v6, sum.answered_v4), (50, 50), "{sum:?}");
+        assert!(sum.accounting.is_consistent(), "{:?}", sum.accounting);
+    }
+}
+
+#[test]
 fn arp_neighbour_discovery_and_tcp_still_work_in_filtered_mode() {
     if !have_root("arp_neighbour_discovery_and_tcp_still_work_in_filtered_mode") {
         return;

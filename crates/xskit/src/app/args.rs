@@ -226,7 +226,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// A ring size: a power of two from 1 to 2^20 entries.
-fn ring_size(s: &str) -> std::result::Result<u32, String> {
+pub fn ring_size(s: &str) -> std::result::Result<u32, String> {
     let n: u32 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of ring entries"))?;

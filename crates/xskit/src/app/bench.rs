@@ -44,6 +44,12 @@ pub struct BenchArgs {
     /// Bytes per UMEM frame (2048 or 4096)
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(2048..=4096))]
     pub frame_size: u32,
+    /// RX ring entries of the application (power of two) [default: half the frames]
+    #[arg(long, value_parser = crate::app::args::ring_size)]
+    pub rx_size: Option<u32>,
+    /// FILL ring entries of the application (power of two) [default: twice the RX ring]
+    #[arg(long, value_parser = crate::app::args::ring_size)]
+    pub fill_size: Option<u32>,
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-bench")]
     pub name: String,
@@ -72,6 +78,9 @@ pub struct Row {
     pub samples: Vec<f64>,
     /// mpps / this configuration's ceiling.
     pub ratio: f64,
+    /// Frames the kernel dropped on the application's socket over all
+    /// windows (rx_dropped + rx ring full; rxdrop only).
+    pub drops: Option<u64>,
 }
 
 struct Config {
@@ -118,13 +127,16 @@ fn start_gen(
     })
 }
 
-fn mode_args(state: &State, cfg: &Config, size: usize, frames: u32, frame_size: u32) -> ModeArgs {
+fn mode_args(state: &State, cfg: &Config, args: &BenchArgs) -> ModeArgs {
+    let (size, frames, frame_size) = (args.size, args.frames, args.frame_size);
     let mut m: ModeArgs = defaults();
     m.socket.interface = Some(state.inner_if.clone());
     m.socket.poll = cfg.poll;
     m.socket.quiet = true;
     m.socket.frames = frames;
     m.socket.frame_size = frame_size;
+    m.socket.rx_size = args.rx_size;
+    m.socket.fill_size = args.fill_size;
     m.cpus = Some(modes::List(vec![cfg.app_cpu]));
     m.size = size;
     m.dst_mac = None;
@@ -195,10 +207,14 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
         modes_here.extend(args.modes.iter().cloned());
         for mode in &modes_here {
             let mut samples = Vec::new();
+            let mut drops = None;
             for _ in 0..args.runs {
-                let v = measure(&state, cfg, mode, args, warm, total, &outer_drop)
+                let (v, d) = measure(&state, cfg, mode, args, warm, total, &outer_drop)
                     .with_context(|| format!("{} {mode}", cfg.name))?;
                 samples.push(v);
+                if let Some(d) = d {
+                    drops = Some(drops.unwrap_or(0) + d);
+                }
             }
             let mpps = median(&mut samples.clone());
             if mode == "ceiling" {
@@ -211,6 +227,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
                 mpps,
                 samples,
                 ratio,
+                drops,
             };
             if args.json {
                 writeln!(
@@ -218,12 +235,12 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
                     "{}",
                     json!({"config": row.config, "mode": row.mode, "mpps": (row.mpps * 1000.0).round() / 1000.0,
                            "ratio": (row.ratio * 1000.0).round() / 1000.0, "samples": row.samples.iter().map(|s| (s * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
-                           "runs": args.runs, "window_s": args.window.as_secs_f64(), "size": args.size})
+                           "runs": args.runs, "window_s": args.window.as_secs_f64(), "size": args.size, "drops": row.drops})
                 )?;
             } else {
                 writeln!(
                     out,
-                    "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {})",
+                    "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {}){}",
                     row.config,
                     row.mode,
                     row.mpps,
@@ -232,7 +249,10 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
                         .iter()
                         .map(|s| format!("{s:.3}"))
                         .collect::<Vec<_>>()
-                        .join(" ")
+                        .join(" "),
+                    row.drops
+                        .map(|d| format!("   kernel drops: {d}"))
+                        .unwrap_or_default()
                 )?;
             }
             out.flush()?;
@@ -250,9 +270,8 @@ fn measure(
     warm: Duration,
     total: Duration,
     outer_drop: &Arc<XdpProgram>,
-) -> Result<f64> {
+) -> Result<(f64, Option<u64>)> {
     let (size, win) = (args.size, args.window);
-    let (frames, frame_size) = (args.frames, args.frame_size);
     let stop = Arc::new(AtomicBool::new(false));
     let outer_count = {
         let p = outer_drop.clone();
@@ -269,7 +288,7 @@ fn measure(
             let r = window(warm, win, &|| Ok(prog.counters()?.dropped.packets));
             stop.store(true, Ordering::Relaxed);
             g.join().map_err(|_| anyhow!("generator panicked"))??;
-            r
+            Ok((r?, None))
         }
         "rxdrop" | "l2fwd" | "txonly" => {
             let m = match mode {
@@ -277,11 +296,22 @@ fn measure(
                 "l2fwd" => Mode::L2fwd,
                 _ => Mode::Txonly,
             };
-            let margs = mode_args(state, cfg, size, frames, frame_size);
+            let margs = mode_args(state, cfg, args);
             let running = state
                 .in_inner(|| modes::start(m, &margs, &state.inner_if, &mut std::io::sink()))??;
             let g = (m != Mode::Txonly)
                 .then(|| start_gen(state, cfg.gen_cpu, false, size, total, stop.clone()));
+            // Kernel drops on the socket, from the generator's start to the
+            // end of the window (rxdrop only: the others are bounded by TX).
+            let dropped = || -> Result<u64> {
+                let k = running.extra()?.kernel;
+                Ok(k.rx_dropped + k.rx_ring_full.unwrap_or(0))
+            };
+            let d0 = if m == Mode::Rxdrop {
+                Some(dropped()?)
+            } else {
+                None
+            };
             let r = match m {
                 Mode::Rxdrop => window(warm, win, &|| Ok(running.totals().rx_packets)),
                 Mode::L2fwd => window(warm, win, &|| Ok(running.totals().tx_packets)),
@@ -291,8 +321,12 @@ fn measure(
             if let Some(g) = g {
                 g.join().map_err(|_| anyhow!("generator panicked"))??;
             }
+            let d = match d0 {
+                Some(d0) => Some(dropped()?.saturating_sub(d0)),
+                None => None,
+            };
             running.stop(0.0)?;
-            r
+            Ok((r?, d))
         }
         "echo" => {
             let mut a: EchoArgs = defaults();
@@ -309,7 +343,7 @@ fn measure(
             stop.store(true, Ordering::Relaxed);
             g.join().map_err(|_| anyhow!("generator panicked"))??;
             responder.stop()?;
-            r
+            Ok((r?, None))
         }
         other => bail!("unknown mode {other}"),
     }

@@ -33,12 +33,18 @@ pub struct LatencyArgs {
     /// ICMP payload bytes
     #[arg(short = 's', long, default_value_t = 56, value_parser = clap::value_parser!(u16).range(0..=1400))]
     pub size: u16,
-    /// Busy-poll the responder (default: it waits in poll())
-    #[arg(long)]
-    pub spin: bool,
-    /// Pin the responder to this CPU
+    /// How xskit's responder waits for requests: `busy-poll` (`echo
+    /// --busy-poll`, the lowest latency measured), `spin` (`echo --spin`) or
+    /// `poll` (`echo`'s default: no CPU while idle, a wake-up per request)
+    #[arg(long, value_enum, default_value_t = Wait::BusyPoll)]
+    pub wait: Wait,
+    /// Pin the responder to this CPU [default: the last CPU, when there are two or more]
     #[arg(long)]
     pub cpu: Option<u32>,
+    /// Pin the sender (and so, on veth, the receive softirq) to this CPU
+    /// [default: CPU 0, when there are two or more]
+    #[arg(long)]
+    pub sender_cpu: Option<u32>,
     /// How long to wait for the last replies of a series
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub linger: Duration,
@@ -48,6 +54,27 @@ pub struct LatencyArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// How the responder waits for requests.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// In poll(), woken by the kernel for each request.
+    Poll,
+    /// A busy loop over the rings, asking the kernel only when it needs a wake-up.
+    Spin,
+    /// A busy loop whose recvfrom runs the queue's NAPI (SO_PREFER_BUSY_POLL).
+    BusyPoll,
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Wait::Poll => "waiting in poll()",
+            Wait::Spin => "busy loop",
+            Wait::BusyPoll => "preferred busy polling",
+        })
+    }
 }
 
 /// Round-trip times of one series, microseconds.
@@ -80,6 +107,8 @@ pub struct Row {
 pub struct Report {
     /// Where the timestamps come from.
     pub timestamps: &'static str,
+    /// Which CPU the sender and the responder ran on.
+    pub placement: String,
     /// One row per responder, family and rate.
     pub rows: Vec<Row>,
 }
@@ -130,6 +159,7 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "round-trip times in µs ({})", self.timestamps)?;
+        writeln!(f, "{}", self.placement)?;
         writeln!(
             f,
             "| responder | family | rate/s | replies | p50 | p90 | p99 | p99.9 | max | p50, p99 vs kernel |"
@@ -231,6 +261,7 @@ pub fn series(
 fn measure(
     state: &State,
     args: &LatencyArgs,
+    sender_cpu: Option<u32>,
     responder: &'static str,
     report: &mut Report,
 ) -> Result<()> {
@@ -239,8 +270,12 @@ fn measure(
         ("ipv6", IpAddr::V6(state.inner_v6)),
     ] {
         for &rate in &args.rates {
-            let (rtts, tx) =
-                state.in_outer(|| series(dst, rate, args.count, args.size, args.linger))??;
+            let (rtts, tx) = state.in_outer(|| {
+                if let Some(c) = sender_cpu {
+                    crate::app::cpu::pin(c)?;
+                }
+                series(dst, rate, args.count, args.size, args.linger)
+            })??;
             if !tx {
                 report.timestamps =
                     "sent: user space before sendto; received: kernel software stamp";
@@ -262,22 +297,45 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
     if sandbox::State::load(&args.name)?.is_some() {
         bail!("a sandbox named {:?} exists: remove it (xskit sandbox down --name {0}) or pick another --name", args.name);
     }
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    for (opt, c) in [("--cpu", args.cpu), ("--sender-cpu", args.sender_cpu)] {
+        if let Some(c) = c.filter(|&c| c >= ncpu) {
+            bail!(
+                "{opt} {c}: this machine has {ncpu} CPU(s), 0 to {}",
+                ncpu - 1
+            );
+        }
+    }
     let guard = Guard(sandbox::up(&UpArgs::named(&args.name))?);
     let state = &guard.0;
+    // The sender and the responder on CPUs of their own: sharing one, the
+    // responder (waiting in poll() or spinning) and the sender take turns
+    // and the figures measure the scheduler.
+    let two = ncpu >= 2;
+    let sender_cpu = args.sender_cpu.or(two.then_some(0));
+    let responder_cpu = args.cpu.or(two.then_some(ncpu - 1));
+    let show = |c: Option<u32>| c.map_or("any CPU".to_string(), |c| format!("CPU {c}"));
     let mut report = Report {
         timestamps: "kernel software stamps: request leaving the sender, reply reaching it",
+        placement: format!(
+            "sender (and its softirq) on {}, xskit's responder on {}, {}",
+            show(sender_cpu),
+            show(responder_cpu),
+            args.wait
+        ),
         rows: Vec::new(),
     };
-    measure(state, args, "kernel", &mut report)?;
+    measure(state, args, sender_cpu, "kernel", &mut report)?;
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(state.inner_if.clone());
-    a.socket.poll = !args.spin;
+    a.socket.poll = args.wait == Wait::Poll;
+    a.busy_poll = args.wait == Wait::BusyPoll;
     a.socket.quiet = true;
     a.socket.interval = Duration::from_secs(3600);
     // One source asks on purpose: measure the responder, not its limit.
     a.rate_limit = 0;
-    let responder = echo::Background::start(state, a, args.cpu, Box::new(std::io::sink()))?;
-    let r = measure(state, args, "xskit", &mut report);
+    let responder = echo::Background::start(state, a, responder_cpu, Box::new(std::io::sink()))?;
+    let r = measure(state, args, sender_cpu, "xskit", &mut report);
     responder.stop()?;
     r?;
     Ok(report)
@@ -311,6 +369,7 @@ mod tests {
     fn the_report_renders_as_table_and_json_from_one_struct() {
         let report = Report {
             timestamps: "test",
+            placement: "sender on CPU 0".into(),
             rows: vec![
                 Row::from_rtts("kernel", "ipv4", 100, 3, vec![10.0, 20.0, 30.0]),
                 Row::from_rtts("xskit", "ipv4", 100, 3, vec![5.0, 10.0, 15.0]),
