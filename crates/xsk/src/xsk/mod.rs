@@ -249,9 +249,9 @@ impl Xsk {
     /// when a wake-up makes no progress (zero-copy drivers send later, and a
     /// full COMPLETION ring blocks sending until [`Xsk::complete`]). In copy
     /// mode the kernel also stops while the socket's send buffer
-    /// (`SO_SNDBUF`) is taken by frames still on their way (measured on 6.1
-    /// and 6.12 over veth: a frame stays charged until the receiving socket
-    /// reads it, so 288 of 300 frames leave before the peer reads). Frames left
+    /// (`SO_SNDBUF`) is taken by frames still on their way (seen on 6.1 and
+    /// 6.12 over veth: 288 of 300 frames left before the peer read, the rest
+    /// once it had read). Frames left
     /// there are not lost: call `flush` again in the loop that waits (or
     /// `poll` for `POLLOUT`, which also drives copy-mode transmission).
     ///
