@@ -151,8 +151,7 @@ fn produce_and_consume_keep_order_and_leave_overflow() {
 fn a_panicking_iterator_publishes_nothing_it_did_not_write() {
     let (mut prod, mut cons) = loopback_pair::<u64>(8, 0).unwrap();
     let mut items = (1u64..).map(|v| if v == 3 { panic!("caller's bug") } else { v });
-    let r =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prod.produce(&mut items, 8)));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prod.produce(&mut items, 8)));
     assert!(r.is_err());
     assert_eq!(prod.pending(), 0, "nothing was published by the panic");
     // The next produce must not publish the slots the panic left behind.

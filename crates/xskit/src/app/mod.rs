@@ -15,8 +15,6 @@ pub mod echo_jumbo;
 pub mod gen;
 pub mod latency;
 pub mod metrics;
-pub mod mode_args;
-pub mod mode_report;
 pub mod modes;
 pub mod ops;
 pub mod pfilter;
