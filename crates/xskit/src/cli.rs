@@ -141,8 +141,7 @@ pub fn main() -> i32 {
     // head`): the default SIGPIPE action instead of Rust's "ignore", which
     // turns it into "error: Broken pipe". Everything xskit attaches is a BPF
     // link held by the process, so the kernel cleans up as on any exit.
-    // SAFETY: setting a signal's disposition to its default has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    crate::sys::default_sigpipe();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return clap_error(e),

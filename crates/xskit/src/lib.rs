@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod net;
+mod sys;
 pub mod testing;
 pub mod wire;
 pub mod xdp;

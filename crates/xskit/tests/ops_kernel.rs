@@ -261,12 +261,12 @@ fn a_rule_added_while_traffic_flows_takes_effect_without_reattach() {
             // The sender needs the test's namespace too: spawn it from here.
             let ns = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
             let sender = s.spawn(move || {
-                use std::os::fd::AsRawFd;
-                // SAFETY: setns on a namespace file we hold open.
-                assert_eq!(
-                    unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-                    0
-                );
+                use std::os::fd::AsFd;
+                rustix::thread::move_into_link_name_space(
+                    ns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .unwrap();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     send_udp(&pair, Ipv4Addr::new(198, 18, 0, 2), 9, 10);
                 }

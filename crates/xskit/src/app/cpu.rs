@@ -55,15 +55,10 @@ pub fn pin(cpu: u32) -> Result<()> {
     if cpu >= n.max(1024) {
         bail!("CPU {cpu} does not exist");
     }
-    // SAFETY: cpu_set_t is a plain bit array; CPU_SET writes inside it and
-    // sched_setaffinity(0) reads it for the calling thread.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu as usize);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        return Err(std::io::Error::from(e))
             .with_context(|| format!("pinning a thread to CPU {cpu} (is it online? see nproc)"));
     }
     Ok(())
@@ -77,8 +72,7 @@ pub fn rss_bytes() -> u64 {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+    pages * rustix::param::page_size() as u64
 }
 
 #[cfg(test)]

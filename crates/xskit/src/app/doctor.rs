@@ -6,9 +6,9 @@
 //! whose support is known, and otherwise "unknown" with the reason.
 
 use super::support::{feature_names, judge, kernel_version, Answer, Value};
+use crate::net::addrs::interfaces;
 use crate::net::genl;
 use crate::net::netns;
-use crate::xdp::loader::interfaces;
 use crate::xdp::pin;
 use anyhow::Result;
 use serde::Serialize;
@@ -128,14 +128,8 @@ pub struct Interface {
 }
 
 fn uname_release() -> String {
-    // SAFETY: utsname is plain data; uname fills it.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: u is a valid utsname.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "?".into();
-    }
-    // SAFETY: release is NUL-terminated by the kernel.
-    unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }
+    rustix::system::uname()
+        .release()
         .to_string_lossy()
         .into_owned()
 }
@@ -182,8 +176,7 @@ pub fn cap_eff(status: &str) -> u64 {
 fn privileges() -> Privileges {
     let eff = cap_eff(&std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default());
     Privileges {
-        // SAFETY: geteuid has no preconditions.
-        euid: unsafe { libc::geteuid() },
+        euid: rustix::process::geteuid().as_raw(),
         cap_eff: eff,
         capabilities: CAPS
             .iter()
@@ -197,13 +190,8 @@ fn privileges() -> Privileges {
 }
 
 fn memlock(kernel: (u32, u32), ipc_lock: bool) -> Memlock {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: r is a valid rlimit to fill.
-    unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) };
-    let lim = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v);
+    // rustix reports an unlimited value as None.
+    let r = rustix::process::getrlimit(rustix::process::Resource::Memlock);
     let maps = if kernel >= (5, 11) {
         "BPF maps are charged to the memory cgroup (5.11+), not to it"
     } else {
@@ -215,8 +203,8 @@ fn memlock(kernel: (u32, u32), ipc_lock: bool) -> Memlock {
         "UMEM registration counts against it (no CAP_IPC_LOCK)"
     };
     Memlock {
-        soft: lim(r.rlim_cur),
-        hard: lim(r.rlim_max),
+        soft: r.current,
+        hard: r.maximum,
         note: format!("{umem}; {maps}"),
     }
 }
@@ -301,7 +289,7 @@ fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
     ])?)?;
     let link = &link[0];
     let num = |k: &str| link.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
-    let driver = crate::net::ethtool::driver(name).ok().flatten();
+    let driver = xsk::netdev::driver(name).ok().flatten();
     let features = genl::netdev_features(ifindex)?;
     let (native_xdp, zero_copy, need_wakeup, multi_buffer) =
         judge(kernel, driver.as_deref(), features.as_ref());

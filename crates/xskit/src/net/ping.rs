@@ -3,10 +3,10 @@
 //! and checks the checksums, and hands back only replies for this socket.
 
 use anyhow::{bail, Result};
+use rustix::net::{ipproto, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::io;
-use std::mem::size_of;
-use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 /// One ping socket, IPv4 or IPv6.
@@ -35,85 +35,35 @@ pub struct Reply {
     pub rtt: Duration,
 }
 
-fn sockaddr(addr: IpAddr) -> (libc::sockaddr_storage, u32) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        IpAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-            let sin = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as u16;
-            sin.sin_addr.s_addr = u32::from(a).to_be();
-            size_of::<libc::sockaddr_in>()
-        }
-        IpAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as u16;
-            sin6.sin6_addr.s6_addr = a.octets();
-            size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as u32)
-}
-
 impl Pinger {
     /// Opens a ping socket for IPv6 (`v6`) or IPv4.
     pub fn new(v6: bool) -> Result<Pinger> {
         let (dom, proto) = if v6 {
-            (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+            (AddressFamily::INET6, ipproto::ICMPV6)
         } else {
-            (libc::AF_INET, libc::IPPROTO_ICMP)
+            (AddressFamily::INET, ipproto::ICMP)
         };
-        // SAFETY: plain socket(2); checked below.
-        let fd = unsafe { libc::socket(dom, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, proto) };
-        if fd < 0 {
-            bail!(
-                "cannot open an ICMP ping socket: {} (is net.ipv4.ping_group_range open to this group?)",
-                io::Error::last_os_error()
-            );
-        }
-        // SAFETY: fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = rustix::net::socket_with(dom, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(proto))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open an ICMP ping socket: {} (is net.ipv4.ping_group_range open to this group?)",
+                    io::Error::from(e)
+                )
+            })?;
         // Bind to port 0: the kernel picks the identifier, which getsockname shows.
         let any = if v6 {
             IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
         } else {
             IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
         };
-        let (ss, len) = sockaddr(any);
-        // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
-        if unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&ss as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        } < 0
-        {
-            bail!("binding the ping socket: {}", io::Error::last_os_error());
+        if let Err(e) = rustix::net::bind(&fd, &SocketAddr::new(any, 0)) {
+            bail!("binding the ping socket: {}", io::Error::from(e));
         }
-        // SAFETY: getsockname writes at most `len` bytes into `out`.
-        let mut out: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = size_of::<libc::sockaddr_storage>() as u32;
-        // SAFETY: as above.
-        if unsafe {
-            libc::getsockname(
-                fd.as_raw_fd(),
-                (&mut out as *mut libc::sockaddr_storage).cast(),
-                &mut len,
-            )
-        } < 0
-        {
-            bail!(
-                "getsockname on the ping socket: {}",
-                io::Error::last_os_error()
-            );
-        }
-        // The port sits at the same offset in sockaddr_in and sockaddr_in6.
-        // SAFETY: reading sin_port of a sockaddr the kernel filled in.
-        let ident =
-            u16::from_be(unsafe { (*(&out as *const _ as *const libc::sockaddr_in)).sin_port });
+        let ident = match rustix::net::getsockname(&fd).map(SocketAddr::try_from) {
+            Ok(Ok(a)) => a.port(),
+            Ok(Err(_)) => bail!("getsockname on the ping socket: not an IP address"),
+            Err(e) => bail!("getsockname on the ping socket: {}", io::Error::from(e)),
+        };
         Ok(Pinger { fd, v6, ident })
     }
 
@@ -131,23 +81,9 @@ impl Pinger {
         msg.extend_from_slice(&[if self.v6 { 128 } else { 8 }, 0, 0, 0, 0, 0]);
         msg.extend_from_slice(&seq.to_be_bytes());
         msg.extend_from_slice(payload);
-        let (ss, len) = sockaddr(dst);
-        // SAFETY: `msg` and `ss` are valid for the lengths passed.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&ss as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if rc < 0 {
-            bail!(
-                "sending an echo request to {dst}: {}",
-                io::Error::last_os_error()
-            );
+        let to = SocketAddr::new(dst, 0);
+        if let Err(e) = rustix::net::sendto(&self.fd, &msg, SendFlags::empty(), &to) {
+            bail!("sending an echo request to {dst}: {}", io::Error::from(e));
         }
         Ok(())
     }
@@ -166,20 +102,13 @@ impl Pinger {
         let deadline = sent_at + timeout;
         let mut buf = vec![0u8; 65536];
         while super::readable_before(&self.fd, deadline) {
-            // SAFETY: `buf` is writable for its length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            let n = rustix::net::recv(&self.fd, &mut buf[..], RecvFlags::DONTWAIT)
+                .map_or(0, |(n, _)| n);
             let rtt = sent_at.elapsed();
             if n < 8 {
                 continue;
             }
-            let m = &buf[..n as usize];
+            let m = &buf[..n];
             let want_type = if self.v6 { 129 } else { 0 };
             let rseq = u16::from_be_bytes([m[6], m[7]]);
             if m[0] != want_type || rseq != seq {

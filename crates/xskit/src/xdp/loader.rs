@@ -13,11 +13,14 @@ use crate::net::route::default_route_interfaces;
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf, XskMap};
 use aya::programs::links::{FdLink, LinkType};
 use aya::programs::{ProgramError, Xdp, XdpMode};
-use aya::{Ebpf, EbpfLoader, Pod};
+use aya::{Ebpf, EbpfLoader};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
-pub use super::counters::{interfaces, ActionCounters, Counter};
+pub use super::abi::Counter;
+use super::abi::GenConfig;
+pub use super::counters::ActionCounters;
+use crate::net::addrs::interfaces;
 
 /// The attach mode asked for.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq, clap::ValueEnum)]
@@ -127,17 +130,6 @@ impl Attachment {
         Some((info.id(), info.link_type().ok()))
     }
 }
-
-/// `struct gen_config` of bpf/xdp_gen.c.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-struct GenConfig {
-    base_port: u16,
-    flows: u16,
-}
-
-// SAFETY: two u16s, no padding: any bit pattern is a valid value.
-unsafe impl Pod for GenConfig {}
 
 const XSKMAP: &str = "xsks_map";
 

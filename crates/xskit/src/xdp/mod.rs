@@ -1,5 +1,6 @@
 //! Kernel side: the XDP programs and their loader.
 
+mod abi;
 mod counters;
 pub mod filter;
 pub mod live;

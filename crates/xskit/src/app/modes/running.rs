@@ -158,11 +158,11 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
             );
         }
         let src_mac = match &args.src_mac {
-            Some(m) => crate::net::parse_mac(m)?,
+            Some(m) => crate::wire::parse_mac(m)?,
             None => crate::net::veth::mac(iface).unwrap_or([2, 0, 0, 0, 0, 1]),
         };
         let dst_mac = match &args.dst_mac {
-            Some(m) => crate::net::parse_mac(m)?,
+            Some(m) => crate::wire::parse_mac(m)?,
             None => [0xff; 6],
         };
         udp_template(

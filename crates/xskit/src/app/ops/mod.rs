@@ -25,9 +25,9 @@ pub use load::{load, LoadArgs, Loadable};
 pub use status::{status, status_rows, StatusArgs};
 pub use unload::{unload, UnloadArgs};
 
+use crate::net::addrs::interfaces;
 use crate::net::{addrs, netns, route};
 use crate::xdp::filter::ssh_session;
-use crate::xdp::loader::interfaces;
 use crate::xdp::pin;
 use anyhow::Result;
 use std::io::Write;

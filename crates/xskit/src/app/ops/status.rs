@@ -4,9 +4,9 @@
 use super::{is_ours, tidy, utc, NsArgs};
 use crate::app::args::parse_interval;
 use crate::app::stats::thousands;
+use crate::net::addrs::interfaces;
 use crate::net::netns;
 use crate::xdp::filter::{Listed, Rules};
-use crate::xdp::loader::interfaces;
 use crate::xdp::pin;
 use anyhow::Result;
 use serde_json::{json, Value};

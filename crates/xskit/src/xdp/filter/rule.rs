@@ -174,7 +174,7 @@ impl Rule {
             let [_, mac] = w[..] else {
                 bail!("{}", usage())
             };
-            return rule(dir, Match::Mac(parse_mac(mac)?));
+            return rule(dir, Match::Mac(crate::wire::parse_mac(mac)?));
         }
         let [value] = w[..] else { bail!("{}", usage()) };
         let what = match proto {
@@ -226,21 +226,6 @@ fn ethertype(t: &str) -> Result<u16> {
         None => t.parse().ok(),
     };
     v.with_context(|| format!("{t:?} is not an EtherType (e.g. 0x88cc)"))
-}
-
-fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    let mut m = [0u8; 6];
-    if parts.len() != 6 {
-        bail!("{s:?} is not a MAC address (e.g. 02:00:00:00:00:01)");
-    }
-    for (b, p) in m.iter_mut().zip(parts) {
-        *b = u8::from_str_radix(p, 16)
-            .ok()
-            .filter(|_| p.len() <= 2)
-            .with_context(|| format!("{s:?} is not a MAC address (e.g. 02:00:00:00:00:01)"))?;
-    }
-    Ok(m)
 }
 
 /// `addr` with all but the first `len` bits cleared.
