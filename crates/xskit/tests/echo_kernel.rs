@@ -12,9 +12,9 @@ use xskit::app::sandbox::State;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 use xskit::wire::build;
-use xskit::xdp::{AttachMode, ModeInUse};
+use xskit::xdp::{HookChoice, XdpHook};
 
-fn echo_args(iface: &str, mode: AttachMode, all_traffic: bool) -> EchoArgs {
+fn echo_args(iface: &str, mode: HookChoice, all_traffic: bool) -> EchoArgs {
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(iface.to_string());
     a.socket.mode = mode;
@@ -40,8 +40,8 @@ fn answers_kernel_pings_over_ipv6_and_ipv4_in_native_and_skb_mode() {
         return;
     }
     for (mode, want) in [
-        (AttachMode::Native, ModeInUse::Native),
-        (AttachMode::Skb, ModeInUse::Skb),
+        (HookChoice::Native, XdpHook::Native),
+        (HookChoice::Skb, XdpHook::Skb),
     ] {
         let g = sandbox("echo").unwrap();
         let st = &g.0;
@@ -71,7 +71,7 @@ fn arp_neighbour_discovery_and_tcp_still_work_in_filtered_mode() {
     let g = sandbox("filtered").unwrap();
     let st = &g.0;
     let listener = in_inner(st, || TcpListener::bind("[::]:7777").unwrap());
-    let (ok, sum) = with_responder(st, echo_args(&st.inner_if, AttachMode::Auto, false), || {
+    let (ok, sum) = with_responder(st, echo_args(&st.inner_if, HookChoice::Auto, false), || {
         netns::ip(&["-n", &st.outer_ns, "neigh", "flush", "dev", &st.outer_if]).unwrap();
         in_outer(st, || {
             let v6 = ping_series(IpAddr::V6(st.inner_v6), 5, 8, Duration::ZERO).unwrap();
@@ -133,7 +133,7 @@ fn all_traffic_redirects_everything() {
     }
     let _listener = in_inner(st, || TcpListener::bind("0.0.0.0:7777").unwrap());
     let ((v4, tcp_ok), sum) =
-        with_responder(st, echo_args(&st.inner_if, AttachMode::Auto, true), || {
+        with_responder(st, echo_args(&st.inner_if, HookChoice::Auto, true), || {
             in_outer(st, || {
                 let v4 = ping_series(IpAddr::V4(st.inner_v4), 20, 8, Duration::ZERO).unwrap();
                 let tcp = TcpStream::connect_timeout(
@@ -230,7 +230,7 @@ fn malformed_and_foreign_frames_are_counted_never_answered() {
         let frames = bad_frames(src, dst, st);
         let (replies, sum) = with_responder(
             st,
-            echo_args(&st.inner_if, AttachMode::Auto, all_traffic),
+            echo_args(&st.inner_if, HookChoice::Auto, all_traffic),
             || {
                 in_outer(st, || {
                     let sock = PacketSocket::bind(&st.outer_if).unwrap();

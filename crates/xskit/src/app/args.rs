@@ -2,10 +2,10 @@
 //! tradition of xdpsock and xdp-tutorial's af_xdp_user.
 
 use crate::app::sandbox;
-use crate::xdp::AttachMode;
+use crate::xdp::HookChoice;
 use anyhow::{bail, Result};
 use std::time::Duration;
-use xsk::{BindMode, UmemConfig, XskConfig};
+use xsk::{FrameCopy, UmemConfig, XskConfig};
 
 /// Where and how to open the socket, and how to report.
 #[derive(clap::Args, Clone, Debug)]
@@ -20,8 +20,8 @@ pub struct SocketArgs {
     #[arg(short = 'q', long, default_value_t = 0)]
     pub queue: u32,
     /// XDP attach mode: auto tries native, then falls back to skb
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub mode: AttachMode,
+    #[arg(long, value_enum, default_value_t = HookChoice::Auto)]
+    pub mode: HookChoice,
     /// Short for --mode native
     #[arg(short = 'N', conflicts_with_all = ["skb_mode", "mode"])]
     pub native_mode: bool,
@@ -109,24 +109,24 @@ pub fn check_frame_size(frame_size: u32, unaligned: bool) -> Result<()> {
 
 impl SocketArgs {
     /// The attach mode after the -N/-S short forms.
-    pub fn attach_mode(&self) -> AttachMode {
+    pub fn attach_mode(&self) -> HookChoice {
         if self.native_mode {
-            AttachMode::Native
+            HookChoice::Native
         } else if self.skb_mode {
-            AttachMode::Skb
+            HookChoice::Skb
         } else {
             self.mode
         }
     }
 
     /// The bind mode from -c/-z.
-    pub fn bind_mode(&self) -> BindMode {
+    pub fn bind_mode(&self) -> FrameCopy {
         if self.copy {
-            BindMode::Copy
+            FrameCopy::Copy
         } else if self.zero_copy {
-            BindMode::ZeroCopy
+            FrameCopy::ZeroCopy
         } else {
-            BindMode::Auto
+            FrameCopy::Auto
         }
     }
 

@@ -13,9 +13,9 @@
 use crate::app::args::defaults;
 use crate::app::echo::{self, EchoArgs};
 use crate::app::gen::{self, GenArgs};
-use crate::app::modes::{self, Mode, ModeArgs};
+use crate::app::modes::{self, Benchmark, ModeArgs};
 use crate::app::sandbox::{self, Guard, State, UpArgs};
-use crate::xdp::{AttachMode, Program, XdpProgram};
+use crate::xdp::{HookChoice, Program, XdpProgram};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use std::io::Write;
@@ -172,7 +172,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     // dropped there by XDP, and counted: that is what txonly and echo measure.
     let outer_drop = state.in_outer(|| -> Result<XdpProgram> {
         let mut p = XdpProgram::load(Program::Drop, 1)?;
-        p.attach(&state.outer_if, AttachMode::Auto, true)?;
+        p.attach(&state.outer_if, HookChoice::Auto, true)?;
         Ok(p)
     })??;
     let outer_drop = Arc::new(outer_drop);
@@ -262,7 +262,7 @@ fn measure(
         "ceiling" => {
             let prog = state.in_inner(|| -> Result<XdpProgram> {
                 let mut p = XdpProgram::load(Program::Drop, 1)?;
-                p.attach(&state.inner_if, AttachMode::Auto, true)?;
+                p.attach(&state.inner_if, HookChoice::Auto, true)?;
                 Ok(p)
             })??;
             let g = start_gen(state, cfg.gen_cpu, false, size, total, stop.clone());
@@ -273,19 +273,19 @@ fn measure(
         }
         "rxdrop" | "l2fwd" | "txonly" => {
             let m = match mode {
-                "rxdrop" => Mode::Rxdrop,
-                "l2fwd" => Mode::L2fwd,
-                _ => Mode::Txonly,
+                "rxdrop" => Benchmark::Rxdrop,
+                "l2fwd" => Benchmark::L2fwd,
+                _ => Benchmark::Txonly,
             };
             let margs = mode_args(state, cfg, size, frames, frame_size);
             let running = state
                 .in_inner(|| modes::start(m, &margs, &state.inner_if, &mut std::io::sink()))??;
-            let g = (m != Mode::Txonly)
+            let g = (m != Benchmark::Txonly)
                 .then(|| start_gen(state, cfg.gen_cpu, false, size, total, stop.clone()));
             let r = match m {
-                Mode::Rxdrop => window(warm, win, &|| Ok(running.totals().rx_packets)),
-                Mode::L2fwd => window(warm, win, &|| Ok(running.totals().tx_packets)),
-                Mode::Txonly => window(warm, win, &outer_count),
+                Benchmark::Rxdrop => window(warm, win, &|| Ok(running.totals().rx_packets)),
+                Benchmark::L2fwd => window(warm, win, &|| Ok(running.totals().tx_packets)),
+                Benchmark::Txonly => window(warm, win, &outer_count),
             };
             stop.store(true, Ordering::Relaxed);
             if let Some(g) = g {

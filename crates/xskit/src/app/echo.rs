@@ -11,7 +11,7 @@ use crate::app::session::Session;
 use crate::app::stats::{kernel_json, thousands, xdp_json, Extra, ReportStyle, Reporter, Totals};
 use crate::net::addrs;
 use crate::wire::echo::{self, Answered, Reject};
-use crate::xdp::{ActionCounters, ModeInUse, Program};
+use crate::xdp::{ActionCounters, Program, XdpHook};
 use anyhow::{anyhow, Result};
 use serde_json::json;
 use std::io::Write;
@@ -70,7 +70,7 @@ pub struct EchoSummary {
     /// The XDP program's counters at the end.
     pub xdp: ActionCounters,
     /// XDP mode used.
-    pub mode: Option<ModeInUse>,
+    pub mode: Option<XdpHook>,
 }
 
 impl EchoSummary {

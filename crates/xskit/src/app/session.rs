@@ -3,7 +3,7 @@
 //! Dropping a session unregisters and detaches.
 
 use crate::app::args::SocketArgs;
-use crate::xdp::{AttachMode, ModeInUse, Program, XdpProgram};
+use crate::xdp::{HookChoice, Program, XdpHook, XdpProgram};
 use anyhow::{Context, Result};
 use std::io::Write;
 use xsk::{Frame, Xsk};
@@ -13,10 +13,10 @@ use xsk::{Frame, Xsk};
 pub fn attach(
     prog: &mut XdpProgram,
     iface: &str,
-    mode: AttachMode,
+    mode: HookChoice,
     force: bool,
     out: &mut dyn Write,
-) -> Result<ModeInUse> {
+) -> Result<XdpHook> {
     let a = prog.attach(iface, mode, force)?;
     if let Some(why) = &a.fallback_reason {
         writeln!(
@@ -88,7 +88,7 @@ pub struct Session {
     /// The interface.
     pub iface: String,
     /// The XDP mode in use.
-    pub mode: ModeInUse,
+    pub mode: XdpHook,
 }
 
 impl Session {

@@ -27,9 +27,9 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The benchmark mode.
+/// The benchmark a mode command runs (the kernel's xdpsock modes).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum Mode {
+pub enum Benchmark {
     /// Receive and drop.
     Rxdrop,
     /// Send prebuilt UDP frames as fast as possible.
@@ -38,13 +38,13 @@ pub enum Mode {
     L2fwd,
 }
 
-impl Mode {
+impl Benchmark {
     /// The subcommand's name.
     pub fn name(self) -> &'static str {
         match self {
-            Mode::Rxdrop => "rxdrop",
-            Mode::Txonly => "txonly",
-            Mode::L2fwd => "l2fwd",
+            Benchmark::Rxdrop => "rxdrop",
+            Benchmark::Txonly => "txonly",
+            Benchmark::L2fwd => "l2fwd",
         }
     }
 }
@@ -53,7 +53,7 @@ pub(crate) const BOUND_CHECK: Duration = Duration::from_millis(500);
 
 /// Runs a mode with statistics until `stop`, the duration or the count.
 pub fn run(
-    mode: Mode,
+    mode: Benchmark,
     args: &ModeArgs,
     iface: &str,
     stop: &AtomicBool,

@@ -1,11 +1,11 @@
 //! Starting a mode on its queues (sockets, program, one thread each) and
 //! stopping it into a summary.
 
-use super::{udp_template, Mode, ModeArgs, ModeSummary, QueueCounters, Worker, BOUND_CHECK};
+use super::{udp_template, Benchmark, ModeArgs, ModeSummary, QueueCounters, Worker, BOUND_CHECK};
 use crate::app::cpu;
 use crate::app::session::{attach, xskmap_slots};
 use crate::app::stats::Totals;
-use crate::xdp::{ModeInUse, Program, XdpProgram};
+use crate::xdp::{Program, XdpHook, XdpProgram};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,7 @@ pub struct Running {
     counters: Vec<(u32, Arc<QueueCounters>)>,
     prog: Option<XdpProgram>,
     /// XDP mode in use (none for txonly, which loads no program).
-    pub mode: Option<ModeInUse>,
+    pub mode: Option<XdpHook>,
     /// Zero-copy or copy.
     pub zero_copy: bool,
     /// Bytes of UMEM.
@@ -113,7 +113,12 @@ impl Running {
 }
 
 /// Opens the sockets and starts one thread per queue.
-pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> Result<Running> {
+pub fn start(
+    mode: Benchmark,
+    args: &ModeArgs,
+    iface: &str,
+    out: &mut dyn Write,
+) -> Result<Running> {
     let s = &args.socket;
     let queues = args
         .queues
@@ -148,7 +153,7 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
 
     let template = if let Some(t) = &args.template {
         t.clone()
-    } else if mode == Mode::Txonly {
+    } else if mode == Benchmark::Txonly {
         if !s.frags && args.size.saturating_sub(4) > s.frame_size as usize {
             bail!(
                 "size {} does not fit a frame of {} bytes: use -s {} or less, a larger -f, or -F (multi-buffer)",
@@ -180,7 +185,7 @@ pub fn start(mode: Mode, args: &ModeArgs, iface: &str, out: &mut dyn Write) -> R
 
     let mut prog = None;
     let mut mode_in_use = None;
-    if mode != Mode::Txonly {
+    if mode != Benchmark::Txonly {
         let highest = queues.iter().max().copied().unwrap_or(0);
         let program = if s.frags {
             Program::RedirectFrags

@@ -1,7 +1,7 @@
 //! The per-packet loop of one queue and its counters; each mode's step is
 //! in its own file (rxdrop.rs, txonly.rs, l2fwd.rs).
 
-use super::Mode;
+use super::Benchmark;
 use crate::app::stats::Totals;
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +34,7 @@ impl QueueCounters {
 pub struct Worker {
     /// The queue's socket.
     pub xsk: Xsk,
-    pub(super) mode: Mode,
+    pub(super) mode: Benchmark,
     pub(super) batch: u32,
     pub(super) poll: bool,
     pub(super) busy_poll: bool,
@@ -55,7 +55,7 @@ impl Worker {
     /// Sets up the loop; for txonly, writes `template` into every frame once.
     pub fn new(
         mut xsk: Xsk,
-        mode: Mode,
+        mode: Benchmark,
         batch: u32,
         poll: bool,
         busy_poll: bool,
@@ -71,12 +71,12 @@ impl Worker {
             let c = xsk.umem().config();
             (c.frame_size - c.headroom) as usize
         };
-        if mode == Mode::Txonly && xsk.is_multi_buffer() && template.len() > room {
+        if mode == Benchmark::Txonly && xsk.is_multi_buffer() && template.len() > room {
             // Larger than a frame: each packet is copied into a chain of
             // frames as it is sent (-F).
             jumbo = Some(template.to_vec());
             tx_len = template.len();
-        } else if mode == Mode::Txonly {
+        } else if mode == Benchmark::Txonly {
             let mut all = Vec::with_capacity(xsk.free_frames());
             while let Some(mut f) = xsk.alloc() {
                 let buf = xsk.umem().buffer_mut(&mut f);
@@ -138,9 +138,9 @@ impl Worker {
     /// One batch. Returns false once a txonly count is sent and completed.
     pub fn step(&mut self) -> Result<bool> {
         match self.mode {
-            Mode::Rxdrop => self.rxdrop_step(),
-            Mode::L2fwd => self.l2fwd_step(),
-            Mode::Txonly => self.txonly_step(),
+            Benchmark::Rxdrop => self.rxdrop_step(),
+            Benchmark::L2fwd => self.l2fwd_step(),
+            Benchmark::Txonly => self.txonly_step(),
         }
     }
 }

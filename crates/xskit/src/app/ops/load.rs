@@ -7,7 +7,7 @@ use crate::app::session::attach;
 use crate::net::addrs::interfaces;
 use crate::net::netns;
 use crate::xdp::filter::{Rules, Verdict};
-use crate::xdp::{pin, AttachMode, Program, XdpProgram};
+use crate::xdp::{pin, HookChoice, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,8 +48,8 @@ pub struct LoadArgs {
     #[arg(long)]
     pub all: bool,
     /// XDP attach mode
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub mode: AttachMode,
+    #[arg(long, value_enum, default_value_t = HookChoice::Auto)]
+    pub mode: HookChoice,
     /// Allow `drop` on the interface of the default route
     #[arg(long)]
     pub force: bool,
