@@ -83,6 +83,7 @@ pub fn rx_queue_count(name: &str) -> Result<Option<u32>> {
 
 /// `struct ethtool_drvinfo` from linux/ethtool.h.
 #[repr(C)]
+#[derive(Default)]
 struct EthtoolDrvInfo {
     cmd: u32,
     driver: [u8; 32],
@@ -112,17 +113,7 @@ pub fn driver(name: &str) -> Result<Option<String>> {
         .map_err(|e| Error::os("socket(AF_INET) for ethtool", e))?;
     let mut info = EthtoolDrvInfo {
         cmd: ETHTOOL_GDRVINFO,
-        driver: [0; 32],
-        version: [0; 32],
-        fw_version: [0; 32],
-        bus_info: [0; 32],
-        erom_version: [0; 32],
-        reserved2: [0; 12],
-        n_priv_flags: 0,
-        n_stats: 0,
-        testinfo_len: 0,
-        eedump_len: 0,
-        regdump_len: 0,
+        ..Default::default()
     };
     if let Err(e) = syscall::ethtool(fd.as_fd(), name, &mut info) {
         return match e.raw_os_error() {

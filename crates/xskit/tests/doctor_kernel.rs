@@ -2,6 +2,8 @@
 //! yes, zero-copy no), a multi-queue veth, and interfaces with programs
 //! attached through a BPF link and through netlink.
 
+mod common;
+
 use xskit::app::doctor::{report, Interface};
 use xskit::app::support::Value;
 use xskit::net::netns;
@@ -103,11 +105,7 @@ fn the_command_prints_text_and_json() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let run = |args: &[&str]| {
-            let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
-                .arg("doctor")
-                .args(args)
-                .output()
-                .unwrap();
+            let o = common::bin().arg("doctor").args(args).output().unwrap();
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             String::from_utf8(o.stdout).unwrap()
         };

@@ -1,9 +1,11 @@
 //! The echo responder against real kernel peers, in sandboxes of network
 //! namespaces made for each test.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use xskit::app::args::defaults;
 use xskit::app::demo::ping_series;
@@ -289,10 +291,6 @@ fn malformed_and_foreign_frames_are_counted_never_answered() {
     }
 }
 
-fn xskit_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_xskit")
-}
-
 #[test]
 fn sigterm_prints_the_summary_and_leaves_no_program() {
     if !have_root("sigterm_prints_the_summary_and_leaves_no_program") {
@@ -301,7 +299,7 @@ fn sigterm_prints_the_summary_and_leaves_no_program() {
     let g = sandbox("sigterm").unwrap();
     let st = &g.0;
     for signal in [libc::SIGTERM, libc::SIGINT] {
-        let mut child = Command::new(xskit_bin())
+        let mut child = common::bin()
             .args(["echo", "--sandbox", &st.name, "-n", "200ms", "-p"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -332,7 +330,7 @@ fn sigterm_prints_the_summary_and_leaves_no_program() {
         );
     }
     // Even SIGKILL leaves nothing behind: the attachment is a BPF link.
-    let mut child = Command::new(xskit_bin())
+    let mut child = common::bin()
         .args(["echo", "--sandbox", &st.name, "-p"])
         .stdout(Stdio::piped())
         .spawn()
@@ -357,7 +355,7 @@ fn sandbox_up_twice_and_down_twice_give_clear_messages() {
     }
     let name = format!("xt{}-updown", std::process::id());
     let run = |args: &[&str]| {
-        let o = Command::new(xskit_bin()).args(args).output().unwrap();
+        let o = common::bin().args(args).output().unwrap();
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
@@ -398,7 +396,7 @@ fn demo_passes_and_cleans_up() {
         return;
     }
     let name = format!("xt{}-demo", std::process::id());
-    let o = Command::new(xskit_bin())
+    let o = common::bin()
         .args(["demo", "--name", &name, "-C", "50", "-I", "0ms"])
         .output()
         .unwrap();

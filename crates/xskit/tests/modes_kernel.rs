@@ -1,6 +1,8 @@
 //! rxdrop, l2fwd, txonly, multi-queue and the generator against the real
 //! kernel, each test in a sandbox of its own.
 
+mod common;
+
 use clap::Parser;
 use std::net::{IpAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -365,7 +367,7 @@ fn resident_memory_stays_within_umem_plus_16_mib() {
     let g = sandbox("rss").unwrap();
     let st = &g.0;
     let duration = if slow() { "30s" } else { "3s" };
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
+    let child = common::bin()
         .args([
             "rxdrop",
             "--sandbox",

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::Duration;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_netns};
@@ -301,7 +300,7 @@ fn rules_that_would_cut_the_ssh_session_need_force() {
         let _p = quiet_pair();
         let _cleanup = Cleanup;
         let run = |args: &[&str]| {
-            Command::new(env!("CARGO_BIN_EXE_xskit"))
+            common::bin()
                 .args(args)
                 .env("SSH_CONNECTION", "198.18.0.2 50000 198.18.0.1 22")
                 .output()

@@ -2,6 +2,8 @@
 //! kernel: frames of another UMEM, lost tokens, a busy queue, a vanished
 //! interface, back-to-back restarts on one queue, shared-UMEM inheritance.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
@@ -231,7 +233,7 @@ fn unaligned_chunks_are_refused_in_zero_copy_and_bind_copy_in_auto() {
 }
 
 fn xskit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_xskit"))
+    common::bin()
 }
 
 /// Starts `args` in the sandbox, waits for its first line, deletes the

@@ -108,19 +108,66 @@ impl Pinger {
             if n < 8 {
                 continue;
             }
-            let m = &buf[..n];
-            let want_type = if self.v6 { 129 } else { 0 };
-            let rseq = u16::from_be_bytes([m[6], m[7]]);
-            if m[0] != want_type || rseq != seq {
+            let Some(reply) = parse_reply(&buf[..n], self.v6, rtt) else {
+                continue;
+            };
+            if reply.seq != seq {
                 continue;
             }
-            return Ok(Some(Reply {
-                ident: u16::from_be_bytes([m[4], m[5]]),
-                seq: rseq,
-                payload: m[8..].to_vec(),
-                rtt,
-            }));
+            return Ok(Some(reply));
         }
         Ok(None)
+    }
+}
+
+/// An echo reply as a ping socket hands it over (ICMP header and data, no
+/// IP header), read through smoltcp's ICMP views; `None` for anything else.
+fn parse_reply(m: &[u8], v6: bool, rtt: Duration) -> Option<Reply> {
+    use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, Icmpv6Message, Icmpv6Packet};
+    if m.len() < 8 {
+        return None; // shorter than an echo header
+    }
+    let (ident, seq, payload) = if v6 {
+        let p = Icmpv6Packet::new_checked(m).ok()?;
+        if p.msg_type() != Icmpv6Message::EchoReply {
+            return None;
+        }
+        (p.echo_ident(), p.echo_seq_no(), p.payload())
+    } else {
+        let p = Icmpv4Packet::new_checked(m).ok()?;
+        if p.msg_type() != Icmpv4Message::EchoReply {
+            return None;
+        }
+        (p.echo_ident(), p.echo_seq_no(), p.data())
+    };
+    Some(Reply {
+        ident,
+        seq,
+        payload: payload.to_vec(),
+        rtt,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_read_by_type_ident_and_sequence() {
+        let rtt = Duration::from_millis(1);
+        let v4 = [0, 0, 0, 0, 0x12, 0x34, 0, 7, b'h', b'i'];
+        let r = parse_reply(&v4, false, rtt).unwrap();
+        assert_eq!((r.ident, r.seq, &r.payload[..]), (0x1234, 7, &b"hi"[..]));
+        let v6 = [129, 0, 0, 0, 0, 9, 1, 0];
+        let r = parse_reply(&v6, true, rtt).unwrap();
+        assert_eq!((r.ident, r.seq, r.payload.len()), (9, 256, 0));
+        assert!(
+            parse_reply(&[8, 0, 0, 0, 0, 1, 0, 1], false, rtt).is_none(),
+            "a request"
+        );
+        assert!(
+            parse_reply(&[0, 0, 0, 0, 0, 1], false, rtt).is_none(),
+            "too short"
+        );
     }
 }

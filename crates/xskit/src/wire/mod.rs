@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod checksum;
+pub mod cidr;
 pub mod echo;
 pub mod policy;
 pub mod summary;

@@ -7,7 +7,7 @@ use aya::Pod;
 
 /// Packets and bytes, as the programs count them (`struct xskit_counter`).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, serde::Serialize)]
 pub struct Counter {
     /// Frames.
     pub packets: u64,
@@ -17,6 +17,13 @@ pub struct Counter {
 
 // SAFETY: two u64s with no padding: any bit pattern is a valid value.
 unsafe impl Pod for Counter {}
+
+impl std::ops::AddAssign for Counter {
+    fn add_assign(&mut self, o: Counter) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+    }
+}
 
 /// `struct gen_config` of bpf/xdp_gen.c.
 #[repr(C)]

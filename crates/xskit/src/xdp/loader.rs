@@ -549,23 +549,7 @@ impl XdpProgram {
             .expect("every xskit program has a stats map");
         let arr: PerCpuArray<&MapData, Counter> =
             PerCpuArray::try_from(map).map_err(map_err("opening the counter map"))?;
-        let mut sums = [Counter::default(); 5];
-        for (i, slot) in sums.iter_mut().enumerate() {
-            let per_cpu = arr
-                .get(&(i as u32), 0)
-                .map_err(map_err("reading counters"))?;
-            for c in per_cpu.iter() {
-                slot.packets += c.packets;
-                slot.bytes += c.bytes;
-            }
-        }
-        Ok(ActionCounters {
-            aborted: sums[0],
-            dropped: sums[1],
-            passed: sums[2],
-            tx: sums[3],
-            redirected: sums[4],
-        })
+        ActionCounters::read(&arr).map_err(map_err("reading counters"))
     }
 }
 

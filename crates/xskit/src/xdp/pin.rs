@@ -48,7 +48,7 @@ pub fn ensure_bpffs() -> Result<bool> {
         BPFFS,
         "bpf",
         rustix::mount::MountFlags::empty(),
-        None,
+        None::<&std::ffi::CStr>,
     ) {
         let e = std::io::Error::from(e);
         // Another xskit may have mounted it in the meantime.
@@ -302,20 +302,7 @@ pub fn read_stats(iface: &str) -> Result<Option<super::ActionCounters>> {
     let map = aya::maps::Map::from_map_data(data)?;
     let arr: aya::maps::PerCpuArray<aya::maps::MapData, super::Counter> =
         aya::maps::PerCpuArray::try_from(map)?;
-    let mut sums = [super::Counter::default(); 5];
-    for (i, slot) in sums.iter_mut().enumerate() {
-        for c in arr.get(&(i as u32), 0)?.iter() {
-            slot.packets += c.packets;
-            slot.bytes += c.bytes;
-        }
-    }
-    Ok(Some(super::ActionCounters {
-        aborted: sums[0],
-        dropped: sums[1],
-        passed: sums[2],
-        tx: sums[3],
-        redirected: sums[4],
-    }))
+    Ok(Some(super::ActionCounters::read(&arr)?))
 }
 
 /// Removes every pin and record xskit keeps for the namespace whose
