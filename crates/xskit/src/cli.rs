@@ -26,7 +26,7 @@ pub struct Cli {
 enum Command {
     /// Sandbox up, echo responder, checked pings, kernel comparison, sandbox down
     Demo(demo::DemoArgs),
-    /// Answer ICMPv6 and ICMPv4 echo requests from user space (the seed's responder)
+    /// Answer ICMPv6 and ICMPv4 echo requests from user space over AF_XDP
     Echo(echo::EchoArgs),
     /// Benchmark: receive and drop (xdpsock -r)
     Rxdrop(ModeArgs),

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use xsk::{FrameCopy, Xsk, XskConfig};
 use xskit::app::gen::{self, GenArgs};
-use xskit::app::modes::{udp_template, Benchmark, Worker};
+use xskit::app::modes::{udp_template, Benchmark, Worker, WorkerConfig};
 use xskit::testing::{have_root, in_outer, sandbox};
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 
@@ -118,7 +118,7 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
                     prog.attach(&st.inner_if, HookChoice::Auto, false).unwrap();
                     let xsk = Xsk::new(&st.inner_if, 0, &config).unwrap();
                     prog.register(0, &xsk).unwrap();
-                    let mut w = Worker::new(xsk, mode, 64, false, false, &[], None).unwrap();
+                    let mut w = Worker::new(xsk, mode, &WorkerConfig::default(), &[]).unwrap();
                     let c = w.counters();
                     out.push((
                         mode,
@@ -137,7 +137,7 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
                 .unwrap();
                 let xsk = Xsk::new(&st.inner_if, 0, &config).unwrap();
                 let mut w =
-                    Worker::new(xsk, Benchmark::Txonly, 64, false, false, &tmpl, None).unwrap();
+                    Worker::new(xsk, Benchmark::Txonly, &WorkerConfig::default(), &tmpl).unwrap();
                 let c = w.counters();
                 out.push((
                     Benchmark::Txonly,

@@ -68,6 +68,7 @@ impl Default for XskConfig {
 /// back; `lost` counts tokens dropped instead of given back. Exact when the
 /// link is idle; while traffic flows the kernel's indices move between reads.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FrameAccounting {
     /// Frames this socket was given.
     pub total: usize,

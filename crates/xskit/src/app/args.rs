@@ -276,3 +276,60 @@ mod tests {
         assert!(super::parse_interval("1ms").is_ok());
     }
 }
+
+/// A list of numbers given as `0-3` or `0,2` on the command line.
+#[derive(Clone, Debug)]
+pub struct List(pub Vec<u32>);
+
+impl std::str::FromStr for List {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<List, String> {
+        parse_list(s).map(List)
+    }
+}
+
+/// Parses `0-3`, `1,3`, `0-1,4` into a sorted list without duplicates.
+pub fn parse_list(s: &str) -> std::result::Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = match part.split_once('-') {
+            Some((a, b)) => {
+                let a: u32 = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?} is not a range like 0-3"))?;
+                let b: u32 = b
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?} is not a range like 0-3"))?;
+                if b < a || b - a > 4096 {
+                    return Err(format!("range {part:?} runs backwards or is too long"));
+                }
+                (a..=b).collect::<Vec<_>>()
+            }
+            None => vec![part
+                .parse()
+                .map_err(|_| format!("{part:?} is not a number"))?],
+        };
+        out.extend(parsed);
+    }
+    if out.is_empty() {
+        return Err("empty list".into());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod list_tests {
+    #[test]
+    fn lists() {
+        assert_eq!(super::parse_list("0-3").unwrap(), [0, 1, 2, 3]);
+        assert_eq!(super::parse_list("3,1,1").unwrap(), [1, 3]);
+        assert_eq!(super::parse_list("0-1,4").unwrap(), [0, 1, 4]);
+        assert!(super::parse_list("3-1").is_err());
+        assert!(super::parse_list("x").is_err());
+    }
+}

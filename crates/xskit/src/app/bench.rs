@@ -14,10 +14,12 @@ use crate::app::args::defaults;
 use crate::app::echo::{self, EchoArgs};
 use crate::app::gen::{self, GenArgs};
 use crate::app::modes::{self, Benchmark, ModeArgs};
+use crate::app::report::Report;
 use crate::app::sandbox::{self, Guard, State, UpArgs};
 use crate::xdp::{HookChoice, Program, XdpProgram};
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::json;
+use serde::Serialize;
+use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,38 +49,119 @@ pub struct BenchArgs {
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-bench")]
     pub name: String,
-    /// Only these configurations (shared-core, own-core)
-    #[arg(long, value_delimiter = ',', default_value = "shared-core,own-core")]
-    pub configs: Vec<String>,
+    /// Only these configurations
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "shared-core,own-core"
+    )]
+    pub configs: Vec<CoreSharing>,
     /// Only these modes (ceiling is always measured)
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "rxdrop,l2fwd,echo,txonly"
     )]
-    pub modes: Vec<String>,
+    pub modes: Vec<BenchTarget>,
 }
 
-/// One row of the result.
-#[derive(Clone, Debug)]
+/// Where the application runs relative to the generator.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoreSharing {
+    /// Generator, softirq and application on CPU 0, the application in poll()
+    SharedCore,
+    /// Generator on CPU 0, the application on CPU 1 in a busy loop
+    OwnCore,
+}
+
+/// What one figure measures.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BenchTarget {
+    /// `xdp_drop` on the receiving end (always measured first)
+    #[value(skip)]
+    Ceiling,
+    /// `xskit rxdrop` receives the generator's frames
+    Rxdrop,
+    /// `xskit l2fwd` sends them back
+    L2fwd,
+    /// `xskit echo` answers ICMP echo requests
+    Echo,
+    /// `xskit txonly` sends; the far end counts
+    Txonly,
+}
+
+fn name_of(v: &impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_else(|| "ceiling".into())
+}
+
+impl fmt::Display for CoreSharing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&name_of(self))
+    }
+}
+
+impl fmt::Display for BenchTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&name_of(self))
+    }
+}
+
+/// One row of the result (one line of text or JSON).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {
     /// `shared-core` or `own-core`.
-    pub config: String,
+    pub config: CoreSharing,
     /// `ceiling`, `rxdrop`, `l2fwd`, `echo`, `txonly`.
-    pub mode: String,
-    /// Median million packets per second.
+    pub mode: BenchTarget,
+    /// Median million packets per second (to three decimals).
     pub mpps: f64,
-    /// Every window's figure.
-    pub samples: Vec<f64>,
-    /// mpps / this configuration's ceiling.
+    /// mpps / this configuration's ceiling (to three decimals).
     pub ratio: f64,
+    /// Every window's figure (to three decimals).
+    pub samples: Vec<f64>,
+    /// Windows per figure (in the text header).
+    pub runs: u32,
+    /// Seconds per window (in the text header).
+    pub window_s: f64,
+    /// Frame size (in the text header).
+    pub size: usize,
 }
 
+impl fmt::Display for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {})",
+            self.config,
+            self.mode,
+            self.mpps,
+            self.ratio,
+            self.samples
+                .iter()
+                .map(|s| format!("{s:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    }
+}
+
+impl Report for Row {}
+
 struct Config {
-    name: &'static str,
+    name: CoreSharing,
     gen_cpu: u32,
     app_cpu: u32,
     poll: bool,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -149,22 +232,16 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
         .map(|n| n.get())
         .unwrap_or(1);
     let mut configs = Vec::new();
-    for c in &args.configs {
-        configs.push(match c.as_str() {
-            "shared-core" => Config { name: "shared-core", gen_cpu: 0, app_cpu: 0, poll: true },
-            "own-core" => {
+    for &c in &args.configs {
+        configs.push(match c {
+            CoreSharing::SharedCore => Config { name: c, gen_cpu: 0, app_cpu: 0, poll: true },
+            CoreSharing::OwnCore => {
                 if ncpu < 2 {
                     bail!("own-core needs two CPUs; this machine has {ncpu} (use --configs shared-core)");
                 }
-                Config { name: "own-core", gen_cpu: 0, app_cpu: 1, poll: false }
+                Config { name: c, gen_cpu: 0, app_cpu: 1, poll: false }
             }
-            other => bail!("unknown configuration {other:?} (shared-core, own-core)"),
         });
-    }
-    for m in &args.modes {
-        if !["rxdrop", "l2fwd", "echo", "txonly"].contains(&m.as_str()) {
-            bail!("unknown mode {m:?} (rxdrop, l2fwd, echo, txonly)");
-        }
     }
     let state = sandbox::up(&UpArgs::named(&args.name))?;
     let _guard = Guard(state.clone());
@@ -191,9 +268,9 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     }
     for cfg in &configs {
         let mut ceiling = 0.0;
-        let mut modes_here = vec!["ceiling".to_string()];
-        modes_here.extend(args.modes.iter().cloned());
-        for mode in &modes_here {
+        let mut modes_here = vec![BenchTarget::Ceiling];
+        modes_here.extend(args.modes.iter().filter(|m| **m != BenchTarget::Ceiling));
+        for &mode in &modes_here {
             let mut samples = Vec::new();
             for _ in 0..args.runs {
                 let v = measure(&state, cfg, mode, args, warm, total, &outer_drop)
@@ -201,40 +278,21 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
                 samples.push(v);
             }
             let mpps = median(&mut samples.clone());
-            if mode == "ceiling" {
+            if mode == BenchTarget::Ceiling {
                 ceiling = mpps;
             }
             let ratio = if ceiling > 0.0 { mpps / ceiling } else { 0.0 };
             let row = Row {
-                config: cfg.name.to_string(),
-                mode: mode.clone(),
-                mpps,
-                samples,
-                ratio,
+                config: cfg.name,
+                mode,
+                mpps: round3(mpps),
+                ratio: round3(ratio),
+                samples: samples.into_iter().map(round3).collect(),
+                runs: args.runs,
+                window_s: args.window.as_secs_f64(),
+                size: args.size,
             };
-            if args.json {
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"config": row.config, "mode": row.mode, "mpps": (row.mpps * 1000.0).round() / 1000.0,
-                           "ratio": (row.ratio * 1000.0).round() / 1000.0, "samples": row.samples.iter().map(|s| (s * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
-                           "runs": args.runs, "window_s": args.window.as_secs_f64(), "size": args.size})
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {})",
-                    row.config,
-                    row.mode,
-                    row.mpps,
-                    row.ratio,
-                    row.samples
-                        .iter()
-                        .map(|s| format!("{s:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )?;
-            }
+            row.print(out, args.json)?;
             out.flush()?;
             rows.push(row);
         }
@@ -245,7 +303,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
 fn measure(
     state: &State,
     cfg: &Config,
-    mode: &str,
+    mode: BenchTarget,
     args: &BenchArgs,
     warm: Duration,
     total: Duration,
@@ -259,7 +317,7 @@ fn measure(
         move || -> Result<u64> { Ok(p.counters()?.dropped.packets) }
     };
     match mode {
-        "ceiling" => {
+        BenchTarget::Ceiling => {
             let prog = state.in_inner(|| -> Result<XdpProgram> {
                 let mut p = XdpProgram::load(Program::Drop, 1)?;
                 p.attach(&state.inner_if, HookChoice::Auto, true)?;
@@ -271,10 +329,10 @@ fn measure(
             g.join().map_err(|_| anyhow!("generator panicked"))??;
             r
         }
-        "rxdrop" | "l2fwd" | "txonly" => {
+        BenchTarget::Rxdrop | BenchTarget::L2fwd | BenchTarget::Txonly => {
             let m = match mode {
-                "rxdrop" => Benchmark::Rxdrop,
-                "l2fwd" => Benchmark::L2fwd,
+                BenchTarget::Rxdrop => Benchmark::Rxdrop,
+                BenchTarget::L2fwd => Benchmark::L2fwd,
                 _ => Benchmark::Txonly,
             };
             let margs = mode_args(state, cfg, size, frames, frame_size);
@@ -294,7 +352,7 @@ fn measure(
             running.stop(0.0)?;
             r
         }
-        "echo" => {
+        BenchTarget::Echo => {
             let mut a: EchoArgs = defaults();
             a.socket.interface = Some(state.inner_if.clone());
             a.socket.poll = cfg.poll;
@@ -311,7 +369,6 @@ fn measure(
             responder.stop()?;
             r
         }
-        other => bail!("unknown mode {other}"),
     }
 }
 
@@ -333,4 +390,30 @@ pub fn markdown(rows: &[Row]) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_row_text_and_json_carry_the_same_values() {
+        let row = Row {
+            config: CoreSharing::OwnCore,
+            mode: BenchTarget::L2fwd,
+            mpps: 1.234,
+            ratio: 0.57,
+            samples: vec![1.111, 1.234, 1.345],
+            runs: 3,
+            window_s: 1.0,
+            size: 64,
+        };
+        // Runs, window and size are in the text's header line.
+        crate::app::report::assert_text_shows_json(&row, &["runs", "window_s", "size"]);
+        let v = serde_json::to_value(&row).unwrap();
+        assert_eq!(v["config"], "own-core");
+        assert_eq!(v["mode"], "l2fwd");
+        assert_eq!(BenchTarget::Ceiling.to_string(), "ceiling");
+        assert_eq!(CoreSharing::SharedCore.to_string(), "shared-core");
+    }
 }

@@ -108,6 +108,7 @@ pub fn xdp_attachment(iface: &str) -> Result<Option<(String, u32, &'static str)>
 /// The XDP attachment on `iface` in `ip link`'s words: `Some("xdp")`
 /// (native), `Some("xdpgeneric")` (SKB), `Some("xdpoffload")`,
 /// `Some("xdpmulti")`, or `None`.
+#[cfg(any(test, feature = "test-util"))]
 pub fn xdp_shown_by_ip(iface: &str) -> Result<Option<String>> {
     Ok(xdp_attachment(iface)?.map(|(_, _, mode)| {
         match mode {

@@ -14,15 +14,14 @@ mod rxdrop;
 mod txonly;
 mod worker;
 
-pub use crate::app::cpu::List;
+pub use crate::app::args::List;
 pub use args::{udp_template, ModeArgs};
 pub use report::ModeSummary;
 pub use running::{start, Running};
-pub use worker::{QueueCounters, Worker};
+pub use worker::{QueueCounters, Worker, WorkerConfig};
 
-use crate::app::stats::{thousands, ReportStyle, Reporter, Totals};
+use crate::app::stats::{ReportStyle, Reporter, Totals};
 use anyhow::Result;
-use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -70,7 +69,6 @@ pub fn run(
     let started = Instant::now();
     let deadline = s.duration.map(|d| started + d);
     let mut prev: Vec<(u32, Totals)> = running.per_queue();
-    let mut last = started;
     loop {
         std::thread::sleep(s.interval.min(Duration::from_millis(50)));
         let now = Instant::now();
@@ -79,45 +77,18 @@ pub fn run(
             || running.finished();
         if reporter.due(now) && !ended {
             let per = running.per_queue();
-            let secs = now.duration_since(last).as_secs_f64();
-            if s.json && !s.quiet {
-                let qs: Vec<_> = per
-                    .iter()
-                    .zip(&prev)
-                    .map(|((q, t), (_, p))| {
-                        json!({"queue": q, "rx_packets": t.rx_packets, "tx_packets": t.tx_packets,
-                               "rx_pps": ((t.rx_packets - p.rx_packets) as f64 / secs).round(),
-                               "tx_pps": ((t.tx_packets - p.tx_packets) as f64 / secs).round()})
-                    })
-                    .collect();
-                let total = running.totals();
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"time_s": (now - started).as_secs_f64(), "rx_packets": total.rx_packets, "tx_packets": total.tx_packets,
-                    "rx_bytes": total.rx_bytes, "tx_bytes": total.tx_bytes, "queues": qs})
-                )?;
-                reporter.tick(&mut std::io::sink(), now, &total, None, &[]);
+            let extra = if s.extra {
+                Some(running.extra()?)
             } else {
-                let extra = if s.extra {
-                    Some(running.extra()?)
-                } else {
-                    None
-                };
-                reporter.tick(out, now, &running.totals(), extra.as_ref(), &[]);
-                if per.len() > 1 && !s.quiet {
-                    for ((q, t), (_, p)) in per.iter().zip(&prev) {
-                        writeln!(
-                            out,
-                            "          queue {q}: rx {} pps, tx {} pps",
-                            thousands(((t.rx_packets - p.rx_packets) as f64 / secs) as u64),
-                            thousands(((t.tx_packets - p.tx_packets) as f64 / secs) as u64)
-                        )?;
-                    }
-                }
-            }
+                None
+            };
+            let queues: Vec<(u32, Totals, Totals)> = per
+                .iter()
+                .zip(&prev)
+                .map(|((q, t), (_, p))| (*q, *t, *p))
+                .collect();
+            reporter.tick_queues(out, now, &running.totals(), extra.as_ref(), &[], &queues);
             prev = per;
-            last = now;
         }
         if ended {
             break;

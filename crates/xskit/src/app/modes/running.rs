@@ -1,7 +1,10 @@
 //! Starting a mode on its queues (sockets, program, one thread each) and
 //! stopping it into a summary.
 
-use super::{udp_template, Benchmark, ModeArgs, ModeSummary, QueueCounters, Worker, BOUND_CHECK};
+use super::{
+    udp_template, Benchmark, ModeArgs, ModeSummary, QueueCounters, Worker, WorkerConfig,
+    BOUND_CHECK,
+};
 use crate::app::cpu;
 use crate::app::session::{attach, xskmap_slots};
 use crate::app::stats::Totals;
@@ -40,18 +43,25 @@ impl Running {
         t
     }
 
-    /// The kernel's socket counters summed over queues, and the XDP
+    /// The kernel's socket counters per queue and summed, and the XDP
     /// program's counters (for `-x`).
     pub fn extra(&self) -> Result<crate::app::stats::Extra> {
-        let mut k = Statistics::default();
-        for s in &self.sockets {
-            k += &s.statistics()?;
+        let mut kernel = Statistics::default();
+        let mut per_queue = Vec::with_capacity(self.sockets.len());
+        for (s, (q, _)) in self.sockets.iter().zip(&self.counters) {
+            let k = s.statistics()?;
+            kernel += &k;
+            per_queue.push((*q, k));
         }
         let xdp = match &self.prog {
             Some(p) => p.counters()?,
             None => Default::default(),
         };
-        Ok(crate::app::stats::Extra { kernel: k, xdp })
+        Ok(crate::app::stats::Extra {
+            kernel,
+            xdp,
+            per_queue,
+        })
     }
 
     /// Per-queue counters now.
@@ -91,7 +101,7 @@ impl Running {
         if let Some(e) = first_err {
             return Err(e);
         }
-        sum.rss_bytes = cpu::rss_bytes();
+        sum.rss_bytes = rss_bytes();
         for (q, w) in &workers {
             let t = w.counters.totals();
             sum.total += t;
@@ -250,18 +260,16 @@ pub fn start(
         .map(|x| x.socket().try_clone())
         .collect::<xsk::Result<Vec<_>>>()?;
     for (i, (x, &q)) in xsks.into_iter().zip(&queues).enumerate() {
-        let mut w = Worker::new(
-            x,
-            mode,
-            s.batch,
-            s.poll,
-            args.busy_poll,
-            &template,
-            args.count.map(|c| {
+        let worker = WorkerConfig {
+            batch: s.batch,
+            poll: s.poll,
+            busy_poll: args.busy_poll,
+            count: args.count.map(|c| {
                 c / queues.len() as u64
                     + u64::from((i as u64) < args.count.unwrap_or(0) % queues.len() as u64)
             }),
-        )?;
+        };
+        let mut w = Worker::new(x, mode, &worker, &template)?;
         counters.push((q, w.counters()));
         let stop = stop.clone();
         let cpu_for = cpus
@@ -303,4 +311,15 @@ pub fn start(
         zero_copy,
         umem_bytes: config.umem.len().unwrap_or(0),
     })
+}
+
+/// Resident set size of this process, in bytes (from /proc/self/statm).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * rustix::param::page_size() as u64
 }

@@ -51,17 +51,47 @@ pub struct Worker {
     pub(super) last_full: bool,
 }
 
+/// How a [`Worker`] runs: batch size, how it waits for frames, and how
+/// many packets txonly sends.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct WorkerConfig {
+    /// Descriptors per batch.
+    pub batch: u32,
+    /// Sleep in poll() when the ring runs dry, instead of a busy loop.
+    pub poll: bool,
+    /// Preferred busy polling on the socket (SO_PREFER_BUSY_POLL,
+    /// SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch).
+    pub busy_poll: bool,
+    /// txonly: packets to send, then stop (None: until stopped).
+    pub count: Option<u64>,
+}
+
+impl Default for WorkerConfig {
+    /// Batches of 64 in a busy loop, no count.
+    fn default() -> WorkerConfig {
+        WorkerConfig {
+            batch: 64,
+            poll: false,
+            busy_poll: false,
+            count: None,
+        }
+    }
+}
+
 impl Worker {
     /// Sets up the loop; for txonly, writes `template` into every frame once.
     pub fn new(
         mut xsk: Xsk,
         mode: Benchmark,
-        batch: u32,
-        poll: bool,
-        busy_poll: bool,
+        config: &WorkerConfig,
         template: &[u8],
-        count: Option<u64>,
     ) -> Result<Worker> {
+        let WorkerConfig {
+            batch,
+            poll,
+            busy_poll,
+            count,
+        } = *config;
         if busy_poll {
             xsk.socket().set_busy_poll(20, batch)?;
         }

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Programs `xskit load` attaches.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, clap::ValueEnum)]
 pub enum Loadable {
-    /// Drop every frame (the seed's DDoS measure).
+    /// Drop every frame (a last resort against a flood)
     Drop,
     /// Pass every frame, counting.
     Pass,
