@@ -91,7 +91,10 @@ pub(crate) const STATISTICS_LEN: usize = 6 * 8;
 ///
 /// The last three appeared in Linux 5.9; on older kernels they are `None`
 /// (unknown), not zero. The default is all zeros (known), the start of a sum.
+/// With the `serde` feature it serializes with these field names (an
+/// unknown counter as `null`).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Statistics {
     /// Frames dropped for reasons other than invalid descriptors (no room on
     /// the RX ring counts here too before 5.9).

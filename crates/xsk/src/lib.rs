@@ -55,4 +55,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use if_xdp::Statistics;
 pub use socket::Socket;
 pub use umem::{Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
-pub use xsk::{BindMode, FrameAccounting, Xsk, XskConfig};
+pub use xsk::{FrameAccounting, FrameCopy, Xsk, XskConfig};

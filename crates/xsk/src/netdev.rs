@@ -1,4 +1,5 @@
-//! Interface lookups the socket needs: index by name, rx queue count.
+//! Interface lookups through ethtool and the socket layer: index by name,
+//! rx queue count, driver name.
 //!
 //! Both work in the calling thread's network namespace (they go through a
 //! socket, not /sys, whose view belongs to whoever mounted it).
@@ -78,6 +79,51 @@ pub fn rx_queue_count(name: &str) -> Result<Option<u32>> {
         ch.tx_count,
         ch.combined_count,
     ))
+}
+
+/// `struct ethtool_drvinfo` from linux/ethtool.h.
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolDrvInfo {
+    cmd: u32,
+    driver: [u8; 32],
+    version: [u8; 32],
+    fw_version: [u8; 32],
+    bus_info: [u8; 32],
+    erom_version: [u8; 32],
+    reserved2: [u8; 12],
+    n_priv_flags: u32,
+    n_stats: u32,
+    testinfo_len: u32,
+    eedump_len: u32,
+    regdump_len: u32,
+}
+
+const ETHTOOL_GDRVINFO: u32 = 0x3;
+
+/// Name of the driver of `name` as ethtool reports it (`veth`,
+/// `virtio_net`, `mlx5_core`), or `None` if the device does not answer
+/// ethtool (loopback, some virtual ones).
+///
+/// # Errors
+/// An OS error if the ethtool request fails otherwise (no such interface
+/// included).
+pub fn driver(name: &str) -> Result<Option<String>> {
+    let fd = syscall::socket(libc::AF_INET, libc::SOCK_DGRAM, 0)
+        .map_err(|e| Error::os("socket(AF_INET) for ethtool", e))?;
+    let mut info = EthtoolDrvInfo {
+        cmd: ETHTOOL_GDRVINFO,
+        ..Default::default()
+    };
+    if let Err(e) = syscall::ethtool(fd.as_fd(), name, &mut info) {
+        return match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) => Ok(None),
+            _ => Err(Error::os(format!("ethtool driver info of {name}"), e)),
+        };
+    }
+    let end = info.driver.iter().position(|&c| c == 0).unwrap_or(32);
+    let driver = String::from_utf8_lossy(&info.driver[..end]).into_owned();
+    Ok((!driver.is_empty()).then_some(driver))
 }
 
 /// By ethtool's definition rx-only and combined channels are disjoint, so

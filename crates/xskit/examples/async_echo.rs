@@ -9,13 +9,13 @@ use std::time::Duration;
 use xsk::{AsyncXsk, Xsk, XskConfig};
 use xskit::app::echo_async::answer_for;
 use xskit::net::addrs::echo_local;
-use xskit::xdp::{AttachMode, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let iface = std::env::args().nth(1).unwrap_or_else(|| "xsk0".into());
     let mut prog = XdpProgram::load(Program::RedirectEcho, 1)?;
-    prog.attach(&iface, AttachMode::Auto, false)?;
+    prog.attach(&iface, HookChoice::Auto, false)?;
     let xsk = Xsk::new(&iface, 0, &XskConfig::default())?;
     prog.register(0, &xsk)?;
     let mut xsk = AsyncXsk::new(xsk)?;

@@ -9,14 +9,14 @@
 
 use std::time::{Duration, Instant};
 use xsk::{Xsk, XskConfig};
-use xskit::xdp::{AttachMode, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 fn main() -> anyhow::Result<()> {
     let iface = std::env::args().nth(1).unwrap_or_else(|| "xsk0".into());
 
     // Kernel side: the redirect program, attached native-first.
     let mut prog = XdpProgram::load(Program::Redirect, 1)?;
-    let mode = prog.attach(&iface, AttachMode::Auto, false)?.mode;
+    let mode = prog.attach(&iface, HookChoice::Auto, false)?.mode;
 
     // User side: a socket on queue 0, registered in the program's XSKMAP,
     // with every free frame lent to the kernel on the FILL ring.

@@ -1,7 +1,7 @@
 //! The `xskit` command line: parses arguments and calls into the library.
 
 use crate::app::caps::{self, Cap};
-use crate::app::modes::{self, Mode, ModeArgs};
+use crate::app::modes::{self, Benchmark, ModeArgs};
 use crate::app::{bench, demo, doctor, dump, echo, gen, latency, ops, sandbox};
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
@@ -26,7 +26,7 @@ pub struct Cli {
 enum Command {
     /// Sandbox up, echo responder, checked pings, kernel comparison, sandbox down
     Demo(demo::DemoArgs),
-    /// Answer ICMPv6 and ICMPv4 echo requests from user space (the seed's responder)
+    /// Answer ICMPv6 and ICMPv4 echo requests from user space over AF_XDP
     Echo(echo::EchoArgs),
     /// Benchmark: receive and drop (xdpsock -r)
     Rxdrop(ModeArgs),
@@ -117,7 +117,7 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn run_mode(mode: Mode, args: ModeArgs) -> Result<i32> {
+fn run_mode(mode: Benchmark, args: ModeArgs) -> Result<i32> {
     need(mode.name(), &xsk_caps(args.socket.interface.is_some()))?;
     let stop = stop_on_signals()?;
     let iface = args.socket.resolve_interface()?;
@@ -141,8 +141,7 @@ pub fn main() -> i32 {
     // head`): the default SIGPIPE action instead of Rust's "ignore", which
     // turns it into "error: Broken pipe". Everything xskit attaches is a BPF
     // link held by the process, so the kernel cleans up as on any exit.
-    // SAFETY: setting a signal's disposition to its default has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    crate::sys::default_sigpipe();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return clap_error(e),
@@ -262,9 +261,9 @@ fn run(cli: Cli) -> Result<i32> {
             summary.print(&mut stdout, args.socket.json)?;
             Ok(0)
         }
-        Command::Rxdrop(args) => run_mode(Mode::Rxdrop, args),
-        Command::Txonly(args) => run_mode(Mode::Txonly, args),
-        Command::L2fwd(args) => run_mode(Mode::L2fwd, args),
+        Command::Rxdrop(args) => run_mode(Benchmark::Rxdrop, args),
+        Command::Txonly(args) => run_mode(Benchmark::Txonly, args),
+        Command::L2fwd(args) => run_mode(Benchmark::L2fwd, args),
         Command::Bench(args) => {
             need("bench", &caps::needs(true, true, true))?;
             let rows = bench::run(&args, &mut stdout)?;

@@ -4,6 +4,8 @@
 pub mod app;
 pub mod cli;
 pub mod net;
+mod sys;
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod wire;
 pub mod xdp;

@@ -15,8 +15,7 @@ pub const SKIP_ENV: &str = "XSKIT_SKIP_KERNEL_TESTS";
 /// # Panics
 /// Without root and without the opt-out.
 pub fn have_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if rustix::process::geteuid().is_root() {
         return true;
     }
     let why =

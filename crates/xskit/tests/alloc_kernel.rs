@@ -5,11 +5,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
-use xsk::{BindMode, Xsk, XskConfig};
+use xsk::{FrameCopy, Xsk, XskConfig};
 use xskit::app::gen::{self, GenArgs};
-use xskit::app::modes::{udp_template, Mode, Worker};
+use xskit::app::modes::{udp_template, Benchmark, Worker, WorkerConfig};
 use xskit::testing::{have_root, in_outer, sandbox};
-use xskit::xdp::{AttachMode, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 struct Counting;
 
@@ -76,7 +76,7 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
     let g = sandbox("alloc").unwrap();
     let st = &g.0;
     let config = XskConfig {
-        bind: BindMode::Copy,
+        bind: FrameCopy::Copy,
         ..Default::default()
     };
     let stop = AtomicBool::new(false);
@@ -113,12 +113,12 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
             .spawn(|| {
                 st.enter_inner().unwrap();
                 let mut out = Vec::new();
-                for mode in [Mode::Rxdrop, Mode::L2fwd] {
+                for mode in [Benchmark::Rxdrop, Benchmark::L2fwd] {
                     let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-                    prog.attach(&st.inner_if, AttachMode::Auto, false).unwrap();
+                    prog.attach(&st.inner_if, HookChoice::Auto, false).unwrap();
                     let xsk = Xsk::new(&st.inner_if, 0, &config).unwrap();
                     prog.register(0, &xsk).unwrap();
-                    let mut w = Worker::new(xsk, mode, 64, false, false, &[], None).unwrap();
+                    let mut w = Worker::new(xsk, mode, &WorkerConfig::default(), &[]).unwrap();
                     let c = w.counters();
                     out.push((
                         mode,
@@ -136,10 +136,11 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
                 )
                 .unwrap();
                 let xsk = Xsk::new(&st.inner_if, 0, &config).unwrap();
-                let mut w = Worker::new(xsk, Mode::Txonly, 64, false, false, &tmpl, None).unwrap();
+                let mut w =
+                    Worker::new(xsk, Benchmark::Txonly, &WorkerConfig::default(), &tmpl).unwrap();
                 let c = w.counters();
                 out.push((
-                    Mode::Txonly,
+                    Benchmark::Txonly,
                     measure(&mut w, warm, measured, move |_| c.totals().tx_packets),
                 ));
                 out

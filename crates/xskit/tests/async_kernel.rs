@@ -7,7 +7,7 @@ use xskit::app::demo::ping_series;
 use xskit::app::echo_async::answer_for;
 use xskit::net::addrs::echo_local;
 use xskit::testing::{have_root, in_outer, sandbox};
-use xskit::xdp::{AttachMode, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 #[test]
 fn the_async_responder_answers_pings_over_both_families() {
@@ -22,7 +22,7 @@ fn the_async_responder_answers_pings_over_both_families() {
             st.enter_inner().unwrap();
             let iface = &st.inner_if;
             let mut prog = XdpProgram::load(Program::RedirectEcho, 1).unwrap();
-            prog.attach(iface, AttachMode::Auto, false).unwrap();
+            prog.attach(iface, HookChoice::Auto, false).unwrap();
             let xsk = Xsk::new(iface, 0, &XskConfig::default()).unwrap();
             prog.register(0, &xsk).unwrap();
             let rt = tokio::runtime::Builder::new_current_thread()

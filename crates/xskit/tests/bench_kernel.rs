@@ -1,6 +1,8 @@
 //! `xskit bench` from start to end. In a test binary of its own: it loads
 //! both CPUs, and test binaries run one after another.
 
+mod common;
+
 use xskit::testing::have_root;
 
 #[test]
@@ -9,7 +11,7 @@ fn bench_prints_one_json_object_per_config_and_mode() {
         return;
     }
     let name = format!("xt{}-bench", std::process::id());
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
+    let o = common::bin()
         .args([
             "bench", "--runs", "1", "--window", "200ms", "--json", "--name", &name,
         ])

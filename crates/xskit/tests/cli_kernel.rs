@@ -2,6 +2,8 @@
 //! an idle echo that sleeps in poll(), quiet ends on closed pipes, hints
 //! that name what was made.
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -92,7 +94,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 /// Ticks an idle `xskit echo EXTRA` uses in one second once it is up.
 fn idle_echo_ticks(sb: &str, extra: &[&str]) -> u64 {
-    let mut child = Command::new(XSKIT)
+    let mut child = common::bin()
         .args(["echo", "--sandbox", sb, "-Q", "-d", "20s"])
         .args(extra)
         .stdout(Stdio::piped())
@@ -136,7 +138,7 @@ fn a_closed_pipe_ends_xskit_quietly() {
         return;
     }
     let g = sandbox("pipe").unwrap();
-    let mut child = Command::new(XSKIT)
+    let mut child = common::bin()
         .args(["status", "--sandbox", &g.0.name, "--watch", "-n", "1ms"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -160,11 +162,11 @@ fn sandbox_up_suggests_echo_in_the_sandbox_it_made() {
         return;
     }
     let name = format!("xth{}", std::process::id());
-    let o = Command::new(XSKIT)
+    let o = common::bin()
         .args(["sandbox", "up", "--name", &name])
         .output()
         .unwrap();
-    let _ = Command::new(XSKIT)
+    let _ = common::bin()
         .args(["sandbox", "down", "--name", &name])
         .output();
     let out = text(&o.stdout);

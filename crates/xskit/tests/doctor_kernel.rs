@@ -2,11 +2,13 @@
 //! yes, zero-copy no), a multi-queue veth, and interfaces with programs
 //! attached through a BPF link and through netlink.
 
+mod common;
+
 use xskit::app::doctor::{report, Interface};
 use xskit::app::support::Value;
 use xskit::net::netns;
 use xskit::testing::{have_root, in_netns, veth_pair, veth_pair_named};
-use xskit::xdp::{AttachMode, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 fn one(name: &str) -> Interface {
     let mut r = report(Some(name)).unwrap();
@@ -64,7 +66,7 @@ fn attached_programs_name_their_owner() {
         let p = veth_pair().unwrap();
         // A BPF link held by this process.
         let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
-        prog.attach(&p.inner, AttachMode::Native, false).unwrap();
+        prog.attach(&p.inner, HookChoice::Native, false).unwrap();
         let a = one(&p.inner).attached.expect("xdp_pass is attached");
         assert_eq!(a.program, "xdp_pass");
         assert_eq!(a.mode, "native");
@@ -103,11 +105,7 @@ fn the_command_prints_text_and_json() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let run = |args: &[&str]| {
-            let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
-                .arg("doctor")
-                .args(args)
-                .output()
-                .unwrap();
+            let o = common::bin().arg("doctor").args(args).output().unwrap();
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             String::from_utf8(o.stdout).unwrap()
         };

@@ -1,9 +1,11 @@
 //! The echo responder against real kernel peers, in sandboxes of network
 //! namespaces made for each test.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use xskit::app::args::defaults;
 use xskit::app::demo::ping_series;
@@ -12,9 +14,9 @@ use xskit::app::sandbox::State;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 use xskit::wire::build;
-use xskit::xdp::{AttachMode, ModeInUse};
+use xskit::xdp::{HookChoice, XdpHook};
 
-fn echo_args(iface: &str, mode: AttachMode, all_traffic: bool) -> EchoArgs {
+fn echo_args(iface: &str, mode: HookChoice, all_traffic: bool) -> EchoArgs {
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(iface.to_string());
     a.socket.mode = mode;
@@ -40,8 +42,8 @@ fn answers_kernel_pings_over_ipv6_and_ipv4_in_native_and_skb_mode() {
         return;
     }
     for (mode, want) in [
-        (AttachMode::Native, ModeInUse::Native),
-        (AttachMode::Skb, ModeInUse::Skb),
+        (HookChoice::Native, XdpHook::Native),
+        (HookChoice::Skb, XdpHook::Skb),
     ] {
         let g = sandbox("echo").unwrap();
         let st = &g.0;
@@ -71,7 +73,7 @@ fn busy_poll_and_spin_responders_answer_like_the_poll_one() {
     for busy_poll in [true, false] {
         let g = sandbox("echobp").unwrap();
         let st = &g.0;
-        let mut a = echo_args(&st.inner_if, AttachMode::Auto, false);
+        let mut a = echo_args(&st.inner_if, HookChoice::Auto, false);
         a.socket.poll = false;
         a.busy_poll = busy_poll;
         let ((v6, v4), sum) = with_responder(st, a, || {
@@ -105,7 +107,7 @@ fn arp_neighbour_discovery_and_tcp_still_work_in_filtered_mode() {
     let g = sandbox("filtered").unwrap();
     let st = &g.0;
     let listener = in_inner(st, || TcpListener::bind("[::]:7777").unwrap());
-    let (ok, sum) = with_responder(st, echo_args(&st.inner_if, AttachMode::Auto, false), || {
+    let (ok, sum) = with_responder(st, echo_args(&st.inner_if, HookChoice::Auto, false), || {
         netns::ip(&["-n", &st.outer_ns, "neigh", "flush", "dev", &st.outer_if]).unwrap();
         in_outer(st, || {
             let v6 = ping_series(IpAddr::V6(st.inner_v6), 5, 8, Duration::ZERO).unwrap();
@@ -167,7 +169,7 @@ fn all_traffic_redirects_everything() {
     }
     let _listener = in_inner(st, || TcpListener::bind("0.0.0.0:7777").unwrap());
     let ((v4, tcp_ok), sum) =
-        with_responder(st, echo_args(&st.inner_if, AttachMode::Auto, true), || {
+        with_responder(st, echo_args(&st.inner_if, HookChoice::Auto, true), || {
             in_outer(st, || {
                 let v4 = ping_series(IpAddr::V4(st.inner_v4), 20, 8, Duration::ZERO).unwrap();
                 let tcp = TcpStream::connect_timeout(
@@ -264,7 +266,7 @@ fn malformed_and_foreign_frames_are_counted_never_answered() {
         let frames = bad_frames(src, dst, st);
         let (replies, sum) = with_responder(
             st,
-            echo_args(&st.inner_if, AttachMode::Auto, all_traffic),
+            echo_args(&st.inner_if, HookChoice::Auto, all_traffic),
             || {
                 in_outer(st, || {
                     let sock = PacketSocket::bind(&st.outer_if).unwrap();
@@ -323,10 +325,6 @@ fn malformed_and_foreign_frames_are_counted_never_answered() {
     }
 }
 
-fn xskit_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_xskit")
-}
-
 #[test]
 fn sigterm_prints_the_summary_and_leaves_no_program() {
     if !have_root("sigterm_prints_the_summary_and_leaves_no_program") {
@@ -335,7 +333,7 @@ fn sigterm_prints_the_summary_and_leaves_no_program() {
     let g = sandbox("sigterm").unwrap();
     let st = &g.0;
     for signal in [libc::SIGTERM, libc::SIGINT] {
-        let mut child = Command::new(xskit_bin())
+        let mut child = common::bin()
             .args(["echo", "--sandbox", &st.name, "-n", "200ms", "-p"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -366,7 +364,7 @@ fn sigterm_prints_the_summary_and_leaves_no_program() {
         );
     }
     // Even SIGKILL leaves nothing behind: the attachment is a BPF link.
-    let mut child = Command::new(xskit_bin())
+    let mut child = common::bin()
         .args(["echo", "--sandbox", &st.name, "-p"])
         .stdout(Stdio::piped())
         .spawn()
@@ -391,7 +389,7 @@ fn sandbox_up_twice_and_down_twice_give_clear_messages() {
     }
     let name = format!("xt{}-updown", std::process::id());
     let run = |args: &[&str]| {
-        let o = Command::new(xskit_bin()).args(args).output().unwrap();
+        let o = common::bin().args(args).output().unwrap();
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
@@ -432,7 +430,7 @@ fn demo_passes_and_cleans_up() {
         return;
     }
     let name = format!("xt{}-demo", std::process::id());
-    let o = Command::new(xskit_bin())
+    let o = common::bin()
         .args(["demo", "--name", &name, "-C", "50", "-I", "0ms"])
         .output()
         .unwrap();

@@ -2,9 +2,11 @@
 //! are refused and counted by class in `--json` and `-x`, and one source
 //! gets no more replies than the rate limit allows.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use xskit::app::sandbox::State;
 use xskit::net::{packet::PacketSocket, veth};
@@ -17,7 +19,7 @@ fn spawn(
     st: &State,
     args: &[&str],
 ) -> (Child, std::io::Lines<BufReader<std::process::ChildStdout>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xskit"))
+    let mut child = common::bin()
         .args(["echo", "--sandbox", &st.name, "-p"])
         .args(args)
         .stdout(Stdio::piped())

@@ -1,14 +1,14 @@
 //! `xskit status --prometheus` and `--metrics-file`, read by a strict
 //! parser of the Prometheus text exposition format (0.0.4).
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_outer, sandbox};
-
-const XSKIT: &str = env!("CARGO_BIN_EXE_xskit");
 
 /// One parsed series: name, labels, value.
 type Series = (String, BTreeMap<String, String>, f64);
@@ -177,6 +177,15 @@ fn parse(text: &str) -> Result<Vec<Series>, String> {
 #[test]
 fn the_parser_is_strict() {
     assert!(parse("# TYPE a counter\na{x=\"1\"} 2\n").is_ok());
+    // Per-queue series: one family, the same labels but the queue.
+    let two = parse(
+        "# TYPE xskit_app_packets_total counter\n\
+         xskit_app_packets_total{direction=\"rx\",queue=\"0\",interface=\"xsk0\"} 1\n\
+         xskit_app_packets_total{direction=\"rx\",queue=\"1\",interface=\"xsk0\"} 2\n",
+    )
+    .unwrap();
+    assert_eq!(two.len(), 2);
+    assert!(parse("a{queue=\"0\",interface=\"x\"} 1\na{interface=\"x\",queue=\"0\"} 1\n").is_err());
     for bad in [
         "a 1",
         "a{x=\"1\",x=\"2\"} 1\n",
@@ -195,7 +204,7 @@ fn the_parser_is_strict() {
 }
 
 fn xskit(args: &[&str]) -> String {
-    let o = Command::new(XSKIT).args(args).output().unwrap();
+    let o = common::bin().args(args).output().unwrap();
     assert!(
         o.status.success(),
         "{args:?}: {}",
@@ -239,7 +248,7 @@ fn status_prometheus_has_action_and_rule_counters() {
         }
     });
     let text = xskit(&["status", "--prometheus", "--sandbox", sb]);
-    let _ = Command::new(XSKIT)
+    let _ = common::bin()
         .args(["unload", "--all", "--sandbox", sb])
         .output();
     let s = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -289,7 +298,7 @@ fn watch_file(path: &std::path::Path, cmd: &[&str]) -> (usize, Vec<Series>) {
             }
             (n, last)
         });
-        let o = Command::new(XSKIT)
+        let o = common::bin()
             .args(cmd)
             .stdout(Stdio::null())
             .output()
@@ -313,7 +322,8 @@ fn metrics_files_are_rewritten_whole_each_interval() {
     let sb = g.0.name.as_str();
     let path = std::env::temp_dir().join(format!("xskit-metrics-{}.prom", std::process::id()));
     let p = path.to_str().unwrap();
-    for (cmd, name) in [
+    // Counters of one socket carry its queue; dump's are not per queue.
+    for (cmd, name, queue) in [
         (
             vec![
                 "echo",
@@ -328,6 +338,7 @@ fn metrics_files_are_rewritten_whole_each_interval() {
                 p,
             ],
             "xskit_app_packets_total",
+            Some("0"),
         ),
         (
             vec![
@@ -343,18 +354,23 @@ fn metrics_files_are_rewritten_whole_each_interval() {
                 p,
             ],
             "xskit_app_packets_total",
+            Some("0"),
         ),
         (
             vec!["dump", "--sandbox", sb, "-d", "2500ms", "--metrics-file", p],
             "xskit_dump_frames_total",
+            None,
         ),
     ] {
         let _ = std::fs::remove_file(&path);
         let (n, last) = watch_file(&path, &cmd);
         eprintln!("{}: {n} readings, all whole", cmd[0]);
         assert!(n > 10, "{cmd:?}: {n} readings");
-        assert!(
-            find(&last, name, &[("command", cmd[0]), ("interface", "xsk0")]).is_some(),
+        let sample = find(&last, name, &[("command", cmd[0]), ("interface", "xsk0")]);
+        assert!(sample.is_some(), "{cmd:?}: {last:?}");
+        assert_eq!(
+            sample.unwrap().1.get("queue").map(String::as_str),
+            queue,
             "{cmd:?}: {last:?}"
         );
     }

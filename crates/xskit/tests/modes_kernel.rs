@@ -1,17 +1,19 @@
 //! rxdrop, l2fwd, txonly, multi-queue and the generator against the real
 //! kernel, each test in a sandbox of its own.
 
+mod common;
+
 use clap::Parser;
 use std::net::{IpAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use xskit::app::gen::{self, GenArgs};
-use xskit::app::modes::{self, List, Mode, ModeArgs, Running};
+use xskit::app::modes::{self, Benchmark, List, ModeArgs, Running};
 use xskit::app::sandbox::{Guard, State, UpArgs};
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_inner, in_outer, is_experimental, sandbox};
-use xskit::xdp::{AttachMode, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 #[derive(Parser)]
 struct M {
@@ -31,7 +33,7 @@ fn mode_args(st: &State, extra: &[&str]) -> ModeArgs {
     M::parse_from(argv).m
 }
 
-fn start(st: &State, mode: Mode, args: ModeArgs) -> Running {
+fn start(st: &State, mode: Benchmark, args: ModeArgs) -> Running {
     in_inner(st, || {
         modes::start(mode, &args, &st.inner_if, &mut std::io::sink()).unwrap()
     })
@@ -86,7 +88,7 @@ fn rxdrop_counts_every_frame_the_generator_sent() {
     let st = &g.0;
     let running = start(
         st,
-        Mode::Rxdrop,
+        Benchmark::Rxdrop,
         mode_args(st, &["-p", "--frames", "32768", "-f", "2048"]),
     );
     let sent = generate(st, &["-C", "100000", "-r", "200000"]);
@@ -114,7 +116,7 @@ fn unaligned_chunks_of_any_size_receive_and_forward() {
     let _serial = serial();
     let g = sandbox("unaligned").unwrap();
     let st = &g.0;
-    for mode in [Mode::Rxdrop, Mode::L2fwd] {
+    for mode in [Benchmark::Rxdrop, Benchmark::L2fwd] {
         let running = start(
             st,
             mode,
@@ -124,7 +126,7 @@ fn unaligned_chunks_of_any_size_receive_and_forward() {
         wait_for(|| running.totals().rx_packets >= sent.sent);
         let sum = running.stop(1.0).unwrap();
         assert!(sum.total.rx_packets >= sent.sent, "{mode:?}: {sum:?}");
-        if mode == Mode::L2fwd {
+        if mode == Benchmark::L2fwd {
             assert!(sum.total.tx_packets >= sent.sent, "{sum:?}");
         }
         assert_eq!(sum.frames_unaccounted, 0);
@@ -141,7 +143,7 @@ fn generator_reaches_the_receiver_and_the_drop_counter_matches() {
     let st = &g.0;
     let prog = in_inner(st, || {
         let mut p = XdpProgram::load(Program::Drop, 1).unwrap();
-        p.attach(&st.inner_if, AttachMode::Native, false).unwrap();
+        p.attach(&st.inner_if, HookChoice::Native, false).unwrap();
         p
     });
     let sent = generate(st, &["-C", "200000"]);
@@ -182,7 +184,7 @@ fn l2fwd_sends_frames_back_with_macs_swapped() {
     let g = sandbox("l2fwd").unwrap();
     let st = &g.0;
     let inner_mac = in_inner(st, || veth::mac(&st.inner_if).unwrap());
-    let running = start(st, Mode::L2fwd, mode_args(st, &["-p"]));
+    let running = start(st, Benchmark::L2fwd, mode_args(st, &["-p"]));
     let (sent, back) = in_outer(st, || {
         let sock = PacketSocket::bind(&st.outer_if).unwrap();
         let outer_mac = veth::mac(&st.outer_if).unwrap();
@@ -295,7 +297,7 @@ fn txonly_frames_are_valid_udp_to_the_peers_kernel() {
                 &dst_s,
             ],
         );
-        let running = start(st, Mode::Txonly, args);
+        let running = start(st, Benchmark::Txonly, args);
         wait_for(|| running.finished());
         let sum = running.stop(1.0).unwrap();
         assert_eq!(sum.total.tx_packets, 3000);
@@ -337,7 +339,7 @@ fn two_queues_share_one_umem_and_split_the_traffic() {
     let _g = Guard(st.clone());
     let mut args = mode_args(&st, &["-p", "--frames", "32768", "-f", "2048"]);
     args.queues = Some(List(vec![0, 1]));
-    let running = start(&st, Mode::Rxdrop, args);
+    let running = start(&st, Benchmark::Rxdrop, args);
     // veth picks the receive queue from the sending CPU: one thread per CPU.
     let sent = generate(&st, &["-C", "200000", "-r", "100000", "--cpus", "0,1"]);
     wait_for(|| running.totals().rx_packets >= sent.sent);
@@ -365,7 +367,7 @@ fn resident_memory_stays_within_umem_plus_16_mib() {
     let g = sandbox("rss").unwrap();
     let st = &g.0;
     let duration = if slow() { "30s" } else { "3s" };
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
+    let child = common::bin()
         .args([
             "rxdrop",
             "--sandbox",

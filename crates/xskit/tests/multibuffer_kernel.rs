@@ -3,7 +3,7 @@
 //! chains of 4096-byte frames and send them back out whole.
 
 use std::time::{Duration, Instant};
-use xsk::{BindMode, Frame, Verdict, Xsk, XskConfig};
+use xsk::{Frame, FrameCopy, Verdict, Xsk, XskConfig};
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_netns, is_experimental, kernel, veth_pair};
 
@@ -18,7 +18,7 @@ fn multi_buffer_or_clear_error(iface: &str) -> Option<Xsk> {
     assert!(e.to_string().contains("6.6"), "{e}");
     None
 }
-use xskit::xdp::{AttachMode, ModeInUse, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpHook, XdpProgram};
 
 fn jumbo_link() -> xskit::testing::Pair {
     let p = veth_pair().unwrap();
@@ -30,7 +30,7 @@ fn jumbo_link() -> xskit::testing::Pair {
 
 fn config() -> XskConfig {
     XskConfig {
-        bind: BindMode::Copy,
+        bind: FrameCopy::Copy,
         multi_buffer: true,
         ..XskConfig::default()
     }
@@ -58,13 +58,13 @@ fn native_mode_at_mtu_9000_needs_and_gets_the_frags_aware_program() {
         let p = jumbo_link();
         let mut plain = XdpProgram::load(Program::Redirect, 1).unwrap();
         let e = plain
-            .attach(&p.inner, AttachMode::Native, false)
+            .attach(&p.inner, HookChoice::Native, false)
             .unwrap_err();
         assert!(e.to_string().to_lowercase().contains("mtu"), "{e}");
         drop(plain);
         let mut frags = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
-        let a = frags.attach(&p.inner, AttachMode::Native, false).unwrap();
-        assert_eq!(a.mode, ModeInUse::Native);
+        let a = frags.attach(&p.inner, HookChoice::Native, false).unwrap();
+        assert_eq!(a.mode, XdpHook::Native);
     });
 }
 
@@ -76,7 +76,7 @@ fn jumbo_frames_arrive_as_chains_and_go_back_out_whole() {
     in_netns(|| {
         let p = jumbo_link();
         let mut prog = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
-        prog.attach(&p.inner, AttachMode::Native, false).unwrap();
+        prog.attach(&p.inner, HookChoice::Native, false).unwrap();
         let Some(mut xsk) = multi_buffer_or_clear_error(&p.inner) else {
             return;
         };
@@ -233,7 +233,7 @@ fn echo_answers_8000_byte_pings_in_native_mode_at_mtu_9000() {
     }
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(st.inner_if.clone());
-    a.socket.mode = AttachMode::Native;
+    a.socket.mode = HookChoice::Native;
     a.socket.frags = true;
     a.socket.poll = true;
     a.socket.interval = Duration::from_secs(3600);

@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use xskit::net::{netns, packet::PacketSocket};
 use xskit::testing::{have_root, in_netns, veth_pair};
-use xskit::xdp::{pin, AttachMode, Program, XdpProgram};
+use xskit::xdp::{pin, HookChoice, Program, XdpProgram};
 
 const DEADLINE: Duration = Duration::from_secs(2);
 
@@ -212,7 +212,7 @@ fn attachments_are_bpf_links_that_die_with_their_process() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
-        let a = prog.attach(&p.inner, AttachMode::Skb, false).unwrap();
+        let a = prog.attach(&p.inner, HookChoice::Skb, false).unwrap();
         let (link_id, kind) = a.link_info().expect("the attachment holds a BPF link");
         assert!(link_id > 0);
         assert_eq!(kind, Some(aya::programs::links::LinkType::Xdp));

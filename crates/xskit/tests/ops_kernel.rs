@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::Duration;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_netns};
@@ -261,12 +260,12 @@ fn a_rule_added_while_traffic_flows_takes_effect_without_reattach() {
             // The sender needs the test's namespace too: spawn it from here.
             let ns = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
             let sender = s.spawn(move || {
-                use std::os::fd::AsRawFd;
-                // SAFETY: setns on a namespace file we hold open.
-                assert_eq!(
-                    unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-                    0
-                );
+                use std::os::fd::AsFd;
+                rustix::thread::move_into_link_name_space(
+                    ns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .unwrap();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     send_udp(&pair, Ipv4Addr::new(198, 18, 0, 2), 9, 10);
                 }
@@ -301,7 +300,7 @@ fn rules_that_would_cut_the_ssh_session_need_force() {
         let _p = quiet_pair();
         let _cleanup = Cleanup;
         let run = |args: &[&str]| {
-            Command::new(env!("CARGO_BIN_EXE_xskit"))
+            common::bin()
                 .args(args)
                 .env("SSH_CONNECTION", "198.18.0.2 50000 198.18.0.1 22")
                 .output()

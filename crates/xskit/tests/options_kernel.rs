@@ -3,7 +3,9 @@
 //! or a signal), and an error is one line on stderr. Runs use a sandbox
 //! per worker thread and short durations.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xskit::testing::{have_root, sandbox};
@@ -132,7 +134,7 @@ struct Outcome {
 /// (and a failed case) after 15 s.
 fn run(args: &[String]) -> Outcome {
     let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xskit"))
+    let mut child = common::bin()
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -2,14 +2,14 @@
 //! network namespace of its own with a veth pair.
 
 use std::time::{Duration, Instant};
-use xsk::{BindMode, ErrorKind, Xsk, XskConfig};
+use xsk::{ErrorKind, FrameCopy, Xsk, XskConfig};
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_netns, is_experimental, veth_pair};
-use xskit::xdp::{AttachMode, LoaderError, ModeInUse, Program, XdpProgram};
+use xskit::xdp::{HookChoice, LoaderError, Program, XdpHook, XdpProgram};
 
 fn copy_config() -> XskConfig {
     XskConfig {
-        bind: BindMode::Copy,
+        bind: FrameCopy::Copy,
         ..XskConfig::default()
     }
 }
@@ -43,9 +43,9 @@ fn attaches_in_native_and_skb_mode_and_detaches_on_drop() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         for (mode, want, shown) in [
-            (AttachMode::Native, ModeInUse::Native, "xdp"),
-            (AttachMode::Skb, ModeInUse::Skb, "xdpgeneric"),
-            (AttachMode::Auto, ModeInUse::Native, "xdp"),
+            (HookChoice::Native, XdpHook::Native, "xdp"),
+            (HookChoice::Skb, XdpHook::Skb, "xdpgeneric"),
+            (HookChoice::Auto, XdpHook::Native, "xdp"),
         ] {
             let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
             let a = prog.attach(&p.inner, mode, false).unwrap();
@@ -77,11 +77,11 @@ fn auto_mode_falls_back_to_skb_and_says_why() {
         netns::ip(&["link", "set", "dev", &p.peer, "mtu", "9000"]).unwrap();
         let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
         let native = prog
-            .attach(&p.inner, AttachMode::Native, false)
+            .attach(&p.inner, HookChoice::Native, false)
             .unwrap_err();
         assert!(native.to_string().contains("MTU"), "{native}");
-        let a = prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
-        assert_eq!(a.mode, ModeInUse::Skb);
+        let a = prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
+        assert_eq!(a.mode, XdpHook::Skb);
         let why = a.fallback_reason.clone().unwrap();
         assert!(why.contains("MTU"), "{why}");
         assert_eq!(
@@ -99,9 +99,9 @@ fn never_detaches_someone_elses_program() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let mut theirs = XdpProgram::load(Program::Pass, 1).unwrap();
-        theirs.attach(&p.inner, AttachMode::Native, false).unwrap();
+        theirs.attach(&p.inner, HookChoice::Native, false).unwrap();
         let mut ours = XdpProgram::load(Program::Drop, 1).unwrap();
-        let e = ours.attach(&p.inner, AttachMode::Auto, false).unwrap_err();
+        let e = ours.attach(&p.inner, HookChoice::Auto, false).unwrap_err();
         assert!(e.to_string().contains("another XDP program"), "{e}");
         assert!(matches!(
             ours.detach(&p.inner),
@@ -125,7 +125,7 @@ fn attach_all_covers_every_interface_but_loopback() {
         veth::create("ta0", "tb0", None, 1).unwrap();
         veth::create("ta1", "tb1", None, 1).unwrap();
         let mut prog = XdpProgram::load(Program::Pass, 1).unwrap();
-        let results = prog.attach_all(AttachMode::Auto, false);
+        let results = prog.attach_all(HookChoice::Auto, false);
         let mut names: Vec<&str> = results.iter().map(|(n, _)| n.as_str()).collect();
         names.sort();
         assert_eq!(names, ["ta0", "ta1", "tb0", "tb1"]);
@@ -161,17 +161,17 @@ fn drop_on_default_route_interface_needs_force() {
         .unwrap();
         for program in [Program::Drop, Program::Redirect] {
             let mut prog = XdpProgram::load(program, 1).unwrap();
-            let e = prog.attach(&p.inner, AttachMode::Auto, false).unwrap_err();
+            let e = prog.attach(&p.inner, HookChoice::Auto, false).unwrap_err();
             assert!(matches!(e, LoaderError::DefaultRoute { .. }), "{e}");
             assert!(e.to_string().contains("--force"), "{e}");
             assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
             // The other end carries no default route: allowed.
-            prog.attach(&p.peer, AttachMode::Auto, false).unwrap();
-            prog.attach(&p.inner, AttachMode::Auto, true).unwrap();
+            prog.attach(&p.peer, HookChoice::Auto, false).unwrap();
+            prog.attach(&p.inner, HookChoice::Auto, true).unwrap();
         }
         // Filtered redirect and pass leave the operator's traffic alone.
         let mut echo = XdpProgram::load(Program::RedirectEcho, 1).unwrap();
-        echo.attach(&p.inner, AttachMode::Auto, false).unwrap();
+        echo.attach(&p.inner, HookChoice::Auto, false).unwrap();
     });
 }
 
@@ -180,7 +180,7 @@ fn frames_sent_to_the_peer_arrive_on_rx_with_their_bytes() {
     if !have_root("frames_sent_to_the_peer_arrive_on_rx_with_their_bytes") {
         return;
     }
-    for mode in [AttachMode::Native, AttachMode::Skb] {
+    for mode in [HookChoice::Native, HookChoice::Skb] {
         in_netns(|| {
             let p = veth_pair().unwrap();
             let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
@@ -243,7 +243,7 @@ fn frames_put_on_tx_arrive_at_the_peer() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-        prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
+        prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
         let mut xsk = Xsk::new(&p.inner, 0, &copy_config()).unwrap();
         prog.register(0, &xsk).unwrap();
         let peer = PacketSocket::bind(&p.peer).unwrap();
@@ -324,7 +324,7 @@ fn fifty_bind_teardown_cycles_on_one_queue() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-        prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
+        prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
         let small = XskConfig {
             umem: xsk::UmemConfig {
                 frame_count: 256,
@@ -334,7 +334,7 @@ fn fifty_bind_teardown_cycles_on_one_queue() {
             comp_size: 256,
             rx_size: 256,
             tx_size: 256,
-            bind: BindMode::Copy,
+            bind: FrameCopy::Copy,
             need_wakeup: true,
             multi_buffer: false,
         };
@@ -377,7 +377,7 @@ fn bad_interface_queue_and_zero_copy_give_clear_errors() {
         assert!(e.to_string().contains("1 rx queue"), "{e}");
 
         let zc = XskConfig {
-            bind: BindMode::ZeroCopy,
+            bind: FrameCopy::ZeroCopy,
             ..XskConfig::default()
         };
         let e = Xsk::new(&p.inner, 0, &zc).unwrap_err();
@@ -389,7 +389,7 @@ fn bad_interface_queue_and_zero_copy_give_clear_errors() {
 
         let e = XdpProgram::load(Program::Pass, 1)
             .unwrap()
-            .attach("nosuch0", AttachMode::Auto, false)
+            .attach("nosuch0", HookChoice::Auto, false)
             .unwrap_err();
         assert!(e.to_string().contains("no network interface named"), "{e}");
     });
@@ -403,7 +403,7 @@ fn unregistered_queue_falls_back_to_pass() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-        prog.attach(&p.inner, AttachMode::Native, false).unwrap();
+        prog.attach(&p.inner, HookChoice::Native, false).unwrap();
         let mut xsk = Xsk::new(&p.inner, 0, &copy_config()).unwrap();
         xsk.refill(u32::MAX);
         let peer = PacketSocket::bind(&p.peer).unwrap();

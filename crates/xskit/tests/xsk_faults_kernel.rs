@@ -2,20 +2,22 @@
 //! kernel: frames of another UMEM, lost tokens, a busy queue, a vanished
 //! interface, back-to-back restarts on one queue, shared-UMEM inheritance.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use xsk::{BindMode, ErrorKind, Umem, UmemConfig, Xsk, XskConfig};
+use xsk::{ErrorKind, FrameCopy, Umem, UmemConfig, Xsk, XskConfig};
 use xskit::net::packet::PacketSocket;
 use xskit::net::veth;
 use xskit::testing::{
     experimental_frame, have_root, in_inner, in_netns, is_experimental, sandbox, veth_pair,
     veth_pair_named,
 };
-use xskit::xdp::{AttachMode, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
 
-fn small(bind: BindMode) -> XskConfig {
+fn small(bind: FrameCopy) -> XskConfig {
     XskConfig {
         umem: UmemConfig {
             frame_count: 256,
@@ -49,7 +51,7 @@ fn frames_of_another_umem_are_refused_by_every_socket_path() {
     }
     in_netns(|| {
         let p = veth_pair().unwrap();
-        let mut a = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        let mut a = Xsk::new(&p.inner, 0, &small(FrameCopy::Copy)).unwrap();
         let (b, mut fb) = Umem::new(UmemConfig {
             frame_count: 8,
             ..Default::default()
@@ -80,10 +82,10 @@ fn frames_of_another_umem_are_refused_by_every_socket_path() {
             ..Default::default()
         })
         .unwrap();
-        let e = Xsk::with_umem(&p.inner, 0, &small(BindMode::Copy), b, fc).unwrap_err();
+        let e = Xsk::with_umem(&p.inner, 0, &small(FrameCopy::Copy), b, fc).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
         assert!(e.to_string().contains("another UMEM"), "{e}");
-        let e = Xsk::shared(&a, &p.inner, 0, &small(BindMode::Copy), fb).unwrap_err();
+        let e = Xsk::shared(&a, &p.inner, 0, &small(FrameCopy::Copy), fb).unwrap_err();
         assert!(e.to_string().contains("another UMEM"), "{e}");
         drop(c);
     });
@@ -120,8 +122,8 @@ fn a_dropped_frame_token_makes_the_accounting_inconsistent() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-        prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
-        let mut xsk = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
+        let mut xsk = Xsk::new(&p.inner, 0, &small(FrameCopy::Copy)).unwrap();
         prog.register(0, &xsk).unwrap();
         xsk.refill(u32::MAX);
         let peer = PacketSocket::bind(&p.peer).unwrap();
@@ -166,13 +168,13 @@ fn shared_sockets_inherit_the_owners_wakeup_and_copy_mode() {
         })
         .unwrap();
         let theirs = frames.split_off(256);
-        let mut cfg = small(BindMode::Copy);
+        let mut cfg = small(FrameCopy::Copy);
         cfg.need_wakeup = false;
         let owner = Xsk::with_umem(&p.inner, 0, &cfg, umem, frames).unwrap();
         assert!(!owner.uses_need_wakeup());
         // The caller asks for need_wakeup and zero-copy; the kernel would
         // use the owner's settings, and so does the socket's report.
-        let mut asked = small(BindMode::ZeroCopy);
+        let mut asked = small(FrameCopy::ZeroCopy);
         asked.need_wakeup = true;
         let second = Xsk::shared(&owner, &p.inner, 1, &asked, theirs).unwrap();
         assert!(!second.uses_need_wakeup(), "inherited from the owner");
@@ -187,9 +189,9 @@ fn a_queue_held_by_a_live_socket_fails_with_the_reason() {
     }
     in_netns(|| {
         let p = veth_pair().unwrap();
-        let first = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        let first = Xsk::new(&p.inner, 0, &small(FrameCopy::Copy)).unwrap();
         let started = Instant::now();
-        let e = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap_err();
+        let e = Xsk::new(&p.inner, 0, &small(FrameCopy::Copy)).unwrap_err();
         let took = started.elapsed();
         assert_eq!(e.kind(), ErrorKind::QueueBusy, "{e}");
         let text = e.to_string();
@@ -218,20 +220,20 @@ fn unaligned_chunks_are_refused_in_zero_copy_and_bind_copy_in_auto() {
     }
     in_netns(|| {
         let p = veth_pair().unwrap();
-        let mut cfg = small(BindMode::ZeroCopy);
+        let mut cfg = small(FrameCopy::ZeroCopy);
         cfg.umem.unaligned = true;
         cfg.umem.frame_size = 3000;
         let e = Xsk::new(&p.inner, 0, &cfg).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
         assert!(e.to_string().contains("huge pages"), "{e}");
-        cfg.bind = BindMode::Auto;
+        cfg.bind = FrameCopy::Auto;
         let x = Xsk::new(&p.inner, 0, &cfg).unwrap();
         assert!(!x.is_zero_copy());
     });
 }
 
 fn xskit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_xskit"))
+    common::bin()
 }
 
 /// Starts `args` in the sandbox, waits for its first line, deletes the
@@ -338,7 +340,7 @@ fn an_idle_poll_notices_a_deleted_interface() {
     }
     in_netns(|| {
         let p = veth_pair().unwrap();
-        let xsk = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        let xsk = Xsk::new(&p.inner, 0, &small(FrameCopy::Copy)).unwrap();
         assert!(!xsk.socket().poll_rx(10).unwrap(), "idle, no frames");
         xsk.check_bound().unwrap();
         veth::delete(&p.inner).unwrap();
@@ -375,7 +377,7 @@ fn a_huge_page_umem_receives_and_a_missing_reservation_is_named() {
     }
     in_netns(|| {
         let p = veth_pair().unwrap();
-        let mut cfg = small(BindMode::Copy);
+        let mut cfg = small(FrameCopy::Copy);
         cfg.umem.huge_pages = true;
         cfg.umem.frame_count = 1024; // 4 MiB: two huge pages
         let old = reserve_huge_pages(0);
@@ -385,7 +387,7 @@ fn a_huge_page_umem_receives_and_a_missing_reservation_is_named() {
         reserve_huge_pages(old.max(4));
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-            prog.attach(&p.inner, AttachMode::Auto, false).unwrap();
+            prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
             let mut xsk = Xsk::new(&p.inner, 0, &cfg).unwrap();
             prog.register(0, &xsk).unwrap();
             xsk.refill(u32::MAX);
@@ -400,7 +402,7 @@ fn a_huge_page_umem_receives_and_a_missing_reservation_is_named() {
             // Unaligned chunks may bind in zero-copy with huge pages (veth
             // has no zero-copy, so the driver refuses; the check passes).
             let mut zc = cfg;
-            zc.bind = BindMode::ZeroCopy;
+            zc.bind = FrameCopy::ZeroCopy;
             zc.umem.unaligned = true;
             zc.umem.frame_size = 3000;
             drop(xsk);
@@ -421,7 +423,7 @@ fn an_endless_poll_notices_a_deleted_interface_within_a_second_or_so() {
     }
     in_netns(|| {
         let p = veth_pair().unwrap();
-        let xsk = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap();
+        let xsk = Xsk::new(&p.inner, 0, &small(FrameCopy::Copy)).unwrap();
         let sock = xsk.socket().try_clone().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         // Deleted before the wait starts: the kernel has already unbound
@@ -458,8 +460,8 @@ fn a_second_socket_on_the_owners_own_queue_is_refused_with_the_reason() {
         })
         .unwrap();
         let theirs = frames.split_off(256);
-        let owner = Xsk::with_umem(&p.inner, 0, &small(BindMode::Copy), umem, frames).unwrap();
-        let e = Xsk::shared(&owner, &p.inner, 0, &small(BindMode::Copy), theirs).unwrap_err();
+        let owner = Xsk::with_umem(&p.inner, 0, &small(FrameCopy::Copy), umem, frames).unwrap();
+        let e = Xsk::shared(&owner, &p.inner, 0, &small(FrameCopy::Copy), theirs).unwrap_err();
         assert!(e.to_string().contains("owner's own"), "{e}");
     });
 }
@@ -484,7 +486,7 @@ fn a_queue_held_by_another_process_fails_naming_it_where_the_kernel_can_say() {
         let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
         assert!(first.contains("rxdrop"), "{first}");
         let started = Instant::now();
-        let e = Xsk::new(&p.inner, 0, &small(BindMode::Copy)).unwrap_err();
+        let e = Xsk::new(&p.inner, 0, &small(FrameCopy::Copy)).unwrap_err();
         let took = started.elapsed();
         let _ = child.kill();
         let _ = child.wait();

@@ -2,9 +2,10 @@
 
 use crate::umem::UmemConfig;
 
-/// How to bind: copy, zero-copy, or let the kernel choose.
+/// Whether frames are copied between the driver and the UMEM (the bind
+/// flags XDP_COPY / XDP_ZEROCOPY), or the kernel chooses.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub enum BindMode {
+pub enum FrameCopy {
     /// Zero-copy if the driver can set it up, copy otherwise (the kernel's
     /// own choice for a bind without either flag). Unaligned chunks bind
     /// in copy mode.
@@ -31,7 +32,7 @@ pub struct XskConfig {
     pub tx_size: u32,
     /// Copy, zero-copy or auto. Ignored by [`Xsk::shared`](crate::Xsk::shared): a socket that
     /// shares a UMEM inherits its owner's mode.
-    pub bind: BindMode,
+    pub bind: FrameCopy,
     /// Ask the kernel to set need_wakeup flags instead of being kicked
     /// always (Linux 5.4+; dropped with no error on older kernels).
     /// Ignored by [`Xsk::shared`](crate::Xsk::shared), which inherits it from the owner.
@@ -53,7 +54,7 @@ impl Default for XskConfig {
             comp_size: 2048,
             rx_size: 2048,
             tx_size: 2048,
-            bind: BindMode::Auto,
+            bind: FrameCopy::Auto,
             need_wakeup: true,
             multi_buffer: false,
         }
@@ -67,6 +68,7 @@ impl Default for XskConfig {
 /// back; `lost` counts tokens dropped instead of given back. Exact when the
 /// link is idle; while traffic flows the kernel's indices move between reads.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FrameAccounting {
     /// Frames this socket was given.
     pub total: usize,

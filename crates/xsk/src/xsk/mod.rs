@@ -4,7 +4,7 @@
 mod config;
 mod open;
 
-pub use config::{BindMode, FrameAccounting, XskConfig};
+pub use config::{FrameAccounting, FrameCopy, XskConfig};
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) use open::{Bound, Rings};
 

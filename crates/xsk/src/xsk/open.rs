@@ -1,7 +1,7 @@
 //! Opening a socket: UMEM registration, ring set-up and mapping, bind (with
 //! the kernel-version fallbacks and the busy-queue wait), and assembly.
 
-use super::{BindMode, Xsk, XskConfig};
+use super::{FrameCopy, Xsk, XskConfig};
 use crate::busy;
 use crate::error::{Error, ErrorKind, Result};
 use crate::if_xdp::{self, MmapOffsets, SockaddrXdp, UmemReg};
@@ -56,7 +56,7 @@ fn check_ring_size(name: &str, size: u32) -> Result<()> {
 /// How a bind was asked for, once the config and the owner are weighed.
 struct BindPlan {
     shared_fd: Option<RawFd>,
-    mode: BindMode,
+    mode: FrameCopy,
     need_wakeup: bool,
     multi_buffer: bool,
 }
@@ -132,9 +132,9 @@ impl Xsk {
         let plan = BindPlan {
             shared_fd: Some(owner.socket.as_raw_fd()),
             mode: if owner.zero_copy {
-                BindMode::ZeroCopy
+                FrameCopy::ZeroCopy
             } else {
-                BindMode::Copy
+                FrameCopy::Copy
             },
             need_wakeup: owner.need_wakeup,
             multi_buffer: owner.multi_buffer,
@@ -169,14 +169,14 @@ impl Xsk {
             // chunk crosses a page in zero-copy unless the UMEM is in huge
             // pages.
             match plan.mode {
-                BindMode::ZeroCopy if plan.shared_fd.is_none() => {
+                FrameCopy::ZeroCopy if plan.shared_fd.is_none() => {
                     return Err(Error::config(
                         "unaligned chunks in zero-copy mode need a UMEM in huge pages, or the kernel \
                          drops frames that cross a page: add huge pages (--huge-pages in xskit), use \
                          copy mode, or use aligned frames",
                     ))
                 }
-                BindMode::Auto => plan.mode = BindMode::Copy,
+                FrameCopy::Auto => plan.mode = FrameCopy::Copy,
                 _ => {}
             }
         }
@@ -274,7 +274,7 @@ impl Xsk {
             Ok(z) => z,
             // Before 5.3 the kernel cannot say; only an explicit zero-copy
             // bind can have succeeded in zero-copy.
-            Err(e) if e.kind() == ErrorKind::Unsupported => plan.mode == BindMode::ZeroCopy,
+            Err(e) if e.kind() == ErrorKind::Unsupported => plan.mode == FrameCopy::ZeroCopy,
             Err(e) => return Err(e),
         };
         let rings = Rings { rx, tx, fill, comp };
@@ -382,9 +382,9 @@ fn bind(
         // A socket sharing another's UMEM takes copy/zero-copy and
         // need_wakeup from that socket: the kernel refuses those flags here.
         (Some(_), _) => libc::XDP_SHARED_UMEM,
-        (None, BindMode::Auto) => 0,
-        (None, BindMode::Copy) => libc::XDP_COPY,
-        (None, BindMode::ZeroCopy) => libc::XDP_ZEROCOPY,
+        (None, FrameCopy::Auto) => 0,
+        (None, FrameCopy::Copy) => libc::XDP_COPY,
+        (None, FrameCopy::ZeroCopy) => libc::XDP_ZEROCOPY,
     };
     let attempt = |wakeup: bool| -> io::Result<()> {
         let owner = plan.shared_fd.is_none();
@@ -429,7 +429,7 @@ fn bind(
                 let why = why.unwrap_or(busy::Busy::Unknown);
                 err.with_kind(ErrorKind::QueueBusy).with_hint(busy::hint(&why))
             }
-            Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT) if plan.mode == BindMode::ZeroCopy => err
+            Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT) if plan.mode == FrameCopy::ZeroCopy => err
                 .with_kind(ErrorKind::ZeroCopyUnsupported)
                 .with_hint("this driver has no zero-copy AF_XDP support: use copy mode (-c) or auto"),
             Some(libc::EINVAL) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(

@@ -2,10 +2,10 @@
 //! tradition of xdpsock and xdp-tutorial's af_xdp_user.
 
 use crate::app::sandbox;
-use crate::xdp::AttachMode;
+use crate::xdp::HookChoice;
 use anyhow::{bail, Result};
 use std::time::Duration;
-use xsk::{BindMode, UmemConfig, XskConfig};
+use xsk::{FrameCopy, UmemConfig, XskConfig};
 
 /// Where and how to open the socket, and how to report.
 #[derive(clap::Args, Clone, Debug)]
@@ -20,8 +20,8 @@ pub struct SocketArgs {
     #[arg(short = 'q', long, default_value_t = 0)]
     pub queue: u32,
     /// XDP attach mode: auto tries native, then falls back to skb
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub mode: AttachMode,
+    #[arg(long, value_enum, default_value_t = HookChoice::Auto)]
+    pub mode: HookChoice,
     /// Short for --mode native
     #[arg(short = 'N', conflicts_with_all = ["skb_mode", "mode"])]
     pub native_mode: bool,
@@ -109,24 +109,24 @@ pub fn check_frame_size(frame_size: u32, unaligned: bool) -> Result<()> {
 
 impl SocketArgs {
     /// The attach mode after the -N/-S short forms.
-    pub fn attach_mode(&self) -> AttachMode {
+    pub fn attach_mode(&self) -> HookChoice {
         if self.native_mode {
-            AttachMode::Native
+            HookChoice::Native
         } else if self.skb_mode {
-            AttachMode::Skb
+            HookChoice::Skb
         } else {
             self.mode
         }
     }
 
     /// The bind mode from -c/-z.
-    pub fn bind_mode(&self) -> BindMode {
+    pub fn bind_mode(&self) -> FrameCopy {
         if self.copy {
-            BindMode::Copy
+            FrameCopy::Copy
         } else if self.zero_copy {
-            BindMode::ZeroCopy
+            FrameCopy::ZeroCopy
         } else {
-            BindMode::Auto
+            FrameCopy::Auto
         }
     }
 
@@ -274,5 +274,62 @@ mod tests {
         assert!(parse_duration("99999999999999999999").is_err());
         assert!(super::parse_interval("0").is_err());
         assert!(super::parse_interval("1ms").is_ok());
+    }
+}
+
+/// A list of numbers given as `0-3` or `0,2` on the command line.
+#[derive(Clone, Debug)]
+pub struct List(pub Vec<u32>);
+
+impl std::str::FromStr for List {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<List, String> {
+        parse_list(s).map(List)
+    }
+}
+
+/// Parses `0-3`, `1,3`, `0-1,4` into a sorted list without duplicates.
+pub fn parse_list(s: &str) -> std::result::Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = match part.split_once('-') {
+            Some((a, b)) => {
+                let a: u32 = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?} is not a range like 0-3"))?;
+                let b: u32 = b
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?} is not a range like 0-3"))?;
+                if b < a || b - a > 4096 {
+                    return Err(format!("range {part:?} runs backwards or is too long"));
+                }
+                (a..=b).collect::<Vec<_>>()
+            }
+            None => vec![part
+                .parse()
+                .map_err(|_| format!("{part:?} is not a number"))?],
+        };
+        out.extend(parsed);
+    }
+    if out.is_empty() {
+        return Err("empty list".into());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod list_tests {
+    #[test]
+    fn lists() {
+        assert_eq!(super::parse_list("0-3").unwrap(), [0, 1, 2, 3]);
+        assert_eq!(super::parse_list("3,1,1").unwrap(), [1, 3]);
+        assert_eq!(super::parse_list("0-1,4").unwrap(), [0, 1, 4]);
+        assert!(super::parse_list("3-1").is_err());
+        assert!(super::parse_list("x").is_err());
     }
 }

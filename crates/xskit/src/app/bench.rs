@@ -13,11 +13,13 @@
 use crate::app::args::defaults;
 use crate::app::echo::{self, EchoArgs};
 use crate::app::gen::{self, GenArgs};
-use crate::app::modes::{self, Mode, ModeArgs};
+use crate::app::modes::{self, Benchmark, ModeArgs};
+use crate::app::report::Report;
 use crate::app::sandbox::{self, Guard, State, UpArgs};
-use crate::xdp::{AttachMode, Program, XdpProgram};
+use crate::xdp::{HookChoice, Program, XdpProgram};
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::json;
+use serde::Serialize;
+use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -53,41 +55,126 @@ pub struct BenchArgs {
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-bench")]
     pub name: String,
-    /// Only these configurations (shared-core, own-core)
-    #[arg(long, value_delimiter = ',', default_value = "shared-core,own-core")]
-    pub configs: Vec<String>,
+    /// Only these configurations
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "shared-core,own-core"
+    )]
+    pub configs: Vec<CoreSharing>,
     /// Only these modes (ceiling is always measured)
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "rxdrop,l2fwd,echo,txonly"
     )]
-    pub modes: Vec<String>,
+    pub modes: Vec<BenchTarget>,
 }
 
-/// One row of the result.
-#[derive(Clone, Debug)]
+/// Where the application runs relative to the generator.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoreSharing {
+    /// Generator, softirq and application on CPU 0, the application in poll()
+    SharedCore,
+    /// Generator on CPU 0, the application on CPU 1 in a busy loop
+    OwnCore,
+}
+
+/// What one figure measures.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BenchTarget {
+    /// `xdp_drop` on the receiving end (always measured first)
+    #[value(skip)]
+    Ceiling,
+    /// `xskit rxdrop` receives the generator's frames
+    Rxdrop,
+    /// `xskit l2fwd` sends them back
+    L2fwd,
+    /// `xskit echo` answers ICMP echo requests
+    Echo,
+    /// `xskit txonly` sends; the far end counts
+    Txonly,
+}
+
+fn name_of(v: &impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_else(|| "ceiling".into())
+}
+
+impl fmt::Display for CoreSharing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&name_of(self))
+    }
+}
+
+impl fmt::Display for BenchTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&name_of(self))
+    }
+}
+
+/// One row of the result (one line of text or JSON).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {
     /// `shared-core` or `own-core`.
-    pub config: String,
+    pub config: CoreSharing,
     /// `ceiling`, `rxdrop`, `l2fwd`, `echo`, `txonly`.
-    pub mode: String,
-    /// Median million packets per second.
+    pub mode: BenchTarget,
+    /// Median million packets per second (to three decimals).
     pub mpps: f64,
-    /// Every window's figure.
-    pub samples: Vec<f64>,
-    /// mpps / this configuration's ceiling.
+    /// mpps / this configuration's ceiling (to three decimals).
     pub ratio: f64,
+    /// Every window's figure (to three decimals).
+    pub samples: Vec<f64>,
     /// Frames the kernel dropped on the application's socket over all
     /// windows (rx_dropped + rx ring full; rxdrop only).
     pub drops: Option<u64>,
+    /// Windows per figure (in the text header).
+    pub runs: u32,
+    /// Seconds per window (in the text header).
+    pub window_s: f64,
+    /// Frame size (in the text header).
+    pub size: usize,
 }
 
+impl fmt::Display for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {})",
+            self.config,
+            self.mode,
+            self.mpps,
+            self.ratio,
+            self.samples
+                .iter()
+                .map(|s| format!("{s:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )?;
+        if let Some(d) = self.drops {
+            write!(f, "   kernel drops: {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for Row {}
+
 struct Config {
-    name: &'static str,
+    name: CoreSharing,
     gen_cpu: u32,
     app_cpu: u32,
     poll: bool,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -161,22 +248,16 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
         .map(|n| n.get())
         .unwrap_or(1);
     let mut configs = Vec::new();
-    for c in &args.configs {
-        configs.push(match c.as_str() {
-            "shared-core" => Config { name: "shared-core", gen_cpu: 0, app_cpu: 0, poll: true },
-            "own-core" => {
+    for &c in &args.configs {
+        configs.push(match c {
+            CoreSharing::SharedCore => Config { name: c, gen_cpu: 0, app_cpu: 0, poll: true },
+            CoreSharing::OwnCore => {
                 if ncpu < 2 {
                     bail!("own-core needs two CPUs; this machine has {ncpu} (use --configs shared-core)");
                 }
-                Config { name: "own-core", gen_cpu: 0, app_cpu: 1, poll: false }
+                Config { name: c, gen_cpu: 0, app_cpu: 1, poll: false }
             }
-            other => bail!("unknown configuration {other:?} (shared-core, own-core)"),
         });
-    }
-    for m in &args.modes {
-        if !["rxdrop", "l2fwd", "echo", "txonly"].contains(&m.as_str()) {
-            bail!("unknown mode {m:?} (rxdrop, l2fwd, echo, txonly)");
-        }
     }
     let state = sandbox::up(&UpArgs::named(&args.name))?;
     let _guard = Guard(state.clone());
@@ -184,7 +265,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     // dropped there by XDP, and counted: that is what txonly and echo measure.
     let outer_drop = state.in_outer(|| -> Result<XdpProgram> {
         let mut p = XdpProgram::load(Program::Drop, 1)?;
-        p.attach(&state.outer_if, AttachMode::Auto, true)?;
+        p.attach(&state.outer_if, HookChoice::Auto, true)?;
         Ok(p)
     })??;
     let outer_drop = Arc::new(outer_drop);
@@ -203,9 +284,9 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     }
     for cfg in &configs {
         let mut ceiling = 0.0;
-        let mut modes_here = vec!["ceiling".to_string()];
-        modes_here.extend(args.modes.iter().cloned());
-        for mode in &modes_here {
+        let mut modes_here = vec![BenchTarget::Ceiling];
+        modes_here.extend(args.modes.iter().filter(|m| **m != BenchTarget::Ceiling));
+        for &mode in &modes_here {
             let mut samples = Vec::new();
             let mut drops = None;
             for _ in 0..args.runs {
@@ -217,44 +298,22 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
                 }
             }
             let mpps = median(&mut samples.clone());
-            if mode == "ceiling" {
+            if mode == BenchTarget::Ceiling {
                 ceiling = mpps;
             }
             let ratio = if ceiling > 0.0 { mpps / ceiling } else { 0.0 };
             let row = Row {
-                config: cfg.name.to_string(),
-                mode: mode.clone(),
-                mpps,
-                samples,
-                ratio,
+                config: cfg.name,
+                mode,
+                mpps: round3(mpps),
+                ratio: round3(ratio),
+                samples: samples.into_iter().map(round3).collect(),
                 drops,
+                runs: args.runs,
+                window_s: args.window.as_secs_f64(),
+                size: args.size,
             };
-            if args.json {
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"config": row.config, "mode": row.mode, "mpps": (row.mpps * 1000.0).round() / 1000.0,
-                           "ratio": (row.ratio * 1000.0).round() / 1000.0, "samples": row.samples.iter().map(|s| (s * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
-                           "runs": args.runs, "window_s": args.window.as_secs_f64(), "size": args.size, "drops": row.drops})
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {}){}",
-                    row.config,
-                    row.mode,
-                    row.mpps,
-                    row.ratio,
-                    row.samples
-                        .iter()
-                        .map(|s| format!("{s:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    row.drops
-                        .map(|d| format!("   kernel drops: {d}"))
-                        .unwrap_or_default()
-                )?;
-            }
+            row.print(out, args.json)?;
             out.flush()?;
             rows.push(row);
         }
@@ -265,7 +324,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
 fn measure(
     state: &State,
     cfg: &Config,
-    mode: &str,
+    mode: BenchTarget,
     args: &BenchArgs,
     warm: Duration,
     total: Duration,
@@ -278,10 +337,10 @@ fn measure(
         move || -> Result<u64> { Ok(p.counters()?.dropped.packets) }
     };
     match mode {
-        "ceiling" => {
+        BenchTarget::Ceiling => {
             let prog = state.in_inner(|| -> Result<XdpProgram> {
                 let mut p = XdpProgram::load(Program::Drop, 1)?;
-                p.attach(&state.inner_if, AttachMode::Auto, true)?;
+                p.attach(&state.inner_if, HookChoice::Auto, true)?;
                 Ok(p)
             })??;
             let g = start_gen(state, cfg.gen_cpu, false, size, total, stop.clone());
@@ -290,16 +349,16 @@ fn measure(
             g.join().map_err(|_| anyhow!("generator panicked"))??;
             Ok((r?, None))
         }
-        "rxdrop" | "l2fwd" | "txonly" => {
+        BenchTarget::Rxdrop | BenchTarget::L2fwd | BenchTarget::Txonly => {
             let m = match mode {
-                "rxdrop" => Mode::Rxdrop,
-                "l2fwd" => Mode::L2fwd,
-                _ => Mode::Txonly,
+                BenchTarget::Rxdrop => Benchmark::Rxdrop,
+                BenchTarget::L2fwd => Benchmark::L2fwd,
+                _ => Benchmark::Txonly,
             };
             let margs = mode_args(state, cfg, args);
             let running = state
                 .in_inner(|| modes::start(m, &margs, &state.inner_if, &mut std::io::sink()))??;
-            let g = (m != Mode::Txonly)
+            let g = (m != Benchmark::Txonly)
                 .then(|| start_gen(state, cfg.gen_cpu, false, size, total, stop.clone()));
             // Kernel drops on the socket, from the generator's start to the
             // end of the window (rxdrop only: the others are bounded by TX).
@@ -307,15 +366,15 @@ fn measure(
                 let k = running.extra()?.kernel;
                 Ok(k.rx_dropped + k.rx_ring_full.unwrap_or(0))
             };
-            let d0 = if m == Mode::Rxdrop {
+            let d0 = if m == Benchmark::Rxdrop {
                 Some(dropped()?)
             } else {
                 None
             };
             let r = match m {
-                Mode::Rxdrop => window(warm, win, &|| Ok(running.totals().rx_packets)),
-                Mode::L2fwd => window(warm, win, &|| Ok(running.totals().tx_packets)),
-                Mode::Txonly => window(warm, win, &outer_count),
+                Benchmark::Rxdrop => window(warm, win, &|| Ok(running.totals().rx_packets)),
+                Benchmark::L2fwd => window(warm, win, &|| Ok(running.totals().tx_packets)),
+                Benchmark::Txonly => window(warm, win, &outer_count),
             };
             stop.store(true, Ordering::Relaxed);
             if let Some(g) = g {
@@ -328,7 +387,7 @@ fn measure(
             running.stop(0.0)?;
             Ok((r?, d))
         }
-        "echo" => {
+        BenchTarget::Echo => {
             let mut a: EchoArgs = defaults();
             a.socket.interface = Some(state.inner_if.clone());
             a.socket.poll = cfg.poll;
@@ -345,7 +404,6 @@ fn measure(
             responder.stop()?;
             Ok((r?, None))
         }
-        other => bail!("unknown mode {other}"),
     }
 }
 
@@ -367,4 +425,31 @@ pub fn markdown(rows: &[Row]) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_row_text_and_json_carry_the_same_values() {
+        let row = Row {
+            config: CoreSharing::OwnCore,
+            mode: BenchTarget::L2fwd,
+            mpps: 1.234,
+            ratio: 0.57,
+            samples: vec![1.111, 1.234, 1.345],
+            drops: Some(4321),
+            runs: 3,
+            window_s: 1.0,
+            size: 64,
+        };
+        // Runs, window and size are in the text's header line.
+        crate::app::report::assert_text_shows_json(&row, &["runs", "window_s", "size"]);
+        let v = serde_json::to_value(&row).unwrap();
+        assert_eq!(v["config"], "own-core");
+        assert_eq!(v["mode"], "l2fwd");
+        assert_eq!(BenchTarget::Ceiling.to_string(), "ceiling");
+        assert_eq!(CoreSharing::SharedCore.to_string(), "shared-core");
+    }
 }

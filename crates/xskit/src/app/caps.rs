@@ -57,14 +57,9 @@ pub fn missing(eff: u64, need: &[Cap]) -> Vec<Cap> {
 /// True when locked memory is unlimited, so UMEM pages can be pinned
 /// without CAP_IPC_LOCK.
 fn memlock_unlimited() -> bool {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) == 0 && r.rlim_cur == libc::RLIM_INFINITY
-    }
+    rustix::process::getrlimit(rustix::process::Resource::Memlock)
+        .current
+        .is_none()
 }
 
 /// What a command needs: `bpf` (load XDP programs), `xsk` (AF_XDP sockets,

@@ -7,7 +7,7 @@ use crate::app::args::defaults;
 use crate::app::echo::{self, EchoArgs};
 use crate::app::sandbox::{self, Guard, State, UpArgs};
 use crate::net::ping::Pinger;
-use crate::xdp::AttachMode;
+use crate::xdp::HookChoice;
 use anyhow::Result;
 use std::io::Write;
 use std::net::IpAddr;
@@ -26,8 +26,8 @@ pub struct DemoArgs {
     #[arg(long, default_value = "xskit-demo")]
     pub name: String,
     /// XDP attach mode of the responder
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub mode: AttachMode,
+    #[arg(long, value_enum, default_value_t = HookChoice::Auto)]
+    pub mode: HookChoice,
     /// Responder waits in poll() instead of a busy loop
     #[arg(short = 'p', long)]
     pub poll: bool,

@@ -6,12 +6,13 @@
 //! whose support is known, and otherwise "unknown" with the reason.
 
 use super::support::{feature_names, judge, kernel_version, Answer, Value};
+use crate::net::addrs::interfaces;
 use crate::net::genl;
 use crate::net::netns;
-use crate::xdp::loader::interfaces;
 use crate::xdp::pin;
 use anyhow::Result;
 use serde::Serialize;
+use std::fmt;
 use std::io::Write;
 
 /// Arguments of `xskit doctor`.
@@ -128,14 +129,8 @@ pub struct Interface {
 }
 
 fn uname_release() -> String {
-    // SAFETY: utsname is plain data; uname fills it.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: u is a valid utsname.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "?".into();
-    }
-    // SAFETY: release is NUL-terminated by the kernel.
-    unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }
+    rustix::system::uname()
+        .release()
         .to_string_lossy()
         .into_owned()
 }
@@ -182,8 +177,7 @@ pub fn cap_eff(status: &str) -> u64 {
 fn privileges() -> Privileges {
     let eff = cap_eff(&std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default());
     Privileges {
-        // SAFETY: geteuid has no preconditions.
-        euid: unsafe { libc::geteuid() },
+        euid: rustix::process::geteuid().as_raw(),
         cap_eff: eff,
         capabilities: CAPS
             .iter()
@@ -197,13 +191,8 @@ fn privileges() -> Privileges {
 }
 
 fn memlock(kernel: (u32, u32), ipc_lock: bool) -> Memlock {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: r is a valid rlimit to fill.
-    unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) };
-    let lim = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v);
+    // rustix reports an unlimited value as None.
+    let r = rustix::process::getrlimit(rustix::process::Resource::Memlock);
     let maps = if kernel >= (5, 11) {
         "BPF maps are charged to the memory cgroup (5.11+), not to it"
     } else {
@@ -215,8 +204,8 @@ fn memlock(kernel: (u32, u32), ipc_lock: bool) -> Memlock {
         "UMEM registration counts against it (no CAP_IPC_LOCK)"
     };
     Memlock {
-        soft: lim(r.rlim_cur),
-        hard: lim(r.rlim_max),
+        soft: r.current,
+        hard: r.maximum,
         note: format!("{umem}; {maps}"),
     }
 }
@@ -301,7 +290,7 @@ fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
     ])?)?;
     let link = &link[0];
     let num = |k: &str| link.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
-    let driver = crate::net::ethtool::driver(name).ok().flatten();
+    let driver = xsk::netdev::driver(name).ok().flatten();
     let features = genl::netdev_features(ifindex)?;
     let (native_xdp, zero_copy, need_wakeup, multi_buffer) =
         judge(kernel, driver.as_deref(), features.as_ref());
@@ -370,87 +359,97 @@ fn bytes(v: Option<u64>) -> String {
     }
 }
 
+/// The report as text, one screen (each line ends with a newline).
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self;
+        let o = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
+        writeln!(f, "kernel      {}", r.kernel)?;
+        writeln!(
+            f,
+            "bpf         BTF {}, bpffs {}, JIT {}, unprivileged BPF {}",
+            if r.bpf.btf_vmlinux {
+                "yes (/sys/kernel/btf/vmlinux)"
+            } else {
+                "no"
+            },
+            r.bpf
+                .bpffs
+                .as_deref()
+                .unwrap_or("not mounted (`xskit load` mounts /sys/fs/bpf)"),
+            o(r.bpf.jit),
+            match r.bpf.unprivileged_bpf_disabled {
+                Some(0) => "allowed",
+                Some(_) => "disabled",
+                None => "?",
+            }
+        )?;
+        writeln!(
+            f,
+            "privileges  euid {}, CapEff {:#x}",
+            r.privileges.euid, r.privileges.cap_eff
+        )?;
+        for c in &r.privileges.capabilities {
+            writeln!(
+                f,
+                "  {:<3} {:<14} {}",
+                if c.held { "yes" } else { "NO" },
+                c.name,
+                c.for_what
+            )?;
+        }
+        writeln!(
+            f,
+            "memlock     soft {}, hard {}: {}",
+            bytes(r.memlock.soft),
+            bytes(r.memlock.hard),
+            r.memlock.note
+        )?;
+        for i in &r.interfaces {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "{} (index {}): driver {}, mtu {} (max {}), rx queues {}, xdp-features {}",
+                i.name,
+                i.ifindex,
+                i.driver.as_deref().unwrap_or("?"),
+                o(i.mtu),
+                o(i.max_mtu),
+                o(i.rx_queues),
+                i.xdp_features
+                    .as_ref()
+                    .map_or("not reported (kernel < 6.3)".into(), |f| if f.is_empty() {
+                        "none".into()
+                    } else {
+                        f.join(",")
+                    })
+            )?;
+            for (k, a) in [
+                ("native XDP", &i.native_xdp),
+                ("zero-copy", &i.zero_copy),
+                ("need_wakeup", &i.need_wakeup),
+                ("multi-buffer", &i.multi_buffer),
+            ] {
+                writeln!(f, "  {k:<13}{:<8} {}", yn(a.value), a.why)?;
+            }
+            match &i.attached {
+                None => writeln!(f, "  {:<13}none", "attached")?,
+                Some(a) => writeln!(
+                    f,
+                    "  {:<13}{} (id {}, {} mode): {}",
+                    "attached", a.program, a.id, a.mode, a.owner
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::app::report::Report for Report {}
+
 /// The report as text, one screen.
 pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    let o = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
-    writeln!(out, "kernel      {}", r.kernel)?;
-    writeln!(
-        out,
-        "bpf         BTF {}, bpffs {}, JIT {}, unprivileged BPF {}",
-        if r.bpf.btf_vmlinux {
-            "yes (/sys/kernel/btf/vmlinux)"
-        } else {
-            "no"
-        },
-        r.bpf
-            .bpffs
-            .as_deref()
-            .unwrap_or("not mounted (`xskit load` mounts /sys/fs/bpf)"),
-        o(r.bpf.jit),
-        match r.bpf.unprivileged_bpf_disabled {
-            Some(0) => "allowed",
-            Some(_) => "disabled",
-            None => "?",
-        }
-    )?;
-    writeln!(
-        out,
-        "privileges  euid {}, CapEff {:#x}",
-        r.privileges.euid, r.privileges.cap_eff
-    )?;
-    for c in &r.privileges.capabilities {
-        writeln!(
-            out,
-            "  {:<3} {:<14} {}",
-            if c.held { "yes" } else { "NO" },
-            c.name,
-            c.for_what
-        )?;
-    }
-    writeln!(
-        out,
-        "memlock     soft {}, hard {}: {}",
-        bytes(r.memlock.soft),
-        bytes(r.memlock.hard),
-        r.memlock.note
-    )?;
-    for i in &r.interfaces {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{} (index {}): driver {}, mtu {} (max {}), rx queues {}, xdp-features {}",
-            i.name,
-            i.ifindex,
-            i.driver.as_deref().unwrap_or("?"),
-            o(i.mtu),
-            o(i.max_mtu),
-            o(i.rx_queues),
-            i.xdp_features
-                .as_ref()
-                .map_or("not reported (kernel < 6.3)".into(), |f| if f.is_empty() {
-                    "none".into()
-                } else {
-                    f.join(",")
-                })
-        )?;
-        for (k, a) in [
-            ("native XDP", &i.native_xdp),
-            ("zero-copy", &i.zero_copy),
-            ("need_wakeup", &i.need_wakeup),
-            ("multi-buffer", &i.multi_buffer),
-        ] {
-            writeln!(out, "  {k:<13}{:<8} {}", yn(a.value), a.why)?;
-        }
-        match &i.attached {
-            None => writeln!(out, "  {:<13}none", "attached")?,
-            Some(a) => writeln!(
-                out,
-                "  {:<13}{} (id {}, {} mode): {}",
-                "attached", a.program, a.id, a.mode, a.owner
-            )?,
-        }
-    }
-    Ok(())
+    write!(out, "{r}")
 }
 
 /// `xskit doctor`.
@@ -489,5 +488,72 @@ mod tests {
         assert!(!is_xdp_link(t, 41, 3));
         assert!(is_xdp_link(&t.replace("ifindex:\t3\n", ""), 42, 7));
         assert!(!is_xdp_link(&t.replace("xdp", "tracing"), 42, 3));
+    }
+
+    #[test]
+    fn doctor_report_text_and_json_carry_the_same_values() {
+        let a = |v, why: &str| super::super::support::answer(v, why);
+        let r = Report {
+            kernel: "6.12.9-test".into(),
+            bpf: Bpf {
+                btf_vmlinux: true,
+                bpffs: Some("/sys/fs/bpf".into()),
+                jit: Some(1),
+                unprivileged_bpf_disabled: Some(2),
+            },
+            privileges: Privileges {
+                euid: 4242,
+                cap_eff: 0x3000,
+                capabilities: vec![Cap {
+                    name: "CAP_NET_RAW",
+                    held: true,
+                    for_what: "AF_XDP and AF_PACKET sockets",
+                }],
+            },
+            memlock: Memlock {
+                soft: Some(8 << 20),
+                hard: None,
+                note: "UMEM registration counts against it".into(),
+            },
+            interfaces: vec![Interface {
+                name: "xsk0".into(),
+                ifindex: 77,
+                driver: Some("veth".into()),
+                mtu: Some(1500),
+                max_mtu: Some(65535),
+                rx_queues: Some(3),
+                xdp_features: Some(vec!["basic", "redirect"]),
+                native_xdp: a(Value::Yes, "the driver reports basic"),
+                zero_copy: a(Value::No, "veth copies"),
+                need_wakeup: a(Value::Yes, "since 5.4"),
+                multi_buffer: a(Value::Unknown, "not reported"),
+                attached: Some(Attached {
+                    program: "xdp_pass".into(),
+                    id: 991,
+                    mode: "native".into(),
+                    owner: "xskit load (pinned)".into(),
+                }),
+            }],
+        };
+        // CapEff is shown in hex, memlock in MiB, JIT and the unprivileged
+        // switch in words, features joined by commas.
+        crate::app::report::assert_text_shows_json(
+            &r,
+            &[
+                "privileges.cap_eff",
+                "memlock.soft",
+                "bpf.unprivileged_bpf_disabled",
+                "interfaces.xdp_features",
+            ],
+        );
+        let text = r.to_string();
+        assert!(
+            text.contains("CapEff 0x3000") && text.contains("soft 8 MiB"),
+            "{text}"
+        );
+        assert!(
+            text.contains("basic,redirect") && text.contains("disabled"),
+            "{text}"
+        );
     }
 }

@@ -6,14 +6,14 @@
 
 use crate::app::args::SocketArgs;
 use crate::app::ratelimit::{parse_per_second, Limiter, RateLimit};
+use crate::app::report::Report;
 use crate::app::sandbox::State;
 use crate::app::session::Session;
-use crate::app::stats::{kernel_json, thousands, xdp_json, Extra, ReportStyle, Reporter, Totals};
+use crate::app::stats::{thousands, Extra, ReportStyle, Reporter, Totals};
 use crate::net::addrs;
 use crate::wire::echo::{self, Answered, Reject};
-use crate::xdp::{ActionCounters, ModeInUse, Program};
+use crate::xdp::{ActionCounters, Program, XdpHook};
 use anyhow::{anyhow, Context, Result};
-use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -29,7 +29,7 @@ const BUSY_POLL_USECS: u32 = 20;
 pub struct EchoArgs {
     #[command(flatten)]
     pub socket: SocketArgs,
-    /// Redirect every frame on the queue (the seed's program), not only echo
+    /// Redirect every frame on the queue to the socket (xdp_redirect), not only echo
     /// requests; ARP, neighbour discovery and everything else then go unanswered
     #[arg(long)]
     pub all_traffic: bool,
@@ -79,7 +79,7 @@ pub struct EchoSummary {
     /// The XDP program's counters at the end.
     pub xdp: ActionCounters,
     /// XDP mode used.
-    pub mode: Option<ModeInUse>,
+    pub mode: Option<XdpHook>,
 }
 
 impl EchoSummary {
@@ -109,78 +109,7 @@ impl EchoSummary {
 
     /// Prints the final summary (text or JSON).
     pub fn print(&self, out: &mut dyn Write, json_out: bool) -> Result<()> {
-        let secs = self.elapsed.as_secs_f64().max(1e-9);
-        if json_out {
-            let rejected: serde_json::Map<String, serde_json::Value> = Reject::ALL
-                .iter()
-                .zip(self.rejected)
-                .map(|(r, n)| (r.name().to_string(), json!(n)))
-                .collect();
-            let v = json!({
-                "summary": true,
-                "elapsed_s": (secs * 1000.0).round() / 1000.0,
-                "rx_packets": self.totals.rx_packets,
-                "rx_bytes": self.totals.rx_bytes,
-                "tx_packets": self.totals.tx_packets,
-                "tx_bytes": self.totals.tx_bytes,
-                "answered_v4": self.answered_v4,
-                "answered_v6": self.answered_v6,
-                "rejected": rejected,
-                "tx_ring_full": self.tx_ring_full,
-                "frames_accounted": self.accounting.is_consistent(),
-                "kernel": kernel_json(&self.kernel),
-                "xdp": xdp_json(&self.xdp),
-            });
-            writeln!(out, "{v}")?;
-            return Ok(());
-        }
-        writeln!(
-            out,
-            "summary: {:.1}s, rx {} pkts ({} B), tx {} pkts ({} B), avg {} pps rx / {} pps tx",
-            secs,
-            thousands(self.totals.rx_packets),
-            thousands(self.totals.rx_bytes),
-            thousands(self.totals.tx_packets),
-            thousands(self.totals.tx_bytes),
-            thousands((self.totals.rx_packets as f64 / secs) as u64),
-            thousands((self.totals.tx_packets as f64 / secs) as u64),
-        )?;
-        writeln!(
-            out,
-            "  answered: {} ICMPv6, {} ICMPv4; not answered: {}",
-            thousands(self.answered_v6),
-            thousands(self.answered_v4),
-            self.rejected_text()
-        )?;
-        let a = &self.accounting;
-        writeln!(
-            out,
-            "  frames: {} total = {} free + {} fill + {} rx + {} tx + {} completion + {} kernel + {} app ({})",
-            a.total,
-            a.free,
-            a.fill,
-            a.rx,
-            a.tx,
-            a.completion,
-            a.kernel,
-            a.application,
-            if a.is_consistent() {
-                "all accounted for".to_string()
-            } else {
-                format!("MISMATCH: {} lost", a.lost)
-            }
-        )?;
-        writeln!(
-            out,
-            "  kernel: rx dropped {}, rx ring full {}, fill ring empty {}, tx invalid {}; xdp: redirected {}, passed {}",
-            self.kernel.rx_dropped,
-            crate::app::stats::known(self.kernel.rx_ring_full),
-            crate::app::stats::known(self.kernel.rx_fill_ring_empty_descs),
-            self.kernel.tx_invalid_descs,
-            self.xdp.redirected.packets,
-            self.xdp.passed.packets
-        )?;
-        Ok(())
+        Ok(self.report().print(out, json_out)?)
     }
 }
 
@@ -215,7 +144,8 @@ pub fn run(
         json: s.json,
         quiet: s.quiet,
         extra: s.extra,
-    });
+    })
+    .for_queue(s.queue);
     let deadline = s.duration.map(|d| Instant::now() + d);
     let mut local = addrs::echo_local(iface);
     let mut limiter = Limiter::new(args.rate());
@@ -291,6 +221,7 @@ pub fn run(
                 Some(Extra {
                     kernel: session.xsk.statistics()?,
                     xdp: session.prog.counters()?,
+                    per_queue: Vec::new(),
                 })
             } else {
                 None

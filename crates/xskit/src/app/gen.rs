@@ -8,11 +8,11 @@
 
 use crate::app::args::{defaults, parse_duration, parse_interval};
 use crate::app::cpu;
-use crate::app::modes::{self, List, Mode, ModeArgs};
+use crate::app::modes::{self, Benchmark, List, ModeArgs};
 use crate::app::sandbox;
 use crate::app::stats::{thousands, ReportStyle, Reporter, Totals};
-use crate::net::parse_mac;
 use crate::wire::build;
+use crate::wire::parse_mac;
 use crate::xdp::{live, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -334,7 +334,7 @@ fn run_af_xdp(
     m.count = args.count;
     m.cpus = args.cpus.clone().map(|l| List(vec![l.0[0]]));
     m.template = Some(plan.template.clone());
-    let sum = modes::run(Mode::Txonly, &m, &plan.iface, stop, out)?;
+    let sum = modes::run(Benchmark::Txonly, &m, &plan.iface, stop, out)?;
     Ok(GenSummary {
         sent: sum.total.tx_packets,
         elapsed: sum.elapsed,

@@ -12,15 +12,15 @@ pub mod echo;
 #[cfg(feature = "tokio")]
 pub mod echo_async;
 pub mod echo_jumbo;
+pub mod echo_report;
 pub mod gen;
 pub mod latency;
 pub mod metrics;
-pub mod mode_args;
-pub mod mode_report;
 pub mod modes;
 pub mod ops;
 pub mod pfilter;
 pub mod ratelimit;
+pub mod report;
 pub mod sandbox;
 pub mod session;
 pub mod stats;

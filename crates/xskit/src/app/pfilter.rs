@@ -166,7 +166,7 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                 }
                 let v = self.next().context("`ether` needs a MAC address")?;
-                let mac = crate::net::parse_mac(v)
+                let mac = crate::wire::parse_mac(v)
                     .with_context(|| format!("{v:?} is not a MAC address"))?;
                 Ok(Node::Ether(dir, mac, off))
             }

@@ -7,6 +7,7 @@
 //!   [ns NAME-out] OUTER_IF 198.18.0.2/24 fc00:dead:beef::2/64   (traffic comes from here)
 
 use crate::net::netns::{self, ip};
+use crate::wire::cidr;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -136,25 +137,11 @@ fn parse_subnet(s: &str) -> Result<(IpAddr, u8)> {
     Ok((addr, len))
 }
 
-fn mask(addr: IpAddr, len: u8) -> u128 {
-    let (v, bits) = match addr {
-        IpAddr::V4(a) => (u32::from(a) as u128, 32),
-        IpAddr::V6(a) => (u128::from(a), 128),
-    };
-    let keep = if len == 0 {
-        0
-    } else {
-        u128::MAX << (bits - len as u32) & (u128::MAX >> (128 - bits))
-    };
-    v & keep
-}
-
 fn overlaps(a: (IpAddr, u8), b: (IpAddr, u8)) -> bool {
-    if a.0.is_ipv4() != b.0.is_ipv4() {
-        return false;
+    match (cidr::cidr(a.0, a.1), cidr::cidr(b.0, b.1)) {
+        (Some(a), Some(b)) => cidr::overlaps(&a, &b),
+        _ => false,
     }
-    let len = a.1.min(b.1);
-    mask(a.0, len) == mask(b.0, len)
 }
 
 /// Routes of the host's own namespace that cover `subnet` (the default
@@ -196,9 +183,10 @@ fn clashes(subnet: (IpAddr, u8)) -> Result<Vec<String>> {
 }
 
 fn host(subnet: (IpAddr, u8), n: u128) -> IpAddr {
-    match subnet.0 {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from((mask(subnet.0, subnet.1) + n) as u32)),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(mask(subnet.0, subnet.1) + n)),
+    let net = cidr::cidr(subnet.0, subnet.1).map_or(subnet.0, |c| cidr::network(&c));
+    match net {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from((u128::from(u32::from(a)) + n) as u32)),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) + n)),
     }
 }
 

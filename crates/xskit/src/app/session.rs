@@ -1,22 +1,24 @@
-//! What every AF_XDP application starts with: load and attach an XDP
-//! program, open a socket on the queue, register it, fill the FILL ring.
-//! Dropping a session unregisters and detaches.
+//! A session: what every AF_XDP application starts with. Load and attach
+//! an XDP program (sized by [`xskmap_slots`], attached by [`attach`]), open
+//! a socket on the queue, register it, fill the FILL ring. Dropping a
+//! session unregisters and detaches. (The ring loops live with their
+//! applications and in `xsk`'s batches.)
 
 use crate::app::args::SocketArgs;
-use crate::xdp::{AttachMode, ModeInUse, Program, XdpProgram};
+use crate::xdp::{HookChoice, Program, XdpHook, XdpProgram};
 use anyhow::{Context, Result};
 use std::io::Write;
-use xsk::{Frame, Xsk};
+use xsk::Xsk;
 
 /// Attaches `prog` to `iface` and, when auto mode fell back to SKB, says
 /// why on `out`. Returns the mode in use.
 pub fn attach(
     prog: &mut XdpProgram,
     iface: &str,
-    mode: AttachMode,
+    mode: HookChoice,
     force: bool,
     out: &mut dyn Write,
-) -> Result<ModeInUse> {
+) -> Result<XdpHook> {
     let a = prog.attach(iface, mode, force)?;
     if let Some(why) = &a.fallback_reason {
         writeln!(
@@ -42,42 +44,6 @@ pub fn xskmap_slots(iface: &str, highest_queue: u32) -> Result<u32> {
     Ok(count.unwrap_or(1).max(highest_queue.saturating_add(1)))
 }
 
-/// What [`transmit`] did.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Sent {
-    /// Frames put on the TX ring.
-    pub packets: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// Frames released because the TX ring stayed full.
-    pub dropped: u64,
-}
-
-/// Puts the frames of `tx` on the TX ring and wakes the kernel; while the
-/// ring is full, reaps completions and tries again, three times in all.
-/// What still does not fit is released (dropped rather than stall the
-/// receive loop). `tx` is empty afterwards.
-pub fn transmit(xsk: &mut Xsk, tx: &mut Vec<Frame>) -> Result<Sent> {
-    let mut sent = Sent {
-        bytes: tx.iter().map(|f| f.len() as u64).sum(),
-        ..Default::default()
-    };
-    for _ in 0..3 {
-        sent.packets += xsk.send(tx) as u64;
-        xsk.flush()?;
-        if tx.is_empty() {
-            break;
-        }
-        xsk.complete(u32::MAX);
-    }
-    sent.dropped = tx.len() as u64;
-    for f in tx.drain(..) {
-        sent.bytes -= f.len() as u64;
-        xsk.release(f);
-    }
-    Ok(sent)
-}
-
 /// An attached program and a bound socket on one queue.
 pub struct Session {
     /// The bound socket. Declared first so it closes before the program
@@ -88,7 +54,7 @@ pub struct Session {
     /// The interface.
     pub iface: String,
     /// The XDP mode in use.
-    pub mode: ModeInUse,
+    pub mode: XdpHook,
 }
 
 impl Session {

@@ -1,43 +1,26 @@
-//! The IP addresses of an interface, from getifaddrs(3) (answered over
-//! netlink in the calling thread's network namespace).
+//! The interfaces of this network namespace and their IP addresses, from
+//! if_nameindex(3) and getifaddrs(3) (answered over netlink in the calling
+//! thread's network namespace).
 
+use crate::sys::{self, IfAddr};
 use crate::wire::policy::Local;
-use std::ffi::CStr;
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Names of the interfaces in this thread's network namespace.
+pub fn interfaces() -> Vec<String> {
+    sys::interface_names()
+}
 
 /// IPv4 and IPv6 addresses configured on `iface`.
 pub fn of_interface(iface: &str) -> (Vec<Ipv4Addr>, Vec<Ipv6Addr>) {
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below; every node
-    // and address is read only while the list is alive, and each sockaddr is
-    // read as the type its family names.
-    unsafe {
-        if libc::getifaddrs(&mut head) != 0 {
-            return (v4, v6);
+    for a in sys::interface_addresses(iface) {
+        match a {
+            IfAddr::V4(a, _) => v4.push(a),
+            IfAddr::V6(a) => v6.push(a),
+            IfAddr::Mac(_) => {}
         }
-        let mut p = head;
-        while !p.is_null() {
-            let ifa = &*p;
-            p = ifa.ifa_next;
-            if ifa.ifa_addr.is_null() || CStr::from_ptr(ifa.ifa_name).to_bytes() != iface.as_bytes()
-            {
-                continue;
-            }
-            match (*ifa.ifa_addr).sa_family as i32 {
-                libc::AF_INET => {
-                    let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                    v4.push(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)));
-                }
-                libc::AF_INET6 => {
-                    let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
-                    v6.push(Ipv6Addr::from(sa.sin6_addr.s6_addr));
-                }
-                _ => {}
-            }
-        }
-        libc::freeifaddrs(head);
     }
     (v4, v6)
 }
@@ -49,48 +32,19 @@ pub fn of_interface(iface: &str) -> (Vec<Ipv4Addr>, Vec<Ipv6Addr>) {
 /// hop limit.
 pub fn echo_local(iface: &str) -> Local {
     let mut local = Local::default();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: as in `of_interface`; AF_PACKET entries carry a sockaddr_ll,
-    // and netmasks are read as the family of their address.
-    unsafe {
-        if libc::getifaddrs(&mut head) == 0 {
-            let mut p = head;
-            while !p.is_null() {
-                let ifa = &*p;
-                p = ifa.ifa_next;
-                if ifa.ifa_addr.is_null()
-                    || CStr::from_ptr(ifa.ifa_name).to_bytes() != iface.as_bytes()
-                {
-                    continue;
-                }
-                match (*ifa.ifa_addr).sa_family as i32 {
-                    libc::AF_INET => {
-                        let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                        let a = u32::from_be(sa.sin_addr.s_addr);
-                        local.v4.push(Ipv4Addr::from(a));
-                        if !ifa.ifa_netmask.is_null() {
-                            let m = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
-                            let mask = u32::from_be(m.sin_addr.s_addr);
-                            // /31 and /32 have no broadcast address (RFC 3021).
-                            if mask.leading_ones() < 31 {
-                                local.v4_broadcast.push(Ipv4Addr::from(a | !mask));
-                            }
-                        }
-                    }
-                    libc::AF_INET6 => {
-                        let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
-                        local.v6.push(Ipv6Addr::from(sa.sin6_addr.s6_addr));
-                    }
-                    libc::AF_PACKET => {
-                        let sa = &*(ifa.ifa_addr as *const libc::sockaddr_ll);
-                        if sa.sll_halen == 6 {
-                            local.mac.copy_from_slice(&sa.sll_addr[..6]);
-                        }
-                    }
-                    _ => {}
+    for a in sys::interface_addresses(iface) {
+        match a {
+            IfAddr::V4(a, mask) => {
+                local.v4.push(a);
+                // /31 and /32 have no broadcast address (RFC 3021).
+                if let Some(mask) = mask.map(u32::from).filter(|m| m.leading_ones() < 31) {
+                    local
+                        .v4_broadcast
+                        .push(Ipv4Addr::from(u32::from(a) | !mask));
                 }
             }
-            libc::freeifaddrs(head);
+            IfAddr::V6(a) => local.v6.push(a),
+            IfAddr::Mac(mac) => local.mac = mac,
         }
     }
     if sysctl("net/ipv6/icmp/echo_ignore_multicast") != Some(1) {

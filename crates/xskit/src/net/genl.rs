@@ -4,8 +4,9 @@
 //! Works in the calling thread's network namespace (the socket is made there).
 
 use anyhow::{bail, Context, Result};
+use rustix::net::{netlink, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// `NETDEV_XDP_ACT_*` bits of `NETDEV_A_DEV_XDP_FEATURES` (linux/netdev.h).
 pub mod xdp_act {
@@ -34,7 +35,6 @@ pub struct DevFeatures {
     pub zc_max_segs: Option<u32>,
 }
 
-const NETLINK_GENERIC: i32 = 16;
 const GENL_ID_CTRL: u16 = 0x10;
 const CTRL_CMD_GETFAMILY: u8 = 3;
 const CTRL_ATTR_FAMILY_ID: u16 = 1;
@@ -88,18 +88,13 @@ pub fn attributes(mut p: &[u8]) -> Vec<(u16, &[u8])> {
 /// Sends one request and returns the reply's attributes, or the kernel's
 /// errno (positive) if it answered with an error.
 fn request(fd: &OwnedFd, msg: &[u8]) -> Result<std::result::Result<Vec<u8>, i32>> {
-    // SAFETY: msg is a valid buffer of msg.len() bytes.
-    let n = unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error()).context("send on a generic netlink socket");
-    }
+    rustix::net::send(fd, msg, SendFlags::empty())
+        .map_err(io::Error::from)
+        .context("send on a generic netlink socket")?;
     let mut buf = vec![0u8; 8192];
-    // SAFETY: buf is writable for buf.len() bytes.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error()).context("recv on a generic netlink socket");
-    }
-    let n = n as usize;
+    let (n, _) = rustix::net::recv(fd, &mut buf[..], RecvFlags::empty())
+        .map_err(io::Error::from)
+        .context("recv on a generic netlink socket")?;
     if n < 20 {
         bail!("short generic netlink reply ({n} bytes)");
     }
@@ -113,19 +108,14 @@ fn request(fd: &OwnedFd, msg: &[u8]) -> Result<std::result::Result<Vec<u8>, i32>
 }
 
 fn socket() -> Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the result is checked.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_GENERIC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error()).context("socket(AF_NETLINK, NETLINK_GENERIC)");
-    }
-    // SAFETY: fd is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        Some(netlink::GENERIC),
+    )
+    .map_err(io::Error::from)
+    .context("socket(AF_NETLINK, NETLINK_GENERIC)")
 }
 
 /// What the driver of interface `ifindex` reports through the `netdev`

@@ -6,15 +6,13 @@
 
 use anyhow::{bail, Context, Result};
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::process::Command;
 
 /// Moves the calling thread into a new, empty network namespace.
 /// Only this thread (and processes it starts) see the new namespace.
 pub fn unshare_thread() -> Result<()> {
-    // SAFETY: unshare(2) affects only the calling thread's namespaces.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = crate::sys::unshare_net() {
         bail!("unshare(CLONE_NEWNET) failed: {e} (needs CAP_SYS_ADMIN: run as root)");
     }
     ip(&["link", "set", "lo", "up"])
@@ -24,9 +22,11 @@ pub fn unshare_thread() -> Result<()> {
 pub fn enter(name: &str) -> Result<()> {
     let path = format!("/run/netns/{name}");
     let f = File::open(&path).with_context(|| format!("no network namespace {name:?} ({path})"))?;
-    // SAFETY: setns(2) on a namespace file we hold open; affects only this thread.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = rustix::thread::move_into_link_name_space(
+        f.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    ) {
+        let e = std::io::Error::from(e);
         bail!("cannot enter network namespace {name}: {e}");
     }
     Ok(())
@@ -108,6 +108,7 @@ pub fn xdp_attachment(iface: &str) -> Result<Option<(String, u32, &'static str)>
 /// The XDP attachment on `iface` in `ip link`'s words: `Some("xdp")`
 /// (native), `Some("xdpgeneric")` (SKB), `Some("xdpoffload")`,
 /// `Some("xdpmulti")`, or `None`.
+#[cfg(any(test, feature = "test-util"))]
 pub fn xdp_shown_by_ip(iface: &str) -> Result<Option<String>> {
     Ok(xdp_attachment(iface)?.map(|(_, _, mode)| {
         match mode {

@@ -3,10 +3,10 @@
 //! and checks the checksums, and hands back only replies for this socket.
 
 use anyhow::{bail, Result};
+use rustix::net::{ipproto, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::io;
-use std::mem::size_of;
-use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 /// One ping socket, IPv4 or IPv6.
@@ -35,85 +35,35 @@ pub struct Reply {
     pub rtt: Duration,
 }
 
-fn sockaddr(addr: IpAddr) -> (libc::sockaddr_storage, u32) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        IpAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-            let sin = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as u16;
-            sin.sin_addr.s_addr = u32::from(a).to_be();
-            size_of::<libc::sockaddr_in>()
-        }
-        IpAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as u16;
-            sin6.sin6_addr.s6_addr = a.octets();
-            size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as u32)
-}
-
 impl Pinger {
     /// Opens a ping socket for IPv6 (`v6`) or IPv4.
     pub fn new(v6: bool) -> Result<Pinger> {
         let (dom, proto) = if v6 {
-            (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+            (AddressFamily::INET6, ipproto::ICMPV6)
         } else {
-            (libc::AF_INET, libc::IPPROTO_ICMP)
+            (AddressFamily::INET, ipproto::ICMP)
         };
-        // SAFETY: plain socket(2); checked below.
-        let fd = unsafe { libc::socket(dom, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, proto) };
-        if fd < 0 {
-            bail!(
-                "cannot open an ICMP ping socket: {} (is net.ipv4.ping_group_range open to this group?)",
-                io::Error::last_os_error()
-            );
-        }
-        // SAFETY: fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = rustix::net::socket_with(dom, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(proto))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open an ICMP ping socket: {} (is net.ipv4.ping_group_range open to this group?)",
+                    io::Error::from(e)
+                )
+            })?;
         // Bind to port 0: the kernel picks the identifier, which getsockname shows.
         let any = if v6 {
             IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
         } else {
             IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
         };
-        let (ss, len) = sockaddr(any);
-        // SAFETY: `ss` holds a valid sockaddr of `len` bytes.
-        if unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&ss as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        } < 0
-        {
-            bail!("binding the ping socket: {}", io::Error::last_os_error());
+        if let Err(e) = rustix::net::bind(&fd, &SocketAddr::new(any, 0)) {
+            bail!("binding the ping socket: {}", io::Error::from(e));
         }
-        // SAFETY: getsockname writes at most `len` bytes into `out`.
-        let mut out: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = size_of::<libc::sockaddr_storage>() as u32;
-        // SAFETY: as above.
-        if unsafe {
-            libc::getsockname(
-                fd.as_raw_fd(),
-                (&mut out as *mut libc::sockaddr_storage).cast(),
-                &mut len,
-            )
-        } < 0
-        {
-            bail!(
-                "getsockname on the ping socket: {}",
-                io::Error::last_os_error()
-            );
-        }
-        // The port sits at the same offset in sockaddr_in and sockaddr_in6.
-        // SAFETY: reading sin_port of a sockaddr the kernel filled in.
-        let ident =
-            u16::from_be(unsafe { (*(&out as *const _ as *const libc::sockaddr_in)).sin_port });
+        let ident = match rustix::net::getsockname(&fd).map(SocketAddr::try_from) {
+            Ok(Ok(a)) => a.port(),
+            Ok(Err(_)) => bail!("getsockname on the ping socket: not an IP address"),
+            Err(e) => bail!("getsockname on the ping socket: {}", io::Error::from(e)),
+        };
         Ok(Pinger { fd, v6, ident })
     }
 
@@ -131,23 +81,9 @@ impl Pinger {
         msg.extend_from_slice(&[if self.v6 { 128 } else { 8 }, 0, 0, 0, 0, 0]);
         msg.extend_from_slice(&seq.to_be_bytes());
         msg.extend_from_slice(payload);
-        let (ss, len) = sockaddr(dst);
-        // SAFETY: `msg` and `ss` are valid for the lengths passed.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&ss as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if rc < 0 {
-            bail!(
-                "sending an echo request to {dst}: {}",
-                io::Error::last_os_error()
-            );
+        let to = SocketAddr::new(dst, 0);
+        if let Err(e) = rustix::net::sendto(&self.fd, &msg, SendFlags::empty(), &to) {
+            bail!("sending an echo request to {dst}: {}", io::Error::from(e));
         }
         Ok(())
     }
@@ -166,32 +102,72 @@ impl Pinger {
         let deadline = sent_at + timeout;
         let mut buf = vec![0u8; 65536];
         while super::readable_before(&self.fd, deadline) {
-            // SAFETY: `buf` is writable for its length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            let n = rustix::net::recv(&self.fd, &mut buf[..], RecvFlags::DONTWAIT)
+                .map_or(0, |(n, _)| n);
             let rtt = sent_at.elapsed();
             if n < 8 {
                 continue;
             }
-            let m = &buf[..n as usize];
-            let want_type = if self.v6 { 129 } else { 0 };
-            let rseq = u16::from_be_bytes([m[6], m[7]]);
-            if m[0] != want_type || rseq != seq {
+            let Some(reply) = parse_reply(&buf[..n], self.v6, rtt) else {
+                continue;
+            };
+            if reply.seq != seq {
                 continue;
             }
-            return Ok(Some(Reply {
-                ident: u16::from_be_bytes([m[4], m[5]]),
-                seq: rseq,
-                payload: m[8..].to_vec(),
-                rtt,
-            }));
+            return Ok(Some(reply));
         }
         Ok(None)
+    }
+}
+
+/// An echo reply as a ping socket hands it over (ICMP header and data, no
+/// IP header), read through smoltcp's ICMP views; `None` for anything else.
+fn parse_reply(m: &[u8], v6: bool, rtt: Duration) -> Option<Reply> {
+    use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, Icmpv6Message, Icmpv6Packet};
+    if m.len() < 8 {
+        return None; // shorter than an echo header
+    }
+    let (ident, seq, payload) = if v6 {
+        let p = Icmpv6Packet::new_checked(m).ok()?;
+        if p.msg_type() != Icmpv6Message::EchoReply {
+            return None;
+        }
+        (p.echo_ident(), p.echo_seq_no(), p.payload())
+    } else {
+        let p = Icmpv4Packet::new_checked(m).ok()?;
+        if p.msg_type() != Icmpv4Message::EchoReply {
+            return None;
+        }
+        (p.echo_ident(), p.echo_seq_no(), p.data())
+    };
+    Some(Reply {
+        ident,
+        seq,
+        payload: payload.to_vec(),
+        rtt,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_read_by_type_ident_and_sequence() {
+        let rtt = Duration::from_millis(1);
+        let v4 = [0, 0, 0, 0, 0x12, 0x34, 0, 7, b'h', b'i'];
+        let r = parse_reply(&v4, false, rtt).unwrap();
+        assert_eq!((r.ident, r.seq, &r.payload[..]), (0x1234, 7, &b"hi"[..]));
+        let v6 = [129, 0, 0, 0, 0, 9, 1, 0];
+        let r = parse_reply(&v6, true, rtt).unwrap();
+        assert_eq!((r.ident, r.seq, r.payload.len()), (9, 256, 0));
+        assert!(
+            parse_reply(&[8, 0, 0, 0, 0, 1, 0, 1], false, rtt).is_none(),
+            "a request"
+        );
+        assert!(
+            parse_reply(&[0, 0, 0, 0, 0, 1], false, rtt).is_none(),
+            "too short"
+        );
     }
 }

@@ -62,5 +62,5 @@ pub fn mac(iface: &str) -> Result<[u8; 6]> {
         .skip_while(|w| *w != "link/ether")
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("{iface} has no Ethernet address"))?;
-    super::parse_mac(word)
+    crate::wire::parse_mac(word)
 }

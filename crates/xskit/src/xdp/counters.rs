@@ -1,7 +1,8 @@
-//! Per-action counters as the programs keep them, and the interfaces of
-//! this namespace.
+//! Per-action counters as the programs keep them, and their one reader.
 
-use aya::Pod;
+use super::abi::Counter;
+use aya::maps::{MapData, MapError, PerCpuArray};
+use std::borrow::Borrow;
 
 /// Per-action counters of an xskit program, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -18,41 +19,22 @@ pub struct ActionCounters {
     pub redirected: Counter,
 }
 
-/// Packets and bytes, as the programs count them (`struct xskit_counter`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub struct Counter {
-    /// Frames.
-    pub packets: u64,
-    /// Bytes of those frames.
-    pub bytes: u64,
-}
-
-// SAFETY: two u64s with no padding: any bit pattern is a valid value.
-unsafe impl Pod for Counter {}
-
-/// Names of the interfaces in this thread's network namespace.
-pub fn interfaces() -> Vec<String> {
-    // if_nameindex(3) asks the kernel through a socket of this thread's
-    // namespace, unlike /sys/class/net.
-    let mut out = Vec::new();
-    // SAFETY: if_nameindex returns an array terminated by a zero entry, which
-    // we read before freeing it with if_freenameindex.
-    unsafe {
-        let list = libc::if_nameindex();
-        if list.is_null() {
-            return out;
+impl ActionCounters {
+    /// Reads a program's `stats` map (one [`Counter`] per action, per CPU)
+    /// and sums over CPUs; for a loaded program and a pinned one alike.
+    pub fn read<T: Borrow<MapData>>(map: &PerCpuArray<T, Counter>) -> Result<Self, MapError> {
+        let mut sums = [Counter::default(); 5];
+        for (i, slot) in sums.iter_mut().enumerate() {
+            for c in map.get(&(i as u32), 0)?.iter() {
+                *slot += *c;
+            }
         }
-        let mut p = list;
-        while (*p).if_index != 0 {
-            out.push(
-                std::ffi::CStr::from_ptr((*p).if_name)
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-            p = p.add(1);
-        }
-        libc::if_freenameindex(list);
+        Ok(ActionCounters {
+            aborted: sums[0],
+            dropped: sums[1],
+            passed: sums[2],
+            tx: sums[3],
+            redirected: sums[4],
+        })
     }
-    out
 }

@@ -13,15 +13,19 @@ use crate::net::route::default_route_interfaces;
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf, XskMap};
 use aya::programs::links::{FdLink, LinkType};
 use aya::programs::{ProgramError, Xdp, XdpMode};
-use aya::{Ebpf, EbpfLoader, Pod};
+use aya::{Ebpf, EbpfLoader};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
-pub use super::counters::{interfaces, ActionCounters, Counter};
+pub use super::abi::Counter;
+use super::abi::GenConfig;
+pub use super::counters::ActionCounters;
+use crate::net::addrs::interfaces;
 
-/// The attach mode asked for.
+/// Where the XDP program is asked to run (`--mode`): in the driver
+/// (native), in the generic stack (SKB), or native with a fallback.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq, clap::ValueEnum)]
-pub enum AttachMode {
+pub enum HookChoice {
     /// Native (driver) mode, falling back to SKB mode with a message.
     #[default]
     Auto,
@@ -31,20 +35,20 @@ pub enum AttachMode {
     Skb,
 }
 
-/// The mode an attachment actually runs in.
+/// Where an attached XDP program actually runs (its "mode" in `ip link`).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum ModeInUse {
+pub enum XdpHook {
     /// In the driver, before socket buffers are allocated.
     Native,
     /// In the generic network stack, after socket buffer allocation.
     Skb,
 }
 
-impl fmt::Display for ModeInUse {
+impl fmt::Display for XdpHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ModeInUse::Native => "native",
-            ModeInUse::Skb => "skb",
+            XdpHook::Native => "native",
+            XdpHook::Skb => "skb",
         })
     }
 }
@@ -111,7 +115,7 @@ pub struct Attachment {
     /// Interface index.
     pub ifindex: u32,
     /// Mode in use.
-    pub mode: ModeInUse,
+    pub mode: XdpHook,
     /// Why native mode was not used, when auto fell back to SKB.
     pub fallback_reason: Option<String>,
     /// The BPF link: closing it (dropping the attachment) detaches. `None`
@@ -127,17 +131,6 @@ impl Attachment {
         Some((info.id(), info.link_type().ok()))
     }
 }
-
-/// `struct gen_config` of bpf/xdp_gen.c.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-struct GenConfig {
-    base_port: u16,
-    flows: u16,
-}
-
-// SAFETY: two u16s, no padding: any bit pattern is a valid value.
-unsafe impl Pod for GenConfig {}
 
 const XSKMAP: &str = "xsks_map";
 
@@ -267,14 +260,14 @@ impl XdpProgram {
             .expect("checked at load")
     }
 
-    /// Attaches to `iface`. With [`AttachMode::Auto`] native mode is tried
+    /// Attaches to `iface`. With [`HookChoice::Auto`] native mode is tried
     /// first and SKB mode used if the driver refuses, the reason kept in
     /// [`Attachment::fallback_reason`]. Programs that take all traffic are
     /// refused on the default-route interface unless `force`.
     pub fn attach(
         &mut self,
         iface: &str,
-        mode: AttachMode,
+        mode: HookChoice,
         force: bool,
     ) -> Result<&Attachment, LoaderError> {
         let ifindex = xsk::netdev::ifindex(iface)
@@ -296,22 +289,22 @@ impl XdpProgram {
             reason: explain(e, iface),
         };
         let (link, used, fallback_reason) = match mode {
-            AttachMode::Native => {
+            HookChoice::Native => {
                 let l = self
                     .xdp()
                     .attach_to_if_index(ifindex, XdpMode::Driver)
                     .map_err(|e| attach_err("native", &e))?;
-                (l, ModeInUse::Native, None)
+                (l, XdpHook::Native, None)
             }
-            AttachMode::Skb => {
+            HookChoice::Skb => {
                 let l = self
                     .xdp()
                     .attach_to_if_index(ifindex, XdpMode::Skb)
                     .map_err(|e| attach_err("skb", &e))?;
-                (l, ModeInUse::Skb, None)
+                (l, XdpHook::Skb, None)
             }
-            AttachMode::Auto => match self.xdp().attach_to_if_index(ifindex, XdpMode::Driver) {
-                Ok(l) => (l, ModeInUse::Native, None),
+            HookChoice::Auto => match self.xdp().attach_to_if_index(ifindex, XdpMode::Driver) {
+                Ok(l) => (l, XdpHook::Native, None),
                 // Someone else's program is there: SKB mode would not help.
                 Err(e) if matches!(errno(&e), Some(libc::EBUSY | libc::EEXIST | libc::EPERM)) => {
                     return Err(attach_err("native", &e));
@@ -322,7 +315,7 @@ impl XdpProgram {
                         .xdp()
                         .attach_to_if_index(ifindex, XdpMode::Skb)
                         .map_err(|e| attach_err("skb (after native failed)", &e))?;
-                    (l, ModeInUse::Skb, Some(why))
+                    (l, XdpHook::Skb, Some(why))
                 }
             },
         };
@@ -344,13 +337,13 @@ impl XdpProgram {
         &mut self,
         id: aya::programs::xdp::XdpLinkId,
         iface: &str,
-        used: ModeInUse,
+        used: XdpHook,
     ) -> Result<FdLink, LoaderError> {
         let program = self.program;
         let err = |reason: String| LoaderError::Attach {
             program,
             iface: iface.to_string(),
-            mode: if used == ModeInUse::Native {
+            mode: if used == XdpHook::Native {
                 "native"
             } else {
                 "skb"
@@ -364,7 +357,7 @@ impl XdpProgram {
         match FdLink::try_from(link) {
             Ok(l) => Ok(l),
             Err(_) => {
-                let off = if used == ModeInUse::Native {
+                let off = if used == XdpHook::Native {
                     "xdpdrv"
                 } else {
                     "xdpgeneric"
@@ -386,9 +379,9 @@ impl XdpProgram {
     /// Returns one result per interface; a failure on one does not stop the rest.
     pub fn attach_all(
         &mut self,
-        mode: AttachMode,
+        mode: HookChoice,
         force: bool,
-    ) -> Vec<(String, Result<ModeInUse, LoaderError>)> {
+    ) -> Vec<(String, Result<XdpHook, LoaderError>)> {
         let mut out = Vec::new();
         for iface in interfaces() {
             if iface == "lo" {
@@ -556,23 +549,7 @@ impl XdpProgram {
             .expect("every xskit program has a stats map");
         let arr: PerCpuArray<&MapData, Counter> =
             PerCpuArray::try_from(map).map_err(map_err("opening the counter map"))?;
-        let mut sums = [Counter::default(); 5];
-        for (i, slot) in sums.iter_mut().enumerate() {
-            let per_cpu = arr
-                .get(&(i as u32), 0)
-                .map_err(map_err("reading counters"))?;
-            for c in per_cpu.iter() {
-                slot.packets += c.packets;
-                slot.bytes += c.bytes;
-            }
-        }
-        Ok(ActionCounters {
-            aborted: sums[0],
-            dropped: sums[1],
-            passed: sums[2],
-            tx: sums[3],
-            redirected: sums[4],
-        })
+        ActionCounters::read(&arr).map_err(map_err("reading counters"))
     }
 }
 

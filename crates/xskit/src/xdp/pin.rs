@@ -25,8 +25,7 @@ pub const BPFFS: &str = "/sys/fs/bpf";
 pub fn ensure_bpffs() -> Result<bool> {
     // `ip netns exec` unshares the mount namespace and then runs us in the
     // same process, so our parent (the shell) is in the namespace we left.
-    // SAFETY: getppid has no preconditions.
-    let ppid = unsafe { libc::getppid() };
+    let ppid = rustix::process::Pid::as_raw(rustix::process::getppid());
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok();
     let parent = std::fs::read_link(format!("/proc/{ppid}/ns/mnt")).ok();
     if ours.is_some() && parent.is_some() && ours != parent {
@@ -44,20 +43,14 @@ pub fn ensure_bpffs() -> Result<bool> {
         return Ok(false);
     }
     std::fs::create_dir_all(BPFFS).with_context(|| format!("creating {BPFFS}"))?;
-    let src = c"bpf";
-    let dst = c"/sys/fs/bpf";
-    // SAFETY: all pointers are valid NUL-terminated strings; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            dst.as_ptr(),
-            src.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = rustix::mount::mount(
+        "bpf",
+        BPFFS,
+        "bpf",
+        rustix::mount::MountFlags::empty(),
+        None::<&std::ffi::CStr>,
+    ) {
+        let e = std::io::Error::from(e);
         // Another xskit may have mounted it in the meantime.
         if e.raw_os_error() == Some(libc::EBUSY) {
             return Ok(false);
@@ -202,12 +195,7 @@ fn guard_map(path: &std::path::Path) -> Result<aya::maps::Array<aya::maps::MapDa
 
 /// CLOCK_MONOTONIC now, in nanoseconds (the clock of `bpf_ktime_get_ns`).
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
@@ -314,20 +302,7 @@ pub fn read_stats(iface: &str) -> Result<Option<super::ActionCounters>> {
     let map = aya::maps::Map::from_map_data(data)?;
     let arr: aya::maps::PerCpuArray<aya::maps::MapData, super::Counter> =
         aya::maps::PerCpuArray::try_from(map)?;
-    let mut sums = [super::Counter::default(); 5];
-    for (i, slot) in sums.iter_mut().enumerate() {
-        for c in arr.get(&(i as u32), 0)?.iter() {
-            slot.packets += c.packets;
-            slot.bytes += c.bytes;
-        }
-    }
-    Ok(Some(super::ActionCounters {
-        aborted: sums[0],
-        dropped: sums[1],
-        passed: sums[2],
-        tx: sums[3],
-        redirected: sums[4],
-    }))
+    Ok(Some(super::ActionCounters::read(&arr)?))
 }
 
 /// Removes every pin and record xskit keeps for the namespace whose

@@ -1,4 +1,4 @@
-//! Helpers of the operator tests: the real binary, a quiet veth pair, frames.
+//! Helpers of the kernel tests: the real binary, a quiet veth pair, frames.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -10,10 +10,18 @@ use xskit::testing::{veth_pair, Pair};
 use xskit::wire::build;
 use xskit::xdp::pin;
 
-/// The binary, with no SSH session (the guard is tested on its own).
-pub fn cmd(args: &[&str]) -> Command {
+/// The `xskit` binary under test, with no SSH session (the SSH guard is
+/// tested on its own).
+pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xskit"));
-    c.args(args).env_remove("SSH_CONNECTION");
+    c.env_remove("SSH_CONNECTION");
+    c
+}
+
+/// The binary with `args`.
+pub fn cmd(args: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(args);
     c
 }
 

@@ -1,11 +1,12 @@
 //! `xskit filter`: the in-kernel filter's rules.
 
-use super::status::rules_json;
 use super::NsArgs;
+use crate::app::report::Report;
 use crate::app::stats::thousands;
-use crate::xdp::filter::{self, Added, Rule, Rules, Verdict};
+use crate::xdp::filter::{self, Added, Listed, Misc, Rule, Rules, Verdict};
 use anyhow::{bail, Result};
-use serde_json::json;
+use serde::Serialize;
+use std::fmt;
 use std::io::Write;
 
 /// How rules are matched; printed by `xskit filter --help`.
@@ -239,38 +240,7 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
             writeln!(out, "removed #{}: {}", target.id, target.rule)?;
         }
         FilterCmd::List { json } => {
-            let list = rules.list()?;
-            let m = rules.misc_counts()?;
-            if *json {
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"default": default.name(), "rules": rules_json(&list), "non_ip": m.not_ip, "malformed": m.truncated, "arp_passed": m.arp, "nd_passed": m.nd})
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "default policy: {}; not IP: {}, truncated: {}, ARP passed: {}, ND passed: {}",
-                    default.name(),
-                    m.not_ip,
-                    m.truncated,
-                    m.arp,
-                    m.nd
-                )?;
-                if list.is_empty() {
-                    writeln!(out, "no rules")?;
-                }
-                for l in &list {
-                    writeln!(
-                        out,
-                        "#{:<4} {:<40} {:>12} hits {:>14} bytes",
-                        l.id,
-                        l.rule.to_string(),
-                        thousands(l.hits),
-                        thousands(l.bytes)
-                    )?;
-                }
-            }
+            FilterReport::new(default, &rules.list()?, &rules.misc_counts()?).print(out, *json)?;
         }
         FilterCmd::Default { verdict, force } => {
             ssh_guard(
@@ -294,4 +264,129 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// One rule and its counters, as `filter list` and `status` show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuleReport {
+    /// The id `del` takes.
+    pub id: u32,
+    /// The rule as written.
+    pub rule: String,
+    /// Frames it decided.
+    pub hits: u64,
+    /// Bytes of those frames.
+    pub bytes: u64,
+}
+
+impl From<&Listed> for RuleReport {
+    fn from(l: &Listed) -> RuleReport {
+        RuleReport {
+            id: l.id,
+            rule: l.rule.to_string(),
+            hits: l.hits,
+            bytes: l.bytes,
+        }
+    }
+}
+
+impl fmt::Display for RuleReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{:<4} {:<40} {:>12} hits {:>14} bytes",
+            self.id,
+            self.rule,
+            thousands(self.hits),
+            thousands(self.bytes)
+        )
+    }
+}
+
+/// The filter's state: default policy, rules with counters, and the
+/// frames counted outside the rules (`filter list`; flattened into a
+/// `status` row).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FilterReport {
+    /// `allow` or `deny`.
+    pub default: &'static str,
+    /// The rules by id.
+    pub rules: Vec<RuleReport>,
+    /// Frames neither IP nor ARP that no EtherType rule decided.
+    pub non_ip: u64,
+    /// Frames too short for their headers.
+    pub malformed: u64,
+    /// ARP frames passed with no `arp` rule.
+    pub arp_passed: u64,
+    /// Neighbour discovery passed with no `nd` rule.
+    pub nd_passed: u64,
+}
+
+impl FilterReport {
+    /// The report of these rules and counts.
+    pub fn new(default: Verdict, list: &[Listed], m: &Misc) -> FilterReport {
+        FilterReport {
+            default: default.name(),
+            rules: list.iter().map(RuleReport::from).collect(),
+            non_ip: m.not_ip,
+            malformed: m.truncated,
+            arp_passed: m.arp,
+            nd_passed: m.nd,
+        }
+    }
+}
+
+impl fmt::Display for FilterReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "default policy: {}; not IP: {}, truncated: {}, ARP passed: {}, ND passed: {}",
+            self.default, self.non_ip, self.malformed, self.arp_passed, self.nd_passed
+        )?;
+        if self.rules.is_empty() {
+            write!(f, "\nno rules")?;
+        }
+        for r in &self.rules {
+            write!(f, "\n{r}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for FilterReport {}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn filter_report_text_and_json_carry_the_same_values() {
+        let w = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let list = [
+            Listed {
+                id: 3,
+                rule: Rule::parse(Verdict::Deny, &w(&["src", "203.0.113.0/24"])).unwrap(),
+                hits: 1001,
+                bytes: 1002,
+            },
+            Listed {
+                id: 7,
+                rule: Rule::parse(Verdict::Allow, &w(&["tcp", "dst", "22"])).unwrap(),
+                hits: 2001,
+                bytes: 2002,
+            },
+        ];
+        let m = Misc {
+            not_ip: 11,
+            truncated: 12,
+            arp: 13,
+            nd: 14,
+        };
+        let r = FilterReport::new(Verdict::Deny, &list, &m);
+        crate::app::report::assert_text_shows_json(&r, &[]);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["rules"][0]["rule"], "deny src 203.0.113.0/24");
+        assert_eq!(v["malformed"], 12);
+        assert_eq!(v["default"], "deny");
+    }
 }

@@ -4,10 +4,10 @@
 use super::{is_ours, now, now_f64, operator_interfaces, pending, tidy, utc, NsArgs};
 use crate::app::args::parse_duration;
 use crate::app::session::attach;
+use crate::net::addrs::interfaces;
 use crate::net::netns;
 use crate::xdp::filter::{Rules, Verdict};
-use crate::xdp::loader::interfaces;
-use crate::xdp::{pin, AttachMode, Program, XdpProgram};
+use crate::xdp::{pin, HookChoice, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Programs `xskit load` attaches.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, clap::ValueEnum)]
 pub enum Loadable {
-    /// Drop every frame (the seed's DDoS measure).
+    /// Drop every frame (a last resort against a flood)
     Drop,
     /// Pass every frame, counting.
     Pass,
@@ -48,8 +48,8 @@ pub struct LoadArgs {
     #[arg(long)]
     pub all: bool,
     /// XDP attach mode
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub mode: AttachMode,
+    #[arg(long, value_enum, default_value_t = HookChoice::Auto)]
+    pub mode: HookChoice,
     /// Allow `drop` on the interface of the default route
     #[arg(long)]
     pub force: bool,
@@ -100,14 +100,8 @@ fn wait_for_confirmation(
             return Ok(Waited::Deadline);
         }
         if stdin_open {
-            let mut pfd = libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd on standard input.
-            let r = unsafe { libc::poll(&mut pfd, 1, 100) };
-            if r > 0 {
+            let ready = crate::net::poll_readable(&std::io::stdin(), Duration::from_millis(100));
+            if ready.as_ref().is_ok_and(|r| *r) {
                 let mut line = String::new();
                 match std::io::stdin().lock().read_line(&mut line) {
                     Ok(0) | Err(_) => stdin_open = false,
@@ -123,9 +117,7 @@ fn wait_for_confirmation(
                         let _ = writeln!(out, "type `yes` to keep it");
                     }
                 }
-            } else if r < 0
-                && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
-            {
+            } else if ready.is_err() {
                 stdin_open = false;
             }
         } else {

@@ -22,12 +22,15 @@ mod unload;
 pub use confirm::{confirm, ConfirmArgs};
 pub use filter::{filter_cmd, FilterArgs, FilterCmd};
 pub use load::{load, LoadArgs, Loadable};
-pub use status::{status, status_rows, StatusArgs};
+pub use status::{
+    status, status_rows, ByAction, Reverted, StatusArgs, StatusReport, StatusRow, Waiting,
+    WatchReport, WatchRow,
+};
 pub use unload::{unload, UnloadArgs};
 
+use crate::net::addrs::interfaces;
 use crate::net::{addrs, netns, route};
 use crate::xdp::filter::ssh_session;
-use crate::xdp::loader::interfaces;
 use crate::xdp::pin;
 use anyhow::Result;
 use std::io::Write;

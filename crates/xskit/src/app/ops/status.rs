@@ -1,15 +1,20 @@
 //! `xskit status`: per interface, the XDP program, its owner and counters;
 //! `--watch` prints rates per action and per filter rule.
 
+use super::filter::FilterReport;
 use super::{is_ours, tidy, utc, NsArgs};
 use crate::app::args::parse_interval;
+use crate::app::metrics::Sample;
+use crate::app::report::Report;
 use crate::app::stats::thousands;
+use crate::net::addrs::interfaces;
 use crate::net::netns;
-use crate::xdp::filter::{Listed, Rules};
-use crate::xdp::loader::interfaces;
-use crate::xdp::pin;
+use crate::xdp::filter::Rules;
+use crate::xdp::{pin, ActionCounters, Counter};
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,177 +44,335 @@ pub struct StatusArgs {
     pub ns: NsArgs,
 }
 
-fn counter_json(c: &crate::xdp::Counter) -> Value {
-    json!({"packets": c.packets, "bytes": c.bytes})
+/// A load that reverted unconfirmed (until `xskit unload`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reverted {
+    /// The program that was loaded.
+    pub program: String,
+    /// When it reverted (Unix time).
+    pub at: f64,
+    /// The note text shows.
+    pub text: String,
+}
+
+/// A load waiting for confirmation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Waiting {
+    /// When it reverts (Unix time).
+    pub deadline: f64,
+    /// Seconds until then.
+    pub seconds_left: f64,
+    /// The process waiting for the confirmation.
+    pub pid: Option<u32>,
+}
+
+/// Frames (or bytes) per action of the three actions the table shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ByAction {
+    /// XDP_PASS.
+    pub passed: u64,
+    /// XDP_DROP.
+    pub dropped: u64,
+    /// XDP_REDIRECT.
+    pub redirected: u64,
+}
+
+/// One interface of `xskit status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusRow {
+    /// The interface.
+    pub iface: String,
+    /// The XDP program attached, if any.
+    pub program: Option<String>,
+    /// Its id.
+    pub id: Option<u32>,
+    /// `native`, `skb`, `offload` or `multi`.
+    pub mode: Option<&'static str>,
+    /// True if `xskit load` attached it.
+    pub xskit: bool,
+    /// A load that reverted unconfirmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverted: Option<Reverted>,
+    /// Frames by action (xskit's programs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counters: Option<ByAction>,
+    /// Bytes by action (xskit's programs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<ByAction>,
+    /// Frames and bytes of every action (xskit's programs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<BTreeMap<&'static str, Counter>>,
+    /// A load waiting for confirmation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// The filter's rules and counts (xdp_filter).
+    #[serde(flatten)]
+    pub filter: Option<FilterReport>,
+}
+
+/// `xskit status`: a table of interfaces (JSON: an array of rows).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct StatusReport(pub Vec<StatusRow>);
+
+fn by(c: &ActionCounters, f: impl Fn(&Counter) -> u64) -> ByAction {
+    ByAction {
+        passed: f(&c.passed),
+        dropped: f(&c.dropped),
+        redirected: f(&c.redirected),
+    }
 }
 
 /// The rows of `xskit status` (after tidying reverted loads).
-pub fn status_rows() -> Result<Vec<Value>> {
+pub fn status_rows() -> Result<StatusReport> {
     let mut rows = Vec::new();
     let filter_rules = Rules::existing()?;
     for i in interfaces() {
         let xdp = netns::xdp_attachment(&i)?;
         let meta = pin::load_meta(&i)?;
         let ours = is_ours(&xdp, &meta);
-        let mut row = json!({
-            "iface": i,
-            "program": xdp.as_ref().map(|x| x.0.clone()),
-            "id": xdp.as_ref().map(|x| x.1),
-            "mode": xdp.as_ref().map(|x| x.2),
-            "xskit": ours,
-        });
+        let mut row = StatusRow {
+            iface: i.clone(),
+            program: xdp.as_ref().map(|x| x.0.clone()),
+            id: xdp.as_ref().map(|x| x.1),
+            mode: xdp.as_ref().map(|x| x.2),
+            xskit: ours,
+            reverted: None,
+            counters: None,
+            bytes: None,
+            actions: None,
+            waiting: None,
+            filter: None,
+        };
         if let Some(m) = meta.as_ref() {
             if let Some(t) = m.reverted_at {
-                row["reverted"] = json!({"program": m.program, "at": t, "text": format!("{} reverted at {}, never confirmed", m.program, utc(t))});
+                row.reverted = Some(Reverted {
+                    program: m.program.clone(),
+                    at: t,
+                    text: format!("{} reverted at {}, never confirmed", m.program, utc(t)),
+                });
             }
         }
         if ours {
             if let Some(c) = pin::read_stats(&i)? {
-                row["counters"] = json!({"passed": c.passed.packets, "dropped": c.dropped.packets, "redirected": c.redirected.packets});
-                row["bytes"] = json!({"passed": c.passed.bytes, "dropped": c.dropped.bytes, "redirected": c.redirected.bytes});
-                row["actions"] = json!({"aborted": counter_json(&c.aborted), "dropped": counter_json(&c.dropped), "passed": counter_json(&c.passed), "tx": counter_json(&c.tx), "redirected": counter_json(&c.redirected)});
+                row.counters = Some(by(&c, |x| x.packets));
+                row.bytes = Some(by(&c, |x| x.bytes));
+                row.actions = Some(crate::app::metrics::actions(&c).into_iter().collect());
             }
             if let Some((deadline, unix)) = meta.as_ref().and_then(|m| m.deadline) {
                 let left = deadline.saturating_sub(pin::monotonic_ns()) as f64 / 1e9;
-                row["waiting"] = json!({"deadline": unix, "seconds_left": left, "pid": meta.as_ref().and_then(|m| m.pid)});
+                row.waiting = Some(Waiting {
+                    deadline: unix,
+                    seconds_left: left,
+                    pid: meta.as_ref().and_then(|m| m.pid),
+                });
             }
             if meta.as_ref().is_some_and(|m| m.program == "xdp_filter") {
                 if let Some(r) = &filter_rules {
-                    row["default"] = json!(r.default_verdict()?.name());
-                    row["rules"] = rules_json(&r.list()?);
-                    let m = r.misc_counts()?;
-                    row["non_ip"] = json!(m.not_ip);
-                    row["malformed"] = json!(m.truncated);
-                    row["arp_passed"] = json!(m.arp);
-                    row["nd_passed"] = json!(m.nd);
+                    row.filter = Some(FilterReport::new(
+                        r.default_verdict()?,
+                        &r.list()?,
+                        &r.misc_counts()?,
+                    ));
                 }
             }
         }
         rows.push(row);
     }
-    Ok(rows)
-}
-
-/// Rules as JSON: id, rule, hits (frames), bytes.
-pub fn rules_json(list: &[Listed]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|l| json!({"id": l.id, "rule": l.rule.to_string(), "hits": l.hits, "bytes": l.bytes}))
-            .collect(),
-    )
-}
-
-/// The rows of `status` as Prometheus samples: per interface the program
-/// attached, per action of xskit's programs frames and bytes, per filter
-/// rule hits and bytes, loads waiting for confirmation or reverted.
-pub fn prometheus(rows: &[Value]) -> Vec<crate::app::metrics::Sample> {
-    use crate::app::metrics::Sample;
-    let mut v = Vec::new();
-    let s = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    for r in rows {
-        let (iface, prog) = (s(r, "iface"), s(r, "program"));
-        if prog.is_empty() {
-            continue;
-        }
-        v.push(
-            Sample::gauge(
-                "xskit_xdp_program_attached",
-                "1 for each interface with an XDP program; xskit=\"yes\" if xskit load attached it",
-                1.0,
-            )
-            .label("interface", &iface)
-            .label("program", &prog)
-            .label("mode", s(r, "mode"))
-            .label(
-                "xskit",
-                if r["xskit"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                },
-            ),
-        );
-        if let Some(a) = r.get("actions").and_then(Value::as_object) {
-            for (action, c) in a {
-                for (name, help, key) in [
-                    (
-                        "xskit_xdp_packets_total",
-                        "Frames xskit's XDP program saw, by the action it took",
-                        "packets",
-                    ),
-                    (
-                        "xskit_xdp_bytes_total",
-                        "Bytes of the frames xskit's XDP program saw, by action",
-                        "bytes",
-                    ),
-                ] {
-                    v.push(
-                        Sample::counter(name, help, c[key].as_u64().unwrap_or(0))
-                            .label("interface", &iface)
-                            .label("program", &prog)
-                            .label("action", action.as_str()),
-                    );
-                }
-            }
-        }
-        if let Some(w) = r.get("waiting") {
-            v.push(
-                Sample::gauge(
-                    "xskit_load_confirm_seconds_left",
-                    "Seconds until an unconfirmed xskit load reverts",
-                    w["seconds_left"].as_f64().unwrap_or(0.0),
-                )
-                .label("interface", &iface)
-                .label("program", &prog),
-            );
-        }
-        if let Some(rules) = r.get("rules").and_then(Value::as_array) {
-            for rule in rules {
-                for (name, help, key) in [
-                    ("xskit_filter_rule_packets_total", "Frames a filter rule decided (the rule maps are shared by every interface the filter is on)", "hits"),
-                    ("xskit_filter_rule_bytes_total", "Bytes of the frames a filter rule decided (shared maps, as above)", "bytes"),
-                ] {
-                    v.push(
-                        Sample::counter(name, help, rule[key].as_u64().unwrap_or(0))
-                            .label("interface", &iface)
-                            .label("program", &prog)
-                            .label("rule", rule["rule"].as_str().unwrap_or(""))
-                            .label("id", rule["id"].to_string()),
-                    );
-                }
-            }
-            for kind in ["non_ip", "malformed", "arp_passed", "nd_passed"] {
-                v.push(
-                    Sample::counter(
-                        "xskit_filter_frames_total",
-                        "Frames the filter counted outside its rules, by kind",
-                        r[kind].as_u64().unwrap_or(0),
-                    )
-                    .label("interface", &iface)
-                    .label("program", &prog)
-                    .label("kind", kind),
-                );
-            }
-        }
-    }
-    for r in rows {
-        if let Some(rv) = r.get("reverted") {
-            v.push(
-                Sample::gauge(
-                    "xskit_load_reverted",
-                    "1 for a load that reverted unconfirmed (until xskit unload)",
-                    1.0,
-                )
-                .label("interface", s(r, "iface"))
-                .label("program", rv["program"].as_str().unwrap_or("")),
-            );
-        }
-    }
-    v
+    Ok(StatusReport(rows))
 }
 
 fn dash(v: Option<u64>) -> String {
     v.map(thousands).unwrap_or_else(|| "-".into())
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<16} {:<18} {:>6} {:<8} {:<6} {:>12} {:>12} {:>12}",
+            "interface", "program", "id", "mode", "xskit", "passed", "dropped", "redirected"
+        )?;
+        for r in &self.0 {
+            write!(f, "\n{r}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for StatusRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.counters;
+        write!(
+            f,
+            "{:<16} {:<18} {:>6} {:<8} {:<6} {:>12} {:>12} {:>12}",
+            self.iface,
+            self.program.as_deref().unwrap_or("-"),
+            dash(self.id.map(u64::from)),
+            self.mode.unwrap_or("-"),
+            if self.xskit { "yes" } else { "no" },
+            dash(c.map(|c| c.passed)),
+            dash(c.map(|c| c.dropped)),
+            dash(c.map(|c| c.redirected))
+        )?;
+        if let Some(b) = &self.bytes {
+            write!(
+                f,
+                "\n    bytes: passed {}, dropped {}, redirected {}",
+                thousands(b.passed),
+                thousands(b.dropped),
+                thousands(b.redirected)
+            )?;
+        }
+        if let Some(a) = &self.actions {
+            // The table and the bytes line show passed, dropped and redirected.
+            let rest: Vec<String> = a
+                .iter()
+                .filter(|(k, _)| matches!(**k, "aborted" | "tx"))
+                .map(|(k, c)| format!("{k} {} ({} B)", thousands(c.packets), thousands(c.bytes)))
+                .collect();
+            write!(f, "\n    also: {}", rest.join(", "))?;
+        }
+        if let Some(r) = &self.reverted {
+            write!(
+                f,
+                "\n    {} (`xskit unload {}` clears this note)",
+                r.text, self.iface
+            )?;
+        }
+        if let Some(w) = &self.waiting {
+            write!(
+                f,
+                "\n    waiting for confirmation (pid {}): reverts at {} ({:.1}s left)",
+                w.pid.map_or_else(|| "null".to_string(), |p| p.to_string()),
+                utc(w.deadline),
+                w.seconds_left
+            )?;
+        }
+        if let Some(x) = &self.filter {
+            write!(
+                f,
+                "\n    filter: default {}, {} rule(s), non-IP {}, malformed {}, ARP passed {}, ND passed {}",
+                x.default,
+                x.rules.len(),
+                x.non_ip,
+                x.malformed,
+                x.arp_passed,
+                x.nd_passed
+            )?;
+            for rule in &x.rules {
+                write!(f, "\n    {rule}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Report for StatusReport {}
+
+impl StatusReport {
+    /// The rows as Prometheus samples: per interface the program attached,
+    /// per action of xskit's programs frames and bytes, per filter rule
+    /// hits and bytes, loads waiting for confirmation or reverted.
+    pub fn prometheus(&self) -> Vec<Sample> {
+        let mut v = Vec::new();
+        for r in &self.0 {
+            let Some(prog) = r.program.as_deref() else {
+                continue;
+            };
+            let iface = r.iface.as_str();
+            v.push(
+                Sample::gauge(
+                    "xskit_xdp_program_attached",
+                    "1 for each interface with an XDP program; xskit=\"yes\" if xskit load attached it",
+                    1.0,
+                )
+                .label("interface", iface)
+                .label("program", prog)
+                .label("mode", r.mode.unwrap_or(""))
+                .label("xskit", if r.xskit { "yes" } else { "no" }),
+            );
+            for (action, c) in r.actions.iter().flatten() {
+                for (name, help, n) in [
+                    (
+                        "xskit_xdp_packets_total",
+                        "Frames xskit's XDP program saw, by the action it took",
+                        c.packets,
+                    ),
+                    (
+                        "xskit_xdp_bytes_total",
+                        "Bytes of the frames xskit's XDP program saw, by action",
+                        c.bytes,
+                    ),
+                ] {
+                    v.push(
+                        Sample::counter(name, help, n)
+                            .label("interface", iface)
+                            .label("program", prog)
+                            .label("action", *action),
+                    );
+                }
+            }
+            if let Some(w) = &r.waiting {
+                v.push(
+                    Sample::gauge(
+                        "xskit_load_confirm_seconds_left",
+                        "Seconds until an unconfirmed xskit load reverts",
+                        w.seconds_left,
+                    )
+                    .label("interface", iface)
+                    .label("program", prog),
+                );
+            }
+            if let Some(x) = &r.filter {
+                for rule in &x.rules {
+                    for (name, help, n) in [
+                        ("xskit_filter_rule_packets_total", "Frames a filter rule decided (the rule maps are shared by every interface the filter is on)", rule.hits),
+                        ("xskit_filter_rule_bytes_total", "Bytes of the frames a filter rule decided (shared maps, as above)", rule.bytes),
+                    ] {
+                        v.push(
+                            Sample::counter(name, help, n)
+                                .label("interface", iface)
+                                .label("program", prog)
+                                .label("rule", &rule.rule)
+                                .label("id", rule.id.to_string()),
+                        );
+                    }
+                }
+                for (kind, n) in [
+                    ("non_ip", x.non_ip),
+                    ("malformed", x.malformed),
+                    ("arp_passed", x.arp_passed),
+                    ("nd_passed", x.nd_passed),
+                ] {
+                    v.push(
+                        Sample::counter(
+                            "xskit_filter_frames_total",
+                            "Frames the filter counted outside its rules, by kind",
+                            n,
+                        )
+                        .label("interface", iface)
+                        .label("program", prog)
+                        .label("kind", kind),
+                    );
+                }
+            }
+        }
+        for r in &self.0 {
+            if let Some(rv) = &r.reverted {
+                v.push(
+                    Sample::gauge(
+                        "xskit_load_reverted",
+                        "1 for a load that reverted unconfirmed (until xskit unload)",
+                        1.0,
+                    )
+                    .label("interface", &r.iface)
+                    .label("program", &rv.program),
+                );
+            }
+        }
+        v
+    }
 }
 
 /// `xskit status`.
@@ -227,92 +390,13 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
     if args.prometheus {
         // Notes about reverted loads would break the format: stderr.
         std::io::stderr().write_all(&notes)?;
-        out.write_all(crate::app::metrics::render(&prometheus(&rows)).as_bytes())?;
+        out.write_all(crate::app::metrics::render(&rows.prometheus()).as_bytes())?;
         return Ok(0);
     }
-    if args.json {
-        writeln!(out, "{}", Value::Array(rows))?;
-        return Ok(0);
+    if !args.json {
+        out.write_all(&notes)?;
     }
-    out.write_all(&notes)?;
-    writeln!(
-        out,
-        "{:<16} {:<18} {:>6} {:<8} {:<6} {:>12} {:>12} {:>12}",
-        "interface", "program", "id", "mode", "xskit", "passed", "dropped", "redirected"
-    )?;
-    for r in &rows {
-        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-        let n = |k: &str| {
-            dash(
-                r.get("counters")
-                    .and_then(|c| c.get(k))
-                    .and_then(Value::as_u64),
-            )
-        };
-        writeln!(
-            out,
-            "{:<16} {:<18} {:>6} {:<8} {:<6} {:>12} {:>12} {:>12}",
-            s("iface"),
-            s("program"),
-            dash(r.get("id").and_then(Value::as_u64)),
-            s("mode"),
-            if r["xskit"].as_bool() == Some(true) {
-                "yes"
-            } else {
-                "no"
-            },
-            n("passed"),
-            n("dropped"),
-            n("redirected")
-        )?;
-        if let Some(b) = r.get("bytes") {
-            writeln!(
-                out,
-                "    bytes: passed {}, dropped {}, redirected {}",
-                dash(b["passed"].as_u64()),
-                dash(b["dropped"].as_u64()),
-                dash(b["redirected"].as_u64())
-            )?;
-        }
-        if let Some(t) = r.get("reverted").and_then(|v| v["text"].as_str()) {
-            writeln!(
-                out,
-                "    {t} (`xskit unload {}` clears this note)",
-                s("iface")
-            )?;
-        }
-        if let Some(w) = r.get("waiting") {
-            writeln!(
-                out,
-                "    waiting for confirmation (pid {}): reverts at {} ({:.1}s left)",
-                w["pid"],
-                utc(w["deadline"].as_f64().unwrap_or(0.0)),
-                w["seconds_left"].as_f64().unwrap_or(0.0)
-            )?;
-        }
-        if let Some(rules) = r.get("rules").and_then(Value::as_array) {
-            writeln!(
-                out,
-                "    filter: default {}, {} rule(s), non-IP {}, malformed {}, ARP passed {}, ND passed {}",
-                s("default"),
-                rules.len(),
-                r["non_ip"],
-                r["malformed"],
-                r["arp_passed"],
-                r["nd_passed"]
-            )?;
-            for rule in rules {
-                writeln!(
-                    out,
-                    "    #{:<4} {:<40} {:>12} hits {:>14} bytes",
-                    rule["id"],
-                    rule["rule"].as_str().unwrap_or(""),
-                    thousands(rule["hits"].as_u64().unwrap_or(0)),
-                    thousands(rule["bytes"].as_u64().unwrap_or(0))
-                )?;
-            }
-        }
-    }
+    rows.print(out, args.json)?;
     Ok(0)
 }
 
@@ -362,32 +446,77 @@ fn watch(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
         let dt = t0.elapsed().as_secs_f64().max(1e-9);
         t0 = Instant::now();
         n += 1;
-        if args.json {
-            let rows: Vec<Value> = now
+        let rates = WatchReport {
+            period_s: dt,
+            rows: now
                 .iter()
                 .map(|(k, p, b)| {
-                    let (p0, b0) = before.iter().find(|x| &x.0 == k).map_or((0, 0), |x| (x.1, x.2));
-                    json!({"counter": k, "pps": (p.saturating_sub(p0)) as f64 / dt, "bps": (b.saturating_sub(b0)) as f64 * 8.0 / dt, "packets": p, "bytes": b})
+                    let (p0, b0) = before
+                        .iter()
+                        .find(|x| &x.0 == k)
+                        .map_or((0, 0), |x| (x.1, x.2));
+                    WatchRow {
+                        counter: k.clone(),
+                        pps: p.saturating_sub(p0) as f64 / dt,
+                        bps: b.saturating_sub(b0) as f64 * 8.0 / dt,
+                        packets: *p,
+                        bytes: *b,
+                    }
                 })
-                .collect();
-            writeln!(out, "{}", Value::Array(rows))?;
-        } else {
-            writeln!(out, "--- {:.2}s", dt)?;
-            for (k, p, b) in &now {
-                let (p0, b0) = before
-                    .iter()
-                    .find(|x| &x.0 == k)
-                    .map_or((0, 0), |x| (x.1, x.2));
-                writeln!(
-                    out,
-                    "{k:<56} {:>12.0} pps {:>14.0} bit/s",
-                    p.saturating_sub(p0) as f64 / dt,
-                    b.saturating_sub(b0) as f64 * 8.0 / dt
-                )?;
-            }
-        }
+                .collect(),
+        };
+        rates.print(out, args.json)?;
         out.flush()?;
         before = now;
     }
     Ok(0)
 }
+
+/// One counter's rates on a `status --watch` report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WatchRow {
+    /// Interface, program and action, or the filter rule.
+    pub counter: String,
+    /// Frames per second over the period.
+    pub pps: f64,
+    /// Bits per second over the period.
+    pub bps: f64,
+    /// Frames so far.
+    pub packets: u64,
+    /// Bytes so far.
+    pub bytes: u64,
+}
+
+/// One `status --watch` report (JSON: an array of rows).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchReport {
+    /// Seconds the period lasted (text only).
+    pub period_s: f64,
+    /// Every counter.
+    pub rows: Vec<WatchRow>,
+}
+
+impl Serialize for WatchReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.rows.serialize(s)
+    }
+}
+
+impl fmt::Display for WatchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--- {:.2}s", self.period_s)?;
+        for r in &self.rows {
+            write!(
+                f,
+                "\n{:<56} {:>12.0} pps {:>14.0} bit/s",
+                r.counter, r.pps, r.bps
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for WatchReport {}
+
+#[cfg(test)]
+mod tests;

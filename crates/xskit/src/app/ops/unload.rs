@@ -1,9 +1,9 @@
 //! `xskit unload`: detach what `xskit load` attached.
 
 use super::{tidy, utc, NsArgs};
+use crate::net::addrs::interfaces;
 use crate::net::netns;
 use crate::xdp::filter::Rules;
-use crate::xdp::loader::interfaces;
 use crate::xdp::pin;
 use anyhow::Result;
 use std::io::Write;

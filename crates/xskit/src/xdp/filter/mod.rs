@@ -8,6 +8,7 @@ mod rule;
 pub use decide::{decide, ssh_cut, ssh_session, Frame, Kind};
 pub use rule::{mac_string, Dir, Match, Proto, Rule, Verdict};
 
+use super::abi::{MacKey, PortKey, RuleValue};
 use super::pin;
 use super::{Counter, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
@@ -23,39 +24,6 @@ pub const MAX_RULES: u32 = 1024;
 
 /// filter_ether key of the `nd` rule.
 const ND_KEY: u32 = 0x10000;
-
-/// `struct rule` of bpf/xdp_filter.c.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-struct RuleValue {
-    id: u32,
-    deny: u16,
-    plen: u16,
-}
-// SAFETY: u32, u16, u16: no padding; any bit pattern is a valid value.
-unsafe impl Pod for RuleValue {}
-
-/// `struct port_key` of bpf/xdp_filter.c.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-struct PortKey {
-    proto: u8,
-    dir: u8,
-    port: u16,
-}
-// SAFETY: u8, u8, u16: no padding; any bit pattern is a valid value.
-unsafe impl Pod for PortKey {}
-
-/// `struct mac_key` of bpf/xdp_filter.c.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-struct MacKey {
-    addr: [u8; 6],
-    dir: u8,
-    pad: u8,
-}
-// SAFETY: eight u8s: no padding; any bit pattern is a valid value.
-unsafe impl Pod for MacKey {}
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;

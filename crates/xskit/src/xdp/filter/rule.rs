@@ -1,5 +1,6 @@
 //! One filter rule: parsed from the command line, printed back the same way.
 
+use crate::wire::cidr;
 use anyhow::{bail, Context, Result};
 use std::fmt;
 use std::net::IpAddr;
@@ -174,7 +175,7 @@ impl Rule {
             let [_, mac] = w[..] else {
                 bail!("{}", usage())
             };
-            return rule(dir, Match::Mac(parse_mac(mac)?));
+            return rule(dir, Match::Mac(crate::wire::parse_mac(mac)?));
         }
         let [value] = w[..] else { bail!("{}", usage()) };
         let what = match proto {
@@ -204,7 +205,7 @@ impl Rule {
                         .with_context(|| format!("prefix length {l:?} must be 0-{max}"))?,
                     None => max,
                 };
-                let net = mask(addr, len);
+                let net = cidr::cidr(addr, len).map_or(addr, |c| cidr::network(&c));
                 if net != addr {
                     bail!(
                         "{value} has host bits set: the network is {net}/{len} (write that), or write {addr}/{max} for the one host"
@@ -228,46 +229,9 @@ fn ethertype(t: &str) -> Result<u16> {
     v.with_context(|| format!("{t:?} is not an EtherType (e.g. 0x88cc)"))
 }
 
-fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    let mut m = [0u8; 6];
-    if parts.len() != 6 {
-        bail!("{s:?} is not a MAC address (e.g. 02:00:00:00:00:01)");
-    }
-    for (b, p) in m.iter_mut().zip(parts) {
-        *b = u8::from_str_radix(p, 16)
-            .ok()
-            .filter(|_| p.len() <= 2)
-            .with_context(|| format!("{s:?} is not a MAC address (e.g. 02:00:00:00:00:01)"))?;
-    }
-    Ok(m)
-}
-
-/// `addr` with all but the first `len` bits cleared.
-pub fn mask(addr: IpAddr, len: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(a) => {
-            let m = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - len as u32)
-            };
-            IpAddr::V4((u32::from(a) & m).into())
-        }
-        IpAddr::V6(a) => {
-            let m = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len as u32)
-            };
-            IpAddr::V6((u128::from(a) & m).into())
-        }
-    }
-}
-
 /// True if `addr` is in `net/len`.
 pub fn contains(net: IpAddr, len: u8, addr: IpAddr) -> bool {
-    net.is_ipv4() == addr.is_ipv4() && mask(addr, len) == net
+    cidr::cidr(net, len).is_some_and(|c| cidr::contains(&c, addr))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Options of the benchmark modes (`rxdrop`, `txonly`, `l2fwd`) and the
 //! frame txonly sends.
 
+use crate::app::args::List;
 use crate::app::args::SocketArgs;
-use crate::app::cpu::List;
 use crate::wire::build;
 use anyhow::{bail, Result};
 use std::net::IpAddr;

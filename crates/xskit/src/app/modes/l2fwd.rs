@@ -1,0 +1,48 @@
+//! l2fwd: swap the MAC addresses and send each frame back out.
+
+use super::Worker;
+use anyhow::Result;
+use std::sync::atomic::Ordering;
+use xsk::Verdict;
+
+impl Worker {
+    /// One batch of l2fwd.
+    pub(super) fn l2fwd_step(&mut self) -> Result<bool> {
+        self.wait_rx()?;
+        // Completed sends go straight back to FILL, and received
+        // frames straight onto TX, each in one pass.
+        self.xsk.complete_to_fill(u32::MAX);
+        let m = self.xsk.rx_batch(self.batch).dispatch(|f| {
+            if !f.starts_packet() {
+                return Verdict::Transmit; // the rest of a jumbo frame
+            }
+            let d = f.data_mut();
+            if d.len() >= 12 {
+                let (dst, src) = d.split_at_mut(6);
+                dst.swap_with_slice(&mut src[..6]);
+            }
+            Verdict::Transmit
+        });
+        let n = m.transmitted + m.tx_full;
+        self.last_full = n == self.batch;
+        if n > 0 {
+            let c = &self.counters;
+            c.rx_packets.fetch_add(u64::from(n), Ordering::Relaxed);
+            c.rx_bytes.fetch_add(m.bytes, Ordering::Relaxed);
+            c.tx_packets
+                .fetch_add(u64::from(m.transmitted), Ordering::Relaxed);
+            c.tx_dropped
+                .fetch_add(u64::from(m.tx_full), Ordering::Relaxed);
+            // Bytes out: all frames keep their length.
+            let out = m.bytes / u64::from(n) * u64::from(m.transmitted);
+            c.tx_bytes.fetch_add(out, Ordering::Relaxed);
+            self.xsk.flush()?;
+        } else if self.busy_poll || !self.xsk.uses_need_wakeup() {
+            self.xsk.flush()?;
+        }
+        if m.freed > 0 {
+            self.xsk.refill(u32::MAX);
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,98 @@
+//! `xskit rxdrop | txonly | l2fwd`: the classic AF_XDP benchmark modes of
+//! the kernel's xdpsock sample, on one queue or several sharing one UMEM.
+//!
+//! Each queue gets a socket and a thread (pinned with `--cpus`); the first
+//! socket registers the UMEM, the others share it (XDP_SHARED_UMEM) with
+//! their own FILL and COMPLETION rings and their own share of the frames.
+//! The per-packet loops allocate nothing: their vectors are sized once.
+
+mod args;
+mod l2fwd;
+mod report;
+mod running;
+mod rxdrop;
+mod txonly;
+mod worker;
+
+pub use crate::app::args::List;
+pub use args::{udp_template, ModeArgs};
+pub use report::ModeSummary;
+pub use running::{start, Running};
+pub use worker::{QueueCounters, Worker, WorkerConfig};
+
+use crate::app::stats::{ReportStyle, Reporter, Totals};
+use anyhow::Result;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The benchmark a mode command runs (the kernel's xdpsock modes).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Benchmark {
+    /// Receive and drop.
+    Rxdrop,
+    /// Send prebuilt UDP frames as fast as possible.
+    Txonly,
+    /// Swap MAC addresses and send each frame back out.
+    L2fwd,
+}
+
+impl Benchmark {
+    /// The subcommand's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Benchmark::Rxdrop => "rxdrop",
+            Benchmark::Txonly => "txonly",
+            Benchmark::L2fwd => "l2fwd",
+        }
+    }
+}
+/// How often a busy loop checks that its interface still exists.
+pub(crate) const BOUND_CHECK: Duration = Duration::from_millis(500);
+
+/// Runs a mode with statistics until `stop`, the duration or the count.
+pub fn run(
+    mode: Benchmark,
+    args: &ModeArgs,
+    iface: &str,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<ModeSummary> {
+    let s = &args.socket;
+    let running = start(mode, args, iface, out)?;
+    let mut reporter = Reporter::new(ReportStyle {
+        interval: s.interval,
+        json: s.json,
+        quiet: s.quiet,
+        extra: s.extra,
+    });
+    let started = Instant::now();
+    let deadline = s.duration.map(|d| started + d);
+    let mut prev: Vec<(u32, Totals)> = running.per_queue();
+    loop {
+        std::thread::sleep(s.interval.min(Duration::from_millis(50)));
+        let now = Instant::now();
+        let ended = stop.load(Ordering::Relaxed)
+            || deadline.is_some_and(|d| now >= d)
+            || running.finished();
+        if reporter.due(now) && !ended {
+            let per = running.per_queue();
+            let extra = if s.extra {
+                Some(running.extra()?)
+            } else {
+                None
+            };
+            let queues: Vec<(u32, Totals, Totals)> = per
+                .iter()
+                .zip(&prev)
+                .map(|((q, t), (_, p))| (*q, *t, *p))
+                .collect();
+            reporter.tick_queues(out, now, &running.totals(), extra.as_ref(), &[], &queues);
+            prev = per;
+        }
+        if ended {
+            break;
+        }
+    }
+    running.stop(started.elapsed().as_secs_f64())
+}

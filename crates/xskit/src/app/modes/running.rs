@@ -1,0 +1,325 @@
+//! Starting a mode on its queues (sockets, program, one thread each) and
+//! stopping it into a summary.
+
+use super::{
+    udp_template, Benchmark, ModeArgs, ModeSummary, QueueCounters, Worker, WorkerConfig,
+    BOUND_CHECK,
+};
+use crate::app::cpu;
+use crate::app::session::{attach, xskmap_slots};
+use crate::app::stats::Totals;
+use crate::xdp::{Program, XdpHook, XdpProgram};
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+use xsk::{Frame, Statistics, Umem, Xsk};
+
+/// A mode running on one or more queues.
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    /// A second descriptor per queue's socket, for XDP_STATISTICS.
+    sockets: Vec<xsk::Socket>,
+    threads: Vec<(u32, JoinHandle<Result<Worker>>)>,
+    counters: Vec<(u32, Arc<QueueCounters>)>,
+    prog: Option<XdpProgram>,
+    /// XDP mode in use (none for txonly, which loads no program).
+    pub mode: Option<XdpHook>,
+    /// Zero-copy or copy.
+    pub zero_copy: bool,
+    /// Bytes of UMEM.
+    pub umem_bytes: usize,
+}
+
+impl Running {
+    /// Sums of every queue's counters now.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for (_, c) in &self.counters {
+            t += c.totals();
+        }
+        t
+    }
+
+    /// The kernel's socket counters per queue and summed, and the XDP
+    /// program's counters (for `-x`).
+    pub fn extra(&self) -> Result<crate::app::stats::Extra> {
+        let mut kernel = Statistics::default();
+        let mut per_queue = Vec::with_capacity(self.sockets.len());
+        for (s, (q, _)) in self.sockets.iter().zip(&self.counters) {
+            let k = s.statistics()?;
+            kernel += &k;
+            per_queue.push((*q, k));
+        }
+        let xdp = match &self.prog {
+            Some(p) => p.counters()?,
+            None => Default::default(),
+        };
+        Ok(crate::app::stats::Extra {
+            kernel,
+            xdp,
+            per_queue,
+        })
+    }
+
+    /// Per-queue counters now.
+    pub fn per_queue(&self) -> Vec<(u32, Totals)> {
+        self.counters
+            .iter()
+            .map(|(q, c)| (*q, c.totals()))
+            .collect()
+    }
+
+    /// True once every thread has ended (txonly with a count).
+    pub fn finished(&self) -> bool {
+        self.threads.iter().all(|(_, h)| h.is_finished())
+    }
+
+    /// Stops the threads and collects the summary.
+    pub fn stop(mut self, elapsed: f64) -> Result<ModeSummary> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut sum = ModeSummary {
+            elapsed,
+            umem_bytes: self.umem_bytes,
+            ..Default::default()
+        };
+        let mut workers = Vec::new();
+        let mut first_err = None;
+        for (q, h) in self.threads.drain(..) {
+            match h.join() {
+                Ok(Ok(w)) => workers.push((q, w)),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(anyhow::anyhow!("queue {q} thread panicked"));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        sum.rss_bytes = rss_bytes();
+        for (q, w) in &workers {
+            let t = w.counters.totals();
+            sum.total += t;
+            let a = w.xsk.accounting();
+            if !a.is_consistent() {
+                sum.frames_unaccounted += a.total;
+            }
+            sum.queues
+                .push((*q, t, w.xsk.statistics().unwrap_or_default()));
+        }
+        if let Some(p) = &mut self.prog {
+            for (q, _) in &workers {
+                let _ = p.unregister(*q);
+            }
+        }
+        drop(workers);
+        Ok(sum)
+    }
+}
+
+/// Opens the sockets and starts one thread per queue.
+pub fn start(
+    mode: Benchmark,
+    args: &ModeArgs,
+    iface: &str,
+    out: &mut dyn Write,
+) -> Result<Running> {
+    let s = &args.socket;
+    let queues = args
+        .queues
+        .clone()
+        .map(|l| l.0)
+        .unwrap_or_else(|| vec![s.queue]);
+    let cpus = args.cpus.clone().map(|l| l.0);
+    if let Some(c) = &cpus {
+        if c.len() != 1 && c.len() != queues.len() {
+            bail!(
+                "--cpus lists {} CPUs for {} queues: give one CPU per queue, or one for all",
+                c.len(),
+                queues.len()
+            );
+        }
+    }
+    crate::app::args::check_frame_size(s.frame_size, args.unaligned)?;
+    let mut config = s.xsk_config();
+    config.need_wakeup = !args.no_need_wakeup;
+    config.umem.unaligned = args.unaligned;
+    config.umem.frame_count = s
+        .frames
+        .checked_mul(queues.len() as u32)
+        .filter(|n| *n <= crate::app::args::MAX_FRAMES * 16)
+        .with_context(|| {
+            format!(
+                "{} frames for each of {} queues is too many",
+                s.frames,
+                queues.len()
+            )
+        })?;
+
+    let template = if let Some(t) = &args.template {
+        t.clone()
+    } else if mode == Benchmark::Txonly {
+        if !s.frags && args.size.saturating_sub(4) > s.frame_size as usize {
+            bail!(
+                "size {} does not fit a frame of {} bytes: use -s {} or less, a larger -f, or -F (multi-buffer)",
+                args.size,
+                s.frame_size,
+                s.frame_size as usize + 4
+            );
+        }
+        let src_mac = match &args.src_mac {
+            Some(m) => crate::wire::parse_mac(m)?,
+            None => crate::net::veth::mac(iface).unwrap_or([2, 0, 0, 0, 0, 1]),
+        };
+        let dst_mac = match &args.dst_mac {
+            Some(m) => crate::wire::parse_mac(m)?,
+            None => [0xff; 6],
+        };
+        udp_template(
+            src_mac,
+            dst_mac,
+            args.src_ip,
+            args.dst_ip,
+            args.src_port,
+            args.dst_port,
+            args.size,
+        )?
+    } else {
+        Vec::new()
+    };
+
+    let mut prog = None;
+    let mut mode_in_use = None;
+    if mode != Benchmark::Txonly {
+        let highest = queues.iter().max().copied().unwrap_or(0);
+        let program = if s.frags {
+            Program::RedirectFrags
+        } else {
+            Program::Redirect
+        };
+        let mut p = XdpProgram::load(program, xskmap_slots(iface, highest)?)?;
+        mode_in_use = Some(attach(&mut p, iface, s.attach_mode(), s.force, out)?);
+        prog = Some(p);
+    }
+
+    let (umem, mut frames) = Umem::new(config.umem)?;
+    let per_queue = frames.len() / queues.len();
+    let mut xsks: Vec<Xsk> = Vec::new();
+    for (i, &q) in queues.iter().enumerate() {
+        let mine: Vec<Frame> = frames.drain(..per_queue.min(frames.len())).collect();
+        let x = if i == 0 {
+            Xsk::with_umem(iface, q, &config, umem.clone(), mine)?
+        } else {
+            Xsk::shared(&xsks[0], iface, q, &config, mine)?
+        };
+        if let Some(p) = &mut prog {
+            p.register(q, &x)
+                .with_context(|| format!("registering queue {q}"))?;
+        }
+        xsks.push(x);
+    }
+    let zero_copy = xsks[0].is_zero_copy();
+    if !s.json {
+        writeln!(
+            out,
+            "{} on {iface} queue(s) {:?}: {}, {} bind, {} frames x {} B{}, {}{}",
+            mode.name(),
+            queues,
+            mode_in_use
+                .map(|m| format!("XDP {m} mode"))
+                .unwrap_or_else(|| "no XDP program".into()),
+            if zero_copy { "zero-copy" } else { "copy" },
+            config.umem.frame_count,
+            config.umem.frame_size,
+            if args.unaligned { " unaligned" } else { "" },
+            if args.busy_poll {
+                "busy poll"
+            } else if s.poll {
+                "poll()"
+            } else {
+                "busy loop"
+            },
+            if args.no_need_wakeup {
+                ", no need_wakeup"
+            } else {
+                ""
+            },
+        )?;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    let mut counters = Vec::new();
+    let sockets = xsks
+        .iter()
+        .map(|x| x.socket().try_clone())
+        .collect::<xsk::Result<Vec<_>>>()?;
+    for (i, (x, &q)) in xsks.into_iter().zip(&queues).enumerate() {
+        let worker = WorkerConfig {
+            batch: s.batch,
+            poll: s.poll,
+            busy_poll: args.busy_poll,
+            count: args.count.map(|c| {
+                c / queues.len() as u64
+                    + u64::from((i as u64) < args.count.unwrap_or(0) % queues.len() as u64)
+            }),
+        };
+        let mut w = Worker::new(x, mode, &worker, &template)?;
+        counters.push((q, w.counters()));
+        let stop = stop.clone();
+        let cpu_for = cpus
+            .as_ref()
+            .map(|c| if c.len() == 1 { c[0] } else { c[i] });
+        threads.push((
+            q,
+            std::thread::Builder::new()
+                .name(format!("xsk-q{q}"))
+                .spawn(move || -> Result<Worker> {
+                    if let Some(c) = cpu_for {
+                        cpu::pin(c)?;
+                    }
+                    // A busy loop never waits in poll(), which is where a
+                    // vanished interface is noticed: check now and then.
+                    let mut next_check = Instant::now() + BOUND_CHECK;
+                    let mut steps = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        if !w.step()? {
+                            break;
+                        }
+                        steps = steps.wrapping_add(1);
+                        if steps.is_multiple_of(1024) && Instant::now() >= next_check {
+                            w.xsk.check_bound()?;
+                            next_check = Instant::now() + BOUND_CHECK;
+                        }
+                    }
+                    Ok(w)
+                })?,
+        ));
+    }
+    Ok(Running {
+        stop,
+        sockets,
+        threads,
+        counters,
+        prog,
+        mode: mode_in_use,
+        zero_copy,
+        umem_bytes: config.umem.len().unwrap_or(0),
+    })
+}
+
+/// Resident set size of this process, in bytes (from /proc/self/statm).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * rustix::param::page_size() as u64
+}

@@ -1,0 +1,176 @@
+//! The per-packet loop of one queue and its counters; each mode's step is
+//! in its own file (rxdrop.rs, txonly.rs, l2fwd.rs).
+
+use super::Benchmark;
+use crate::app::stats::Totals;
+use anyhow::{bail, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use xsk::Xsk;
+
+/// Counters of one queue, shared between its thread and the reporter.
+#[derive(Debug, Default)]
+pub struct QueueCounters {
+    pub(super) rx_packets: AtomicU64,
+    pub(super) rx_bytes: AtomicU64,
+    pub(super) tx_packets: AtomicU64,
+    pub(super) tx_bytes: AtomicU64,
+    pub(super) tx_dropped: AtomicU64,
+}
+
+impl QueueCounters {
+    /// A consistent-enough snapshot.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            rx_packets: self.rx_packets.load(Ordering::Relaxed),
+            rx_bytes: self.rx_bytes.load(Ordering::Relaxed),
+            tx_packets: self.tx_packets.load(Ordering::Relaxed),
+            tx_bytes: self.tx_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The per-packet loop of one queue.
+pub struct Worker {
+    /// The queue's socket.
+    pub xsk: Xsk,
+    pub(super) mode: Benchmark,
+    pub(super) batch: u32,
+    pub(super) poll: bool,
+    pub(super) busy_poll: bool,
+    pub(super) counters: Arc<QueueCounters>,
+    pub(super) tx_len: usize,
+    /// txonly -F: the packet, when it does not fit a frame.
+    pub(super) jumbo: Option<Vec<u8>>,
+    /// Frames one packet takes (1 but for jumbo packets).
+    pub(super) bufs_per_packet: u64,
+    /// Completed frames not yet counted as a whole packet.
+    pub(super) done_bufs: u64,
+    pub(super) tx_left: u64,
+    /// The last receive filled a whole batch.
+    pub(super) last_full: bool,
+}
+
+/// How a [`Worker`] runs: batch size, how it waits for frames, and how
+/// many packets txonly sends.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct WorkerConfig {
+    /// Descriptors per batch.
+    pub batch: u32,
+    /// Sleep in poll() when the ring runs dry, instead of a busy loop.
+    pub poll: bool,
+    /// Preferred busy polling on the socket (SO_PREFER_BUSY_POLL,
+    /// SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch).
+    pub busy_poll: bool,
+    /// txonly: packets to send, then stop (None: until stopped).
+    pub count: Option<u64>,
+}
+
+impl Default for WorkerConfig {
+    /// Batches of 64 in a busy loop, no count.
+    fn default() -> WorkerConfig {
+        WorkerConfig {
+            batch: 64,
+            poll: false,
+            busy_poll: false,
+            count: None,
+        }
+    }
+}
+
+impl Worker {
+    /// Sets up the loop; for txonly, writes `template` into every frame once.
+    pub fn new(
+        mut xsk: Xsk,
+        mode: Benchmark,
+        config: &WorkerConfig,
+        template: &[u8],
+    ) -> Result<Worker> {
+        let WorkerConfig {
+            batch,
+            poll,
+            busy_poll,
+            count,
+        } = *config;
+        if busy_poll {
+            xsk.socket().set_busy_poll(20, batch)?;
+        }
+        let mut tx_len = 0;
+        let mut jumbo = None;
+        let room = {
+            let c = xsk.umem().config();
+            (c.frame_size - c.headroom) as usize
+        };
+        if mode == Benchmark::Txonly && xsk.is_multi_buffer() && template.len() > room {
+            // Larger than a frame: each packet is copied into a chain of
+            // frames as it is sent (-F).
+            jumbo = Some(template.to_vec());
+            tx_len = template.len();
+        } else if mode == Benchmark::Txonly {
+            let mut all = Vec::with_capacity(xsk.free_frames());
+            while let Some(mut f) = xsk.alloc() {
+                let buf = xsk.umem().buffer_mut(&mut f);
+                if buf.len() < template.len() {
+                    bail!(
+                        "frames of {} bytes cannot hold a {}-byte packet: use larger frames (-f, -u), \
+                         a smaller -s, or multi-buffer (-F, Linux 6.6+)",
+                        buf.len(),
+                        template.len()
+                    );
+                }
+                buf[..template.len()].copy_from_slice(template);
+                all.push(f);
+            }
+            for f in all {
+                xsk.release(f);
+            }
+            tx_len = template.len();
+        } else {
+            xsk.refill(u32::MAX);
+        }
+        Ok(Worker {
+            xsk,
+            mode,
+            batch,
+            poll,
+            busy_poll,
+            counters: Arc::new(QueueCounters::default()),
+            tx_len,
+            bufs_per_packet: jumbo
+                .as_ref()
+                .map_or(1, |t: &Vec<u8>| t.len().div_ceil(room) as u64),
+            done_bufs: 0,
+            jumbo,
+            tx_left: count.unwrap_or(u64::MAX),
+            last_full: false,
+        })
+    }
+
+    /// The counters this worker updates.
+    pub fn counters(&self) -> Arc<QueueCounters> {
+        self.counters.clone()
+    }
+
+    pub(super) fn wait_rx(&mut self) -> Result<()> {
+        if self.poll {
+            // Sleep in poll() only when the ring ran dry: after a full
+            // batch more frames are likely waiting, and a syscall per
+            // batch is what keeps a shared core from keeping up.
+            if !self.last_full {
+                self.xsk.socket().poll_rx(100)?;
+            }
+        } else if self.busy_poll || self.xsk.fill_needs_wakeup() {
+            self.xsk.socket().kick_rx()?;
+        }
+        Ok(())
+    }
+
+    /// One batch. Returns false once a txonly count is sent and completed.
+    pub fn step(&mut self) -> Result<bool> {
+        match self.mode {
+            Benchmark::Rxdrop => self.rxdrop_step(),
+            Benchmark::L2fwd => self.l2fwd_step(),
+            Benchmark::Txonly => self.txonly_step(),
+        }
+    }
+}

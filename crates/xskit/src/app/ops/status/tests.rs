@@ -1,0 +1,131 @@
+use super::*;
+
+fn row(iface: &str) -> StatusRow {
+    StatusRow {
+        iface: iface.into(),
+        program: Some("xdp_filter".into()),
+        id: Some(4242),
+        mode: Some("native"),
+        xskit: true,
+        reverted: Some(Reverted {
+            program: "xdp_drop".into(),
+            at: 1_700_000_000.0,
+            text: "xdp_drop reverted at 2023-11-14 22:13:20 UTC, never confirmed".into(),
+        }),
+        counters: Some(ByAction {
+            passed: 1001,
+            dropped: 1002,
+            redirected: 1003,
+        }),
+        bytes: Some(ByAction {
+            passed: 2001,
+            dropped: 2002,
+            redirected: 2003,
+        }),
+        actions: Some(
+            [
+                (
+                    "aborted",
+                    Counter {
+                        packets: 3001,
+                        bytes: 3002,
+                    },
+                ),
+                (
+                    "dropped",
+                    Counter {
+                        packets: 1002,
+                        bytes: 2002,
+                    },
+                ),
+                (
+                    "passed",
+                    Counter {
+                        packets: 1001,
+                        bytes: 2001,
+                    },
+                ),
+                (
+                    "tx",
+                    Counter {
+                        packets: 3003,
+                        bytes: 3004,
+                    },
+                ),
+                (
+                    "redirected",
+                    Counter {
+                        packets: 1003,
+                        bytes: 2003,
+                    },
+                ),
+            ]
+            .into(),
+        ),
+        waiting: Some(Waiting {
+            deadline: 1_700_000_100.0,
+            seconds_left: 12.5,
+            pid: Some(777),
+        }),
+        filter: Some(FilterReport {
+            default: "deny",
+            rules: vec![super::super::filter::RuleReport {
+                id: 5,
+                rule: "allow tcp dst 22".into(),
+                hits: 4001,
+                bytes: 4002,
+            }],
+            non_ip: 41,
+            malformed: 42,
+            arp_passed: 43,
+            nd_passed: 44,
+        }),
+    }
+}
+
+#[test]
+fn status_report_text_and_json_carry_the_same_values() {
+    let r = StatusReport(vec![row("xsk0")]);
+    // The deadline is shown as a UTC time (utc() is tested in ops).
+    crate::app::report::assert_text_shows_json(&r, &["0.reverted.at", "0.waiting.deadline"]);
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v[0]["iface"], "xsk0");
+    assert_eq!(v[0]["counters"]["dropped"], 1002);
+    assert_eq!(v[0]["actions"]["tx"]["bytes"], 3004);
+    assert_eq!(v[0]["rules"][0]["hits"], 4001);
+    assert_eq!(v[0]["non_ip"], 41);
+    assert_eq!(v[0]["waiting"]["pid"], 777);
+    // Prometheus samples come from the same rows.
+    let text = crate::app::metrics::render(&r.prometheus());
+    assert!(text.contains("xskit_filter_rule_packets_total{interface=\"xsk0\",program=\"xdp_filter\",rule=\"allow tcp dst 22\",id=\"5\"} 4001"), "{text}");
+    assert!(text.contains("action=\"tx\"} 3003"), "{text}");
+}
+
+#[test]
+fn an_interface_without_a_program_has_nulls() {
+    let mut r = row("lo");
+    r.program = None;
+    r.id = None;
+    r.mode = None;
+    let v = serde_json::to_value(StatusReport(vec![r.clone()])).unwrap();
+    assert_eq!(v[0]["program"], serde_json::Value::Null);
+    assert!(r.to_string().starts_with("lo "), "{r}");
+}
+
+#[test]
+fn watch_report_text_and_json_carry_the_same_values() {
+    let r = WatchReport {
+        period_s: 1.25,
+        rows: vec![WatchRow {
+            counter: "xsk0 xdp_drop dropped".into(),
+            pps: 5001.0,
+            bps: 6_000_002.0,
+            packets: 7003,
+            bytes: 8004,
+        }],
+    };
+    // Text shows the rates; the totals are on `status`.
+    crate::app::report::assert_text_shows_json(&r, &["packets", "bytes"]);
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v[0]["counter"], "xsk0 xdp_drop dropped");
+}
