@@ -225,6 +225,9 @@ pub fn check_options(matches: &ArgMatches) -> Result<()> {
                 );
             }
         }
+        "txonly" if given(sub, "nap") => {
+            bail!("--nap is for receiving loops (rxdrop, l2fwd): txonly never waits for frames");
+        }
         "status" => {
             if given(sub, "count") && !given(sub, "watch") && !given(sub, "interval") {
                 bail!("--count counts --watch reports: add --watch (or -n INTERVAL)");

@@ -104,6 +104,7 @@ fn cases() -> Vec<(Vec<&'static str>, &'static str, [&'static str; 4])> {
         ["0", "2047", "4097", U32_OVER],
     ));
     v.push((vec!["bench"], "--window", ["0", DUR_OVER, "-1", "x"]));
+    v.push((vec!["bench"], "--nap", ["0", "101ms", "-1", "x"]));
     v.push((vec!["bench"], "--rx-size", ["0", "3", "2097152", U32_OVER]));
     v.push((vec!["bench"], "--fill-size", ["0", "100", "2097152", "-1"]));
     v.push((vec!["latency"], "--cpu", ["4096", U32_OVER, "-1", "x"]));

@@ -195,6 +195,22 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A nap of a receive loop: `us` accepted besides the units of
+/// [`parse_duration`], from 1 µs to 100 ms.
+pub fn parse_nap(s: &str) -> Result<Duration, String> {
+    let d = match s.trim().strip_suffix("us") {
+        Some(n) => n
+            .parse::<u64>()
+            .map(Duration::from_micros)
+            .map_err(|_| format!("{s:?} is not a nap (try 100us or 1ms)"))?,
+        None => parse_duration(s)?,
+    };
+    if d < Duration::from_micros(1) || d > Duration::from_millis(100) {
+        return Err(format!("{s:?} is not a nap: use 1us to 100ms (e.g. 100us)"));
+    }
+    Ok(d)
+}
+
 /// Parses `2`, `2s`, `500ms`, `1.5s`, `3m` (up to [`MAX_DURATION_SECS`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

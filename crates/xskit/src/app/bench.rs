@@ -52,6 +52,11 @@ pub struct BenchArgs {
     /// FILL ring entries of the application (power of two) [default: twice the RX ring]
     #[arg(long, value_parser = crate::app::args::ring_size)]
     pub fill_size: Option<u32>,
+    /// rxdrop and l2fwd sleep this long when their RX ring runs dry (`--nap`
+    /// of those modes) instead of waiting in poll() (shared core) or
+    /// spinning (own core)
+    #[arg(long, value_parser = crate::app::args::parse_nap)]
+    pub nap: Option<Duration>,
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-bench")]
     pub name: String,
@@ -224,6 +229,7 @@ fn mode_args(state: &State, cfg: &Config, args: &BenchArgs) -> ModeArgs {
     m.socket.frame_size = frame_size;
     m.socket.rx_size = args.rx_size;
     m.socket.fill_size = args.fill_size;
+    m.nap = args.nap;
     m.cpus = Some(modes::List(vec![cfg.app_cpu]));
     m.size = size;
     m.dst_mac = None;

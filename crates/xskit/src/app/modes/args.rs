@@ -27,6 +27,12 @@ pub struct ModeArgs {
     /// Preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch)
     #[arg(short = 'B', long)]
     pub busy_poll: bool,
+    /// When the RX ring runs dry, sleep this long (e.g. 100us) instead of
+    /// waiting in poll() or spinning: one wake-up per nap instead of one per
+    /// kernel batch, more frames per second on a core shared with the
+    /// receive softirq, at up to this much more latency
+    #[arg(long, value_parser = crate::app::args::parse_nap, conflicts_with = "busy_poll")]
+    pub nap: Option<std::time::Duration>,
     /// txonly: frame size in bytes, FCS included as in xdpsock (64 sends 60
     /// bytes); at most the frame size (-f) plus 4
     #[arg(short = 's', long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65535))]

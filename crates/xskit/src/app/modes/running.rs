@@ -264,6 +264,7 @@ pub fn start(
             batch: s.batch,
             poll: s.poll,
             busy_poll: args.busy_poll,
+            nap: args.nap,
             count: args.count.map(|c| {
                 c / queues.len() as u64
                     + u64::from((i as u64) < args.count.unwrap_or(0) % queues.len() as u64)

@@ -38,6 +38,7 @@ pub struct Worker {
     pub(super) batch: u32,
     pub(super) poll: bool,
     pub(super) busy_poll: bool,
+    pub(super) nap: Option<std::time::Duration>,
     pub(super) counters: Arc<QueueCounters>,
     pub(super) tx_len: usize,
     /// txonly -F: the packet, when it does not fit a frame.
@@ -62,6 +63,8 @@ pub struct WorkerConfig {
     /// Preferred busy polling on the socket (SO_PREFER_BUSY_POLL,
     /// SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch).
     pub busy_poll: bool,
+    /// Sleep this long when the ring runs dry, instead of poll() or a busy loop.
+    pub nap: Option<std::time::Duration>,
     /// txonly: packets to send, then stop (None: until stopped).
     pub count: Option<u64>,
 }
@@ -73,6 +76,7 @@ impl Default for WorkerConfig {
             batch: 64,
             poll: false,
             busy_poll: false,
+            nap: None,
             count: None,
         }
     }
@@ -90,6 +94,7 @@ impl Worker {
             batch,
             poll,
             busy_poll,
+            nap,
             count,
         } = *config;
         if busy_poll {
@@ -134,6 +139,7 @@ impl Worker {
             batch,
             poll,
             busy_poll,
+            nap,
             counters: Arc::new(QueueCounters::default()),
             tx_len,
             bufs_per_packet: jumbo
@@ -152,7 +158,16 @@ impl Worker {
     }
 
     pub(super) fn wait_rx(&mut self) -> Result<()> {
-        if self.poll {
+        if let Some(nap) = self.nap {
+            // A timed sleep: the kernel fills the ring meanwhile without
+            // waking this thread for every batch it delivers.
+            if !self.last_full {
+                std::thread::sleep(nap);
+            }
+            if self.xsk.fill_needs_wakeup() {
+                self.xsk.socket().kick_rx()?;
+            }
+        } else if self.poll {
             // Sleep in poll() only when the ring ran dry: after a full
             // batch more frames are likely waiting, and a syscall per
             // batch is what keeps a shared core from keeping up.
