@@ -6,6 +6,7 @@ pub mod live;
 pub mod loader;
 pub mod pin;
 pub mod programs;
+pub mod tap;
 
 pub use loader::{
     ActionCounters, AttachMode, Attachment, Counter, LoaderError, ModeInUse, XdpProgram,
