@@ -283,3 +283,51 @@ fn dump_refuses_beside_another_tools_program_saying_what_to_do() {
         "{why}"
     );
 }
+
+#[test]
+fn the_frags_aware_program_taps_jumbo_frames_with_their_whole_length() {
+    if !have_root("the_frags_aware_program_taps_jumbo_frames_with_their_whole_length") {
+        return;
+    }
+    use xskit::testing::{experimental_frame, in_netns, is_experimental, veth_pair};
+    use xskit::xdp::{AttachMode, Program, XdpProgram};
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        for i in [&p.inner, &p.peer] {
+            netns::ip(&["link", "set", "dev", i, "mtu", "9000"]).unwrap();
+        }
+        // No socket registered: the program passes every frame.
+        let mut prog = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
+        prog.attach(&p.inner, AttachMode::Native, false).unwrap();
+        let (_, id, _) = netns::xdp_attachment(&p.inner).unwrap().unwrap();
+        let ifindex = xsk::netdev::ifindex(&p.inner).unwrap();
+        let mut t = tap::Tap::open(id, ifindex, 4096).unwrap().expect("a tap");
+        let src = veth::mac(&p.peer).unwrap();
+        let frames: Vec<Vec<u8>> = [9000usize, 60, 2047, 2049, 5000]
+            .iter()
+            .map(|&n| experimental_frame(src, &(0..n - 14).map(|j| j as u8).collect::<Vec<_>>()))
+            .collect();
+        let sock = PacketSocket::bind(&p.peer).unwrap();
+        for f in &frames {
+            sock.send(f).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let mut got = Vec::new();
+        while let Some(item) = t.ring().next() {
+            let r = tap::Record::parse(&item).unwrap();
+            if is_experimental(r.data) {
+                got.push((r.len as usize, r.data.to_vec(), r.action, r.ifindex));
+            }
+        }
+        assert_eq!(got.len(), frames.len());
+        for ((len, data, action, ifi), f) in got.iter().zip(&frames) {
+            assert_eq!(*len, f.len(), "the whole length, all buffers");
+            // At most MAX_COPY bytes, from the first buffer.
+            assert!(!data.is_empty() && data.len() <= tap::MAX_COPY as usize);
+            assert_eq!(data.len(), f.len().min(tap::MAX_COPY as usize), "{len}");
+            assert_eq!(data[..], f[..data.len()]);
+            assert_eq!((tap::verdict_name(*action), *ifi), ("pass", ifindex));
+        }
+        assert_eq!(t.lost().unwrap(), 0);
+    });
+}
