@@ -133,7 +133,7 @@ fn maps_of(prog_id: u32) -> Result<Option<(MapData, MapData)>> {
 }
 
 fn switch_array(map: MapData) -> Result<Array<MapData, u64>> {
-    Ok(Array::try_from(Map::from_map_data(map)?).context("opening the tap's switch")?)
+    Array::try_from(Map::from_map_data(map)?).context("opening the tap's switch")
 }
 
 /// The deadline (CLOCK_MONOTONIC nanoseconds, 0: off) in the switch of
