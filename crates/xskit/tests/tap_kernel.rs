@@ -73,6 +73,11 @@ fn finish(mut c: Child) -> String {
 
 /// `n` UDP datagrams from the outer end to the inner one.
 fn send_udp(st: &State, n: usize) {
+    send_udp_to(st, 9, n);
+}
+
+/// `n` UDP datagrams from the outer end to port `dport` of the inner one.
+fn send_udp_to(st: &State, dport: u16, n: usize) {
     let dmac = in_inner(st, || veth::mac(&st.inner_if).unwrap());
     in_outer(st, || {
         let sock = PacketSocket::bind(&st.outer_if).unwrap();
@@ -82,7 +87,7 @@ fn send_udp(st: &State, n: usize) {
             st.outer_v4,
             st.inner_v4,
             4000,
-            9,
+            dport,
             b"xskit tap test",
         );
         for _ in 0..n {
@@ -135,8 +140,9 @@ fn dump_beside_echo_shows_the_pings_it_redirects() {
 }
 
 #[test]
-fn dump_beside_load_drop_shows_drop_and_beside_load_pass_shows_pass_in_pcapng() {
-    if !have_root("dump_beside_load_drop_shows_drop_and_beside_load_pass_shows_pass_in_pcapng") {
+fn dump_beside_load_drop_pass_and_filter_shows_their_verdicts_in_lines_and_pcapng() {
+    if !have_root("dump_beside_load_drop_pass_and_filter_shows_their_verdicts_in_lines_and_pcapng")
+    {
         return;
     }
     use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
@@ -182,6 +188,35 @@ fn dump_beside_load_drop_shows_drop_and_beside_load_pass_shows_pass_in_pcapng() 
             c.starts_with("verdict pass, rx queue 0;") && c.contains("capture tap of xdp_pass"),
             "{c}"
         );
+    }
+    ok(&["unload", "--sandbox", &st.name, &st.inner_if]);
+
+    // The filter: each frame with the verdict of the rule that decided it.
+    ok(&["load", "filter", "--sandbox", &st.name, &st.inner_if]);
+    ok(&[
+        "filter",
+        "add",
+        "deny",
+        "udp",
+        "dst",
+        "9",
+        "--sandbox",
+        &st.name,
+    ]);
+    let (dump, first) = start_dump(&st.name, &["-c", "4", "udp"]);
+    assert!(first.contains("beside xdp_filter"), "{first}");
+    send_udp_to(st, 9, 2);
+    send_udp_to(st, 10, 2);
+    let out = finish(dump);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    for l in lines {
+        let want = if l.contains("> 9 ") {
+            "[drop q0]"
+        } else {
+            "[pass q0]"
+        };
+        assert!(l.contains(want), "{l}");
     }
     ok(&["unload", "--sandbox", &st.name, &st.inner_if]);
 }
