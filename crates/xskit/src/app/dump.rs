@@ -475,3 +475,25 @@ fn dump_counters(captured: u64, filtered_out: u64, lost: u64) -> Vec<crate::app:
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+
+    #[test]
+    fn refusals_tell_xskit_programs_without_taps_from_other_tools_and_dumps() {
+        let r = refusal("eth1", "xdp_redirect_ec", 7, "native");
+        assert!(
+            r.contains("without capture taps") && r.contains("xskit unload eth1"),
+            "{r}"
+        );
+        let r = refusal("eth1", "xdp_capture", 7, "skb");
+        assert!(r.contains("another `xskit dump`"), "{r}");
+        let r = refusal("eth1", "xdp_dispatcher", 7, "native");
+        assert!(
+            r.contains("another tool's XDP program xdp_dispatcher")
+                && r.contains("ip link set dev eth1 xdp off"),
+            "{r}"
+        );
+    }
+}
