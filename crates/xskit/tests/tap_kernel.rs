@@ -160,6 +160,9 @@ fn dump_beside_load_drop_pass_and_filter_shows_their_verdicts_in_lines_and_pcapn
     for l in lines {
         assert!(l.contains("[drop q0]") && l.contains("UDP"), "{l}");
     }
+    // A dump that ends switches the tap off at once.
+    let (deadline, _) = tap::read_switch(prog_id(st)).unwrap().unwrap();
+    assert_eq!(deadline, 0, "the switch after the dump ended");
     ok(&["unload", "--sandbox", &st.name, &st.inner_if]);
 
     ok(&["load", "pass", "--sandbox", &st.name, &st.inner_if]);
