@@ -17,7 +17,8 @@
  *   6. the default policy
  * Frames too short for their headers follow the default policy and are
  * counted in filter_misc. An unconfirmed `--confirm-within` deadline that
- * has passed makes the program pass everything (guard.h).
+ * has passed makes the program pass everything (guard.h). A capture sees
+ * each verdict (tap.h).
  */
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -28,6 +29,7 @@
 #include <bpf/bpf_endian.h>
 #include "common.h"
 #include "guard.h"
+#include "tap.h"
 
 #define MAX_RULES 1024
 #define LIBBPF_PIN_BY_NAME 1
@@ -193,8 +195,7 @@ static __always_inline struct rule *by_ports(void *l4, void *end, __u8 proto, in
 	return stronger(s, d);
 }
 
-SEC("xdp")
-int xdp_filter(struct xdp_md *ctx)
+static __always_inline int filter(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
@@ -290,6 +291,12 @@ int xdp_filter(struct xdp_md *ctx)
 		return verdict(ctx, r);
 	/* 6. default */
 	return by_default(ctx, proto == ETH_P_IP || proto == ETH_P_IPV6 ? -1 : MISC_NOT_IP);
+}
+
+SEC("xdp")
+int xdp_filter(struct xdp_md *ctx)
+{
+	return xskit_verdict(ctx, filter(ctx), 0);
 }
 
 char _license[] SEC("license") = "GPL";

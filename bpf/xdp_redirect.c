@@ -9,6 +9,7 @@
  *   xdp_redirect_echo   only ICMPv4 / ICMPv6 echo requests (and _frags) that the responder
  *                       may answer (see is_echo_request); ARP, neighbour
  *                       discovery, SSH and everything else go to the kernel
+ * Each hands its verdict to a capture while one is on (tap.h).
  */
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -16,6 +17,7 @@
 #include <linux/ipv6.h>
 #include <bpf/bpf_endian.h>
 #include "common.h"
+#include "tap.h"
 
 /* The first four bytes of ICMPv4 and ICMPv6 headers share this shape.
  * (linux/icmp.h would drag in libc headers that do not build for bpf.) */
@@ -45,7 +47,7 @@ static __always_inline int redirect(struct xdp_md *ctx)
 SEC("xdp")
 int xdp_redirect(struct xdp_md *ctx)
 {
-	return redirect(ctx);
+	return xskit_verdict(ctx, redirect(ctx), 0);
 }
 
 /* The same for multi-buffer frames (jumbo MTU in native mode): loaded with
@@ -53,7 +55,7 @@ int xdp_redirect(struct xdp_md *ctx)
 SEC("xdp.frags")
 int xdp_redirect_frags(struct xdp_md *ctx)
 {
-	return redirect(ctx);
+	return xskit_verdict(ctx, redirect(ctx), 1);
 }
 
 /* True for a frame the user-space responder may answer: an untagged
@@ -123,14 +125,14 @@ static __always_inline int redirect_echo(struct xdp_md *ctx)
 SEC("xdp")
 int xdp_redirect_echo(struct xdp_md *ctx)
 {
-	return redirect_echo(ctx);
+	return xskit_verdict(ctx, redirect_echo(ctx), 0);
 }
 
 /* The same, frags-aware: the headers it reads lie in the first buffer. */
 SEC("xdp.frags")
 int xdp_redirect_echo_frags(struct xdp_md *ctx)
 {
-	return redirect_echo(ctx);
+	return xskit_verdict(ctx, redirect_echo(ctx), 1);
 }
 
 char _license[] SEC("license") = "GPL";

@@ -40,7 +40,8 @@ enum Command {
     Latency(latency::LatencyArgs),
     /// Traffic generator: BPF_PROG_RUN live frames from the sending interface
     Gen(gen::GenArgs),
-    /// Print received frames (or write them to a pcap file)
+    /// Print received frames (or write them to a pcap file); beside an xskit
+    /// program already attached, with the verdict it gave each
     Dump(dump::DumpArgs),
     /// Attach drop, pass or filter so that it stays after the command exits
     Load(ops::LoadArgs),

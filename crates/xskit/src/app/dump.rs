@@ -1,19 +1,24 @@
 //! `xskit dump`: print (and optionally save) the frames an interface
 //! receives, as the seed does at its end.
 //!
-//! Two ways to see frames:
+//! Three ways to see frames:
 //! - default, pass: the `xdp_capture` program copies each frame's first
 //!   2048 bytes into a BPF ring buffer and passes the frame on, so capture
 //!   takes nothing away from the host;
+//! - beside an xskit program already attached (`load`, `echo`, ...): that
+//!   program's own capture tap copies each frame with the verdict it gave
+//!   (`bpf/tap.h`, [`crate::xdp::tap`]);
 //! - `--consume`: the seed's way, AF_XDP redirect of every frame on one
 //!   queue; those frames do not reach the kernel stack.
 
 use crate::app::args::{defaults, SocketArgs};
-use crate::app::dump_out::{Sink, SinkOptions};
+use crate::app::dump_out::{Sink, SinkOptions, Verdict};
 use crate::app::pfilter::Filter;
 use crate::app::session::{attach, Session};
+use crate::xdp::tap::{self, Tap};
 use crate::xdp::{AttachMode, Program, XdpProgram};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use aya::maps::{MapData, RingBuf};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,9 +128,9 @@ impl DumpArgs {
             packet_buffered: self.packet_buffered,
             iface,
             comment: if self.consume {
-                "taken by AF_XDP (xskit dump --consume)"
+                "taken by AF_XDP (xskit dump --consume)".into()
             } else {
-                "copied by xdp_capture, passed on"
+                "copied by xdp_capture, passed on".into()
             },
         }
     }
@@ -142,14 +147,156 @@ pub struct DumpSummary {
     pub filtered_out: u64,
 }
 
-fn clock(id: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec.
-    unsafe { libc::clock_gettime(id, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+/// Wall-clock time minus CLOCK_MONOTONIC, the clock of
+/// `bpf_ktime_get_ns()` (which counts from boot).
+fn monotonic_to_wall() -> Duration {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    wall.saturating_sub(Duration::from_nanos(crate::xdp::pin::monotonic_ns()))
+}
+
+/// What copies frames in the kernel for a capture that passes them on.
+enum Copier {
+    /// dump's own `xdp_capture`, attached for this capture.
+    Own {
+        prog: XdpProgram,
+        ring: RingBuf<MapData>,
+    },
+    /// The tap of the xskit program that was attached already.
+    Tap { tap: Tap, id: u32, name: String },
+}
+
+/// One frame from a [`Copier`]'s ring.
+struct Copied<'a> {
+    ktime_ns: u64,
+    len: u32,
+    data: &'a [u8],
+    verdict: Option<Verdict>,
+}
+
+impl Copier {
+    /// The tap of the program attached to `iface`, or dump's own program
+    /// when nothing is attached; refuses beside other tools' programs.
+    fn open(args: &DumpArgs, iface: &str, msg: &mut dyn Write, note: &str) -> Result<Copier> {
+        // Where `ip` cannot say (no such interface), attaching says why.
+        let attached = crate::net::netns::xdp_attachment(iface).ok().flatten();
+        let Some((name, id, mode)) = attached else {
+            let mut prog = XdpProgram::load(Program::Capture, 1)?;
+            let mode = attach(&mut prog, iface, args.mode, false, msg)?;
+            writeln!(
+                msg,
+                "capturing on {iface} ({mode} mode), frames pass on to the kernel{note}"
+            )?;
+            let ring = prog.take_capture_ring()?;
+            return Ok(Copier::Own { prog, ring });
+        };
+        let ifindex = xsk::netdev::ifindex(iface)?;
+        // Filters and summaries want the headers even with a small -s.
+        if let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? {
+            let ignored = if args.mode == AttachMode::Auto {
+                ""
+            } else {
+                " (--mode is the attached program's)"
+            };
+            writeln!(
+                msg,
+                "capturing on {iface} beside {name} (program id {id}, {mode} mode), \
+                 each frame with its verdict{note}{ignored}"
+            )?;
+            return Ok(Copier::Tap { tap, id, name });
+        }
+        bail!(refusal(iface, &name, id, mode))
+    }
+
+    fn ring(&mut self) -> &mut RingBuf<MapData> {
+        match self {
+            Copier::Own { ring, .. } => ring,
+            Copier::Tap { tap, .. } => tap.ring(),
+        }
+    }
+
+    fn lost(&self) -> Result<u64> {
+        Ok(match self {
+            Copier::Own { prog, .. } => prog.capture_lost()?,
+            Copier::Tap { tap, .. } => tap.lost()?,
+        })
+    }
+
+    /// Records older than this are left from an earlier capture.
+    fn since_ns(&self) -> u64 {
+        match self {
+            Copier::Own { .. } => 0,
+            Copier::Tap { tap, .. } => tap.since_ns,
+        }
+    }
+
+    /// Reads one record: `struct capture_record` of bpf/xdp_capture.c or
+    /// `struct xskit_tap_record` of bpf/tap.h.
+    fn parse(tapped: bool, rec: &[u8]) -> Option<Copied<'_>> {
+        if tapped {
+            let r = tap::Record::parse(rec)?;
+            return Some(Copied {
+                ktime_ns: r.ktime_ns,
+                len: r.len,
+                data: r.data,
+                verdict: Some(Verdict {
+                    action: tap::verdict_name(r.action),
+                    rx_queue: r.rx_queue,
+                }),
+            });
+        }
+        if rec.len() < 24 {
+            return None;
+        }
+        let caplen = u32::from_ne_bytes(rec[12..16].try_into().expect("4 bytes")) as usize;
+        Some(Copied {
+            ktime_ns: u64::from_ne_bytes(rec[0..8].try_into().expect("8 bytes")),
+            len: u32::from_ne_bytes(rec[8..12].try_into().expect("4 bytes")),
+            data: &rec[24..(24 + caplen).min(rec.len())],
+            verdict: None,
+        })
+    }
+
+    /// Ends the capture if the tapped program is no longer attached (its
+    /// `echo` ended, `xskit unload`): its ring would stay silent.
+    fn check_attached(&self, iface: &str) -> Result<()> {
+        if let Copier::Tap { id, .. } = self {
+            let now = crate::net::netns::xdp_attachment(iface)?.map(|(_, i, _)| i);
+            if now != Some(*id) {
+                bail!(
+                    "the program captured beside (id {id}) is no longer attached to {iface}; capture ended"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why dump cannot capture beside the program attached to `iface`.
+fn refusal(iface: &str, name: &str, id: u32, mode: &str) -> String {
+    // The kernel keeps 15 bytes of a name: xdp_redirect_echo_frags is
+    // xdp_redirect_ec.
+    let ours =
+        ["xdp_drop", "xdp_pass", "xdp_filter"].contains(&name) || name.starts_with("xdp_redirect");
+    if name == "xdp_capture" {
+        format!(
+            "{iface} has xdp_capture (program id {id}) attached: another `xskit dump` is capturing there; \
+             one capture per interface at a time"
+        )
+    } else if ours {
+        format!(
+            "{iface} has xskit's {name} (program id {id}, {mode} mode), loaded by an xskit without capture taps: \
+             attach it again with this xskit (`xskit unload {iface}` and `xskit load ...`, or restart the command \
+             that attached it), then capture"
+        )
+    } else {
+        format!(
+            "{iface} has another tool's XDP program {name} (program id {id}, {mode} mode): xskit dump captures only \
+             beside xskit's own programs; use that tool's capture, or `tcpdump -i {iface}` (it sees the frames the \
+             program passes), or detach it (`ip link set dev {iface} xdp off`) and run xskit dump again"
+        )
+    }
 }
 
 /// Frames from a pcap file (`-r`), filtered, to the sink.
@@ -243,52 +390,59 @@ pub fn run(
             }
         }
     } else {
-        let mut prog = XdpProgram::load(Program::Capture, 1)?;
-        let mode = attach(&mut prog, iface, args.mode, false, msg)?;
-        writeln!(
-            msg,
-            "capturing on {iface} ({mode} mode), frames pass on to the kernel{}",
-            if filter.is_some() {
-                "; expression applied in user space"
-            } else {
-                ""
-            }
-        )?;
-        let mut ring = prog.take_capture_ring()?;
-        // bpf_ktime_get_ns() counts from boot (CLOCK_MONOTONIC): shift to wall time.
-        let offset = clock(libc::CLOCK_REALTIME).saturating_sub(clock(libc::CLOCK_MONOTONIC));
+        let note = if filter.is_some() {
+            "; expression applied in user space"
+        } else {
+            ""
+        };
+        let mut copier = Copier::open(args, iface, msg, note)?;
+        if let Copier::Tap { id, name, .. } = &copier {
+            sink.set_comment(format!(
+                "copied by the capture tap of {name} (program id {id})"
+            ));
+        }
+        let tapped = matches!(copier, Copier::Tap { .. });
+        let offset = monotonic_to_wall();
         let ifindex = xsk::netdev::ifindex(iface)?;
+        let since = copier.since_ns();
+        let mut checked = std::time::Instant::now();
         while !done(&sink) {
-            crate::net::wait_readable(&ring, Duration::from_millis(100));
-            // The program goes with a deleted interface and the ring then
+            crate::net::wait_readable(copier.ring(), Duration::from_millis(100));
+            // The programs go with a deleted interface and the ring then
             // stays silent: notice it instead of waiting forever.
             if xsk::netdev::ifindex(iface).ok() != Some(ifindex) {
-                anyhow::bail!("interface {iface} is gone (deleted or moved to another namespace)");
+                bail!("interface {iface} is gone (deleted or moved to another namespace)");
             }
-            while sink.captured < limit {
-                let Some(item) = ring.next() else { break };
-                let rec: &[u8] = &item;
-                if rec.len() < 24 {
+            if checked.elapsed() >= Duration::from_secs(1) {
+                copier.check_attached(iface)?;
+                checked = std::time::Instant::now();
+            }
+            if let Copier::Tap { tap, .. } = &mut copier {
+                tap.keep_alive()?;
+            }
+            // A bounded batch, so a flood cannot hold off keep_alive.
+            for _ in 0..4096 {
+                if sink.captured >= limit {
+                    break;
+                }
+                let Some(item) = copier.ring().next() else {
+                    break;
+                };
+                let Some(c) = Copier::parse(tapped, &item) else {
+                    continue;
+                };
+                if c.ktime_ns < since || !keep(c.data, &mut filtered_out) {
                     continue;
                 }
-                let ktime = u64::from_ne_bytes(rec[0..8].try_into().expect("8 bytes"));
-                let len = u32::from_ne_bytes(rec[8..12].try_into().expect("4 bytes"));
-                let caplen = u32::from_ne_bytes(rec[12..16].try_into().expect("4 bytes")) as usize;
-                let data = &rec[24..(24 + caplen).min(rec.len())];
-                if keep(data, &mut filtered_out) {
-                    sink.frame(offset + Duration::from_nanos(ktime), len, data)?;
-                }
+                let when = offset + Duration::from_nanos(c.ktime_ns);
+                sink.frame_with(when, c.len, c.data, c.verdict)?;
             }
             sink.flush()?;
             if let Some(m) = &mut metrics {
-                m.maybe_write(&dump_counters(
-                    sink.captured,
-                    filtered_out,
-                    prog.capture_lost()?,
-                ))?;
+                m.maybe_write(&dump_counters(sink.captured, filtered_out, copier.lost()?))?;
             }
         }
-        lost = prog.capture_lost()?;
+        lost = copier.lost()?;
     }
     sink.flush()?;
     if let Some(m) = &mut metrics {
@@ -320,4 +474,26 @@ fn dump_counters(captured: u64, filtered_out: u64, lost: u64) -> Vec<crate::app:
             lost,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+
+    #[test]
+    fn refusals_tell_xskit_programs_without_taps_from_other_tools_and_dumps() {
+        let r = refusal("eth1", "xdp_redirect_ec", 7, "native");
+        assert!(
+            r.contains("without capture taps") && r.contains("xskit unload eth1"),
+            "{r}"
+        );
+        let r = refusal("eth1", "xdp_capture", 7, "skb");
+        assert!(r.contains("another `xskit dump`"), "{r}");
+        let r = refusal("eth1", "xdp_dispatcher", 7, "native");
+        assert!(
+            r.contains("another tool's XDP program xdp_dispatcher")
+                && r.contains("ip link set dev eth1 xdp off"),
+            "{r}"
+        );
+    }
 }

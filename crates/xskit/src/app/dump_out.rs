@@ -55,7 +55,17 @@ pub struct Sink<'a> {
     /// Frames written.
     pub captured: u64,
     /// A note added to each pcapng packet (how it was captured).
-    comment: &'static str,
+    comment: String,
+}
+
+/// What the program that copied a frame did with it (a capture beside an
+/// attached xskit program).
+#[derive(Clone, Copy, Debug)]
+pub struct Verdict {
+    /// The XDP action in words: `pass`, `drop`, `redirect`, ...
+    pub action: &'static str,
+    /// The frame's rx queue.
+    pub rx_queue: u32,
 }
 
 /// How to open a sink.
@@ -73,7 +83,7 @@ pub struct SinkOptions<'a> {
     /// Interface name for the pcapng interface description.
     pub iface: &'a str,
     /// Per-packet pcapng comment.
-    pub comment: &'static str,
+    pub comment: String,
 }
 
 fn is_pipe(f: &std::fs::File) -> bool {
@@ -94,7 +104,7 @@ impl<'a> Sink<'a> {
                 snaplen: o.snaplen as usize,
                 per_packet: o.packet_buffered,
                 captured: 0,
-                comment: o.comment,
+                comment: o.comment.clone(),
             });
         };
         let (w, name, pipe): (Box<dyn Write>, String, bool) = if path == Path::new("-") {
@@ -146,14 +156,33 @@ impl<'a> Sink<'a> {
             snaplen: o.snaplen as usize,
             per_packet: o.packet_buffered || pipe,
             captured: 0,
-            comment: o.comment,
+            comment: o.comment.clone(),
         };
         sink.flush()?;
         Ok(sink)
     }
 
+    /// Replaces the per-packet pcapng comment (once it is known how frames
+    /// are captured).
+    pub fn set_comment(&mut self, comment: String) {
+        self.comment = comment;
+    }
+
     /// Writes one frame received at `when` (since the Unix epoch).
     pub fn frame(&mut self, when: Duration, wire_len: u32, data: &[u8]) -> Result<()> {
+        self.frame_with(when, wire_len, data, None)
+    }
+
+    /// Like [`Sink::frame`], with the verdict of the program that copied
+    /// the frame: on the text line (`[redirect q0]`) and in the pcapng
+    /// comment (pcap has no place for it).
+    pub fn frame_with(
+        &mut self,
+        when: Duration,
+        wire_len: u32,
+        data: &[u8],
+        verdict: Option<Verdict>,
+    ) -> Result<()> {
         self.captured += 1;
         // Lines and comments describe the whole frame; files keep -s bytes.
         let full = data;
@@ -165,7 +194,16 @@ impl<'a> Sink<'a> {
                     .with_context(ctx)?;
             }
             Format::PcapNg(w) => {
-                let comment = format!("{}; {}", summarize(full), self.comment);
+                let comment = match verdict {
+                    Some(v) => format!(
+                        "verdict {}, rx queue {}; {}; {}",
+                        v.action,
+                        v.rx_queue,
+                        summarize(full),
+                        self.comment
+                    ),
+                    None => format!("{}; {}", summarize(full), self.comment),
+                };
                 let epb = EnhancedPacketBlock {
                     interface_id: 0,
                     timestamp: when,
@@ -177,9 +215,12 @@ impl<'a> Sink<'a> {
             }
             Format::Text { hex } => {
                 let secs = when.as_secs();
+                let verdict = verdict
+                    .map(|v| format!("[{} q{}] ", v.action, v.rx_queue))
+                    .unwrap_or_default();
                 writeln!(
                     self.text_out,
-                    "{:02}:{:02}:{:02}.{:06} {}, length {}",
+                    "{:02}:{:02}:{:02}.{:06} {verdict}{}, length {}",
                     secs / 3600 % 24,
                     secs / 60 % 60,
                     secs % 60,

@@ -7,6 +7,7 @@ pub mod live;
 pub mod loader;
 pub mod pin;
 pub mod programs;
+pub mod tap;
 
 pub use loader::{
     ActionCounters, Attachment, Counter, HookChoice, LoaderError, XdpHook, XdpProgram,
