@@ -6,14 +6,14 @@ use std::time::Duration;
 use xskit::app::dump::{self, DumpArgs};
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_outer, is_experimental, sandbox};
-use xskit::xdp::AttachMode;
+use xskit::xdp::HookChoice;
 
 fn args(path: &std::path::Path, consume: bool, count: Option<u64>) -> DumpArgs {
     DumpArgs {
         interface: None,
         sandbox: None,
         queue: 0,
-        mode: AttachMode::Auto,
+        mode: HookChoice::Auto,
         count,
         hex: false,
         write: Some(path.to_path_buf()),

@@ -328,7 +328,7 @@ fn the_frags_aware_program_taps_jumbo_frames_with_their_whole_length() {
         return;
     }
     use xskit::testing::{experimental_frame, in_netns, is_experimental, veth_pair};
-    use xskit::xdp::{AttachMode, Program, XdpProgram};
+    use xskit::xdp::{HookChoice, Program, XdpProgram};
     in_netns(|| {
         let p = veth_pair().unwrap();
         for i in [&p.inner, &p.peer] {
@@ -336,7 +336,7 @@ fn the_frags_aware_program_taps_jumbo_frames_with_their_whole_length() {
         }
         // No socket registered: the program passes every frame.
         let mut prog = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
-        prog.attach(&p.inner, AttachMode::Native, false).unwrap();
+        prog.attach(&p.inner, HookChoice::Native, false).unwrap();
         let (_, id, _) = netns::xdp_attachment(&p.inner).unwrap().unwrap();
         let ifindex = xsk::netdev::ifindex(&p.inner).unwrap();
         let mut t = tap::Tap::open(id, ifindex, 4096).unwrap().expect("a tap");

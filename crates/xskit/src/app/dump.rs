@@ -16,7 +16,7 @@ use crate::app::dump_out::{Sink, SinkOptions, Verdict};
 use crate::app::pfilter::Filter;
 use crate::app::session::{attach, Session};
 use crate::xdp::tap::{self, Tap};
-use crate::xdp::{AttachMode, Program, XdpProgram};
+use crate::xdp::{HookChoice, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
 use aya::maps::{MapData, RingBuf};
 use std::io::Write;
@@ -40,8 +40,8 @@ pub struct DumpArgs {
     #[arg(short = 'q', long, default_value_t = 0, requires = "consume")]
     pub queue: u32,
     /// XDP attach mode
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto, conflicts_with = "read")]
-    pub mode: AttachMode,
+    #[arg(long, value_enum, default_value_t = HookChoice::Auto, conflicts_with = "read")]
+    pub mode: HookChoice,
     /// Stop after this many frames (that match the expression)
     #[arg(short = 'c', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -66,7 +66,7 @@ pub struct DumpArgs {
     /// expression: keep the frames that match)
     #[arg(short = 'r', long, value_name = "FILE", conflicts_with_all = ["consume", "duration"])]
     pub read: Option<PathBuf>,
-    /// Take the frames with AF_XDP (the seed's way): they do not reach the kernel
+    /// Take the frames with AF_XDP (af_xdp_user's way): they do not reach the kernel
     #[arg(long)]
     pub consume: bool,
     /// With --consume: allow it on the interface of the default route
@@ -194,7 +194,7 @@ impl Copier {
         let ifindex = xsk::netdev::ifindex(iface)?;
         // Filters and summaries want the headers even with a small -s.
         if let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? {
-            let ignored = if args.mode == AttachMode::Auto {
+            let ignored = if args.mode == HookChoice::Auto {
                 ""
             } else {
                 " (--mode is the attached program's)"

@@ -13,8 +13,3 @@ pub use loader::{
     ActionCounters, Attachment, Counter, HookChoice, LoaderError, XdpHook, XdpProgram,
 };
 pub use programs::Program;
-
-/// The former name of [`HookChoice`], still used by `app/dump.rs` and its
-/// tests (another branch changes them); to be replaced there after the merge.
-#[doc(hidden)]
-pub use loader::HookChoice as AttachMode;

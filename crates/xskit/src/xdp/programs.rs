@@ -5,7 +5,7 @@ use std::fmt;
 /// An XDP program xskit ships.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Hash)]
 pub enum Program {
-    /// Drops every frame (the seed's DDoS measure).
+    /// Drops every frame (a DDoS measure).
     Drop,
     /// Passes every frame to the kernel stack.
     Pass,
