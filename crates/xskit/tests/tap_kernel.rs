@@ -369,3 +369,44 @@ fn the_frags_aware_program_taps_jumbo_frames_with_their_whole_length() {
         assert_eq!(t.lost().unwrap(), 0);
     });
 }
+
+#[test]
+fn a_dump_held_up_by_its_reader_says_the_capture_was_off() {
+    if !have_root("a_dump_held_up_by_its_reader_says_the_capture_was_off") {
+        return;
+    }
+    let g = sandbox("tapslow").unwrap();
+    let st = &g.0;
+    ok(&["load", "pass", "--sandbox", &st.name, &st.inner_if]);
+    // Standard output is a pipe nobody reads for a while: once its 64 KiB
+    // are full, dump blocks in a write and cannot move the deadline.
+    let mut c = Command::new(XSKIT)
+        .args(["dump", "--sandbox", &st.name, "-d", "8s", "udp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(c.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.contains("beside xdp_pass"), "{first}");
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    send_udp(st, 3000);
+    std::thread::sleep(tap::TTL + Duration::from_millis(1500));
+    let mut out = c.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()).unwrap());
+    send_udp(st, 10);
+    assert!(c.wait().unwrap().success());
+    let lines = reader.join().unwrap();
+    let said = stderr.join().unwrap();
+    assert!(lines > 0);
+    assert!(
+        said.contains("the capture was off for"),
+        "no word of the gap: {said}"
+    );
+    ok(&["unload", "--sandbox", &st.name, &st.inner_if]);
+}

@@ -417,11 +417,20 @@ pub fn run(
                 copier.check_attached(iface)?;
                 checked = std::time::Instant::now();
             }
-            if let Copier::Tap { tap, .. } = &mut copier {
-                tap.keep_alive()?;
-            }
-            // A bounded batch, so a flood cannot hold off keep_alive.
+            // A bounded batch, and the deadline moved within it, so neither
+            // a flood nor a slow reader of the output switches the tap off
+            // unnoticed.
             for _ in 0..4096 {
+                if let Copier::Tap { tap, .. } = &mut copier {
+                    if let Some(off) = tap.keep_alive()? {
+                        writeln!(
+                            msg,
+                            "dump: the capture was off for {} ms (writing the output held it up past its {} s deadline); frames of that time were not copied",
+                            off.as_millis(),
+                            crate::xdp::tap::TTL.as_secs()
+                        )?;
+                    }
+                }
                 if sink.captured >= limit {
                     break;
                 }

@@ -60,7 +60,7 @@ pub fn run_live(
         rx_queue_index: queue,
         ..Default::default()
     };
-    let attr = TestRunAttr {
+    let mut attr = TestRunAttr {
         prog_fd: prog_fd as u32,
         data_size_in: frame.len() as u32,
         data_in: frame.as_ptr() as u64,
@@ -72,12 +72,14 @@ pub fn run_live(
         ..Default::default()
     };
     // SAFETY: bpf(BPF_PROG_TEST_RUN) reads `attr` and, through it, `frame`
-    // and `ctx`, which outlive the call; no output buffers are given.
+    // and `ctx`, which outlive the call; it writes its results (retval,
+    // duration, data_size_out) back into `attr`, which is mutable and ours
+    // for the call; no output data or context buffers are given.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
             BPF_PROG_TEST_RUN,
-            &attr as *const TestRunAttr,
+            &mut attr as *mut TestRunAttr,
             size_of::<TestRunAttr>() as u32,
         )
     };

@@ -230,12 +230,18 @@ impl Tap {
     }
 
     /// Moves the deadline [`TTL`] ahead once [`REFRESH`] has passed since
-    /// the last time; call it at least that often.
-    pub fn keep_alive(&mut self) -> Result<()> {
-        if self.refreshed.elapsed() >= REFRESH {
+    /// the last time; call it at least that often. Returns how long the
+    /// tap was off if the deadline had passed meanwhile (the caller was held
+    /// up longer than [`TTL`]): the frames of that time were not copied.
+    pub fn keep_alive(&mut self) -> Result<Option<Duration>> {
+        let since = self.refreshed.elapsed();
+        if since >= REFRESH {
             self.arm()?;
+            if since > TTL {
+                return Ok(Some(since - TTL));
+            }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The ring the program writes records to.

@@ -238,11 +238,13 @@ pub fn start(
             config.umem.frame_size,
             if args.unaligned { " unaligned" } else { "" },
             if args.busy_poll {
-                "busy poll"
+                "busy poll".to_string()
+            } else if let Some(n) = args.nap {
+                format!("nap {} µs when idle", n.as_micros())
             } else if s.poll {
-                "poll()"
+                "poll()".to_string()
             } else {
-                "busy loop"
+                "busy loop".to_string()
             },
             if args.no_need_wakeup {
                 ", no need_wakeup"
@@ -273,6 +275,7 @@ pub fn start(
         let mut w = Worker::new(x, mode, &worker, &template)?;
         counters.push((q, w.counters()));
         let stop = stop.clone();
+        let napping = args.nap.is_some();
         let cpu_for = cpus
             .as_ref()
             .map(|c| if c.len() == 1 { c[0] } else { c[i] });
@@ -288,12 +291,16 @@ pub fn start(
                     // vanished interface is noticed: check now and then.
                     let mut next_check = Instant::now() + BOUND_CHECK;
                     let mut steps = 0u32;
+                    // A napping loop takes few steps a second when idle:
+                    // check on time alone (a clock read per step is
+                    // nothing beside a sleep).
+                    let every = if napping { 1 } else { 1024 };
                     while !stop.load(Ordering::Relaxed) {
                         if !w.step()? {
                             break;
                         }
                         steps = steps.wrapping_add(1);
-                        if steps.is_multiple_of(1024) && Instant::now() >= next_check {
+                        if steps.is_multiple_of(every) && Instant::now() >= next_check {
                             w.xsk.check_bound()?;
                             next_check = Instant::now() + BOUND_CHECK;
                         }
