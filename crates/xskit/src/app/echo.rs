@@ -202,7 +202,13 @@ pub fn run(
             sum.totals.tx_packets += u64::from(m.transmitted);
             sum.tx_ring_full += u64::from(m.tx_full);
             let n = m.transmitted + m.tx_full + m.recycled + m.freed;
-            if m.transmitted > 0 || n == 0 {
+            if args.busy_poll && m.transmitted > 0 {
+                // Busy polling: sendto at once, whatever the need_wakeup
+                // flag says (as xdpsock does): it runs the queue's NAPI
+                // poll, which sends the replies now rather than a turn later.
+                xsk.socket().kick_tx()?;
+                xsk.flush()?;
+            } else if m.transmitted > 0 || n == 0 {
                 xsk.flush()?;
             }
             if m.freed > 0 {

@@ -100,6 +100,9 @@ pub struct Row {
     pub p999_us: f64,
     /// Maximum, µs.
     pub max_us: f64,
+    /// The send times are the kernel's TX stamps (false: user-space times
+    /// before sendto, because the kernel did not stamp every request).
+    pub kernel_tx_stamps: bool,
 }
 
 /// The whole measurement.
@@ -143,6 +146,7 @@ impl Row {
             p99_us: percentile(&rtts, 99.0),
             p999_us: percentile(&rtts, 99.9),
             max_us: rtts.last().copied().unwrap_or(f64::NAN),
+            kernel_tx_stamps: true,
         }
     }
 }
@@ -167,6 +171,10 @@ impl fmt::Display for Report {
         writeln!(f, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         for r in &self.rows {
             let vs = match (r.responder, self.kernel_for(r)) {
+                _ if !r.kernel_tx_stamps => "(sent: user-space times)".to_string(),
+                ("xskit", Some(k)) if !k.kernel_tx_stamps => {
+                    "(kernel's row: user-space times)".to_string()
+                }
                 ("xskit", Some(k)) => {
                     format!("{:.2}, {:.2}", r.p50_us / k.p50_us, r.p99_us / k.p99_us)
                 }
@@ -276,17 +284,11 @@ fn measure(
                 }
                 series(dst, rate, args.count, args.size, args.linger)
             })??;
-            if !tx {
-                report.timestamps =
-                    "sent: user space before sendto; received: kernel software stamp";
-            }
-            report.rows.push(Row::from_rtts(
-                responder,
-                family,
-                rate,
-                u32::from(args.count),
-                rtts,
-            ));
+            // A series without every TX stamp measured from user space:
+            // say so on that row, and compare it with nothing.
+            let mut row = Row::from_rtts(responder, family, rate, u32::from(args.count), rtts);
+            row.kernel_tx_stamps = tx;
+            report.rows.push(row);
         }
     }
     Ok(())
@@ -384,5 +386,26 @@ mod tests {
         let v: serde_json::Value = serde_json::to_value(&report).unwrap();
         assert_eq!(v["rows"][1]["p50_us"], 10.0);
         assert_eq!(v["rows"][0]["responder"], "kernel");
+        assert_eq!(v["rows"][0]["kernel_tx_stamps"], true);
+    }
+
+    #[test]
+    fn a_row_sent_at_user_space_times_says_so_and_is_not_compared() {
+        let mut user = Row::from_rtts("kernel", "ipv6", 100, 3, vec![10.0, 20.0, 30.0]);
+        user.kernel_tx_stamps = false;
+        let report = Report {
+            timestamps: "test",
+            placement: "sender on CPU 0".into(),
+            rows: vec![
+                user,
+                Row::from_rtts("xskit", "ipv6", 100, 3, vec![5.0, 10.0, 15.0]),
+            ],
+        };
+        let text = report.to_string();
+        assert!(text.contains("(sent: user-space times)"), "{text}");
+        assert!(text.contains("(kernel's row: user-space times)"), "{text}");
+        assert!(!text.contains("0.50, 0.50"), "{text}");
+        let v: serde_json::Value = serde_json::to_value(&report).unwrap();
+        assert_eq!(v["rows"][0]["kernel_tx_stamps"], false);
     }
 }
