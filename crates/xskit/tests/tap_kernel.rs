@@ -40,6 +40,13 @@ fn ok(args: &[&str]) {
 /// Starts `xskit dump --sandbox SB ARGS`, waits for its first line on
 /// stderr and returns it with the child (stdout piped).
 fn start_dump(sb: &str, args: &[&str]) -> (Child, String) {
+    let (c, first, _rest) = spawn_dump(sb, args);
+    (c, first)
+}
+
+/// As [`start_dump`], and also the rest of stderr, read to its end by a
+/// thread (so the child never blocks on it).
+fn spawn_dump(sb: &str, args: &[&str]) -> (Child, String, std::thread::JoinHandle<String>) {
     let mut c = Command::new(XSKIT)
         .args(["dump", "--sandbox", sb])
         .args(args)
@@ -50,8 +57,12 @@ fn start_dump(sb: &str, args: &[&str]) -> (Child, String) {
     let mut err = BufReader::new(c.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    (c, line)
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    (c, line, rest)
 }
 
 /// Waits up to 30 s for `c` to exit and returns its standard output.
@@ -380,21 +391,8 @@ fn a_dump_held_up_by_its_reader_says_the_capture_was_off() {
     ok(&["load", "pass", "--sandbox", &st.name, &st.inner_if]);
     // Standard output is a pipe nobody reads for a while: once its 64 KiB
     // are full, dump blocks in a write and cannot move the deadline.
-    let mut c = Command::new(XSKIT)
-        .args(["dump", "--sandbox", &st.name, "-d", "8s", "udp"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(c.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
+    let (mut c, first, stderr) = spawn_dump(&st.name, &["-d", "8s", "udp"]);
     assert!(first.contains("beside xdp_pass"), "{first}");
-    let stderr = std::thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
     send_udp(st, 3000);
     std::thread::sleep(tap::TTL + Duration::from_millis(1500));
     let mut out = c.stdout.take().unwrap();
