@@ -174,6 +174,24 @@ impl Socket {
         }
     }
 
+    /// The NAPI instance busy polling would run for this socket
+    /// (SO_INCOMING_NAPI_ID), or `None` when the kernel gave it none.
+    ///
+    /// Busy polling (see [`Socket::set_busy_poll`]) needs one. Linux 6.13
+    /// and later give one at bind time to zero-copy sockets of drivers that
+    /// report their queues' NAPI, and none to copy-mode sockets; earlier
+    /// kernels took it from the first received frame's queue.
+    ///
+    /// # Errors
+    /// The getsockopt failed (Linux before 4.12 has no SO_INCOMING_NAPI_ID).
+    pub fn napi_id(&self) -> Result<Option<u32>> {
+        let id =
+            syscall::getsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_INCOMING_NAPI_ID)
+                .map_err(|e| Error::os("getsockopt(SO_INCOMING_NAPI_ID)", e))?;
+        // 0: none.
+        Ok(u32::try_from(id).ok().filter(|&id| id != 0))
+    }
+
     /// Turns on preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL
     /// of `usecs`, SO_BUSY_POLL_BUDGET of `budget`): the application then
     /// drives the driver's NAPI loop from its own wake-ups.

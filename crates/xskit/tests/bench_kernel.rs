@@ -32,6 +32,9 @@ fn bench_prints_one_json_object_per_config_and_mode() {
         let (config, mode) = (r["config"].as_str().unwrap(), r["mode"].as_str().unwrap());
         assert!(r["mpps"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["ratio"].as_f64().unwrap() > 0.0, "{r}");
+        // One round: one window, one ratio paired with that round's ceiling.
+        assert_eq!(r["samples"].as_array().unwrap().len(), 1, "{r}");
+        assert_eq!(r["ratios"].as_array().unwrap().len(), 1, "{r}");
         if mode == "ceiling" {
             assert_eq!(r["ratio"].as_f64(), Some(1.0));
         }

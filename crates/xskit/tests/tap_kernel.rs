@@ -334,6 +334,46 @@ fn dump_refuses_beside_another_tools_program_saying_what_to_do() {
 }
 
 #[test]
+fn dump_refuses_a_mode_other_than_the_tapped_programs_and_takes_its_own() {
+    if !have_root("dump_refuses_a_mode_other_than_the_tapped_programs_and_takes_its_own") {
+        return;
+    }
+    let g = sandbox("tapmode").unwrap();
+    let st = &g.0;
+    ok(&[
+        "load",
+        "pass",
+        "--mode",
+        "native",
+        "--sandbox",
+        &st.name,
+        &st.inner_if,
+    ]);
+    let o = xskit(&[
+        "dump",
+        "--sandbox",
+        &st.name,
+        "--mode",
+        "skb",
+        "-c",
+        "1",
+        "-d",
+        "2s",
+    ]);
+    let why = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{why}");
+    assert!(
+        why.contains("--mode skb") && why.contains("xdp_pass") && why.contains("native mode"),
+        "{why}"
+    );
+    let (dump, first) = start_dump(&st.name, &["--mode", "native", "-c", "1", "udp"]);
+    assert!(first.contains("beside xdp_pass"), "{first}");
+    send_udp(st, 1);
+    assert!(finish(dump).contains("[pass q0]"));
+    ok(&["unload", "--sandbox", &st.name, &st.inner_if]);
+}
+
+#[test]
 fn the_frags_aware_program_taps_jumbo_frames_with_their_whole_length() {
     if !have_root("the_frags_aware_program_taps_jumbo_frames_with_their_whole_length") {
         return;

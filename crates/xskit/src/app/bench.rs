@@ -8,7 +8,8 @@
 //! Two configurations: shared core (generator, softirq and application on
 //! CPU 0, application in poll()) and own core (generator on CPU 0,
 //! application on CPU 1 in a busy loop). Each figure is the median of
-//! `--runs` measurement windows.
+//! `--runs` measurement windows, taken in rounds (the ceiling's window, then
+//! each mode's), and each ratio the median of the rounds' ratios.
 
 use crate::app::args::defaults;
 use crate::app::echo::{self, EchoArgs};
@@ -40,11 +41,13 @@ pub struct BenchArgs {
     /// One JSON object per (configuration, mode) instead of a table
     #[arg(long)]
     pub json: bool,
-    /// UMEM frames per application socket (rings get half as many slots)
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=crate::app::args::MAX_FRAMES as i64))]
+    /// UMEM frames per application socket (rings get half as many slots;
+    /// xdpsock's default is 4096)
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=crate::app::args::MAX_FRAMES as i64))]
     pub frames: u32,
-    /// Bytes per UMEM frame (2048 or 4096)
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(2048..=4096))]
+    /// Bytes per UMEM frame, 2048 to 4096 (xdpsock's default is 4096; with
+    /// 4096 every frame's copy lands in the same cache sets)
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(2048..=4096))]
     pub frame_size: u32,
     /// RX ring entries of the application (power of two) [default: half the frames]
     #[arg(long, value_parser = crate::app::args::ring_size)]
@@ -54,9 +57,14 @@ pub struct BenchArgs {
     pub fill_size: Option<u32>,
     /// rxdrop and l2fwd sleep this long when their RX ring runs dry (`--nap`
     /// of those modes) instead of waiting in poll() (shared core) or
-    /// spinning (own core)
-    #[arg(long, value_parser = crate::app::args::parse_nap)]
-    pub nap: Option<Duration>,
+    /// spinning (own core); `off` for neither
+    /// [default: 100us in shared-core, off in own-core]
+    #[arg(long, value_parser = parse_bench_nap)]
+    pub nap: Option<Nap>,
+    /// Map the applications' UMEM in 2 MiB huge pages (reserve them first:
+    /// /proc/sys/vm/nr_hugepages)
+    #[arg(long)]
+    pub huge_pages: bool,
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-bench")]
     pub name: String,
@@ -105,6 +113,24 @@ pub enum BenchTarget {
     Txonly,
 }
 
+/// `bench --nap`: a duration, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nap {
+    /// The modes wait the configuration's way (poll() or a busy loop).
+    Off,
+    /// The modes sleep this long when their RX ring runs dry.
+    For(Duration),
+}
+
+fn parse_bench_nap(s: &str) -> Result<Nap, String> {
+    if s == "off" {
+        return Ok(Nap::Off);
+    }
+    crate::app::args::parse_nap(s)
+        .map(Nap::For)
+        .map_err(|e| format!("{e}, or `off`"))
+}
+
 fn name_of(v: &impl clap::ValueEnum) -> String {
     v.to_possible_value()
         .map(|p| p.get_name().to_string())
@@ -132,10 +158,13 @@ pub struct Row {
     pub mode: BenchTarget,
     /// Median million packets per second (to three decimals).
     pub mpps: f64,
-    /// mpps / this configuration's ceiling (to three decimals).
+    /// Median of `ratios` (to three decimals).
     pub ratio: f64,
     /// Every window's figure (to three decimals).
     pub samples: Vec<f64>,
+    /// Every window's figure divided by the ceiling's window of the same
+    /// round (to three decimals).
+    pub ratios: Vec<f64>,
     /// Frames the kernel dropped on the application's socket over all
     /// windows (rx_dropped + rx ring full; rxdrop only).
     pub drops: Option<u64>,
@@ -151,16 +180,13 @@ impl fmt::Display for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {})",
+            "{:<12} {:<8} {:>8.3} Mpps   {:>5.2} of ceiling   (windows: {}; ratios: {})",
             self.config,
             self.mode,
             self.mpps,
             self.ratio,
-            self.samples
-                .iter()
-                .map(|s| format!("{s:.3}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+            join3(&self.samples, " "),
+            join3(&self.ratios, " "),
         )?;
         if let Some(d) = self.drops {
             write!(f, "   kernel drops: {d}")?;
@@ -176,6 +202,36 @@ struct Config {
     gen_cpu: u32,
     app_cpu: u32,
     poll: bool,
+    /// How rxdrop and l2fwd wait unless `--nap` says otherwise.
+    nap: Nap,
+}
+
+/// Each window divided by the ceiling's window of the same round (0 where
+/// the ceiling measured nothing).
+fn paired_ratios(windows: &[f64], ceiling: &[f64]) -> Vec<f64> {
+    windows
+        .iter()
+        .zip(ceiling)
+        .map(|(v, c)| if *c > 0.0 { v / c } else { 0.0 })
+        .collect()
+}
+
+/// A mode's median Mpps, median paired ratio and every round's ratio (to
+/// three decimals) from its windows and the ceiling's.
+fn figures(windows: &[f64], ceiling: &[f64]) -> (f64, f64, Vec<f64>) {
+    let ratios = paired_ratios(windows, ceiling);
+    (
+        round3(median(&mut windows.to_vec())),
+        round3(median(&mut ratios.clone())),
+        ratios.into_iter().map(round3).collect(),
+    )
+}
+
+fn join3(v: &[f64], sep: &str) -> String {
+    v.iter()
+        .map(|x| format!("{x:.3}"))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 fn round3(x: f64) -> f64 {
@@ -219,7 +275,7 @@ fn start_gen(
     })
 }
 
-fn mode_args(state: &State, cfg: &Config, args: &BenchArgs) -> ModeArgs {
+fn mode_args(state: &State, cfg: &Config, args: &BenchArgs, mode: Benchmark) -> ModeArgs {
     let (size, frames, frame_size) = (args.size, args.frames, args.frame_size);
     let mut m: ModeArgs = defaults();
     m.socket.interface = Some(state.inner_if.clone());
@@ -229,7 +285,11 @@ fn mode_args(state: &State, cfg: &Config, args: &BenchArgs) -> ModeArgs {
     m.socket.frame_size = frame_size;
     m.socket.rx_size = args.rx_size;
     m.socket.fill_size = args.fill_size;
-    m.nap = args.nap;
+    m.nap = match (mode, args.nap.unwrap_or(cfg.nap)) {
+        (Benchmark::Txonly, _) | (_, Nap::Off) => None,
+        (_, Nap::For(d)) => Some(d),
+    };
+    m.socket.huge_pages = args.huge_pages;
     m.cpus = Some(modes::List(vec![cfg.app_cpu]));
     m.size = size;
     m.dst_mac = None;
@@ -256,12 +316,19 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     let mut configs = Vec::new();
     for &c in &args.configs {
         configs.push(match c {
-            CoreSharing::SharedCore => Config { name: c, gen_cpu: 0, app_cpu: 0, poll: true },
+            // A nap of 100 µs: the shared core's best measured (BENCHMARKS.md).
+            CoreSharing::SharedCore => Config {
+                name: c,
+                gen_cpu: 0,
+                app_cpu: 0,
+                poll: true,
+                nap: Nap::For(Duration::from_micros(100)),
+            },
             CoreSharing::OwnCore => {
                 if ncpu < 2 {
                     bail!("own-core needs two CPUs; this machine has {ncpu} (use --configs shared-core)");
                 }
-                Config { name: c, gen_cpu: 0, app_cpu: 1, poll: false }
+                Config { name: c, gen_cpu: 0, app_cpu: 1, poll: false, nap: Nap::Off }
             }
         });
     }
@@ -281,40 +348,51 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     if !args.json {
         writeln!(
             out,
-            "xskit bench: {} windows of {:.1}s per figure, {}-byte frames, veth in copy mode, {} CPUs",
+            "xskit bench: {} rounds of {:.1}s windows, {}-byte frames, veth in copy mode, {} CPUs, \
+             UMEM {} x {} B, rxdrop/l2fwd nap: {}",
             args.runs,
             args.window.as_secs_f64(),
             args.size,
-            ncpu
+            ncpu,
+            args.frames,
+            args.frame_size,
+            match args.nap {
+                Some(Nap::Off) => "off".to_string(),
+                Some(Nap::For(d)) => format!("{} µs", d.as_micros()),
+                None => "100 µs in shared-core, off in own-core".to_string(),
+            }
         )?;
     }
     for cfg in &configs {
-        let mut ceiling = 0.0;
-        let mut modes_here = vec![BenchTarget::Ceiling];
-        modes_here.extend(args.modes.iter().filter(|m| **m != BenchTarget::Ceiling));
-        for &mode in &modes_here {
-            let mut samples = Vec::new();
-            let mut drops = None;
-            for _ in 0..args.runs {
+        let mut targets = vec![BenchTarget::Ceiling];
+        targets.extend(args.modes.iter().filter(|m| **m != BenchTarget::Ceiling));
+        // Round by round, the ceiling's window and then each mode's: a
+        // mode's ratio is the median of its windows each divided by the
+        // ceiling's window of the same round, seconds apart. The host's
+        // speed drifts by a factor of two over a minute here; windows
+        // compared across the whole run would measure the drift.
+        let mut samples = vec![Vec::new(); targets.len()];
+        let mut drops: Vec<Option<u64>> = vec![None; targets.len()];
+        for _ in 0..args.runs {
+            for (i, &mode) in targets.iter().enumerate() {
                 let (v, d) = measure(&state, cfg, mode, args, warm, total, &outer_drop)
                     .with_context(|| format!("{} {mode}", cfg.name))?;
-                samples.push(v);
+                samples[i].push(v);
                 if let Some(d) = d {
-                    drops = Some(drops.unwrap_or(0) + d);
+                    drops[i] = Some(drops[i].unwrap_or(0) + d);
                 }
             }
-            let mpps = median(&mut samples.clone());
-            if mode == BenchTarget::Ceiling {
-                ceiling = mpps;
-            }
-            let ratio = if ceiling > 0.0 { mpps / ceiling } else { 0.0 };
+        }
+        for (i, &mode) in targets.iter().enumerate() {
+            let (mpps, ratio, ratios) = figures(&samples[i], &samples[0]);
             let row = Row {
                 config: cfg.name,
                 mode,
-                mpps: round3(mpps),
-                ratio: round3(ratio),
-                samples: samples.into_iter().map(round3).collect(),
-                drops,
+                mpps,
+                ratio,
+                samples: samples[i].iter().copied().map(round3).collect(),
+                ratios,
+                drops: drops[i],
                 runs: args.runs,
                 window_s: args.window.as_secs_f64(),
                 size: args.size,
@@ -361,7 +439,7 @@ fn measure(
                 BenchTarget::L2fwd => Benchmark::L2fwd,
                 _ => Benchmark::Txonly,
             };
-            let margs = mode_args(state, cfg, args);
+            let margs = mode_args(state, cfg, args, m);
             let running = state
                 .in_inner(|| modes::start(m, &margs, &state.inner_if, &mut std::io::sink()))??;
             let g = (m != Benchmark::Txonly)
@@ -415,19 +493,16 @@ fn measure(
 
 /// Prints rows as the Markdown table BENCHMARKS.md holds.
 pub fn markdown(rows: &[Row]) -> String {
-    let mut s = String::from("| config | mode | Mpps (median) | ratio to ceiling | windows (Mpps) |\n|---|---|---:|---:|---|\n");
+    let mut s = String::from("| config | mode | Mpps (median) | ratio to ceiling (median) | windows (Mpps) | ratios per round |\n|---|---|---:|---:|---|---|\n");
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {:.3} | {:.2} | {} |\n",
+            "| {} | {} | {:.3} | {:.2} | {} | {} |\n",
             r.config,
             r.mode,
             r.mpps,
             r.ratio,
-            r.samples
-                .iter()
-                .map(|v| format!("{v:.3}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            join3(&r.samples, ", "),
+            join3(&r.ratios, ", "),
         ));
     }
     s
@@ -438,6 +513,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ratios_pair_each_window_with_the_ceiling_of_its_round() {
+        // The host slows to half speed after the second round: paired with
+        // its own round's ceiling, every window of the mode says 0.5.
+        let ceiling = [4.0, 4.0, 2.0, 2.0, 2.0];
+        let mode = [2.0, 2.0, 1.0, 1.0, 1.0];
+        let r = paired_ratios(&mode, &ceiling);
+        assert_eq!(r, vec![0.5; 5]);
+        // Each window goes with its own round, not with another's.
+        assert_eq!(
+            paired_ratios(&[2.0, 1.2, 2.0], &[4.0, 2.0, 4.0]),
+            vec![0.5, 0.6, 0.5]
+        );
+        assert_eq!(paired_ratios(&[1.0], &[0.0]), vec![0.0]);
+        // The reported ratio is the median of the rounds' ratios, not the
+        // ratio of the medians (here 0.6 / 1.0 = 0.6 against 0.5).
+        let (mpps, ratio, ratios) = figures(&[0.5, 0.6, 1.0], &[1.0, 1.0, 2.0]);
+        assert_eq!((mpps, ratio, ratios), (0.6, 0.5, vec![0.5, 0.6, 0.5]));
+    }
+
+    #[test]
     fn bench_row_text_and_json_carry_the_same_values() {
         let row = Row {
             config: CoreSharing::OwnCore,
@@ -445,6 +540,7 @@ mod tests {
             mpps: 1.234,
             ratio: 0.57,
             samples: vec![1.111, 1.234, 1.345],
+            ratios: vec![0.512, 0.57, 0.589],
             drops: Some(4321),
             runs: 3,
             window_s: 1.0,

@@ -194,15 +194,23 @@ impl Copier {
         let ifindex = xsk::netdev::ifindex(iface)?;
         // Filters and summaries want the headers even with a small -s.
         if let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? {
-            let ignored = if args.mode == HookChoice::Auto {
-                ""
-            } else {
-                " (--mode is the attached program's)"
+            // A tap runs where its program is attached: a different --mode
+            // cannot be honoured, and is refused rather than ignored.
+            let wanted = match args.mode {
+                HookChoice::Auto => None,
+                HookChoice::Native => Some("native"),
+                HookChoice::Skb => Some("skb"),
             };
+            if let Some(w) = wanted.filter(|w| *w != mode) {
+                bail!(
+                    "--mode {w}: {iface} already has {name} (program id {id}) in {mode} mode, and dump \
+                     captures beside it there: leave out --mode, or detach that program first"
+                );
+            }
             writeln!(
                 msg,
                 "capturing on {iface} beside {name} (program id {id}, {mode} mode), \
-                 each frame with its verdict{note}{ignored}"
+                 each frame with its verdict{note}"
             )?;
             return Ok(Copier::Tap { tap, id, name });
         }

@@ -130,12 +130,15 @@ pub fn run(
         (false, true) => Program::RedirectEchoFrags,
     };
     let mut session = Session::open(iface, s, program, out)?;
+    // With --busy-poll, Some(true): recvfrom each turn runs the queue's
+    // NAPI; Some(false): the socket has no NAPI to poll, so the loop spins
+    // on the rings instead; None: not known until the first request.
+    let mut napi = Some(false);
     if args.busy_poll {
-        session
-            .xsk
-            .socket()
-            .set_busy_poll(BUSY_POLL_USECS, s.batch)
+        let sock = session.xsk.socket();
+        sock.set_busy_poll(BUSY_POLL_USECS, s.batch)
             .context("--busy-poll")?;
+        napi = sock.napi_id()?.map(|_| true);
     }
     ready();
 
@@ -161,8 +164,10 @@ pub fn run(
     let mut next_check = Instant::now() + crate::app::modes::BOUND_CHECK;
     while !stop.load(Ordering::Relaxed) {
         if args.busy_poll {
-            // recvfrom runs the queue's NAPI poll in this thread.
-            session.xsk.socket().kick_rx()?;
+            if napi != Some(false) {
+                // recvfrom runs the queue's NAPI poll in this thread.
+                session.xsk.socket().kick_rx()?;
+            }
         } else {
             session.wait_rx(s.poll, poll_ms)?;
         }
@@ -199,6 +204,9 @@ pub fn run(
                     }
                 }
             });
+            if napi.is_none() && m.transmitted + m.recycled > 0 {
+                napi = Some(busy_poll_has_napi(xsk.socket(), s.quiet, out)?);
+            }
             sum.totals.tx_packets += u64::from(m.transmitted);
             sum.tx_ring_full += u64::from(m.tx_full);
             let n = m.transmitted + m.tx_full + m.recycled + m.freed;
@@ -267,6 +275,23 @@ pub fn run(
     sum.kernel = session.xsk.statistics()?;
     sum.xdp = session.prog.counters()?;
     Ok(sum)
+}
+
+/// Once requests arrive: whether the socket has a NAPI instance to busy
+/// poll. Without one (copy mode on Linux 6.13+) every recvfrom would be a
+/// system call that polls nothing, slower than looking at the ring; says
+/// so once and the loop spins instead.
+fn busy_poll_has_napi(sock: &xsk::Socket, quiet: bool, out: &mut dyn Write) -> Result<bool> {
+    let has = sock.napi_id()?.is_some();
+    if !has && !quiet {
+        writeln!(
+            out,
+            "--busy-poll: the kernel gave this socket no NAPI instance to poll \
+             (copy mode on Linux 6.13+, or a driver that does not report its queues); \
+             waiting in a busy loop over the rings instead"
+        )?;
+    }
+    Ok(has)
 }
 
 /// A responder running on a thread of its own in a sandbox's inner

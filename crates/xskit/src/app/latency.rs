@@ -45,6 +45,10 @@ pub struct LatencyArgs {
     /// [default: CPU 0, when there are two or more]
     #[arg(long)]
     pub sender_cpu: Option<u32>,
+    /// Rounds to split the requests into, each the kernel answering and
+    /// then xskit (so both see the same drift of the host's speed)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub rounds: u16,
     /// How long to wait for the last replies of a series
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub linger: Duration,
@@ -112,6 +116,9 @@ pub struct Report {
     pub timestamps: &'static str,
     /// Which CPU the sender and the responder ran on.
     pub placement: String,
+    /// Rounds the requests were split into, each the kernel answering and
+    /// then xskit.
+    pub rounds: u16,
     /// One row per responder, family and rate.
     pub rows: Vec<Row>,
 }
@@ -164,6 +171,11 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "round-trip times in µs ({})", self.timestamps)?;
         writeln!(f, "{}", self.placement)?;
+        writeln!(
+            f,
+            "{} rounds, each the kernel answering and then xskit",
+            self.rounds
+        )?;
         writeln!(
             f,
             "| responder | family | rate/s | replies | p50 | p90 | p99 | p99.9 | max | p50, p99 vs kernel |"
@@ -266,12 +278,19 @@ pub fn series(
     Ok((rtts, tx_stamps))
 }
 
+/// Round-trip times pooled over the rounds, per (responder, family, rate),
+/// and whether every series had the kernel's TX stamps.
+type Pool = Vec<((&'static str, &'static str, u32), Vec<f64>, bool)>;
+
+/// One series per family and rate with `responder` answering, `count`
+/// requests each, added to `pool`.
 fn measure(
     state: &State,
     args: &LatencyArgs,
     sender_cpu: Option<u32>,
     responder: &'static str,
-    report: &mut Report,
+    count: u16,
+    pool: &mut Pool,
 ) -> Result<()> {
     for (family, dst) in [
         ("ipv4", IpAddr::V4(state.inner_v4)),
@@ -282,16 +301,26 @@ fn measure(
                 if let Some(c) = sender_cpu {
                     crate::app::cpu::pin(c)?;
                 }
-                series(dst, rate, args.count, args.size, args.linger)
+                series(dst, rate, count, args.size, args.linger)
             })??;
-            // A series without every TX stamp measured from user space:
-            // say so on that row, and compare it with nothing.
-            let mut row = Row::from_rtts(responder, family, rate, u32::from(args.count), rtts);
-            row.kernel_tx_stamps = tx;
-            report.rows.push(row);
+            let key = (responder, family, rate);
+            match pool.iter_mut().find(|(k, ..)| *k == key) {
+                Some((_, all, all_tx)) => {
+                    all.extend(rtts);
+                    *all_tx &= tx;
+                }
+                None => pool.push((key, rtts, tx)),
+            }
         }
     }
     Ok(())
+}
+
+/// Requests per round: `count` split as evenly as possible over `rounds`.
+fn per_round(count: u16, rounds: u16) -> Vec<u16> {
+    (0..rounds)
+        .map(|r| count / rounds + u16::from(r < count % rounds))
+        .collect()
 }
 
 /// Runs the measurement in a temporary sandbox.
@@ -307,6 +336,13 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
                 ncpu - 1
             );
         }
+    }
+    if args.rounds > args.count {
+        bail!(
+            "--rounds {} is more than the {} requests per series (-c): use fewer rounds or more requests",
+            args.rounds,
+            args.count
+        );
     }
     let guard = Guard(sandbox::up(&UpArgs::named(&args.name))?);
     let state = &guard.0;
@@ -325,9 +361,9 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
             show(responder_cpu),
             args.wait
         ),
+        rounds: args.rounds,
         rows: Vec::new(),
     };
-    measure(state, args, sender_cpu, "kernel", &mut report)?;
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(state.inner_if.clone());
     a.socket.poll = args.wait == Wait::Poll;
@@ -336,10 +372,28 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
     a.socket.interval = Duration::from_secs(3600);
     // One source asks on purpose: measure the responder, not its limit.
     a.rate_limit = 0;
-    let responder = echo::Background::start(state, a, responder_cpu, Box::new(std::io::sink()))?;
-    let r = measure(state, args, sender_cpu, "xskit", &mut report);
-    responder.stop()?;
-    r?;
+    // Round by round, the kernel answering and then xskit: the host's
+    // speed drifts within a run, and whole series one after the other
+    // would compare the drift rather than the responders.
+    let mut pool = Pool::new();
+    for n in per_round(args.count, args.rounds) {
+        measure(state, args, sender_cpu, "kernel", n, &mut pool)?;
+        let responder =
+            echo::Background::start(state, a.clone(), responder_cpu, Box::new(std::io::sink()))?;
+        let r = measure(state, args, sender_cpu, "xskit", n, &mut pool);
+        responder.stop()?;
+        r?;
+    }
+    for ((responder, family, rate), rtts, tx) in pool {
+        // A series without every TX stamp measured from user space: say so
+        // on that row, and compare it with nothing.
+        let mut row = Row::from_rtts(responder, family, rate, u32::from(args.count), rtts);
+        row.kernel_tx_stamps = tx;
+        report.rows.push(row);
+    }
+    report
+        .rows
+        .sort_by_key(|r| (r.responder != "kernel", r.family, r.rate));
     Ok(report)
 }
 
@@ -358,6 +412,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rounds_split_the_requests_evenly() {
+        assert_eq!(per_round(1000, 5), vec![200; 5]);
+        assert_eq!(per_round(12, 5), vec![3, 3, 2, 2, 2]);
+        assert_eq!(per_round(10, 1), vec![10]);
+        assert_eq!(per_round(10, 10), vec![1; 10]);
+    }
+
+    #[test]
     fn percentiles_are_nearest_rank() {
         let v: Vec<f64> = (1..=1000).map(f64::from).collect();
         assert_eq!(percentile(&v, 50.0), 500.0);
@@ -372,6 +434,7 @@ mod tests {
         let report = Report {
             timestamps: "test",
             placement: "sender on CPU 0".into(),
+            rounds: 3,
             rows: vec![
                 Row::from_rtts("kernel", "ipv4", 100, 3, vec![10.0, 20.0, 30.0]),
                 Row::from_rtts("xskit", "ipv4", 100, 3, vec![5.0, 10.0, 15.0]),
@@ -383,7 +446,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("0.50, 0.50"), "{text}");
+        assert!(text.contains("3 rounds, each the kernel"), "{text}");
         let v: serde_json::Value = serde_json::to_value(&report).unwrap();
+        assert_eq!(v["rounds"], 3);
         assert_eq!(v["rows"][1]["p50_us"], 10.0);
         assert_eq!(v["rows"][0]["responder"], "kernel");
         assert_eq!(v["rows"][0]["kernel_tx_stamps"], true);
@@ -396,6 +461,7 @@ mod tests {
         let report = Report {
             timestamps: "test",
             placement: "sender on CPU 0".into(),
+            rounds: 1,
             rows: vec![
                 user,
                 Row::from_rtts("xskit", "ipv6", 100, 3, vec![5.0, 10.0, 15.0]),
