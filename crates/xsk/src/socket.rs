@@ -178,9 +178,11 @@ impl Socket {
     /// (SO_INCOMING_NAPI_ID), or `None` when the kernel gave it none.
     ///
     /// Busy polling (see [`Socket::set_busy_poll`]) needs one. Linux 6.13
-    /// and later give one at bind time to zero-copy sockets of drivers that
-    /// report their queues' NAPI, and none to copy-mode sockets; earlier
-    /// kernels took it from the first received frame's queue.
+    /// and later give it at bind time, from the NAPI the driver reports for
+    /// the queue (`netif_queue_set_napi`; 6.13 to 6.14.8 only to zero-copy
+    /// sockets), so a socket on a driver that reports none, such as veth,
+    /// has none; earlier kernels took it from the first received frame's
+    /// queue (none in SKB mode).
     ///
     /// # Errors
     /// The getsockopt failed (Linux before 4.12 has no SO_INCOMING_NAPI_ID).
@@ -188,8 +190,9 @@ impl Socket {
         let id =
             syscall::getsockopt_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_INCOMING_NAPI_ID)
                 .map_err(|e| Error::os("getsockopt(SO_INCOMING_NAPI_ID)", e))?;
-        // 0: none.
-        Ok(u32::try_from(id).ok().filter(|&id| id != 0))
+        // An unsigned int in the kernel; 0: none.
+        let id = u32::from_ne_bytes(id.to_ne_bytes());
+        Ok((id != 0).then_some(id))
     }
 
     /// Turns on preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL

@@ -110,10 +110,11 @@ fn busy_poll_and_spin_responders_answer_like_the_poll_one() {
             )
         });
         let sum = responder.stop().unwrap();
-        // Copy mode on veth: from Linux 6.13 the kernel gives the socket no
-        // NAPI id (only zero-copy sockets get one, at bind), so busy polling
-        // has nothing to poll and the responder must say it spins instead;
-        // before, the id came with the first frame and it must not.
+        // veth from Linux 6.13 on: sockets get their NAPI id at bind from
+        // the NAPI the driver reports for the queue, and veth reports none,
+        // so busy polling has nothing to poll and the responder must say it
+        // spins instead; before, the id came with the first frame and it
+        // must not.
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let said = text.contains("no NAPI instance to poll");
         assert_eq!(

@@ -41,13 +41,13 @@ pub struct BenchArgs {
     /// One JSON object per (configuration, mode) instead of a table
     #[arg(long)]
     pub json: bool,
-    /// UMEM frames per application socket (rings get half as many slots;
-    /// xdpsock's default is 4096)
+    /// UMEM frames per socket of rxdrop, l2fwd and txonly (rings get half
+    /// as many slots; xdpsock's default is 4096; echo keeps its own)
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=crate::app::args::MAX_FRAMES as i64))]
     pub frames: u32,
-    /// Bytes per UMEM frame, 2048 to 4096 (xdpsock's default is 4096; with
+    /// Bytes per UMEM frame, 2048 or 4096 (xdpsock's default is 4096; with
     /// 4096 every frame's copy lands in the same cache sets)
-    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(2048..=4096))]
+    #[arg(long, default_value_t = 2048, value_parser = parse_frame_size)]
     pub frame_size: u32,
     /// RX ring entries of the application (power of two) [default: half the frames]
     #[arg(long, value_parser = crate::app::args::ring_size)]
@@ -120,6 +120,14 @@ pub enum Nap {
     Off,
     /// The modes sleep this long when their RX ring runs dry.
     For(Duration),
+}
+
+/// Aligned UMEM frames: a power of two from 2048 to 4096.
+fn parse_frame_size(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n @ (2048 | 4096)) => Ok(n),
+        _ => Err(format!("{s:?} is not a frame size: use 2048 or 4096")),
+    }
 }
 
 fn parse_bench_nap(s: &str) -> Result<Nap, String> {
@@ -349,7 +357,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
         writeln!(
             out,
             "xskit bench: {} rounds of {:.1}s windows, {}-byte frames, veth in copy mode, {} CPUs, \
-             UMEM {} x {} B, rxdrop/l2fwd nap: {}",
+             rxdrop/l2fwd/txonly UMEM {} x {} B, rxdrop/l2fwd nap: {}",
             args.runs,
             args.window.as_secs_f64(),
             args.size,
@@ -530,6 +538,24 @@ mod tests {
         // ratio of the medians (here 0.6 / 1.0 = 0.6 against 0.5).
         let (mpps, ratio, ratios) = figures(&[0.5, 0.6, 1.0], &[1.0, 1.0, 2.0]);
         assert_eq!((mpps, ratio, ratios), (0.6, 0.5, vec![0.5, 0.6, 0.5]));
+    }
+
+    #[test]
+    fn frame_sizes_and_naps_parse_or_say_what_to_use() {
+        assert_eq!(parse_frame_size("2048"), Ok(2048));
+        assert_eq!(parse_frame_size("4096"), Ok(4096));
+        for bad in ["3000", "1024", "", "x"] {
+            assert!(
+                parse_frame_size(bad).unwrap_err().contains("2048 or 4096"),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_bench_nap("off"), Ok(Nap::Off));
+        assert_eq!(
+            parse_bench_nap("100us"),
+            Ok(Nap::For(Duration::from_micros(100)))
+        );
+        assert!(parse_bench_nap("0").unwrap_err().contains("`off`"));
     }
 
     #[test]

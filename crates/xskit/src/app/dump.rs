@@ -201,7 +201,9 @@ impl Copier {
                 HookChoice::Native => Some("native"),
                 HookChoice::Skb => Some("skb"),
             };
-            if let Some(w) = wanted.filter(|w| *w != mode) {
+            // ("multi" or "?": the program's own mode is not known here.)
+            let known = matches!(mode, "native" | "skb");
+            if let Some(w) = wanted.filter(|w| known && *w != mode) {
                 bail!(
                     "--mode {w}: {iface} already has {name} (program id {id}) in {mode} mode, and dump \
                      captures beside it there: leave out --mode, or detach that program first"

@@ -132,7 +132,8 @@ pub fn run(
     let mut session = Session::open(iface, s, program, out)?;
     // With --busy-poll, Some(true): recvfrom each turn runs the queue's
     // NAPI; Some(false): the socket has no NAPI to poll, so the loop spins
-    // on the rings instead; None: not known until the first request.
+    // on the rings instead; None: not known until the first request (before
+    // Linux 6.13 the id comes with the first frame).
     let mut napi = Some(false);
     if args.busy_poll {
         let sock = session.xsk.socket();
@@ -204,9 +205,6 @@ pub fn run(
                     }
                 }
             });
-            if napi.is_none() && m.transmitted + m.recycled > 0 {
-                napi = Some(busy_poll_has_napi(xsk.socket(), s.quiet, out)?);
-            }
             sum.totals.tx_packets += u64::from(m.transmitted);
             sum.tx_ring_full += u64::from(m.tx_full);
             let n = m.transmitted + m.tx_full + m.recycled + m.freed;
@@ -224,6 +222,10 @@ pub fn run(
             }
         }
 
+        if napi.is_none() && sum.totals.rx_packets > 0 {
+            let quiet = s.quiet || s.json;
+            napi = Some(busy_poll_has_napi(session.xsk.socket(), quiet, out)?);
+        }
         let now = Instant::now();
         if now >= next_check {
             // Noticed in poll() too, but a busy loop never waits there.
@@ -278,16 +280,16 @@ pub fn run(
 }
 
 /// Once requests arrive: whether the socket has a NAPI instance to busy
-/// poll. Without one (copy mode on Linux 6.13+) every recvfrom would be a
-/// system call that polls nothing, slower than looking at the ring; says
-/// so once and the loop spins instead.
+/// poll. Without one (veth on Linux 6.13+, SKB mode) every recvfrom would
+/// be a system call that polls nothing; says so once (unless quiet) and
+/// the loop spins on the rings instead.
 fn busy_poll_has_napi(sock: &xsk::Socket, quiet: bool, out: &mut dyn Write) -> Result<bool> {
     let has = sock.napi_id()?.is_some();
     if !has && !quiet {
         writeln!(
             out,
             "--busy-poll: the kernel gave this socket no NAPI instance to poll \
-             (copy mode on Linux 6.13+, or a driver that does not report its queues); \
+             (its driver does not report its queues' NAPI, as veth on Linux 6.13+, or SKB mode); \
              waiting in a busy loop over the rings instead"
         )?;
     }

@@ -306,6 +306,9 @@ fn measure(
             let key = (responder, family, rate);
             match pool.iter_mut().find(|(k, ..)| *k == key) {
                 Some((_, all, all_tx)) => {
+                    // One round without every TX stamp marks the whole row
+                    // (whose percentiles then mix both time bases): it is
+                    // compared with nothing.
                     all.extend(rtts);
                     *all_tx &= tx;
                 }
@@ -363,6 +366,14 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
         ),
         rounds: args.rounds,
         rows: Vec::new(),
+    };
+    // A rate given twice is measured once (its rows would pool both).
+    let mut rates = args.rates.clone();
+    let mut seen = std::collections::HashSet::new();
+    rates.retain(|r| seen.insert(*r));
+    let args = &LatencyArgs {
+        rates,
+        ..args.clone()
     };
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(state.inner_if.clone());
