@@ -260,6 +260,17 @@ fn a_killed_dump_leaves_the_tap_to_switch_itself_off_and_one_dump_at_a_time() {
     assert!(!second.status.success());
     let why = String::from_utf8_lossy(&second.stderr);
     assert!(why.contains("another `xskit dump` is capturing"), "{why}");
+    // So is one from another network namespace (this thread's): program
+    // ids are global, and so is the claim. Refused before it touches the
+    // switch.
+    let other = tap::Tap::open(id, 1, 256)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        other.contains("another `xskit dump` is capturing"),
+        "{other}"
+    );
 
     dump.kill().unwrap(); // SIGKILL: no chance to switch anything off
     dump.wait().unwrap();
@@ -286,6 +297,11 @@ fn a_killed_dump_leaves_the_tap_to_switch_itself_off_and_one_dump_at_a_time() {
         copied += 1;
     }
     assert_eq!(copied, 0, "frames copied after the deadline");
+    // The killed capture's claim went with it: the next one takes it, and
+    // leaves no file behind when it ends.
+    let next = tap::Tap::open(id, 1, 256).unwrap().expect("a tap");
+    drop(next);
+    assert!(!std::path::Path::new(&format!("/run/xskit/taps/{id}.lock")).exists());
     ok(&["unload", "--sandbox", &st.name, &st.inner_if]);
 }
 

@@ -13,13 +13,18 @@
 //! that dies in any way (SIGKILL included) leaves a deadline that passes,
 //! and the kernel stops copying by itself. One capture per program at a
 //! time (two readers would take each other's records from one ring): the
-//! first holds an abstract Unix socket named after the program's id, which
-//! the kernel releases with its process.
+//! first holds an exclusive lock on a file named after the program's id in
+//! a directory only root can write, which the kernel releases with its
+//! process; program ids are global, and so is the file, whatever network
+//! namespace each capture runs in.
 
 use anyhow::{bail, Context, Result};
 use aya::maps::{Array, Map, MapData, RingBuf};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener};
+use rustix::fs::{flock, FlockOperation};
+use rustix::io::Errno;
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Name of the switch map (`xskit_tap`).
@@ -158,18 +163,64 @@ pub fn ring_of(prog_id: u32) -> Result<Option<RingBuf<MapData>>> {
     ))
 }
 
-/// Holds the one capture a program may have at a time.
-fn claim(prog_id: u32) -> Result<UnixListener> {
-    let addr = SocketAddr::from_abstract_name(format!("xskit-tap-{prog_id}"))
-        .context("naming the capture claim")?;
-    match UnixListener::bind_addr(&addr) {
-        Ok(l) => Ok(l),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
-            "another `xskit dump` is capturing from this program (id {prog_id}) already: \
-             one capture per program at a time; stop that one first"
-        ),
-        Err(e) => Err(e).context("claiming the program's capture tap"),
+/// Where the captures' claims are (root's, 0700: no other user can take a
+/// program's claim, as anyone could an abstract socket name).
+const CLAIMS: &str = "/run/xskit/taps";
+
+/// The one capture a program may have at a time: an exclusive flock(2) on
+/// `CLAIMS/<id>.lock`, released by the kernel when the process ends
+/// (SIGKILL included), and the file removed when dropped.
+struct Claim {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // Removed while still locked (the file closes after this): one
+        // who opened it meanwhile sees, once locked, that the path holds
+        // another file or none, and starts over.
+        let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Takes program `prog_id`'s claim, or says who has it.
+fn claim(prog_id: u32) -> Result<Claim> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(CLAIMS)
+        .with_context(|| format!("creating {CLAIMS}"))?;
+    let path = Path::new(CLAIMS).join(format!("{prog_id}.lock"));
+    for _ in 0..16 {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // flock(2) through rustix: std's File::try_lock is newer than the
+        // crate's minimum Rust.
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(e) if e == Errno::WOULDBLOCK => bail!(
+                "another `xskit dump` is capturing from this program (id {prog_id}) already: \
+                 one capture per program at a time; stop that one first"
+            ),
+            Err(e) => {
+                return Err(std::io::Error::from(e))
+                    .with_context(|| format!("locking {}", path.display()))
+            }
+        }
+        let ours = file.metadata()?.ino();
+        if std::fs::metadata(&path).is_ok_and(|m| m.ino() == ours) {
+            return Ok(Claim { path, _file: file });
+        }
+    }
+    bail!(
+        "could not claim program {prog_id}'s capture tap: {} keeps changing",
+        path.display()
+    )
 }
 
 /// A capture switched on in a program's tap; switched off when dropped.
@@ -182,7 +233,7 @@ pub struct Tap {
     /// than that are left from an earlier one.
     pub since_ns: u64,
     /// Released after the switch is off (fields drop after `Drop::drop`).
-    _claim: UnixListener,
+    _claim: Claim,
 }
 
 impl std::fmt::Debug for Tap {
