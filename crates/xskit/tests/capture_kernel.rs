@@ -12,6 +12,8 @@ use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_outer, sandbox};
 use xskit::wire::build;
 
+mod common;
+
 const XSKIT: &str = env!("CARGO_BIN_EXE_xskit");
 
 fn tcpdump() -> Command {
@@ -24,16 +26,7 @@ fn tcpdump() -> Command {
 
 /// Starts `xskit dump --sandbox SB ARGS` and waits for its "capturing" line.
 fn start_dump(sb: &str, args: &[&str], stdout: Stdio) -> Child {
-    let mut c = Command::new(XSKIT)
-        .args(["dump", "--sandbox", sb])
-        .args(args)
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(c.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let (c, line, mut err) = common::spawn_dump(sb, args, stdout);
     assert!(line.contains("capturing on"), "{line}");
     // Keep draining stderr so the summary never blocks.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));

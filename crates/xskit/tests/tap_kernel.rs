@@ -3,9 +3,12 @@
 //! gave, to a separate `xskit dump` process; a killed dump leaves a
 //! deadline that passes, and the kernel stops copying by itself.
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use common::{ok, xskit};
+use std::io::Read;
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use xskit::app::args::defaults;
 use xskit::app::demo::ping_series;
@@ -15,27 +18,6 @@ use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 use xskit::wire::build;
 use xskit::xdp::{pin, tap};
-
-const XSKIT: &str = env!("CARGO_BIN_EXE_xskit");
-
-fn xskit(args: &[&str]) -> std::process::Output {
-    Command::new(XSKIT)
-        .args(args)
-        .env_remove("SSH_CONNECTION")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) {
-    let o = xskit(args);
-    assert!(
-        o.status.success(),
-        "xskit {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
 
 /// Starts `xskit dump --sandbox SB ARGS`, waits for its first line on
 /// stderr and returns it with the child (stdout piped).
@@ -47,16 +29,7 @@ fn start_dump(sb: &str, args: &[&str]) -> (Child, String) {
 /// As [`start_dump`], and also the rest of stderr, read to its end by a
 /// thread (so the child never blocks on it).
 fn spawn_dump(sb: &str, args: &[&str]) -> (Child, String, std::thread::JoinHandle<String>) {
-    let mut c = Command::new(XSKIT)
-        .args(["dump", "--sandbox", sb])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(c.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let (c, line, mut err) = common::spawn_dump(sb, args, Stdio::piped());
     let rest = std::thread::spawn(move || {
         let mut s = String::new();
         err.read_to_string(&mut s).unwrap();

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::time::Duration;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{veth_pair, Pair};
@@ -34,6 +34,27 @@ pub fn ok(args: &[&str]) -> String {
     let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "xskit {args:?} failed: {text}");
     text
+}
+
+/// Starts `xskit dump --sandbox SB ARGS` with `stdout`, reads the first
+/// line of its stderr and returns the child, that line and the rest of
+/// stderr (the caller keeps draining it, or dump may block on it).
+pub fn spawn_dump(
+    sb: &str,
+    args: &[&str],
+    stdout: Stdio,
+) -> (Child, String, BufReader<ChildStderr>) {
+    let mut c = bin()
+        .args(["dump", "--sandbox", sb])
+        .args(args)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(c.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    (c, line, err)
 }
 
 /// Starts `xskit load ARGS` and returns it, and the question it asked,
