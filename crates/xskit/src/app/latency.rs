@@ -347,6 +347,14 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
             args.count
         );
     }
+    // A rate given twice is measured once (its rows would pool both).
+    let mut rates = args.rates.clone();
+    let mut seen = std::collections::HashSet::new();
+    rates.retain(|r| seen.insert(*r));
+    let args = &LatencyArgs {
+        rates,
+        ..args.clone()
+    };
     let guard = Guard(sandbox::up(&UpArgs::named(&args.name))?);
     let state = &guard.0;
     // The sender and the responder on CPUs of their own: sharing one, the
@@ -367,14 +375,6 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
         rounds: args.rounds,
         rows: Vec::new(),
     };
-    // A rate given twice is measured once (its rows would pool both).
-    let mut rates = args.rates.clone();
-    let mut seen = std::collections::HashSet::new();
-    rates.retain(|r| seen.insert(*r));
-    let args = &LatencyArgs {
-        rates,
-        ..args.clone()
-    };
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(state.inner_if.clone());
     a.socket.poll = args.wait == Wait::Poll;
@@ -386,6 +386,8 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
     // Round by round, the kernel answering and then xskit: the host's
     // speed drifts within a run, and whole series one after the other
     // would compare the drift rather than the responders.
+    // The first round adds the keys in the report's order: the kernel's
+    // rows, then xskit's, each by family and then the rates as given.
     let mut pool = Pool::new();
     for n in per_round(args.count, args.rounds) {
         measure(state, args, sender_cpu, "kernel", n, &mut pool)?;
@@ -402,9 +404,6 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
         row.kernel_tx_stamps = tx;
         report.rows.push(row);
     }
-    report
-        .rows
-        .sort_by_key(|r| (r.responder != "kernel", r.family, r.rate));
     Ok(report)
 }
 
