@@ -4,8 +4,9 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use xskit::app::args::defaults;
 use xskit::app::demo::ping_series;
@@ -184,28 +185,7 @@ fn all_traffic_redirects_everything() {
     }
     let g = sandbox("alltraffic").unwrap();
     let st = &g.0;
-    let inner_mac = in_inner(st, || veth::mac(&st.inner_if).unwrap());
-    let mac = inner_mac
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    for addr in [st.inner_v4.to_string(), st.inner_v6.to_string()] {
-        netns::ip(&[
-            "-n",
-            &st.outer_ns,
-            "neigh",
-            "replace",
-            &addr,
-            "lladdr",
-            &mac,
-            "dev",
-            &st.outer_if,
-            "nud",
-            "permanent",
-        ])
-        .unwrap();
-    }
+    pin_inner_neighbours(st);
     let _listener = in_inner(st, || TcpListener::bind("0.0.0.0:7777").unwrap());
     let ((v4, tcp_ok), sum) =
         with_responder(st, echo_args(&st.inner_if, HookChoice::Auto, true), || {
@@ -235,6 +215,81 @@ fn all_traffic_redirects_everything() {
     assert!(
         r >= sum.totals.rx_packets && r <= sum.totals.rx_packets + 3,
         "{sum:?}"
+    );
+}
+
+/// With `--all-traffic` every frame is redirected, so the outer end can
+/// reach the inner one only if it already knows the inner MAC addresses.
+fn pin_inner_neighbours(st: &State) {
+    let inner_mac = in_inner(st, || veth::mac(&st.inner_if).unwrap());
+    let mac = inner_mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    for addr in [st.inner_v4.to_string(), st.inner_v6.to_string()] {
+        netns::ip(&[
+            "-n",
+            &st.outer_ns,
+            "neigh",
+            "replace",
+            &addr,
+            "lladdr",
+            &mac,
+            "dev",
+            &st.outer_if,
+            "nud",
+            "permanent",
+        ])
+        .unwrap();
+    }
+}
+
+/// The program is attached only once the socket is registered (with its
+/// FILL frames): under a flood that runs while the responder starts, no
+/// frame slips past it to the kernel's stack.
+#[test]
+fn no_frame_reaches_the_stack_while_the_responder_starts() {
+    if !have_root("no_frame_reaches_the_stack_while_the_responder_starts") {
+        return;
+    }
+    let g = sandbox("startflood").unwrap();
+    let st = &g.0;
+    pin_inner_neighbours(st);
+    let stop = AtomicBool::new(false);
+    let sent = AtomicU64::new(0);
+    let sum = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            in_outer(st, || {
+                let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    if s.send_to(&[0u8; 32], (st.inner_v4, 9)).is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        });
+        let t = Instant::now();
+        while sent.load(Ordering::Relaxed) < 2000 && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let at_start = sent.load(Ordering::Relaxed);
+        let ((), sum) = with_responder(
+            st,
+            echo_args(&st.inner_if, HookChoice::Native, true),
+            || std::thread::sleep(Duration::from_millis(200)),
+        );
+        stop.store(true, Ordering::Relaxed);
+        assert!(
+            at_start >= 2000,
+            "the flood did not start ({at_start} sent)"
+        );
+        sum
+    });
+    assert!(sum.xdp.redirected.packets > 0, "{sum:?}");
+    assert_eq!(
+        sum.xdp.passed.packets, 0,
+        "frames reached the stack while the responder started: {sum:?}"
     );
 }
 

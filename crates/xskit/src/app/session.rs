@@ -1,7 +1,7 @@
-//! A session: what every AF_XDP application starts with. Load and attach
-//! an XDP program (sized by [`xskmap_slots`], attached by [`attach`]), open
-//! a socket on the queue, register it, fill the FILL ring. Dropping a
-//! session unregisters and detaches. (The ring loops live with their
+//! A session: what every AF_XDP application starts with. Load an XDP
+//! program (sized by [`xskmap_slots`]), open a socket on the queue, fill
+//! its FILL ring, register it, then attach the program (by [`attach`]).
+//! Dropping a session unregisters and detaches. (The ring loops live with their
 //! applications and in `xsk`'s batches.)
 
 use crate::app::args::SocketArgs;
@@ -67,11 +67,15 @@ impl Session {
     ) -> Result<Session> {
         crate::app::args::check_frame_size(args.frame_size, false)?;
         let mut prog = XdpProgram::load(program, xskmap_slots(iface, args.queue)?)?;
-        let mode = attach(&mut prog, iface, args.attach_mode(), args.force, out)?;
+        // The socket is bound, given its FILL frames and registered before
+        // the program is attached: the program passes what it cannot
+        // redirect, so in the other order the first frames would go to the
+        // kernel's stack instead.
         let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config())?;
+        xsk.refill(u32::MAX);
         prog.register(args.queue, &xsk)
             .with_context(|| format!("registering the socket for queue {}", args.queue))?;
-        xsk.refill(u32::MAX);
+        let mode = attach(&mut prog, iface, args.attach_mode(), args.force, out)?;
         if !args.json {
             writeln!(
                 out,

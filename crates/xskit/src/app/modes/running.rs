@@ -202,9 +202,7 @@ pub fn start(
         } else {
             Program::Redirect
         };
-        let mut p = XdpProgram::load(program, xskmap_slots(iface, highest)?)?;
-        mode_in_use = Some(attach(&mut p, iface, s.attach_mode(), s.force, out)?);
-        prog = Some(p);
+        prog = Some(XdpProgram::load(program, xskmap_slots(iface, highest)?)?);
     }
 
     let (umem, mut frames) = Umem::new(config.umem)?;
@@ -212,16 +210,22 @@ pub fn start(
     let mut xsks: Vec<Xsk> = Vec::new();
     for (i, &q) in queues.iter().enumerate() {
         let mine: Vec<Frame> = frames.drain(..per_queue.min(frames.len())).collect();
-        let x = if i == 0 {
+        let mut x = if i == 0 {
             Xsk::with_umem(iface, q, &config, umem.clone(), mine)?
         } else {
             Xsk::shared(&xsks[0], iface, q, &config, mine)?
         };
         if let Some(p) = &mut prog {
+            x.refill(u32::MAX);
             p.register(q, &x)
                 .with_context(|| format!("registering queue {q}"))?;
         }
         xsks.push(x);
+    }
+    // Attached once every socket is registered: until then the program
+    // would pass the frames of the queues without one to the stack.
+    if let Some(p) = &mut prog {
+        mode_in_use = Some(attach(p, iface, s.attach_mode(), s.force, out)?);
     }
     let zero_copy = xsks[0].is_zero_copy();
     if !s.json {
