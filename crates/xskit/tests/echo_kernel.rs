@@ -139,6 +139,63 @@ fn busy_poll_and_spin_responders_answer_like_the_poll_one() {
     }
 }
 
+/// Frames the outer end of the link has received (`ip -j -s link`).
+fn outer_rx_packets(st: &State) -> u64 {
+    let o = std::process::Command::new("ip")
+        .args(["-j", "-s", "-n", &st.outer_ns, "link", "show", &st.outer_if])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v[0]["stats64"]["rx"]["packets"]
+        .as_u64()
+        .expect("ip -j -s link gives stats64.rx.packets")
+}
+
+/// A busy responder's idle turns keep the reply path warm: in copy mode an
+/// empty sendto each (the kernel counts them in tx_ring_empty_descs), and
+/// nothing reaches the wire or the counters; `--no-warm` leaves them idle.
+#[test]
+fn idle_busy_turns_keep_the_path_warm_and_send_nothing() {
+    if !have_root("idle_busy_turns_keep_the_path_warm_and_send_nothing") {
+        return;
+    }
+    for no_warm in [false, true] {
+        let g = sandbox("echowarm").unwrap();
+        let st = &g.0;
+        let mut a = echo_args(&st.inner_if, HookChoice::Auto, false);
+        a.socket.poll = false;
+        a.no_warm = no_warm;
+        let responder = echo::Background::start(st, a, None, Box::new(std::io::sink())).unwrap();
+        let before = outer_rx_packets(st);
+        std::thread::sleep(Duration::from_millis(300));
+        let idle = outer_rx_packets(st) - before;
+        let v4 = in_outer(st, || {
+            ping_series(IpAddr::V4(st.inner_v4), 10, 56, Duration::ZERO).unwrap()
+        });
+        let sum = responder.stop().unwrap();
+        // The inner kernel may send a stray frame of its own (neighbour
+        // discovery); warm turns would send thousands.
+        assert!(idle <= 2, "no_warm {no_warm}: {idle} frames while idle");
+        assert_eq!((v4.correct, v4.wrong), (10, 0), "no_warm {no_warm}");
+        assert_eq!(
+            (
+                sum.totals.rx_packets,
+                sum.totals.tx_packets,
+                sum.answered_v4
+            ),
+            (10, 10, 10),
+            "no_warm {no_warm}: {sum:?}"
+        );
+        assert!(sum.accounting.is_consistent(), "{:?}", sum.accounting);
+        let empty = sum.kernel.tx_ring_empty_descs.expect("Linux 5.9+");
+        if no_warm {
+            assert!(empty < 100, "--no-warm still kicked TX {empty} times");
+        } else {
+            assert!(empty >= 200, "300 ms of idle turns kicked TX {empty} times");
+        }
+    }
+}
+
 #[test]
 fn arp_neighbour_discovery_and_tcp_still_work_in_filtered_mode() {
     if !have_root("arp_neighbour_discovery_and_tcp_still_work_in_filtered_mode") {

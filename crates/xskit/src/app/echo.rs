@@ -5,6 +5,7 @@
 //! completions and refill the FILL ring.
 
 use crate::app::args::SocketArgs;
+use crate::app::echo_warm::Warm;
 use crate::app::ratelimit::{parse_per_second, Limiter, RateLimit};
 use crate::app::report::Report;
 use crate::app::sandbox::State;
@@ -23,6 +24,10 @@ use xsk::{FrameAccounting, Statistics, Verdict};
 /// How long one recvfrom/sendto may poll the queue's NAPI with `--busy-poll`
 /// (SO_BUSY_POLL, µs): short, so the loop stays responsive to its other work.
 const BUSY_POLL_USECS: u32 = 20;
+
+/// How long a busy loop must have seen no frame before its idle turns keep
+/// the reply path warm (see `echo_warm`).
+const WARM_AFTER: Duration = Duration::from_micros(50);
 
 /// Options of `xskit echo`.
 #[derive(clap::Args, Clone, Debug)]
@@ -45,6 +50,13 @@ pub struct EchoArgs {
     /// waiting for the softirq; the lowest latency, one CPU kept at 100 %
     #[arg(long, conflicts_with = "poll")]
     pub busy_poll: bool,
+    /// In a busy loop (--spin, --busy-poll), leave idle turns idle: by
+    /// default each one answers a built-in request in a private buffer and,
+    /// in copy mode, makes an empty sendto, so that a request arriving after
+    /// a quiet spell finds the reply path in the caches (nothing is sent or
+    /// counted; the kernel's tx_ring_empty_descs counts the sendtos)
+    #[arg(long)]
+    pub no_warm: bool,
 }
 
 impl EchoArgs {
@@ -163,6 +175,11 @@ pub fn run(
     // Requests larger than a frame (-F) take the gathering path.
     let mut jumbo = s.frags.then(|| crate::app::echo_jumbo::Jumbo::new(batch));
     let mut next_check = Instant::now() + crate::app::modes::BOUND_CHECK;
+    // Idle turns of a loop that never sleeps keep the reply path warm.
+    let busy = !s.poll || args.busy_poll;
+    let mut warm = (busy && !args.no_warm && jumbo.is_none())
+        .then(|| Warm::new(&local, !session.xsk.is_zero_copy()));
+    let mut last_frame = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if args.busy_poll {
             if napi != Some(false) {
@@ -220,6 +237,18 @@ pub fn run(
             if m.freed > 0 {
                 xsk.refill(u32::MAX);
             }
+            if n > 0 {
+                last_frame = now;
+            } else if let Some(w) = warm.as_mut() {
+                // Only once the loop has been idle a while, so that under
+                // load the turns between bursts stay short; and no empty
+                // sendto while recvfrom busy-polls (a system call a turn).
+                if now.duration_since(last_frame) >= WARM_AFTER {
+                    let sock = xsk.socket();
+                    let polling = napi == Some(true);
+                    w.turn(&local, || if polling { Ok(()) } else { sock.kick_tx() })?;
+                }
+            }
         }
 
         if napi.is_none() && sum.totals.rx_packets > 0 {
@@ -255,6 +284,9 @@ pub fn run(
                 let _ = writeln!(out, "          not answered: {}", sum.rejected_text());
             }
             local = addrs::echo_local(iface);
+            if let Some(w) = warm.as_mut() {
+                w.refresh(&local);
+            }
         }
         if deadline.is_some_and(|d| now >= d) {
             break;

@@ -49,6 +49,9 @@ pub struct LatencyArgs {
     /// then xskit (so both see the same drift of the host's speed)
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub rounds: u16,
+    /// Leave the busy responder's idle turns idle (`echo --no-warm`)
+    #[arg(long)]
+    pub no_warm: bool,
     /// How long to wait for the last replies of a series
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub linger: Duration,
@@ -367,10 +370,15 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
     let mut report = Report {
         timestamps: "kernel software stamps: request leaving the sender, reply reaching it",
         placement: format!(
-            "sender (and its softirq) on {}, xskit's responder on {}, {}",
+            "sender (and its softirq) on {}, xskit's responder on {}, {}{}",
             show(sender_cpu),
             show(responder_cpu),
-            args.wait
+            args.wait,
+            match (args.wait, args.no_warm) {
+                (Wait::Poll, _) => "",
+                (_, false) => ", idle turns keep the reply path warm",
+                (_, true) => ", idle turns idle (--no-warm)",
+            }
         ),
         rounds: args.rounds,
         rows: Vec::new(),
@@ -379,6 +387,7 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
     a.socket.interface = Some(state.inner_if.clone());
     a.socket.poll = args.wait == Wait::Poll;
     a.busy_poll = args.wait == Wait::BusyPoll;
+    a.no_warm = args.no_warm;
     a.socket.quiet = true;
     a.socket.interval = Duration::from_secs(3600);
     // One source asks on purpose: measure the responder, not its limit.

@@ -13,6 +13,7 @@ pub mod echo;
 pub mod echo_async;
 pub mod echo_jumbo;
 pub mod echo_report;
+pub mod echo_warm;
 pub mod gen;
 pub mod latency;
 pub mod metrics;
