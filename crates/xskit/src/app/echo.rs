@@ -82,6 +82,10 @@ pub struct EchoSummary {
     pub rejected: [u64; Reject::COUNT],
     /// Replies dropped because the TX ring stayed full.
     pub tx_ring_full: u64,
+    /// Idle turns of a busy loop that kept the reply path warm (in copy
+    /// mode each an empty sendto, which the kernel counts in
+    /// `tx_ring_empty_descs`).
+    pub warm_turns: u64,
     /// How long it ran.
     pub elapsed: Duration,
     /// Where every frame was at the end.
@@ -247,6 +251,7 @@ pub fn run(
                     let sock = xsk.socket();
                     let polling = napi == Some(true);
                     w.turn(&local, || if polling { Ok(()) } else { sock.kick_tx() })?;
+                    sum.warm_turns += 1;
                 }
             }
         }

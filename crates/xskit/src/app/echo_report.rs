@@ -32,6 +32,9 @@ pub struct EchoReport {
     pub rejected: BTreeMap<&'static str, u64>,
     /// Replies dropped because the TX ring stayed full.
     pub tx_ring_full: u64,
+    /// Idle turns that kept the reply path warm (`kernel.tx_ring_empty_descs`
+    /// counts their empty sendtos in copy mode).
+    pub warm_turns: u64,
     /// Every frame was where the accounting says.
     pub frames_accounted: bool,
     /// Where every frame was (text only; JSON has `frames_accounted`).
@@ -62,6 +65,7 @@ impl EchoSummary {
                 .map(|(r, n)| (r.name(), n))
                 .collect(),
             tx_ring_full: self.tx_ring_full,
+            warm_turns: self.warm_turns,
             frames_accounted: self.accounting.is_consistent(),
             frames: self.accounting,
             kernel: self.kernel,
@@ -92,7 +96,7 @@ impl fmt::Display for EchoReport {
             .collect();
         writeln!(
             f,
-            "  answered: {} ICMPv6, {} ICMPv4; not answered: {}; tx ring full {}",
+            "  answered: {} ICMPv6, {} ICMPv4; not answered: {}; tx ring full {}; idle turns kept warm {}",
             thousands(self.answered_v6),
             thousands(self.answered_v4),
             if not_answered.is_empty() {
@@ -100,7 +104,8 @@ impl fmt::Display for EchoReport {
             } else {
                 not_answered.join(", ")
             },
-            thousands(self.tx_ring_full)
+            thousands(self.tx_ring_full),
+            thousands(self.warm_turns)
         )?;
         let a = &self.frames;
         writeln!(
@@ -166,6 +171,7 @@ mod tests {
             answered_v6: 1006,
             rejected,
             tx_ring_full: 1007,
+            warm_turns: 1008,
             elapsed: Duration::from_millis(2500),
             kernel: Statistics {
                 rx_dropped: 2001,
