@@ -316,6 +316,14 @@ fn window(warm: Duration, win: Duration, count: &dyn Fn() -> Result<u64>) -> Res
     Ok((c1.saturating_sub(c0)) as f64 / t1.duration_since(t0).as_secs_f64() / 1e6)
 }
 
+/// A nap as the header states it.
+fn nap_text(n: Nap) -> String {
+    match n {
+        Nap::Off => "off".to_string(),
+        Nap::For(d) => format!("{} µs", d.as_micros()),
+    }
+}
+
 /// Runs the benchmark and returns its rows.
 pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
     let ncpu = std::thread::available_parallelism()
@@ -365,9 +373,12 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
             args.frames,
             args.frame_size,
             match args.nap {
-                Some(Nap::Off) => "off".to_string(),
-                Some(Nap::For(d)) => format!("{} µs", d.as_micros()),
-                None => "100 µs in shared-core, off in own-core".to_string(),
+                Some(n) => nap_text(n),
+                None => configs
+                    .iter()
+                    .map(|c| format!("{} in {}", nap_text(c.nap), c.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }
         )?;
     }
