@@ -192,23 +192,26 @@ impl Copier {
             return Ok(Copier::Own { prog, ring });
         };
         let ifindex = xsk::netdev::ifindex(iface)?;
-        // Filters and summaries want the headers even with a small -s.
-        if let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? {
-            // A tap runs where its program is attached: a different --mode
-            // cannot be honoured, and is refused rather than ignored.
-            let wanted = match args.mode {
-                HookChoice::Auto => None,
-                HookChoice::Native => Some("native"),
-                HookChoice::Skb => Some("skb"),
-            };
-            // ("multi" or "?": the program's own mode is not known here.)
-            let known = matches!(mode, "native" | "skb");
-            if let Some(w) = wanted.filter(|w| known && *w != mode) {
+        // A tap runs where its program is attached: a different --mode
+        // cannot be honoured, and is refused rather than ignored, before the
+        // tap is switched on (a foreign program gets its own refusal below).
+        let wanted = match args.mode {
+            HookChoice::Auto => None,
+            HookChoice::Native => Some("native"),
+            HookChoice::Skb => Some("skb"),
+        };
+        // ("multi" or "?": the program's own mode is not known here.)
+        let known = matches!(mode, "native" | "skb");
+        if let Some(w) = wanted.filter(|w| known && *w != mode) {
+            if Tap::exists(id)? {
                 bail!(
                     "--mode {w}: {iface} already has {name} (program id {id}) in {mode} mode, and dump \
                      captures beside it there: leave out --mode, or detach that program first"
                 );
             }
+        }
+        // Filters and summaries want the headers even with a small -s.
+        if let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? {
             writeln!(
                 msg,
                 "capturing on {iface} beside {name} (program id {id}, {mode} mode), \

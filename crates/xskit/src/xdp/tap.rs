@@ -245,6 +245,14 @@ impl std::fmt::Debug for Tap {
 }
 
 impl Tap {
+    /// Whether program `prog_id` has a tap, without switching it on.
+    ///
+    /// # Errors
+    /// When the kernel's programs or their maps cannot be listed.
+    pub fn exists(prog_id: u32) -> Result<bool> {
+        Ok(maps_of(prog_id)?.is_some())
+    }
+
     /// Switches on the tap of program `prog_id` for frames of interface
     /// `ifindex`, copying up to `snaplen` bytes of each (at most
     /// [`MAX_COPY`]). `Ok(None)`: the program has no tap.
