@@ -33,11 +33,28 @@ fn no_pending_of(pid: u32) -> bool {
 /// reports the revert and that nothing is left behind. Returns how long
 /// after the deadline traffic flowed again (negative: before it).
 fn reverts_after(end: impl FnOnce(&mut Child)) -> f64 {
+    reverts_after_under(&[], end)
+}
+
+/// As [`reverts_after`], with xskit started by the command `under` (which
+/// runs the rest of its arguments; the pid checked is then `under`'s).
+fn reverts_after_under(under: &[&str], end: impl FnOnce(&mut Child)) -> f64 {
     let p = quiet_pair();
     let _cleanup = Cleanup;
     let tap = PacketSocket::bind(&p.inner).unwrap();
     let started = Instant::now();
-    let mut c = cmd(&["load", "drop", &p.inner, "--confirm-within", "2s"]);
+    let args = ["load", "drop", &p.inner, "--confirm-within", "2s"];
+    let mut c = match under.split_first() {
+        None => cmd(&args),
+        Some((first, rest)) => {
+            let mut c = std::process::Command::new(first);
+            c.args(rest)
+                .arg(env!("CARGO_BIN_EXE_xskit"))
+                .args(args)
+                .env_remove("SSH_CONNECTION");
+            c
+        }
+    };
     c.process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
@@ -129,6 +146,34 @@ fn killing_the_whole_process_group_reverts_in_the_kernel_on_time() {
         })
     });
     eprintln!("SIGKILL to the process group: traffic flowed again {late:+.3}s after the deadline");
+    assert!(late >= -0.2, "reverted long before the deadline: {late}");
+}
+
+/// The guard's deadline is on the clock of bpf_ktime_get_ns, the host's
+/// CLOCK_MONOTONIC. A process in a time namespace sees that clock shifted
+/// by the namespace's offset; `load` takes the offset back out, or here
+/// (+100,000 s) its deadline would lie a day ahead and the kernel would
+/// keep dropping everything: a lock-out.
+#[test]
+fn the_guard_keeps_its_deadline_from_inside_a_time_namespace() {
+    if !have_root("the_guard_keeps_its_deadline_from_inside_a_time_namespace") {
+        return;
+    }
+    let under = [
+        "unshare",
+        "--time",
+        "--monotonic",
+        "100000",
+        "--fork",
+        "--kill-child",
+    ];
+    let late = in_netns(|| {
+        reverts_after_under(&under, |c| {
+            // SAFETY: kill(2) of the process group the child leads.
+            assert_eq!(unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) }, 0);
+        })
+    });
+    eprintln!("in a time namespace: traffic flowed again {late:+.3}s after the deadline");
     assert!(late >= -0.2, "reverted long before the deadline: {late}");
 }
 

@@ -193,10 +193,42 @@ fn guard_map(path: &std::path::Path) -> Result<aya::maps::Array<aya::maps::MapDa
     )?)?)
 }
 
-/// CLOCK_MONOTONIC now, in nanoseconds (the clock of `bpf_ktime_get_ns`).
+/// The host's CLOCK_MONOTONIC now, in nanoseconds: the clock of
+/// `bpf_ktime_get_ns`, which the guard's and the taps' deadlines are on.
+///
+/// In a time namespace (time_namespaces(7)) this process's CLOCK_MONOTONIC
+/// runs shifted by the namespace's offset, and BPF's does not; the offset,
+/// read once from `/proc/self/timens_offsets` (the namespace this process's
+/// children get, which is its own unless it unshared one without entering
+/// it), is taken back out.
 pub fn monotonic_ns() -> u64 {
+    static OFFSET_NS: std::sync::OnceLock<i128> = std::sync::OnceLock::new();
+    let offset = *OFFSET_NS.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/timens_offsets")
+            .map(|t| timens_monotonic_offset_ns(&t))
+            .unwrap_or(0)
+    });
     let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    let ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+    u64::try_from(ns - offset).unwrap_or(0)
+}
+
+/// The monotonic offset in the text of `/proc/PID/timens_offsets` (lines
+/// of clock, seconds, nanoseconds: `monotonic -5 250000000`), in ns; 0 if
+/// the text has none.
+fn timens_monotonic_offset_ns(text: &str) -> i128 {
+    text.lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            // The kernel names the clock; a clock id (1) is accepted too.
+            if !matches!(f.next(), Some("monotonic" | "1")) {
+                return None;
+            }
+            let secs: i128 = f.next()?.parse().ok()?;
+            let nanos: i128 = f.next()?.parse().ok()?;
+            Some(secs * 1_000_000_000 + nanos)
+        })
+        .unwrap_or(0)
 }
 
 /// What confirming a guarded attachment found.
@@ -320,4 +352,21 @@ pub fn forget_namespace(ns_inode: u64) -> Result<()> {
         std::fs::remove_dir_all(&meta).with_context(|| format!("removing {}", meta.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_namespace_offset_is_read_from_its_proc_file() {
+        let t = "monotonic        1000         0\nboottime            0         0\n";
+        assert_eq!(timens_monotonic_offset_ns(t), 1_000_000_000_000);
+        let t = "boottime 7 0\nmonotonic -5 250000000\n";
+        assert_eq!(timens_monotonic_offset_ns(t), -4_750_000_000);
+        assert_eq!(timens_monotonic_offset_ns("1 2 3"), 2_000_000_003);
+        for none in ["", "boottime 3 0", "monotonic x 0", "monotonic 3"] {
+            assert_eq!(timens_monotonic_offset_ns(none), 0, "{none:?}");
+        }
+    }
 }
