@@ -51,10 +51,11 @@ pub struct EchoArgs {
     #[arg(long, conflicts_with = "poll")]
     pub busy_poll: bool,
     /// In a busy loop (--spin, --busy-poll), leave idle turns idle: by
-    /// default each one answers a built-in request in a private buffer and,
-    /// in copy mode, makes an empty sendto, so that a request arriving after
-    /// a quiet spell finds the reply path in the caches (nothing is sent or
-    /// counted; the kernel's tx_ring_empty_descs counts the sendtos)
+    /// default, after 50 µs without a frame, each one answers a built-in
+    /// request in a private buffer and, in copy mode, makes an empty sendto,
+    /// so that a request arriving after a quiet spell finds the responder's
+    /// part of the reply path warm (no frame is built or counted for it; the
+    /// kernel's tx_ring_empty_descs counts the sendtos; not with -F)
     #[arg(long)]
     pub no_warm: bool,
 }

@@ -46,8 +46,7 @@ pub fn xskmap_slots(iface: &str, highest_queue: u32) -> Result<u32> {
 
 /// An attached program and a bound socket on one queue.
 pub struct Session {
-    /// The bound socket. Declared first so it closes before the program
-    /// detaches.
+    /// The bound socket (closed after the program is detached, by `Drop`).
     pub xsk: Xsk,
     /// The attached program.
     pub prog: XdpProgram,
@@ -113,6 +112,9 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        // Detached first: unregistered while attached, the program would
+        // pass the frames of the moment in between to the stack.
+        self.prog.detach_all();
         let _ = self.prog.unregister(self.xsk.queue());
     }
 }
