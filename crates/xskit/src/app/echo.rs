@@ -27,7 +27,7 @@ const BUSY_POLL_USECS: u32 = 20;
 
 /// How long a busy loop must have seen no frame before its idle turns keep
 /// the reply path warm (see `echo_warm`).
-const WARM_AFTER: Duration = Duration::from_micros(50);
+const WARM_AFTER: Duration = Duration::from_micros(500);
 
 /// Options of `xskit echo`.
 #[derive(clap::Args, Clone, Debug)]
@@ -51,7 +51,7 @@ pub struct EchoArgs {
     #[arg(long, conflicts_with = "poll")]
     pub busy_poll: bool,
     /// In a busy loop (--spin, --busy-poll), leave idle turns idle: by
-    /// default, after 50 µs without a frame, each one answers a built-in
+    /// default, after 500 µs without a frame, each one answers a built-in
     /// request in a private buffer and, in copy mode, makes an empty sendto,
     /// so that a request arriving after a quiet spell finds the responder's
     /// part of the reply path warm (no frame is built or counted for it; the
