@@ -161,6 +161,11 @@ fn drop_on_default_route_interface_needs_force() {
         .unwrap();
         for program in [Program::Drop, Program::Redirect] {
             let mut prog = XdpProgram::load(program, 1).unwrap();
+            // The same refusal before anything touches the interface (the
+            // applications bind their sockets before they attach).
+            let e = prog.check_attach(&p.inner, false).unwrap_err();
+            assert!(matches!(e, LoaderError::DefaultRoute { .. }), "{e}");
+            prog.check_attach(&p.inner, true).unwrap();
             let e = prog.attach(&p.inner, HookChoice::Auto, false).unwrap_err();
             assert!(matches!(e, LoaderError::DefaultRoute { .. }), "{e}");
             assert!(e.to_string().contains("--force"), "{e}");

@@ -70,6 +70,9 @@ impl Session {
         // the program is attached: the program passes what it cannot
         // redirect, so in the other order the first frames would go to the
         // kernel's stack instead.
+        // Refusals first: nothing is bound on an interface the program may
+        // not go on.
+        prog.check_attach(iface, args.force)?;
         let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config())?;
         xsk.refill(u32::MAX);
         prog.register(args.queue, &xsk)

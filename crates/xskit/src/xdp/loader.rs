@@ -260,16 +260,14 @@ impl XdpProgram {
             .expect("checked at load")
     }
 
-    /// Attaches to `iface`. With [`HookChoice::Auto`] native mode is tried
-    /// first and SKB mode used if the driver refuses, the reason kept in
-    /// [`Attachment::fallback_reason`]. Programs that take all traffic are
-    /// refused on the default-route interface unless `force`.
-    pub fn attach(
-        &mut self,
-        iface: &str,
-        mode: HookChoice,
-        force: bool,
-    ) -> Result<&Attachment, LoaderError> {
+    /// What [`attach`](Self::attach) checks before it touches `iface`: that
+    /// it exists (returns its index), and that a program taking all traffic
+    /// is not put on the default-route interface without `force`. For
+    /// callers that set up sockets on the interface before attaching.
+    ///
+    /// # Errors
+    /// [`LoaderError::NoSuchInterface`], [`LoaderError::DefaultRoute`].
+    pub fn check_attach(&self, iface: &str, force: bool) -> Result<u32, LoaderError> {
         let ifindex = xsk::netdev::ifindex(iface)
             .map_err(|_| LoaderError::NoSuchInterface(iface.to_string()))?;
         if self.program.takes_all_traffic()
@@ -281,6 +279,20 @@ impl XdpProgram {
                 iface: iface.to_string(),
             });
         }
+        Ok(ifindex)
+    }
+
+    /// Attaches to `iface`. With [`HookChoice::Auto`] native mode is tried
+    /// first and SKB mode used if the driver refuses, the reason kept in
+    /// [`Attachment::fallback_reason`]. Programs that take all traffic are
+    /// refused on the default-route interface unless `force`.
+    pub fn attach(
+        &mut self,
+        iface: &str,
+        mode: HookChoice,
+        force: bool,
+    ) -> Result<&Attachment, LoaderError> {
+        let ifindex = self.check_attach(iface, force)?;
         let program = self.program;
         let attach_err = |mode: &'static str, e: &ProgramError| LoaderError::Attach {
             program,

@@ -202,7 +202,11 @@ pub fn start(
         } else {
             Program::Redirect
         };
-        prog = Some(XdpProgram::load(program, xskmap_slots(iface, highest)?)?);
+        let p = XdpProgram::load(program, xskmap_slots(iface, highest)?)?;
+        // Refusals first: nothing is bound on an interface the program may
+        // not go on.
+        p.check_attach(iface, s.force)?;
+        prog = Some(p);
     }
 
     let (umem, mut frames) = Umem::new(config.umem)?;
