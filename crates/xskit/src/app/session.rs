@@ -1,8 +1,8 @@
 //! A session: what every AF_XDP application starts with. Load an XDP
 //! program (sized by [`xskmap_slots`]), open a socket on the queue, fill
 //! its FILL ring, register it, then attach the program (by [`attach`]).
-//! Dropping a session unregisters and detaches. (The ring loops live with their
-//! applications and in `xsk`'s batches.)
+//! Dropping a session detaches and then unregisters. (The ring loops live
+//! with their applications and in `xsk`'s batches.)
 
 use crate::app::args::SocketArgs;
 use crate::xdp::{HookChoice, Program, XdpHook, XdpProgram};
@@ -66,12 +66,11 @@ impl Session {
     ) -> Result<Session> {
         crate::app::args::check_frame_size(args.frame_size, false)?;
         let mut prog = XdpProgram::load(program, xskmap_slots(iface, args.queue)?)?;
-        // The socket is bound, given its FILL frames and registered before
-        // the program is attached: the program passes what it cannot
-        // redirect, so in the other order the first frames would go to the
-        // kernel's stack instead.
-        // Refusals first: nothing is bound on an interface the program may
-        // not go on.
+        // The refusals first, so that nothing is bound on an interface the
+        // program may not go on. Then the socket is bound, given its FILL
+        // frames and registered before the program is attached: the program
+        // passes what it cannot redirect, so in the other order the first
+        // frames would go to the kernel's stack instead.
         prog.check_attach(iface, args.force)?;
         let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config())?;
         xsk.refill(u32::MAX);
