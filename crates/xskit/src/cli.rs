@@ -109,6 +109,28 @@ fn ops_caps() -> Vec<Cap> {
     vec![Cap::NetAdmin, Cap::Bpf, Cap::SysAdmin]
 }
 
+/// For the commands that make a sandbox of their own (demo, bench,
+/// latency): the kernel removes BPF links with the process, but not named
+/// network namespaces. A closed pipe becomes an error that unwinds through
+/// the sandbox's guard, and SIGINT, SIGTERM or SIGHUP remove the sandbox
+/// before the process ends (exit 128 + the signal).
+fn owns_sandbox(name: &str) -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    crate::sys::ignore_sigpipe();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing signal handlers")?;
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            // Not halfway through making it: wait for `up` to finish.
+            let _made = sandbox::SETTING_UP.lock();
+            let _ = sandbox::down(&name);
+            std::process::exit(128 + sig);
+        }
+    });
+    Ok(())
+}
+
 /// Stop flag set by SIGINT and SIGTERM.
 fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -157,6 +179,15 @@ pub fn main() -> i32 {
     }
     match run(cli) {
         Ok(code) => code,
+        // The reader went away (see owns_sandbox): quiet, as SIGPIPE is.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|i| i.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            128 + libc::SIGPIPE
+        }
         Err(e) => {
             eprintln!("xskit: error: {}", one_line(&format!("{e:#}")));
             1
@@ -249,6 +280,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Demo(args) => {
             need("demo", &caps::needs(true, true, true))?;
+            owns_sandbox(&args.name)?;
             Ok(if demo::run(&args, &mut stdout)? { 0 } else { 1 })
         }
         Command::Echo(mut args) => {
@@ -270,6 +302,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::L2fwd(args) => run_mode(Benchmark::L2fwd, args),
         Command::Bench(args) => {
             need("bench", &caps::needs(true, true, true))?;
+            owns_sandbox(&args.name)?;
             let rows = bench::run(&args, &mut stdout)?;
             if !args.json {
                 writeln!(stdout)?;
@@ -279,6 +312,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Latency(args) => {
             need("latency", &caps::needs(true, true, true))?;
+            owns_sandbox(&args.name)?;
             let report = latency::run(&args)?;
             latency::print(&report, args.json, &mut stdout)?;
             Ok(0)

@@ -152,6 +152,14 @@ pub fn default_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
+/// Ignores SIGPIPE again: a write to a closed pipe then fails with EPIPE,
+/// and the error unwinds through whatever must be cleaned up on the way.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
+    // and has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Moves the calling thread into a new, empty network namespace
 /// (`unshare(CLONE_NEWNET)`).
 pub fn unshare_net() -> io::Result<()> {

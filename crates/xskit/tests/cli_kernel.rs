@@ -156,6 +156,66 @@ fn a_closed_pipe_ends_xskit_quietly() {
     assert_eq!(text(&o.stderr), "", "nothing said on a closed pipe");
 }
 
+/// Waits up to 10 s for the named sandbox's namespaces to exist or not.
+fn wait_for_netns(name: &str, present: bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        let there = std::path::Path::new(&format!("/run/netns/{name}-in")).exists()
+            || std::path::Path::new(&format!("/run/netns/{name}-out")).exists();
+        if there == present {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// The commands that make a sandbox of their own remove it when a closed
+/// pipe or a signal ends them (the kernel does not remove named
+/// namespaces with the process): quietly on a closed pipe, 128 + the
+/// signal's number on SIGINT.
+#[test]
+fn a_benchmark_ended_by_a_closed_pipe_or_a_signal_leaves_no_namespaces() {
+    if !have_root("a_benchmark_ended_by_a_closed_pipe_or_a_signal_leaves_no_namespaces") {
+        return;
+    }
+    let name = format!("xt{}-bpipe", std::process::id());
+    let mut child = common::bin()
+        .args(["bench", "--name", &name, "--modes", "rxdrop", "--runs", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The header is written before the sandbox is made; close the pipe
+    // once it exists, so the next line meets a closed pipe.
+    assert!(wait_for_netns(&name, true), "bench made no sandbox");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(128 + libc::SIGPIPE), "{:?}", o.status);
+    assert_eq!(text(&o.stderr), "", "nothing said on a closed pipe");
+    assert!(
+        wait_for_netns(&name, false),
+        "bench left its sandbox behind"
+    );
+
+    let name = format!("xt{}-lsig", std::process::id());
+    let mut child = common::bin()
+        .args(["latency", "--name", &name, "--rates", "100", "-c", "500"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_netns(&name, true), "latency made no sandbox");
+    // SAFETY: kill(2) of a child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGINT), "{status:?}");
+    assert!(
+        wait_for_netns(&name, false),
+        "latency left its sandbox behind"
+    );
+}
+
 #[test]
 fn sandbox_up_suggests_echo_in_the_sandbox_it_made() {
     if !have_root("sandbox_up_suggests_echo_in_the_sandbox_it_made") {

@@ -190,10 +190,16 @@ fn host(subnet: (IpAddr, u8), n: u128) -> IpAddr {
     }
 }
 
+/// Held while [`up`] makes a sandbox: whoever removes one on a signal
+/// takes it first, so that a half-made sandbox is finished (and recorded)
+/// before it is removed.
+pub static SETTING_UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Brings the sandbox up. Fails, touching nothing, if it is already up,
 /// its namespaces exist, or its subnets clash with the host's routes.
 /// Must be called from a thread in the host's own namespace.
 pub fn up(args: &UpArgs) -> Result<State> {
+    let _whole = SETTING_UP.lock().unwrap_or_else(|p| p.into_inner());
     if !args
         .name
         .chars()
