@@ -1,7 +1,9 @@
 //! The few C library calls that neither rustix nor the `xsk` crate wrap,
 //! each behind a safe function: the interfaces and addresses of this
 //! network namespace (`if_nameindex(3)`, `getifaddrs(3)`), AF_PACKET's
-//! link-layer address (`sockaddr_ll`) and the disposition of SIGPIPE.
+//! link-layer address (`sockaddr_ll`), its transmit bypass and a socket
+//! filter (`setsockopt(2)` options rustix does not name) and the
+//! disposition of SIGPIPE.
 //! Everything else goes through rustix.
 
 use std::ffi::CStr;
@@ -112,6 +114,56 @@ pub fn bind_packet(fd: BorrowedFd<'_>, ifindex: u32, protocol: u16) -> io::Resul
             fd.as_raw_fd(),
             (&sa as *const libc::sockaddr_ll).cast(),
             size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes an AF_PACKET socket transmit without the interface's queueing
+/// discipline (`PACKET_QDISC_BYPASS`), as an AF_XDP socket in copy mode does.
+pub fn packet_qdisc_bypass(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a live c_int of the size passed, read during the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_QDISC_BYPASS,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Attaches a classic BPF filter that takes nothing (`ret #0`) to a socket:
+/// what the kernel hands the socket is consumed by the filter, never queued.
+pub fn filter_out_everything(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut code = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }];
+    let prog = libc::sock_fprog {
+        len: code.len() as u16,
+        filter: code.as_mut_ptr(),
+    };
+    // SAFETY: `prog` and the instruction it points at are alive for the
+    // call; the kernel copies the program and keeps no pointer.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            size_of::<libc::sock_fprog>() as u32,
         )
     };
     if rc < 0 {

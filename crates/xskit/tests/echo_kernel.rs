@@ -153,6 +153,7 @@ fn idle_busy_turns_keep_the_path_warm_and_send_nothing() {
         let mut a = echo_args(&st.inner_if, HookChoice::Auto, false);
         a.socket.poll = false;
         a.no_warm = no_warm;
+        let lo_before = lo_counters(st);
         let responder = echo::Background::start(st, a, None, Box::new(std::io::sink())).unwrap();
         // What reaches the outer end for the built-in requests' source
         // (02:00:00:00:00:01) while the responder idles; the inner
@@ -169,6 +170,8 @@ fn idle_busy_turns_keep_the_path_warm_and_send_nothing() {
             ping_series(IpAddr::V4(st.inner_v4), 10, 56, Duration::ZERO).unwrap()
         });
         let sum = responder.stop().unwrap();
+        let lo_after = lo_counters(st);
+        let lo: [u64; 3] = std::array::from_fn(|i| lo_after[i] - lo_before[i]);
         assert_eq!(
             idle, 0,
             "no_warm {no_warm}: replies to the built-in requests left"
@@ -187,15 +190,35 @@ fn idle_busy_turns_keep_the_path_warm_and_send_nothing() {
         let empty = sum.kernel.tx_ring_empty_descs.expect("Linux 5.9+");
         if no_warm {
             assert!(empty < 100, "--no-warm still kicked TX {empty} times");
-            assert_eq!(sum.warm_turns, 0);
+            assert_eq!((sum.warm_turns, sum.warm_frames), (0, 0));
+            assert!(lo[1] < 5, "--no-warm still sent {} frames on lo", lo[1]);
         } else {
+            // Each idle turn kicks TX or, every 150 µs, loops a frame
+            // through lo, which lo takes back without a drop.
             assert!(
-                sum.warm_turns >= 200 && empty >= sum.warm_turns,
+                sum.warm_turns >= 200 && empty >= sum.warm_turns - sum.warm_frames,
                 "300 ms of idle turns: {} warm, TX kicked {empty} times",
                 sum.warm_turns
             );
+            assert!(
+                sum.warm_frames >= 20 && lo[0] >= sum.warm_frames && lo[1] >= sum.warm_frames,
+                "{} frames looped; lo received {} and sent {}",
+                sum.warm_frames,
+                lo[0],
+                lo[1]
+            );
+            assert_eq!(lo[2], 0, "lo dropped looped frames");
         }
     }
+}
+
+/// lo's received, sent and dropped (received) packets in the inner namespace.
+fn lo_counters(st: &State) -> [u64; 3] {
+    let out = netns::ip_output(&["-n", &st.inner_ns, "-s", "-j", "link", "show", "lo"]).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = &v[0]["stats64"];
+    let n = |dir: &str, k: &str| s[dir][k].as_u64().unwrap_or_else(|| panic!("{out}"));
+    [n("rx", "packets"), n("tx", "packets"), n("rx", "dropped")]
 }
 
 #[test]

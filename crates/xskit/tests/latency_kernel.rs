@@ -22,6 +22,9 @@ fn latency_prints_a_row_per_responder_family_and_rate() {
     );
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     assert!(v["timestamps"].as_str().unwrap().contains("stamp"), "{v}");
+    // The responder's program ran where the default asks (SKB mode: on
+    // veth the request then takes the kernel's own receive path).
+    assert_eq!(v["xdp_mode"], "skb", "{v}");
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2 * 2 * 2, "{v}");
     let mut seen = Vec::new();

@@ -113,6 +113,7 @@ fn cases() -> Vec<(Vec<&'static str>, &'static str, [&'static str; 4])> {
         "--sender-cpu",
         ["4096", U32_OVER, "-1", "x"],
     ));
+    v.push((vec!["latency"], "--mode", ["x", "-1", "", "generic"]));
     v.push((vec!["demo"], "-C", ["0", "65536", "-1", "x"]));
     v.push((vec!["demo"], "-s", ["1453", U64_OVER, "-1", "x"]));
     v.push((vec!["demo"], "-I", [DUR_OVER, "-1", "x", "1e400"]));

@@ -52,10 +52,12 @@ pub struct EchoArgs {
     pub busy_poll: bool,
     /// In a busy loop (--spin, --busy-poll), leave idle turns idle: by
     /// default, after 500 µs without a frame, each one answers a built-in
-    /// request in a private buffer and, in copy mode, makes an empty sendto,
-    /// so that a request arriving after a quiet spell finds the responder's
-    /// part of the reply path warm (no frame is built or counted for it; the
-    /// kernel's tx_ring_empty_descs counts the sendtos; not with -F)
+    /// request in a private buffer and, in copy mode, makes an empty sendto
+    /// or, once every 150 µs, sends a 60-byte frame of the local
+    /// experimental EtherType through lo (taken back by the responder
+    /// itself, never on a wire), so that a request arriving after a quiet
+    /// spell finds the reply path warm (nothing goes out of the interface;
+    /// the kernel's tx_ring_empty_descs counts the sendtos; not with -F)
     #[arg(long)]
     pub no_warm: bool,
 }
@@ -87,6 +89,9 @@ pub struct EchoSummary {
     /// mode each an empty sendto, which the kernel counts in
     /// `tx_ring_empty_descs`).
     pub warm_turns: u64,
+    /// Of those, the turns that looped a frame through `lo` (copy mode:
+    /// the kernel's transmit path, see `echo_warm`).
+    pub warm_frames: u64,
     /// How long it ran.
     pub elapsed: Duration,
     /// Where every frame was at the end.
@@ -183,7 +188,7 @@ pub fn run(
     // Idle turns of a loop that never sleeps keep the reply path warm.
     let busy = !s.poll || args.busy_poll;
     let mut warm = (busy && !args.no_warm && jumbo.is_none())
-        .then(|| Warm::new(&local, !session.xsk.is_zero_copy()));
+        .then(|| Warm::new(&local, !session.xsk.is_zero_copy()).loop_frames());
     let mut last_frame = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if args.busy_poll {
@@ -251,7 +256,8 @@ pub fn run(
                 if now.duration_since(last_frame) >= WARM_AFTER {
                     let sock = xsk.socket();
                     let polling = napi == Some(true);
-                    w.turn(&local, || if polling { Ok(()) } else { sock.kick_tx() })?;
+                    let kick = || if polling { Ok(()) } else { sock.kick_tx() };
+                    sum.warm_frames += u64::from(w.turn(&local, now, kick)?);
                     sum.warm_turns += 1;
                 }
             }

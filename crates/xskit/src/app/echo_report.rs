@@ -35,6 +35,8 @@ pub struct EchoReport {
     /// Idle turns that kept the reply path warm (`kernel.tx_ring_empty_descs`
     /// counts their empty sendtos in copy mode).
     pub warm_turns: u64,
+    /// Of those, the turns that looped a frame through `lo` (copy mode).
+    pub warm_frames: u64,
     /// Every frame was where the accounting says.
     pub frames_accounted: bool,
     /// Where every frame was (text only; JSON has `frames_accounted`).
@@ -66,6 +68,7 @@ impl EchoSummary {
                 .collect(),
             tx_ring_full: self.tx_ring_full,
             warm_turns: self.warm_turns,
+            warm_frames: self.warm_frames,
             frames_accounted: self.accounting.is_consistent(),
             frames: self.accounting,
             kernel: self.kernel,
@@ -96,7 +99,7 @@ impl fmt::Display for EchoReport {
             .collect();
         writeln!(
             f,
-            "  answered: {} ICMPv6, {} ICMPv4; not answered: {}; tx ring full {}; idle turns kept warm {}",
+            "  answered: {} ICMPv6, {} ICMPv4; not answered: {}; tx ring full {}; idle turns kept warm {} ({} frames looped through lo)",
             thousands(self.answered_v6),
             thousands(self.answered_v4),
             if not_answered.is_empty() {
@@ -105,7 +108,8 @@ impl fmt::Display for EchoReport {
                 not_answered.join(", ")
             },
             thousands(self.tx_ring_full),
-            thousands(self.warm_turns)
+            thousands(self.warm_turns),
+            thousands(self.warm_frames)
         )?;
         let a = &self.frames;
         writeln!(
@@ -172,6 +176,7 @@ mod tests {
             rejected,
             tx_ring_full: 1007,
             warm_turns: 1008,
+            warm_frames: 1009,
             elapsed: Duration::from_millis(2500),
             kernel: Statistics {
                 rx_dropped: 2001,

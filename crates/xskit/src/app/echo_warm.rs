@@ -11,17 +11,99 @@
 //! (never a UMEM frame, never counted, nothing sent), and in copy mode makes
 //! an empty `sendto`, which runs the socket's transmit entry with nothing on
 //! the TX ring (the kernel counts it in `tx_ring_empty_descs`).
+//!
+//! The empty `sendto` stops where the reply's transmit begins: building the
+//! skb, the device's direct transmit and `netif_rx` on the far side stay
+//! cold. So in copy mode one idle turn in [`LOOP_EVERY`] instead sends one
+//! small frame through `lo` of the responder's network namespace (an
+//! AF_PACKET socket, bypassing the queueing discipline as the AF_XDP copy
+//! path does): the same skb allocation, direct transmit and `netif_rx` on
+//! the responder's CPU, and a frame that cannot leave the host. It carries
+//! the IEEE's local experimental EtherType, which nothing else handles; the
+//! socket itself takes it back and its filter consumes it, so no interface
+//! counts a drop. Packet captures on `lo` see these frames.
 
+use crate::sys;
 use crate::wire::build;
 use crate::wire::echo::{self, Local};
 use anyhow::Result;
+use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 /// A source no interface of ours has: documentation addresses and a
 /// locally administered MAC address.
 const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const PEER_V4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const PEER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+/// How often an idle turn sends a frame through `lo` (copy mode): about
+/// 6,700 small frames a second at most, and only while idle. 150 µs gave
+/// shorter tails than 50 µs (BENCHMARKS.md): a request that arrives while
+/// a frame is being looped waits for it.
+pub const LOOP_EVERY: Duration = Duration::from_micros(150);
+
+/// IEEE 802 local experimental EtherType 1: no protocol of the kernel's
+/// handles it.
+const ETH_P_LOCAL_EXP1: u16 = 0x88B5;
+
+/// The looped frame: to lo's all-zero address, from [`PEER_MAC`], the local
+/// experimental EtherType, a word saying who sent it, padded to Ethernet's
+/// minimum.
+fn loop_frame() -> [u8; 60] {
+    let mut f = [0u8; 60];
+    f[6..12].copy_from_slice(&PEER_MAC);
+    f[12..14].copy_from_slice(&ETH_P_LOCAL_EXP1.to_be_bytes());
+    f[14..33].copy_from_slice(b"xskit echo: warm-up");
+    f
+}
+
+/// An AF_PACKET socket on `lo` that sends the looped frames and takes them
+/// back (its filter consumes them).
+#[derive(Debug)]
+struct Loopback {
+    fd: OwnedFd,
+    frame: [u8; 60],
+    last: Instant,
+}
+
+impl Loopback {
+    /// Opens it in this thread's network namespace; `None` when that
+    /// cannot be done (no `lo`, no CAP_NET_RAW): the idle turns then keep
+    /// to the empty `sendto`.
+    fn open() -> Option<Loopback> {
+        let ifindex = xsk::netdev::ifindex("lo").ok()?;
+        let fd = rustix::net::socket_with(
+            AddressFamily::PACKET,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .ok()?;
+        // The filter before the bind: from the bind on, the kernel hands
+        // this socket every frame of the EtherType on lo.
+        sys::filter_out_everything(fd.as_fd()).ok()?;
+        sys::packet_qdisc_bypass(fd.as_fd()).ok()?;
+        sys::bind_packet(fd.as_fd(), ifindex, ETH_P_LOCAL_EXP1).ok()?;
+        Some(Loopback {
+            fd,
+            frame: loop_frame(),
+            last: Instant::now(),
+        })
+    }
+
+    /// Sends one frame if [`LOOP_EVERY`] has passed since the last; false
+    /// if it was not time, or the send failed.
+    fn send_due(&mut self, now: Instant) -> std::io::Result<bool> {
+        if now.duration_since(self.last) < LOOP_EVERY {
+            return Ok(false);
+        }
+        self.last = now;
+        rustix::net::send(&self.fd, &self.frame, SendFlags::DONTWAIT)?;
+        Ok(true)
+    }
+}
 
 /// The built-in requests and the buffer they are answered in.
 #[derive(Debug)]
@@ -31,6 +113,8 @@ pub struct Warm {
     scratch: Vec<u8>,
     /// Whether idle turns make an empty `sendto` (copy mode).
     kick: bool,
+    /// Where frames are looped (copy mode, once [`Warm::loop_frames`]).
+    lo: Option<Loopback>,
 }
 
 impl Warm {
@@ -42,9 +126,21 @@ impl Warm {
             requests: Vec::new(),
             scratch: Vec::new(),
             kick,
+            lo: None,
         };
         w.refresh(local);
         w
+    }
+
+    /// Also loops a frame through `lo` every [`LOOP_EVERY`] of idle turns
+    /// when the empty `sendto`s are on (copy mode), if a packet socket can
+    /// be opened on `lo` of this thread's network namespace; without one
+    /// the turns are as before.
+    pub fn loop_frames(mut self) -> Warm {
+        if self.kick {
+            self.lo = Loopback::open();
+        }
+        self
     }
 
     /// Rebuilds the requests for `local`'s addresses now.
@@ -65,22 +161,37 @@ impl Warm {
         self.scratch.resize(longest, 0);
     }
 
-    /// One idle turn: answer each request in the private buffer, and kick
-    /// TX if asked for (`kick_tx` is the socket's).
+    /// One idle turn at `now`: answer each request in the private buffer,
+    /// then, if asked for, loop a frame through `lo` when one is due or
+    /// else kick TX (`kick_tx` is the socket's). Returns whether a frame
+    /// was looped. A failed loop send (`lo` went down) ends the looping.
     ///
     /// # Errors
     /// `kick_tx`'s (the interface is gone).
-    pub fn turn(&mut self, local: &Local, kick_tx: impl FnOnce() -> xsk::Result<()>) -> Result<()> {
+    pub fn turn(
+        &mut self,
+        local: &Local,
+        now: Instant,
+        kick_tx: impl FnOnce() -> xsk::Result<()>,
+    ) -> Result<bool> {
         for r in &self.requests {
             let buf = &mut self.scratch[..r.len()];
             buf.copy_from_slice(r);
             // The answer is thrown away; black_box keeps the work.
             std::hint::black_box(echo::answer_with(buf, local, |_| true).is_ok());
         }
-        if self.kick {
-            kick_tx()?;
+        if !self.kick {
+            return Ok(false);
         }
-        Ok(())
+        if let Some(lo) = self.lo.as_mut() {
+            match lo.send_due(now) {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(_) => self.lo = None,
+            }
+        }
+        kick_tx()?;
+        Ok(false)
     }
 }
 
@@ -105,11 +216,13 @@ mod tests {
         let mut w = Warm::new(&l, true);
         assert_eq!(w.requests.len(), 2);
         let mut kicks = 0;
-        w.turn(&l, || {
-            kicks += 1;
-            Ok(())
-        })
-        .unwrap();
+        let looped = w
+            .turn(&l, Instant::now(), || {
+                kicks += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert!(!looped, "no loop socket unless asked for");
         assert_eq!(kicks, 1);
         // The same work as a real request: each is answerable...
         for r in &w.requests {
@@ -118,11 +231,22 @@ mod tests {
         }
         // ...and the requests themselves stay requests for the next turn.
         let before = w.requests.clone();
-        w.turn(&l, || Ok(())).unwrap();
+        w.turn(&l, Instant::now(), || Ok(())).unwrap();
         assert_eq!(w.requests, before);
         // No addresses, no requests; no kick in zero-copy.
         let mut none = Warm::new(&Local::default(), false);
         assert!(none.requests.is_empty());
-        none.turn(&Local::default(), || panic!("kicked")).unwrap();
+        none.turn(&Local::default(), Instant::now(), || panic!("kicked"))
+            .unwrap();
+    }
+
+    #[test]
+    fn the_looped_frame_is_a_minimal_frame_of_the_local_experimental_type() {
+        let f = loop_frame();
+        assert_eq!(f.len(), 60);
+        assert_eq!(&f[..6], &[0; 6], "to lo's address");
+        assert_eq!(&f[6..12], &PEER_MAC);
+        assert_eq!(&f[12..14], &[0x88, 0xB5]);
+        assert!(f[14..].starts_with(b"xskit echo: warm-up"));
     }
 }

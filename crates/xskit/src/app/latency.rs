@@ -11,6 +11,7 @@ use crate::app::args::{defaults, parse_duration};
 use crate::app::echo::{self, EchoArgs};
 use crate::app::sandbox::{self, Guard, State, UpArgs};
 use crate::net::probe::{now_ns, Event, Prober};
+use crate::xdp::loader::HookChoice;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
@@ -49,6 +50,13 @@ pub struct LatencyArgs {
     /// then xskit (so both see the same drift of the host's speed)
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub rounds: u16,
+    /// XDP attach mode of xskit's responder. On veth `skb` answered sooner
+    /// (BENCHMARKS.md): the request takes the kernel's own receive path up
+    /// to the program, where `native` adds a hand-over through veth's own
+    /// NAPI ring; on a NIC, `native` runs the program before any skb is
+    /// built
+    #[arg(long, value_enum, default_value_t = HookChoice::Skb)]
+    pub mode: HookChoice,
     /// Leave the busy responder's idle turns idle (`echo --no-warm`)
     #[arg(long)]
     pub no_warm: bool,
@@ -122,6 +130,8 @@ pub struct Report {
     /// Rounds the requests were split into, each the kernel answering and
     /// then xskit.
     pub rounds: u16,
+    /// Where xskit's program ran: "native" or "skb" (empty before it ran).
+    pub xdp_mode: String,
     /// One row per responder, family and rate.
     pub rows: Vec<Row>,
 }
@@ -176,8 +186,8 @@ impl fmt::Display for Report {
         writeln!(f, "{}", self.placement)?;
         writeln!(
             f,
-            "{} rounds, each the kernel answering and then xskit",
-            self.rounds
+            "{} rounds, each the kernel answering and then xskit (its program in {} mode)",
+            self.rounds, self.xdp_mode
         )?;
         writeln!(
             f,
@@ -381,6 +391,7 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
             }
         ),
         rounds: args.rounds,
+        xdp_mode: String::new(),
         rows: Vec::new(),
     };
     let mut a: EchoArgs = defaults();
@@ -388,6 +399,7 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
     a.socket.poll = args.wait == Wait::Poll;
     a.busy_poll = args.wait == Wait::BusyPoll;
     a.no_warm = args.no_warm;
+    a.socket.mode = args.mode;
     a.socket.quiet = true;
     a.socket.interval = Duration::from_secs(3600);
     // One source asks on purpose: measure the responder, not its limit.
@@ -403,8 +415,11 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
         let responder =
             echo::Background::start(state, a.clone(), responder_cpu, Box::new(std::io::sink()))?;
         let r = measure(state, args, sender_cpu, "xskit", n, &mut pool);
-        responder.stop()?;
+        let summary = responder.stop()?;
         r?;
+        if let Some(m) = summary.mode {
+            report.xdp_mode = m.to_string();
+        }
     }
     for ((responder, family, rate), rtts, tx) in pool {
         // A series without every TX stamp measured from user space: say so
@@ -454,6 +469,7 @@ mod tests {
             timestamps: "test",
             placement: "sender on CPU 0".into(),
             rounds: 3,
+            xdp_mode: "skb".into(),
             rows: vec![
                 Row::from_rtts("kernel", "ipv4", 100, 3, vec![10.0, 20.0, 30.0]),
                 Row::from_rtts("xskit", "ipv4", 100, 3, vec![5.0, 10.0, 15.0]),
@@ -466,8 +482,10 @@ mod tests {
         );
         assert!(text.contains("0.50, 0.50"), "{text}");
         assert!(text.contains("3 rounds, each the kernel"), "{text}");
+        assert!(text.contains("(its program in skb mode)"), "{text}");
         let v: serde_json::Value = serde_json::to_value(&report).unwrap();
         assert_eq!(v["rounds"], 3);
+        assert_eq!(v["xdp_mode"], "skb");
         assert_eq!(v["rows"][1]["p50_us"], 10.0);
         assert_eq!(v["rows"][0]["responder"], "kernel");
         assert_eq!(v["rows"][0]["kernel_tx_stamps"], true);
@@ -481,6 +499,7 @@ mod tests {
             timestamps: "test",
             placement: "sender on CPU 0".into(),
             rounds: 1,
+            xdp_mode: "native".into(),
             rows: vec![
                 user,
                 Row::from_rtts("xskit", "ipv6", 100, 3, vec![5.0, 10.0, 15.0]),
