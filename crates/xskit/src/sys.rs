@@ -122,24 +122,39 @@ pub fn bind_packet(fd: BorrowedFd<'_>, ifindex: u32, protocol: u16) -> io::Resul
     Ok(())
 }
 
-/// Makes an AF_PACKET socket transmit without the interface's queueing
-/// discipline (`PACKET_QDISC_BYPASS`), as an AF_XDP socket in copy mode does.
-pub fn packet_qdisc_bypass(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a live c_int of the size passed, read during the call.
+/// `setsockopt(2)` with `value` (a C integer or struct, passed by pointer).
+fn set_option<T>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` is a live T of the size passed; the kernel reads it
+    // during the call only.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_QDISC_BYPASS,
-            (&on as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as u32,
+            level,
+            name,
+            (value as *const T).cast(),
+            size_of::<T>() as u32,
         )
     };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Makes an AF_PACKET socket transmit without the interface's queueing
+/// discipline (`PACKET_QDISC_BYPASS`), as an AF_XDP socket in copy mode does.
+pub fn packet_qdisc_bypass(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_option(
+        fd,
+        libc::SOL_PACKET,
+        libc::PACKET_QDISC_BYPASS,
+        &1 as &libc::c_int,
+    )
 }
 
 /// Attaches a classic BPF filter that takes nothing (`ret #0`) to a socket:
@@ -151,25 +166,12 @@ pub fn filter_out_everything(fd: BorrowedFd<'_>) -> io::Result<()> {
         jf: 0,
         k: 0,
     }];
+    // The kernel copies the program and keeps no pointer to `code`.
     let prog = libc::sock_fprog {
         len: code.len() as u16,
         filter: code.as_mut_ptr(),
     };
-    // SAFETY: `prog` and the instruction it points at are alive for the
-    // call; the kernel copies the program and keeps no pointer.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&prog as *const libc::sock_fprog).cast(),
-            size_of::<libc::sock_fprog>() as u32,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_option(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
 }
 
 /// Receives one frame from an AF_PACKET socket without waiting; returns its
