@@ -122,15 +122,17 @@ pub fn bind_packet(fd: BorrowedFd<'_>, ifindex: u32, protocol: u16) -> io::Resul
     Ok(())
 }
 
-/// `setsockopt(2)` with `value` (a C integer or struct, passed by pointer).
+/// `setsockopt(2)` with `value` (a C integer or struct, passed by pointer;
+/// a pointer inside it must be valid for the call, as the kernel follows it).
 fn set_option<T>(
     fd: BorrowedFd<'_>,
     level: libc::c_int,
     name: libc::c_int,
     value: &T,
 ) -> io::Result<()> {
-    // SAFETY: `value` is a live T of the size passed; the kernel reads it
-    // during the call only.
+    // SAFETY: `value` is a live T of the size passed; the kernel reads it,
+    // and what pointers in it point at (the callers' are alive for the
+    // call), during the call only.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
@@ -153,7 +155,7 @@ pub fn packet_qdisc_bypass(fd: BorrowedFd<'_>) -> io::Result<()> {
         fd,
         libc::SOL_PACKET,
         libc::PACKET_QDISC_BYPASS,
-        &1 as &libc::c_int,
+        &(1 as libc::c_int),
     )
 }
 

@@ -188,7 +188,7 @@ pub fn run(
     // Idle turns of a loop that never sleeps keep the reply path warm.
     let busy = !s.poll || args.busy_poll;
     let mut warm = (busy && !args.no_warm && jumbo.is_none())
-        .then(|| Warm::new(&local, !session.xsk.is_zero_copy()).loop_frames());
+        .then(|| Warm::new(&local, !session.xsk.is_zero_copy()).loop_frames(iface));
     let mut last_frame = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if args.busy_poll {

@@ -17,11 +17,17 @@
 //! cold. So in copy mode one idle turn in [`LOOP_EVERY`] instead sends one
 //! small frame through `lo` of the responder's network namespace (an
 //! AF_PACKET socket, bypassing the queueing discipline as the AF_XDP copy
-//! path does): the same skb allocation, direct transmit and `netif_rx` on
-//! the responder's CPU, and a frame that cannot leave the host. It carries
-//! the IEEE's local experimental EtherType, which nothing else handles; the
-//! socket itself takes it back and its filter consumes it, so no interface
-//! counts a drop. Packet captures on `lo` see these frames.
+//! path does): the core the reply's transmit shares with it (the skb's
+//! allocation, `__dev_direct_xmit`, `netif_rx`) runs on the responder's CPU
+//! (`lo`'s own transmit is not veth's), and the frame cannot leave the
+//! host. It carries the IEEE's local experimental EtherType, which no
+//! protocol of the kernel handles; the socket itself takes it back and its
+//! filter consumes it, so no interface counts a drop. What watches `lo`
+//! sees these frames: captures on `lo` or `any`, user-space sockets of
+//! that EtherType, tc or XDP programs on `lo` (in the host's namespace, the
+//! host's `lo`); each busy responder sends its own, and every responder's
+//! socket in the namespace takes every one back. A responder on `lo`
+//! itself loops nothing.
 
 use crate::sys;
 use crate::wire::build;
@@ -43,6 +49,9 @@ const PEER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// shorter tails than 50 µs (BENCHMARKS.md): a request that arrives while
 /// a frame is being looped waits for it.
 pub const LOOP_EVERY: Duration = Duration::from_micros(150);
+
+/// How long a failed loop send waits before the next try.
+const LOOP_RETRY: Duration = Duration::from_secs(1);
 
 /// IEEE 802 local experimental EtherType 1: no protocol of the kernel's
 /// handles it.
@@ -94,14 +103,22 @@ impl Loopback {
     }
 
     /// Sends one frame if [`LOOP_EVERY`] has passed since the last; false
-    /// if it was not time, or the send failed.
-    fn send_due(&mut self, now: Instant) -> std::io::Result<bool> {
-        if now.duration_since(self.last) < LOOP_EVERY {
-            return Ok(false);
+    /// if it was not time. A failed send (`lo` down, no memory) is tried
+    /// again after [`LOOP_RETRY`].
+    fn send_due(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.last) < LOOP_EVERY {
+            return false;
         }
-        self.last = now;
-        rustix::net::send(&self.fd, &self.frame, SendFlags::DONTWAIT)?;
-        Ok(true)
+        match rustix::net::send(&self.fd, &self.frame, SendFlags::DONTWAIT) {
+            Ok(_) => {
+                self.last = now;
+                true
+            }
+            Err(_) => {
+                self.last = now + LOOP_RETRY;
+                false
+            }
+        }
     }
 }
 
@@ -133,11 +150,12 @@ impl Warm {
     }
 
     /// Also loops a frame through `lo` every [`LOOP_EVERY`] of idle turns
-    /// when the empty `sendto`s are on (copy mode), if a packet socket can
-    /// be opened on `lo` of this thread's network namespace; without one
-    /// the turns are as before.
-    pub fn loop_frames(mut self) -> Warm {
-        if self.kick {
+    /// when the empty `sendto`s are on (copy mode) and the responder is on
+    /// `iface`, not `lo` itself, if a packet socket can be opened on `lo`
+    /// of this thread's network namespace; without one the turns are as
+    /// before.
+    pub fn loop_frames(mut self, iface: &str) -> Warm {
+        if self.kick && iface != "lo" {
             self.lo = Loopback::open();
         }
         self
@@ -164,7 +182,7 @@ impl Warm {
     /// One idle turn at `now`: answer each request in the private buffer,
     /// then, if asked for, loop a frame through `lo` when one is due or
     /// else kick TX (`kick_tx` is the socket's). Returns whether a frame
-    /// was looped. A failed loop send (`lo` went down) ends the looping.
+    /// was looped.
     ///
     /// # Errors
     /// `kick_tx`'s (the interface is gone).
@@ -183,12 +201,8 @@ impl Warm {
         if !self.kick {
             return Ok(false);
         }
-        if let Some(lo) = self.lo.as_mut() {
-            match lo.send_due(now) {
-                Ok(true) => return Ok(true),
-                Ok(false) => {}
-                Err(_) => self.lo = None,
-            }
+        if self.lo.as_mut().is_some_and(|lo| lo.send_due(now)) {
+            return Ok(true);
         }
         kick_tx()?;
         Ok(false)

@@ -130,8 +130,8 @@ pub struct Report {
     /// Rounds the requests were split into, each the kernel answering and
     /// then xskit.
     pub rounds: u16,
-    /// Where xskit's program ran: "native" or "skb" (empty before it ran).
-    pub xdp_mode: String,
+    /// Where xskit's program ran: "native" or "skb" (none if it never ran).
+    pub xdp_mode: Option<String>,
     /// One row per responder, family and rate.
     pub rows: Vec<Row>,
 }
@@ -186,8 +186,11 @@ impl fmt::Display for Report {
         writeln!(f, "{}", self.placement)?;
         writeln!(
             f,
-            "{} rounds, each the kernel answering and then xskit (its program in {} mode)",
-            self.rounds, self.xdp_mode
+            "{} rounds, each the kernel answering and then xskit{}",
+            self.rounds,
+            self.xdp_mode
+                .as_ref()
+                .map_or(String::new(), |m| format!(" (its program in {m} mode)"))
         )?;
         writeln!(
             f,
@@ -391,7 +394,7 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
             }
         ),
         rounds: args.rounds,
-        xdp_mode: String::new(),
+        xdp_mode: None,
         rows: Vec::new(),
     };
     let mut a: EchoArgs = defaults();
@@ -418,7 +421,7 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
         let summary = responder.stop()?;
         r?;
         if let Some(m) = summary.mode {
-            report.xdp_mode = m.to_string();
+            report.xdp_mode = Some(m.to_string());
         }
     }
     for ((responder, family, rate), rtts, tx) in pool {
@@ -469,7 +472,7 @@ mod tests {
             timestamps: "test",
             placement: "sender on CPU 0".into(),
             rounds: 3,
-            xdp_mode: "skb".into(),
+            xdp_mode: Some("skb".into()),
             rows: vec![
                 Row::from_rtts("kernel", "ipv4", 100, 3, vec![10.0, 20.0, 30.0]),
                 Row::from_rtts("xskit", "ipv4", 100, 3, vec![5.0, 10.0, 15.0]),
@@ -499,7 +502,7 @@ mod tests {
             timestamps: "test",
             placement: "sender on CPU 0".into(),
             rounds: 1,
-            xdp_mode: "native".into(),
+            xdp_mode: None,
             rows: vec![
                 user,
                 Row::from_rtts("xskit", "ipv6", 100, 3, vec![5.0, 10.0, 15.0]),
@@ -509,6 +512,7 @@ mod tests {
         assert!(text.contains("(sent: user-space times)"), "{text}");
         assert!(text.contains("(kernel's row: user-space times)"), "{text}");
         assert!(!text.contains("0.50, 0.50"), "{text}");
+        assert!(!text.contains("its program in"), "{text}");
         let v: serde_json::Value = serde_json::to_value(&report).unwrap();
         assert_eq!(v["rows"][0]["kernel_tx_stamps"], false);
     }
