@@ -18,3 +18,17 @@ pub fn pin(cpu: u32) -> Result<()> {
     }
     Ok(())
 }
+
+/// The first and the last CPU the calling thread may run on, if they
+/// differ: places for two busy threads that must not take turns.
+pub fn two_apart() -> Option<(u32, u32)> {
+    let set = rustix::thread::sched_getaffinity(None).ok()?;
+    let allowed: Vec<u32> = (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&c| set.is_set(c))
+        .map(|c| c as u32)
+        .collect();
+    match (allowed.first(), allowed.last()) {
+        (Some(&a), Some(&b)) if a != b => Some((a, b)),
+        _ => None,
+    }
+}

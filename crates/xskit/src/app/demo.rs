@@ -86,9 +86,19 @@ pub fn ping_series(dst: IpAddr, count: u16, size: usize, gap: Duration) -> Resul
     Ok(s)
 }
 
-/// Pings both addresses of the inner end from the outer namespace.
-fn ping_both(state: &State, count: u16, size: usize, gap: Duration) -> Result<(Series, Series)> {
+/// Pings both addresses of the inner end from the outer namespace, from
+/// `cpu` if given.
+fn ping_both(
+    state: &State,
+    count: u16,
+    size: usize,
+    gap: Duration,
+    cpu: Option<u32>,
+) -> Result<(Series, Series)> {
     state.in_outer(|| -> Result<(Series, Series)> {
+        if let Some(c) = cpu {
+            crate::app::cpu::pin(c)?;
+        }
         Ok((
             ping_series(IpAddr::V6(state.inner_v6), count, size, gap)?,
             ping_series(IpAddr::V4(state.inner_v4), count, size, gap)?,
@@ -107,13 +117,23 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
     echo_args.socket.mode = args.mode;
     echo_args.socket.poll = args.poll;
     echo_args.socket.interval = Duration::from_millis(500);
-    let responder = echo::Background::start(&state, echo_args, None, Box::new(std::io::stdout()))?;
+    // The pinging thread and the busy responder on CPUs of their own, as
+    // `xskit latency` places them: sharing one, they take turns and the
+    // round trips measure the scheduler (tails of milliseconds).
+    let cpus = crate::app::cpu::two_apart();
+    let responder = echo::Background::start(
+        &state,
+        echo_args,
+        cpus.map(|c| c.1),
+        Box::new(std::io::stdout()),
+    )?;
     writeln!(
         out,
         "sending {} ICMPv6 and {} ICMPv4 echo requests from {} ...",
         args.count, args.count, state.outer_ns
     )?;
-    let pinged = ping_both(&state, args.count, args.size, args.gap);
+    let sender = cpus.map(|c| c.0);
+    let pinged = ping_both(&state, args.count, args.size, args.gap, sender);
     let summary = responder.stop()?;
     let (x6, x4) = pinged?;
     summary.print(out, false)?;
@@ -122,7 +142,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
         out,
         "the same echo requests, answered by the kernel (no XDP program attached) ..."
     )?;
-    let (k6, k4) = ping_both(&state, args.count, args.size, args.gap)?;
+    let (k6, k4) = ping_both(&state, args.count, args.size, args.gap, sender)?;
     drop(guard);
 
     writeln!(out)?;
