@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 use xsk::{AsyncXsk, Xsk, XskConfig};
-use xskit::app::echo_async::answer_for;
+use xskit::app::echo::asynch::answer_for;
 use xskit::net::addrs::echo_local;
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 

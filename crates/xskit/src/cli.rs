@@ -1,8 +1,10 @@
 //! The `xskit` command line: parses arguments and calls into the library.
 
-use crate::app::caps::{self, Cap};
+use crate::app::measure::{bench, demo, gen, latency};
 use crate::app::modes::{self, Benchmark, ModeArgs};
-use crate::app::{bench, demo, doctor, dump, echo, gen, latency, ops, sandbox};
+use crate::app::shared::caps::{self, Cap};
+use crate::app::shared::sandbox;
+use crate::app::{doctor, dump, echo, ops};
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -145,7 +147,7 @@ fn run_mode(mode: Benchmark, args: ModeArgs) -> Result<i32> {
     let stop = stop_on_signals()?;
     let iface = args.socket.resolve_interface()?;
     if let Some(p) = &args.socket.metrics_file {
-        crate::app::metrics::install(p, mode.name(), &iface);
+        crate::app::shared::metrics::install(p, mode.name(), &iface);
     }
     let mut stdout = std::io::stdout();
     let summary = modes::run(mode, &args, &iface, &stop, &mut stdout)?;
@@ -291,7 +293,7 @@ fn run(cli: Cli) -> Result<i32> {
             let stop = stop_on_signals()?;
             let iface = args.socket.resolve_interface()?;
             if let Some(p) = &args.socket.metrics_file {
-                crate::app::metrics::install(p, "echo", &iface);
+                crate::app::shared::metrics::install(p, "echo", &iface);
             }
             let summary = echo::run(&args, &iface, &stop, &mut stdout, &mut || {})?;
             summary.print(&mut stdout, args.socket.json)?;
@@ -325,7 +327,7 @@ fn run(cli: Cli) -> Result<i32> {
             writeln!(
                 stdout,
                 "sent {} frames in {:.2}s: {:.3} Mpps ({})",
-                crate::app::stats::thousands(s.sent),
+                crate::app::shared::stats::thousands(s.sent),
                 s.elapsed,
                 s.sent as f64 / s.elapsed.max(1e-9) / 1e6,
                 if s.live_frames {

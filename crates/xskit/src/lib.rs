@@ -1,5 +1,6 @@
-//! xskit: XDP programs, their loader, and AF_XDP applications on top of the
-//! [`xsk`] socket layer. The `xskit` binary is a thin front over this crate.
+//! xskit: the AF_XDP applications behind the `xskit` command, on top of the
+//! [`xsk`] socket layer and the [`xskit_xdp`] loader. The binary is a thin
+//! front over this crate.
 
 pub mod app;
 pub mod cli;
@@ -8,4 +9,5 @@ mod sys;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod wire;
-pub mod xdp;
+/// The XDP programs and their loader: the [`xskit_xdp`] crate.
+pub use xskit_xdp as xdp;

@@ -1,6 +1,6 @@
 //! The few C library calls that neither rustix nor the `xsk` crate wrap,
-//! each behind a safe function: the interfaces and addresses of this
-//! network namespace (`if_nameindex(3)`, `getifaddrs(3)`), AF_PACKET's
+//! each behind a safe function: the addresses of this network namespace's
+//! interfaces (`getifaddrs(3)`), AF_PACKET's
 //! link-layer address (`sockaddr_ll`), its transmit bypass and a socket
 //! filter (`setsockopt(2)` options rustix does not name) and the
 //! disposition of SIGPIPE.
@@ -11,29 +11,6 @@ use std::io;
 use std::mem::size_of;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
-
-/// Names of the interfaces in this thread's network namespace
-/// (`if_nameindex(3)` asks the kernel through a socket of this thread's
-/// namespace, unlike /sys/class/net); empty if the call fails.
-pub fn interface_names() -> Vec<String> {
-    let mut out = Vec::new();
-    // SAFETY: if_nameindex returns NULL or an array terminated by an entry
-    // with index 0; each name is a NUL-terminated string. We read the array
-    // before freeing it once with if_freenameindex.
-    unsafe {
-        let list = libc::if_nameindex();
-        if list.is_null() {
-            return out;
-        }
-        let mut p = list;
-        while (*p).if_index != 0 {
-            out.push(CStr::from_ptr((*p).if_name).to_string_lossy().into_owned());
-            p = p.add(1);
-        }
-        libc::if_freenameindex(list);
-    }
-    out
-}
 
 /// One address of an interface, as `getifaddrs(3)` lists it.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]

@@ -84,7 +84,7 @@ pub fn is_experimental(frame: &[u8]) -> bool {
 }
 
 /// A sandbox of its own for one test: a unique name, removed on drop.
-pub fn sandbox(test: &str) -> Result<crate::app::sandbox::Guard> {
+pub fn sandbox(test: &str) -> Result<crate::app::shared::sandbox::Guard> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
@@ -94,17 +94,24 @@ pub fn sandbox(test: &str) -> Result<crate::app::sandbox::Guard> {
         test
     );
     let name: String = name.chars().take(32).collect();
-    let state = crate::app::sandbox::up(&crate::app::sandbox::UpArgs::named(&name))?;
-    Ok(crate::app::sandbox::Guard(state))
+    let state =
+        crate::app::shared::sandbox::up(&crate::app::shared::sandbox::UpArgs::named(&name))?;
+    Ok(crate::app::shared::sandbox::Guard(state))
 }
 
 /// Runs `f` on a thread inside the sandbox's outer namespace.
-pub fn in_outer<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() -> R + Send) -> R {
+pub fn in_outer<R: Send>(
+    state: &crate::app::shared::sandbox::State,
+    f: impl FnOnce() -> R + Send,
+) -> R {
     state.in_outer(f).expect("enter the outer namespace")
 }
 
 /// Runs `f` on a thread inside the sandbox's inner namespace.
-pub fn in_inner<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() -> R + Send) -> R {
+pub fn in_inner<R: Send>(
+    state: &crate::app::shared::sandbox::State,
+    f: impl FnOnce() -> R + Send,
+) -> R {
     state.in_inner(f).expect("enter the inner namespace")
 }
 
@@ -112,5 +119,5 @@ pub fn in_inner<R: Send>(state: &crate::app::sandbox::State, f: impl FnOnce() ->
 /// with a version.
 pub fn kernel() -> (u32, u32) {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    crate::app::support::kernel_version(release.trim())
+    crate::app::doctor::rules::kernel_version(release.trim())
 }

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use xsk::{FrameCopy, Xsk, XskConfig};
-use xskit::app::gen::{self, GenArgs};
+use xskit::app::measure::gen::{self, GenArgs};
 use xskit::app::modes::{udp_template, Benchmark, Worker, WorkerConfig};
 use xskit::testing::{have_root, in_outer, sandbox};
 use xskit::xdp::{HookChoice, Program, XdpProgram};
@@ -164,7 +164,7 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
 
 #[test]
 fn echo_answer_and_rate_limit_allocate_nothing_per_packet() {
-    use xskit::app::ratelimit::{Limiter, RateLimit};
+    use xskit::app::echo::ratelimit::{Limiter, RateLimit};
     use xskit::wire::{build, echo, policy::Local};
     // No kernel needed: the responder's per-frame work on prepared frames.
     let local = Local {

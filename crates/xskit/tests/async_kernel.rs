@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 use xsk::{AsyncXsk, Xsk, XskConfig};
-use xskit::app::demo::ping_series;
-use xskit::app::echo_async::answer_for;
+use xskit::app::echo::asynch::answer_for;
+use xskit::app::measure::demo::ping_series;
 use xskit::net::addrs::echo_local;
 use xskit::testing::{have_root, in_outer, sandbox};
 use xskit::xdp::{HookChoice, Program, XdpProgram};

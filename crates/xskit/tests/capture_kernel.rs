@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use xskit::app::sandbox::State;
+use xskit::app::shared::sandbox::State;
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_outer, sandbox};
 use xskit::wire::build;

@@ -4,8 +4,8 @@
 
 mod common;
 
+use xskit::app::doctor::rules::Value;
 use xskit::app::doctor::{report, Interface};
-use xskit::app::support::Value;
 use xskit::net::netns;
 use xskit::testing::{have_root, in_netns, veth_pair, veth_pair_named};
 use xskit::xdp::{HookChoice, Program, XdpProgram};

@@ -22,9 +22,9 @@ use corpus::{Env, Item};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
-use xskit::app::args::defaults;
 use xskit::app::echo::{self, EchoArgs, EchoSummary};
-use xskit::app::sandbox::State;
+use xskit::app::shared::args::defaults;
+use xskit::app::shared::sandbox::State;
 use xskit::net::{addrs, netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 

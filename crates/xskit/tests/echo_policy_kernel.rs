@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use xskit::app::sandbox::State;
+use xskit::app::shared::sandbox::State;
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 use xskit::wire::build;

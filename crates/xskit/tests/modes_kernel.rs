@@ -8,9 +8,9 @@ use std::net::{IpAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
-use xskit::app::gen::{self, GenArgs};
+use xskit::app::measure::gen::{self, GenArgs};
 use xskit::app::modes::{self, Benchmark, List, ModeArgs, Running};
-use xskit::app::sandbox::{Guard, State, UpArgs};
+use xskit::app::shared::sandbox::{Guard, State, UpArgs};
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_inner, in_outer, is_experimental, sandbox};
 use xskit::xdp::{HookChoice, Program, XdpProgram};
@@ -379,7 +379,7 @@ fn two_queues_share_one_umem_and_split_the_traffic() {
     }
     let _serial = serial();
     let name: String = format!("xt{}-mq", std::process::id());
-    let st = xskit::app::sandbox::up(&UpArgs {
+    let st = xskit::app::shared::sandbox::up(&UpArgs {
         queues: 2,
         ..UpArgs::named(&name)
     })

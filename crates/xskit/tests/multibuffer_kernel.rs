@@ -222,9 +222,9 @@ fn echo_answers_8000_byte_pings_in_native_mode_at_mtu_9000() {
         return;
     }
     use std::net::IpAddr;
-    use xskit::app::args::defaults;
-    use xskit::app::demo::ping_series;
     use xskit::app::echo::{self, EchoArgs};
+    use xskit::app::measure::demo::ping_series;
+    use xskit::app::shared::args::defaults;
     use xskit::testing::{in_outer, sandbox};
     let g = sandbox("jumbo").unwrap();
     let st = &g.0;

@@ -8,10 +8,10 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::time::Duration;
+use xskit::app::ops::state;
 use xskit::net::{netns, veth};
 use xskit::testing::{have_root, in_inner, in_netns, in_outer, sandbox};
 use xskit::xdp::filter::{decide, Frame, Kind, Proto, Rule, Verdict};
-use xskit::xdp::pin;
 
 fn fails(args: &[&str]) -> String {
     let o = xskit(args);
@@ -143,10 +143,10 @@ fn rules_do_what_they_say() {
         // `unload` removes the maps it pinned when the last filter goes.
         ok(&["filter", "add", "deny", "udp", "dst", "9"]);
         ok(&["load", "filter", &p.inner]);
-        assert!(pin::filter_dir().unwrap().exists());
+        assert!(state::filter_dir().unwrap().exists());
         let out = ok(&["unload", &p.inner]);
         assert!(out.contains("removed the filter's rules and maps"), "{out}");
-        assert!(!pin::filter_dir().unwrap().exists());
+        assert!(!state::filter_dir().unwrap().exists());
         // ... or keeps them when asked, and says so.
         ok(&["filter", "add", "deny", "udp", "dst", "9"]);
         ok(&["load", "filter", &p.inner]);
@@ -154,7 +154,7 @@ fn rules_do_what_they_say() {
         assert!(out.contains("keeping the filter's rules"), "{out}");
         assert_eq!(rules().len(), 1);
         ok(&["filter", "flush", "--maps"]);
-        assert!(!pin::filter_dir().unwrap().exists());
+        assert!(!state::filter_dir().unwrap().exists());
     });
 }
 

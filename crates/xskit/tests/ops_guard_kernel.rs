@@ -9,9 +9,10 @@ use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use xskit::app::ops::state;
 use xskit::net::{netns, packet::PacketSocket};
 use xskit::testing::{have_root, in_netns, veth_pair};
-use xskit::xdp::{pin, HookChoice, Program, XdpProgram};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 const DEADLINE: Duration = Duration::from_secs(2);
 
@@ -96,7 +97,7 @@ fn reverts_after_under(under: &[&str], end: impl FnOnce(&mut Child)) -> f64 {
         .as_str()
         .unwrap()
         .contains("xdp_drop reverted at"));
-    assert!(!pin::iface_dir(&p.inner).unwrap().exists());
+    assert!(!state::iface_dir(&p.inner).unwrap().exists());
     assert!(no_pending_of(pid), "pending state of pid {pid} left behind");
     let out = ok(&["unload", &p.inner]);
     assert!(out.contains("record cleared"), "{out}");

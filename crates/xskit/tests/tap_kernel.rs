@@ -10,14 +10,15 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use xskit::app::args::defaults;
-use xskit::app::demo::ping_series;
 use xskit::app::echo::{self, EchoArgs};
-use xskit::app::sandbox::State;
+use xskit::app::measure::demo::ping_series;
+use xskit::app::ops::state;
+use xskit::app::shared::args::defaults;
+use xskit::app::shared::sandbox::State;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 use xskit::wire::build;
-use xskit::xdp::{pin, tap};
+use xskit::xdp::tap;
 
 /// Starts `xskit dump --sandbox SB ARGS`, waits for its first line on
 /// stderr and returns it with the child (stdout piped).
@@ -224,7 +225,7 @@ fn a_killed_dump_leaves_the_tap_to_switch_itself_off_and_one_dump_at_a_time() {
     assert!(first.contains("beside xdp_pass"), "{first}");
     let (deadline, _) = tap::read_switch(id).unwrap().unwrap();
     assert!(
-        deadline > pin::monotonic_ns(),
+        deadline > state::monotonic_ns(),
         "the capture switched the tap on"
     );
 
@@ -250,17 +251,17 @@ fn a_killed_dump_leaves_the_tap_to_switch_itself_off_and_one_dump_at_a_time() {
     std::thread::sleep(tap::TTL + Duration::from_secs(1));
     let (deadline, _) = tap::read_switch(id).unwrap().unwrap();
     assert!(
-        deadline <= pin::monotonic_ns(),
+        deadline <= state::monotonic_ns(),
         "the deadline of the killed capture passed: {deadline}"
     );
 
     // The kernel copies nothing any more, though frames keep coming.
     let mut ring = tap::ring_of(id).unwrap().unwrap();
     while ring.next().is_some() {}
-    let before = in_inner(st, || pin::read_stats(&st.inner_if).unwrap().unwrap());
+    let before = in_inner(st, || state::read_stats(&st.inner_if).unwrap().unwrap());
     send_udp(st, 20);
     std::thread::sleep(Duration::from_millis(300));
-    let after = in_inner(st, || pin::read_stats(&st.inner_if).unwrap().unwrap());
+    let after = in_inner(st, || state::read_stats(&st.inner_if).unwrap().unwrap());
     assert!(
         after.passed.packets >= before.passed.packets + 20,
         "the frames reached the program: {before:?} {after:?}"
@@ -287,7 +288,7 @@ fn dump_refuses_beside_another_tools_program_saying_what_to_do() {
     let st = &g.0;
     // A program of "another tool": one without a tap (xskit's generator
     // program, never attached by xskit) attached with ip(8).
-    let obj = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bpf/xdp_gen.o");
+    let obj = concat!(env!("CARGO_MANIFEST_DIR"), "/../xskit-xdp/bpf/xdp_gen.o");
     netns::ip(&[
         "-n",
         &st.inner_ns,

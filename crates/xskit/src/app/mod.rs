@@ -1,28 +1,10 @@
-//! The applications behind the `xskit` subcommands.
+//! The applications behind the `xskit` subcommands, one folder per command
+//! family; [`shared`] holds what several of them use.
 
-pub mod args;
-pub mod bench;
-pub mod caps;
-pub mod cpu;
-pub mod demo;
 pub mod doctor;
 pub mod dump;
-pub mod dump_out;
 pub mod echo;
-#[cfg(feature = "tokio")]
-pub mod echo_async;
-pub mod echo_jumbo;
-pub mod echo_report;
-pub mod echo_warm;
-pub mod gen;
-pub mod latency;
-pub mod metrics;
+pub mod measure;
 pub mod modes;
 pub mod ops;
-pub mod pfilter;
-pub mod ratelimit;
-pub mod report;
-pub mod sandbox;
-pub mod session;
-pub mod stats;
-pub mod support;
+pub mod shared;

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Names of the interfaces in this thread's network namespace.
 pub fn interfaces() -> Vec<String> {
-    sys::interface_names()
+    xskit_xdp::netif::interfaces()
 }
 
 /// IPv4 and IPv6 addresses configured on `iface`.

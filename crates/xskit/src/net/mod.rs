@@ -6,7 +6,6 @@ pub mod netns;
 pub mod packet;
 pub mod ping;
 pub mod probe;
-pub mod route;
 pub mod veth;
 mod wait;
 

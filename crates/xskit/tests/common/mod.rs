@@ -5,10 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::time::Duration;
+use xskit::app::ops::state;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{veth_pair, Pair};
 use xskit::wire::build;
-use xskit::xdp::pin;
 
 /// The `xskit` binary under test, with no SSH session (the SSH guard is
 /// tested on its own).
@@ -146,7 +146,7 @@ pub fn send_udp(p: &Pair, src: Ipv4Addr, dport: u16, n: usize) {
 }
 
 pub fn cleanup() {
-    let _ = pin::forget_namespace(pin::netns_id().unwrap());
+    let _ = state::forget_namespace(state::netns_id().unwrap());
 }
 
 /// Removes this namespace's pins even when the test fails half-way

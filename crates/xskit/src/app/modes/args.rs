@@ -1,8 +1,8 @@
 //! Options of the benchmark modes (`rxdrop`, `txonly`, `l2fwd`) and the
 //! frame txonly sends.
 
-use crate::app::args::List;
-use crate::app::args::SocketArgs;
+use crate::app::shared::args::List;
+use crate::app::shared::args::SocketArgs;
 use crate::wire::build;
 use anyhow::{bail, Result};
 use std::net::IpAddr;
@@ -31,7 +31,7 @@ pub struct ModeArgs {
     /// waiting in poll() or spinning: one wake-up per nap instead of one per
     /// kernel batch, more frames per second on a core shared with the
     /// receive softirq, at up to this much more latency
-    #[arg(long, value_parser = crate::app::args::parse_nap, conflicts_with = "busy_poll")]
+    #[arg(long, value_parser = crate::app::shared::args::parse_nap, conflicts_with = "busy_poll")]
     pub nap: Option<std::time::Duration>,
     /// txonly: frame size in bytes, FCS included as in xdpsock (64 sends 60
     /// bytes); at most the frame size (-f) plus 4

@@ -14,13 +14,13 @@ mod rxdrop;
 mod txonly;
 mod worker;
 
-pub use crate::app::args::List;
+pub use crate::app::shared::args::List;
 pub use args::{udp_template, ModeArgs};
 pub use report::ModeSummary;
 pub use running::{start, Running};
 pub use worker::{QueueCounters, Worker, WorkerConfig};
 
-use crate::app::stats::{ReportStyle, Reporter, Totals};
+use crate::app::shared::stats::{ReportStyle, Reporter, Totals};
 use anyhow::Result;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 //! What a benchmark mode run did, and its final summary.
 
-use crate::app::report::Report;
-use crate::app::stats::{known, thousands, Totals};
+use crate::app::shared::report::Report;
+use crate::app::shared::stats::{known, thousands, Totals};
 use anyhow::Result;
 use serde::Serialize;
 use std::fmt;
@@ -168,7 +168,10 @@ mod tests {
         };
         let r = sum.report();
         // Memory is shown in MiB; `summary` marks the JSON line.
-        crate::app::report::assert_text_shows_json(&r, &["summary", "rss_bytes", "umem_bytes"]);
+        crate::app::shared::report::assert_text_shows_json(
+            &r,
+            &["summary", "rss_bytes", "umem_bytes"],
+        );
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["rx_pps"], 500_001.0);
         assert_eq!(v["queues"][0]["fill_ring_empty"], serde_json::Value::Null);

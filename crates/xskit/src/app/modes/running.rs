@@ -5,9 +5,9 @@ use super::{
     udp_template, Benchmark, ModeArgs, ModeSummary, QueueCounters, Worker, WorkerConfig,
     BOUND_CHECK,
 };
-use crate::app::cpu;
-use crate::app::session::{attach, xskmap_slots};
-use crate::app::stats::Totals;
+use crate::app::shared::cpu;
+use crate::app::shared::session::{attach, xskmap_slots};
+use crate::app::shared::stats::Totals;
 use crate::xdp::{Program, XdpHook, XdpProgram};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -45,7 +45,7 @@ impl Running {
 
     /// The kernel's socket counters per queue and summed, and the XDP
     /// program's counters (for `-x`).
-    pub fn extra(&self) -> Result<crate::app::stats::Extra> {
+    pub fn extra(&self) -> Result<crate::app::shared::stats::Extra> {
         let mut kernel = Statistics::default();
         let mut per_queue = Vec::with_capacity(self.sockets.len());
         for (s, (q, _)) in self.sockets.iter().zip(&self.counters) {
@@ -57,7 +57,7 @@ impl Running {
             Some(p) => p.counters()?,
             None => Default::default(),
         };
-        Ok(crate::app::stats::Extra {
+        Ok(crate::app::shared::stats::Extra {
             kernel,
             xdp,
             per_queue,
@@ -145,14 +145,14 @@ pub fn start(
             );
         }
     }
-    crate::app::args::check_frame_size(s.frame_size, args.unaligned)?;
+    crate::app::shared::args::check_frame_size(s.frame_size, args.unaligned)?;
     let mut config = s.xsk_config();
     config.need_wakeup = !args.no_need_wakeup;
     config.umem.unaligned = args.unaligned;
     config.umem.frame_count = s
         .frames
         .checked_mul(queues.len() as u32)
-        .filter(|n| *n <= crate::app::args::MAX_FRAMES * 16)
+        .filter(|n| *n <= crate::app::shared::args::MAX_FRAMES * 16)
         .with_context(|| {
             format!(
                 "{} frames for each of {} queues is too many",

@@ -2,7 +2,7 @@
 //! in its own file (rxdrop.rs, txonly.rs, l2fwd.rs).
 
 use super::Benchmark;
-use crate::app::stats::Totals;
+use crate::app::shared::stats::Totals;
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

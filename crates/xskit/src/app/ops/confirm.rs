@@ -1,7 +1,7 @@
 //! `xskit confirm [PID]`: keep loads that wait for confirmation.
 
+use super::state;
 use super::{mono_to_unix, pending, tidy, utc, NsArgs};
-use crate::xdp::pin;
 use anyhow::Result;
 use std::io::Write;
 
@@ -20,7 +20,7 @@ pub struct ConfirmArgs {
 pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter()?;
     let only_ns = (args.ns.netns.is_some() || args.ns.sandbox.is_some())
-        .then(pin::netns_id)
+        .then(state::netns_id)
         .transpose()?;
     let mut confirmed = 0;
     let mut failed = 0;
@@ -32,7 +32,7 @@ pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
         if !p.alive() {
             p.remove();
             failed += 1;
-            let fate = if pin::monotonic_ns() >= p.deadline.0 {
+            let fate = if state::monotonic_ns() >= p.deadline.0 {
                 format!("its program passed all traffic from {} (kernel guard) and is detached by the next `xskit status`, `load` or `unload`", utc(p.deadline.1))
             } else {
                 format!("the kernel guard reverts it at {}", utc(p.deadline.1))
@@ -46,7 +46,7 @@ pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
         }
         let mut late = None;
         for i in &p.ifaces {
-            if let pin::Confirmed::Reverted(t) = pin::confirm_guard_of(p.ns, i)? {
+            if let state::Confirmed::Reverted(t) = state::confirm_guard_of(p.ns, i)? {
                 late = Some(t);
             }
         }

@@ -1,9 +1,9 @@
 //! `xskit filter`: the in-kernel filter's rules.
 
-use super::NsArgs;
-use crate::app::report::Report;
-use crate::app::stats::thousands;
-use crate::xdp::filter::{self, Added, Listed, Misc, Rule, Rules, Verdict};
+use super::{state, NsArgs};
+use crate::app::shared::report::Report;
+use crate::app::shared::stats::thousands;
+use crate::xdp::filter::{Added, Listed, Misc, Rule, Rules, Verdict};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::fmt;
@@ -51,7 +51,7 @@ pub enum FilterCmd {
     /// `deny arp`, `deny nd`, `deny ether type 0x88cc`, `deny src ether 02:00:00:00:00:01`
     Add {
         /// allow or deny
-        #[arg(value_enum)]
+        #[arg(value_parser = crate::app::shared::args::verdict_parser())]
         verdict: Verdict,
         /// [tcp|udp] [src|dst] PREFIX-OR-PORT | [src|dst] ether MAC | ether type TYPE | arp | nd
         #[arg(required = true, num_args = 1..=3)]
@@ -81,7 +81,7 @@ pub enum FilterCmd {
     /// Set the policy for frames no rule matches (allow unless set)
     Default {
         /// allow or deny
-        #[arg(value_enum)]
+        #[arg(value_parser = crate::app::shared::args::verdict_parser())]
         verdict: Verdict,
         /// Allow `deny` although it would cut the SSH session this runs in
         #[arg(long)]
@@ -111,11 +111,11 @@ fn ssh_guard(
     if force {
         return Ok(());
     }
-    if let Some(ssh) = filter::ssh_session() {
-        if filter::ssh_cut(before.0, before.1, ssh).is_some() {
+    if let Some(ssh) = super::ssh::ssh_session() {
+        if super::ssh::ssh_cut(before.0, before.1, ssh).is_some() {
             return Ok(());
         }
-        if let Some(why) = filter::ssh_cut(rules, default, ssh) {
+        if let Some(why) = super::ssh::ssh_cut(rules, default, ssh) {
             bail!("refusing {what}: it would cut your SSH session ({} -> {}:{}): {why}; pass --force if you mean it", ssh.0, ssh.2, ssh.3);
         }
     }
@@ -130,7 +130,7 @@ fn current(rules: &Rules) -> Result<Vec<Rule>> {
 pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter()?;
     if let FilterCmd::Flush { maps: true, .. } = &args.cmd {
-        let users: Vec<String> = crate::xdp::pin::metas()?
+        let users: Vec<String> = crate::app::ops::state::metas()?
             .into_iter()
             .filter(|(_, m)| m.program == "xdp_filter" && m.reverted_at.is_none())
             .map(|(i, _)| i)
@@ -141,7 +141,7 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
                 users.join(", ")
             );
         }
-        match Rules::existing()? {
+        match state::existing_rules()? {
             Some(r) => {
                 let d = r.dir().display().to_string();
                 r.remove()?;
@@ -151,7 +151,7 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
         }
         return Ok(0);
     }
-    let rules = Rules::open()?;
+    let rules = state::rules()?;
     let default = rules.default_verdict()?;
     let now = current(&rules)?;
     let before = (&now[..], default);
@@ -383,7 +383,7 @@ mod report_tests {
             nd: 14,
         };
         let r = FilterReport::new(Verdict::Deny, &list, &m);
-        crate::app::report::assert_text_shows_json(&r, &[]);
+        crate::app::shared::report::assert_text_shows_json(&r, &[]);
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["rules"][0]["rule"], "deny src 203.0.113.0/24");
         assert_eq!(v["malformed"], 12);

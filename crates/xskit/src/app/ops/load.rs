@@ -1,13 +1,14 @@
 //! `xskit load`: attach so that it stays after the command, with a
 //! confirm-or-revert guard that the kernel enforces.
 
+use super::state;
 use super::{is_ours, now, now_f64, operator_interfaces, pending, tidy, utc, NsArgs};
-use crate::app::args::parse_duration;
-use crate::app::session::attach;
+use crate::app::shared::args::parse_duration;
+use crate::app::shared::session::attach;
 use crate::net::addrs::interfaces;
 use crate::net::netns;
-use crate::xdp::filter::{Rules, Verdict};
-use crate::xdp::{pin, HookChoice, Program, XdpProgram};
+use crate::xdp::filter::Verdict;
+use crate::xdp::{HookChoice, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +49,7 @@ pub struct LoadArgs {
     #[arg(long)]
     pub all: bool,
     /// XDP attach mode
-    #[arg(long, value_enum, default_value_t = HookChoice::Auto)]
+    #[arg(long, value_parser = crate::app::shared::args::hook_parser(), default_value_t = HookChoice::Auto)]
     pub mode: HookChoice,
     /// Allow `drop` on the interface of the default route
     #[arg(long)]
@@ -79,7 +80,7 @@ fn wait_for_confirmation(
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> Result<Waited> {
-    let ns = pin::netns_id()?;
+    let ns = state::netns_id()?;
     let mut stdin_open = true;
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -87,7 +88,7 @@ fn wait_for_confirmation(
         }
         let mut confirmed = true;
         for i in ifaces {
-            match pin::read_guard_of(ns, i)? {
+            match state::read_guard_of(ns, i)? {
                 Some((0, 0)) => {}
                 Some((_, r)) if r != 0 => return Ok(Waited::Deadline),
                 _ => confirmed = false,
@@ -96,7 +97,7 @@ fn wait_for_confirmation(
         if confirmed {
             return Ok(Waited::Confirmed);
         }
-        if pin::monotonic_ns() >= deadline.0 {
+        if state::monotonic_ns() >= deadline.0 {
             return Ok(Waited::Deadline);
         }
         if stdin_open {
@@ -107,7 +108,7 @@ fn wait_for_confirmation(
                     Ok(0) | Err(_) => stdin_open = false,
                     Ok(_) if line.trim().eq_ignore_ascii_case("yes") => {
                         for i in ifaces {
-                            if let pin::Confirmed::Reverted(_) = pin::confirm_guard_of(ns, i)? {
+                            if let state::Confirmed::Reverted(_) = state::confirm_guard_of(ns, i)? {
                                 return Ok(Waited::Deadline);
                             }
                         }
@@ -136,8 +137,8 @@ fn ops_ifaces_hold(iface: &str, local: std::net::IpAddr) -> bool {
 /// `xskit load`.
 pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter()?;
-    if pin::ensure_bpffs()? {
-        writeln!(out, "mounted bpffs at {}", pin::BPFFS)?;
+    if state::ensure_bpffs()? {
+        writeln!(out, "mounted bpffs at {}", state::BPFFS)?;
     }
     tidy(out)?;
     let program = args.program.program();
@@ -148,24 +149,24 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     };
     for i in &ifaces {
         xsk::netdev::ifindex(i)?;
-        if pin::iface_dir(i)?.exists() {
-            let (xdp, meta) = (netns::xdp_attachment(i)?, pin::load_meta(i)?);
+        if state::iface_dir(i)?.exists() {
+            let (xdp, meta) = (netns::xdp_attachment(i)?, state::load_meta(i)?);
             if is_ours(&xdp, &meta) {
                 bail!("xskit already has a program on {i}: `xskit unload {i}` first");
             }
             // Left from an interface or namespace that is gone.
-            pin::unpin(i)?;
+            state::unpin(i)?;
         }
     }
     // Risky: could this cut the operator off?
     let filter_rules = if program == Program::Filter {
-        Some(Rules::open()?)
+        Some(state::rules()?)
     } else {
         None
     };
-    if let (Some(r), Some(ssh)) = (&filter_rules, crate::xdp::filter::ssh_session()) {
+    if let (Some(r), Some(ssh)) = (&filter_rules, super::ssh::ssh_session()) {
         let list: Vec<_> = r.list()?.into_iter().map(|l| l.rule).collect();
-        if let Some(why) = crate::xdp::filter::ssh_cut(&list, r.default_verdict()?, ssh) {
+        if let Some(why) = super::ssh::ssh_cut(&list, r.default_verdict()?, ssh) {
             if !args.force && ifaces.iter().any(|i| ops_ifaces_hold(i, ssh.2)) {
                 bail!("refusing to load the filter: its rules would cut your SSH session ({} -> {}:{}): {why}; change the rules, or pass --force", ssh.0, ssh.2, ssh.3);
             }
@@ -189,7 +190,7 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
         });
     let deadline = (!within.is_zero()).then(|| {
         (
-            pin::monotonic_ns() + within.as_nanos() as u64,
+            state::monotonic_ns() + within.as_nanos() as u64,
             now_f64() + within.as_secs_f64(),
         )
     });
@@ -217,7 +218,7 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
                 p.arm_guard(d)?;
             }
             let mode = attach(&mut p, i, args.mode, args.force, out)?;
-            let dir = pin::iface_dir(i)?;
+            let dir = state::iface_dir(i)?;
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let prog_id = match p.pin_attachment(i, &dir) {
                 Ok(id) => id,
@@ -226,9 +227,9 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
                     return Err(e);
                 }
             };
-            pin::save_meta(
+            state::save_meta(
                 i,
-                &pin::Loaded {
+                &state::Loaded {
                     program: program.function().to_string(),
                     prog_id,
                     mode: mode.to_string(),
@@ -282,13 +283,13 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     out.flush()?;
     let waited = wait_for_confirmation(&done, deadline, &stop, out);
     pending.remove();
-    let ns = pin::netns_id()?;
+    let ns = state::netns_id()?;
     if let Ok(Waited::Confirmed) = waited {
         for i in &done {
-            if let Some(mut m) = pin::load_meta(i)? {
+            if let Some(mut m) = state::load_meta(i)? {
                 m.deadline = None;
                 m.pid = None;
-                pin::save_meta(i, &m)?;
+                state::save_meta(i, &m)?;
             }
         }
         let _ = writeln!(
@@ -302,10 +303,10 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     // Not confirmed (or the wait failed): revert now.
     let at = now_f64().min(deadline.1);
     for i in &done {
-        pin::unpin_pins_of(ns, i)?;
-        if let Some(mut m) = pin::load_meta(i)? {
+        state::unpin_pins_of(ns, i)?;
+        if let Some(mut m) = state::load_meta(i)? {
             m.reverted_at = Some(at);
-            pin::save_meta(i, &m)?;
+            state::save_meta(i, &m)?;
         }
     }
     let why = match waited? {

@@ -1,6 +1,6 @@
 //! Operating XDP programs: `xskit load | unload | status | confirm` and
 //! `xskit filter`. Attachments made by `load` outlive the command (pinned
-//! in bpffs, see [`crate::xdp::pin`]); everything else xskit attaches is
+//! in bpffs, see [`crate::app::ops::state`]); everything else xskit attaches is
 //! gone when its process ends.
 //!
 //! What survives what:
@@ -16,6 +16,8 @@ mod confirm;
 pub mod filter;
 mod load;
 mod pending;
+mod ssh;
+pub mod state;
 mod status;
 mod unload;
 
@@ -29,10 +31,9 @@ pub use status::{
 pub use unload::{unload, UnloadArgs};
 
 use crate::net::addrs::interfaces;
-use crate::net::{addrs, netns, route};
-use crate::xdp::filter::ssh_session;
-use crate::xdp::pin;
+use crate::net::{addrs, netns};
 use anyhow::Result;
+use ssh::ssh_session;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -107,13 +108,13 @@ pub fn utc(t: f64) -> String {
 
 /// Unix time of a CLOCK_MONOTONIC instant (nanoseconds).
 fn mono_to_unix(ns: u64) -> f64 {
-    now_f64() - (pin::monotonic_ns() as f64 - ns as f64) / 1e9
+    now_f64() - (state::monotonic_ns() as f64 - ns as f64) / 1e9
 }
 
 /// Interfaces this session's own traffic uses: those with a default route,
 /// and the one holding the local address of `SSH_CONNECTION`.
 pub fn operator_interfaces() -> Vec<String> {
-    let mut out = route::default_route_interfaces();
+    let mut out = crate::xdp::netif::default_route_interfaces();
     if let Some((_, _, local, _)) = ssh_session() {
         for i in interfaces() {
             let (v4, v6) = addrs::of_interface(&i);
@@ -131,7 +132,7 @@ pub fn operator_interfaces() -> Vec<String> {
 
 /// True if the program attached (as `ip` reports it) is the one `xskit
 /// load` recorded, not a stale record or another tool's program.
-fn is_ours(xdp: &Option<(String, u32, &'static str)>, meta: &Option<pin::Loaded>) -> bool {
+fn is_ours(xdp: &Option<(String, u32, &'static str)>, meta: &Option<state::Loaded>) -> bool {
     matches!((xdp, meta), (Some((_, id, _)), Some(m)) if *id == m.prog_id && m.reverted_at.is_none())
 }
 
@@ -141,28 +142,28 @@ fn is_ours(xdp: &Option<(String, u32, &'static str)>, meta: &Option<pin::Loaded>
 /// state of loads whose process is gone. Returns the interfaces reverted.
 pub fn tidy(out: &mut dyn Write) -> Result<Vec<String>> {
     pending::forget_dead();
-    let ns = pin::netns_id()?;
+    let ns = state::netns_id()?;
     let mut reverted = Vec::new();
-    for (iface, mut meta) in pin::metas()? {
+    for (iface, mut meta) in state::metas()? {
         let Some((deadline, _)) = meta.deadline else {
             continue;
         };
         if meta.reverted_at.is_some() {
             continue;
         }
-        let passed = match pin::read_guard_of(ns, &iface)? {
+        let passed = match state::read_guard_of(ns, &iface)? {
             Some((_, r)) if r != 0 => true,
             Some((0, _)) => false, // confirmed
-            _ => pin::monotonic_ns() >= deadline,
+            _ => state::monotonic_ns() >= deadline,
         };
         if !passed {
             continue;
         }
-        pin::unpin_pins_of(ns, &iface)?;
+        state::unpin_pins_of(ns, &iface)?;
         // From the deadline on the program passed everything.
         let when = mono_to_unix(deadline);
         meta.reverted_at = Some(when);
-        pin::save_meta_of(ns, &iface, &meta)?;
+        state::save_meta_of(ns, &iface, &meta)?;
         writeln!(
             out,
             "{iface}: {} reverted at {}, never confirmed: detached",

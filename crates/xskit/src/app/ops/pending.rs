@@ -3,7 +3,7 @@
 //! and namespace. The guard maps are the truth about the attachments; these
 //! files only say which process waits for which.
 
-use crate::xdp::pin;
+use super::state;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -101,7 +101,7 @@ pub fn for_this_process(ifaces: &[String], program: &str, deadline: (u64, f64)) 
     Ok(Pending {
         pid,
         start: start_time(pid).context("reading /proc/self/stat")?,
-        ns: pin::netns_id()?,
+        ns: state::netns_id()?,
         ifaces: ifaces.to_vec(),
         program: program.to_string(),
         deadline,

@@ -2,15 +2,15 @@
 //! `--watch` prints rates per action and per filter rule.
 
 use super::filter::FilterReport;
+use super::state;
 use super::{is_ours, tidy, utc, NsArgs};
-use crate::app::args::parse_interval;
-use crate::app::metrics::Sample;
-use crate::app::report::Report;
-use crate::app::stats::thousands;
+use crate::app::shared::args::parse_interval;
+use crate::app::shared::metrics::Sample;
+use crate::app::shared::report::Report;
+use crate::app::shared::stats::thousands;
 use crate::net::addrs::interfaces;
 use crate::net::netns;
-use crate::xdp::filter::Rules;
-use crate::xdp::{pin, ActionCounters, Counter};
+use crate::xdp::{ActionCounters, Counter};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -126,10 +126,10 @@ fn by(c: &ActionCounters, f: impl Fn(&Counter) -> u64) -> ByAction {
 /// The rows of `xskit status` (after tidying reverted loads).
 pub fn status_rows() -> Result<StatusReport> {
     let mut rows = Vec::new();
-    let filter_rules = Rules::existing()?;
+    let filter_rules = state::existing_rules()?;
     for i in interfaces() {
         let xdp = netns::xdp_attachment(&i)?;
-        let meta = pin::load_meta(&i)?;
+        let meta = state::load_meta(&i)?;
         let ours = is_ours(&xdp, &meta);
         let mut row = StatusRow {
             iface: i.clone(),
@@ -154,13 +154,17 @@ pub fn status_rows() -> Result<StatusReport> {
             }
         }
         if ours {
-            if let Some(c) = pin::read_stats(&i)? {
+            if let Some(c) = state::read_stats(&i)? {
                 row.counters = Some(by(&c, |x| x.packets));
                 row.bytes = Some(by(&c, |x| x.bytes));
-                row.actions = Some(crate::app::metrics::actions(&c).into_iter().collect());
+                row.actions = Some(
+                    crate::app::shared::metrics::actions(&c)
+                        .into_iter()
+                        .collect(),
+                );
             }
             if let Some((deadline, unix)) = meta.as_ref().and_then(|m| m.deadline) {
-                let left = deadline.saturating_sub(pin::monotonic_ns()) as f64 / 1e9;
+                let left = deadline.saturating_sub(state::monotonic_ns()) as f64 / 1e9;
                 row.waiting = Some(Waiting {
                     deadline: unix,
                     seconds_left: left,
@@ -378,7 +382,7 @@ impl StatusReport {
 /// `xskit status`.
 pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter()?;
-    pin::ensure_bpffs()?;
+    state::ensure_bpffs()?;
     if args.watch || args.interval.is_some() {
         return watch(args, out);
     }
@@ -390,7 +394,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
     if args.prometheus {
         // Notes about reverted loads would break the format: stderr.
         std::io::stderr().write_all(&notes)?;
-        out.write_all(crate::app::metrics::render(&rows.prometheus()).as_bytes())?;
+        out.write_all(crate::app::shared::metrics::render(&rows.prometheus()).as_bytes())?;
         return Ok(0);
     }
     if !args.json {
@@ -403,11 +407,11 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
 /// One reading for `--watch`: (label, frames, bytes) per counter.
 fn reading() -> Result<Vec<(String, u64, u64)>> {
     let mut v = Vec::new();
-    for (iface, m) in pin::metas()? {
+    for (iface, m) in state::metas()? {
         if m.reverted_at.is_some() {
             continue;
         }
-        if let Some(c) = pin::read_stats(&iface)? {
+        if let Some(c) = state::read_stats(&iface)? {
             for (name, x) in [
                 ("passed", c.passed),
                 ("dropped", c.dropped),
@@ -419,7 +423,7 @@ fn reading() -> Result<Vec<(String, u64, u64)>> {
             }
         }
     }
-    if let Some(r) = Rules::existing()? {
+    if let Some(r) = state::existing_rules()? {
         for l in r.list()? {
             v.push((format!("rule #{} {}", l.id, l.rule), l.hits, l.bytes));
         }

@@ -1,10 +1,9 @@
 //! `xskit unload`: detach what `xskit load` attached.
 
+use super::state;
 use super::{tidy, utc, NsArgs};
 use crate::net::addrs::interfaces;
 use crate::net::netns;
-use crate::xdp::filter::Rules;
-use crate::xdp::pin;
 use anyhow::Result;
 use std::io::Write;
 
@@ -31,11 +30,11 @@ pub struct UnloadArgs {
 /// `xskit unload`.
 pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter()?;
-    pin::ensure_bpffs()?;
+    state::ensure_bpffs()?;
     let reverted = tidy(out)?;
     let ifaces: Vec<String> = if args.all {
-        let mut v = pin::pinned_ifaces()?;
-        v.extend(pin::metas()?.into_iter().map(|(i, _)| i));
+        let mut v = state::pinned_ifaces()?;
+        v.extend(state::metas()?.into_iter().map(|(i, _)| i));
         if args.any {
             v.extend(interfaces().into_iter().filter(|i| i != "lo"));
         }
@@ -48,14 +47,14 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
     let mut status = 0;
     let mut removed_filter = false;
     for i in &ifaces {
-        let meta = pin::load_meta(i)?;
-        if pin::unpin(i)? {
+        let meta = state::load_meta(i)?;
+        if state::unpin(i)? {
             writeln!(out, "{i}: removed what xskit loaded")?;
             removed_filter |= meta.as_ref().is_some_and(|m| m.program == "xdp_filter");
             continue;
         }
         if let Some(m) = meta.filter(|m| m.reverted_at.is_some()) {
-            pin::remove_meta(i)?;
+            state::remove_meta(i)?;
             if !reverted.contains(i) {
                 writeln!(
                     out,
@@ -107,12 +106,12 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
         }
     }
     if removed_filter {
-        let users: Vec<String> = pin::metas()?
+        let users: Vec<String> = state::metas()?
             .into_iter()
             .filter(|(_, m)| m.program == "xdp_filter" && m.reverted_at.is_none())
             .map(|(i, _)| i)
             .collect();
-        if let Some(rules) = Rules::existing()? {
+        if let Some(rules) = state::existing_rules()? {
             if !users.is_empty() {
                 writeln!(
                     out,

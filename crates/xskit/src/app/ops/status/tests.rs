@@ -87,7 +87,10 @@ fn row(iface: &str) -> StatusRow {
 fn status_report_text_and_json_carry_the_same_values() {
     let r = StatusReport(vec![row("xsk0")]);
     // The deadline is shown as a UTC time (utc() is tested in ops).
-    crate::app::report::assert_text_shows_json(&r, &["0.reverted.at", "0.waiting.deadline"]);
+    crate::app::shared::report::assert_text_shows_json(
+        &r,
+        &["0.reverted.at", "0.waiting.deadline"],
+    );
     let v = serde_json::to_value(&r).unwrap();
     assert_eq!(v[0]["iface"], "xsk0");
     assert_eq!(v[0]["counters"]["dropped"], 1002);
@@ -96,7 +99,7 @@ fn status_report_text_and_json_carry_the_same_values() {
     assert_eq!(v[0]["non_ip"], 41);
     assert_eq!(v[0]["waiting"]["pid"], 777);
     // Prometheus samples come from the same rows.
-    let text = crate::app::metrics::render(&r.prometheus());
+    let text = crate::app::shared::metrics::render(&r.prometheus());
     assert!(text.contains("xskit_filter_rule_packets_total{interface=\"xsk0\",program=\"xdp_filter\",rule=\"allow tcp dst 22\",id=\"5\"} 4001"), "{text}");
     assert!(text.contains("action=\"tx\"} 3003"), "{text}");
 }
@@ -125,7 +128,7 @@ fn watch_report_text_and_json_carry_the_same_values() {
         }],
     };
     // Text shows the rates; the totals are on `status`.
-    crate::app::report::assert_text_shows_json(&r, &["packets", "bytes"]);
+    crate::app::shared::report::assert_text_shows_json(&r, &["packets", "bytes"]);
     let v = serde_json::to_value(&r).unwrap();
     assert_eq!(v[0]["counter"], "xsk0 xdp_drop dropped");
 }

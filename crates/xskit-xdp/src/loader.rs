@@ -1,0 +1,625 @@
+//! Loads xskit's XDP programs, attaches them to interfaces in native or SKB
+//! mode, and detaches exactly what it attached.
+//!
+//! Attachments are BPF links, owned by the [`Attachment`]: the kernel
+//! removes them when the last file descriptor closes, so even a killed
+//! process leaves no program behind. aya falls back to a netlink attachment
+//! (which outlives the process) when the kernel refuses `bpf_link_create`
+//! (before Linux 5.9); xskit refuses that instead, undoing the netlink
+//! attachment, so what is attached never outlives its holder by accident.
+
+use crate::netif::default_route_interfaces;
+use crate::programs::Program;
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf, XskMap};
+use aya::programs::links::{FdLink, LinkType};
+use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader};
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+pub use crate::abi::Counter;
+use crate::abi::GenConfig;
+pub use crate::counters::ActionCounters;
+use crate::netif::interfaces;
+
+/// Where the XDP program is asked to run (`--mode`): in the driver
+/// (native), in the generic stack (SKB), or native with a fallback.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum HookChoice {
+    /// Native (driver) mode, falling back to SKB mode with a message.
+    #[default]
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// SKB (generic) mode only.
+    Skb,
+}
+
+/// Where an attached XDP program actually runs (its "mode" in `ip link`).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum XdpHook {
+    /// In the driver, before socket buffers are allocated.
+    Native,
+    /// In the generic network stack, after socket buffer allocation.
+    Skb,
+}
+
+impl HookChoice {
+    /// Every choice, with its name and what it means (for help texts).
+    pub const ALL: [(HookChoice, &'static str, &'static str); 3] = [
+        (
+            HookChoice::Auto,
+            "auto",
+            "native (driver) mode, falling back to SKB mode with a message",
+        ),
+        (HookChoice::Native, "native", "native (driver) mode only"),
+        (HookChoice::Skb, "skb", "SKB (generic) mode only"),
+    ];
+
+    /// `auto`, `native` or `skb`.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(c, _, _)| *c == self)
+            .map_or("auto", |(_, n, _)| n)
+    }
+}
+
+impl fmt::Display for HookChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for HookChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, n, _)| *n == s)
+            .map(|(c, _, _)| *c)
+            .ok_or_else(|| format!("{s:?} is not an XDP mode (auto, native or skb)"))
+    }
+}
+
+impl fmt::Display for XdpHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            XdpHook::Native => "native",
+            XdpHook::Skb => "skb",
+        })
+    }
+}
+
+/// Why loading, attaching or registering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    /// The interface does not exist.
+    #[error(
+        "no network interface named {0:?} in this network namespace (list them with `ip link`)"
+    )]
+    NoSuchInterface(String),
+    /// The program would cut the machine off; `force` was not given.
+    #[error(
+        "refusing to attach {program} to {iface}: it carries the default route, so this \
+         would cut the machine off (and your SSH session with it); pass --force if you really mean it"
+    )]
+    DefaultRoute {
+        /// The program.
+        program: Program,
+        /// The interface.
+        iface: String,
+    },
+    /// The kernel refused the attachment.
+    #[error("cannot attach {program} to {iface} in {mode} mode: {reason}")]
+    Attach {
+        /// The program.
+        program: Program,
+        /// The interface.
+        iface: String,
+        /// The mode tried.
+        mode: &'static str,
+        /// The kernel's reason, with a hint.
+        reason: String,
+    },
+    /// xskit attached nothing to this interface.
+    #[error("xskit attached nothing to {0}; it only detaches its own programs")]
+    NotAttached(String),
+    /// Loading the object or program failed.
+    #[error("cannot load {program}: {source}")]
+    Load {
+        /// The program.
+        program: Program,
+        /// What aya reported.
+        #[source]
+        source: anyhow::Error,
+    },
+    /// A map operation failed.
+    #[error("{what}: {source}")]
+    Map {
+        /// What was attempted.
+        what: String,
+        /// What aya reported.
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+/// One interface the program is attached to.
+#[derive(Debug)]
+pub struct Attachment {
+    /// Interface name.
+    pub iface: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Mode in use.
+    pub mode: XdpHook,
+    /// Why native mode was not used, when auto fell back to SKB.
+    pub fallback_reason: Option<String>,
+    /// The BPF link: closing it (dropping the attachment) detaches. `None`
+    /// once pinned ([`XdpProgram::pin_attachment`]).
+    link: Option<FdLink>,
+}
+
+impl Attachment {
+    /// The kernel's record of the link: (link id, link type). xskit only
+    /// makes links of type XDP; a netlink attachment has no link at all.
+    pub fn link_info(&self) -> Option<(u32, Option<LinkType>)> {
+        let info = self.link.as_ref()?.info().ok()?;
+        Some((info.id(), info.link_type().ok()))
+    }
+}
+
+const XSKMAP: &str = "xsks_map";
+
+/// "`program` has no map `name`" as a [`LoaderError`].
+fn missing_map(program: Program, name: &str, what: &str) -> LoaderError {
+    LoaderError::Map {
+        what: format!("{program} has no {what}"),
+        source: aya::maps::MapError::InvalidName { name: name.into() },
+    }
+}
+
+/// Wraps an aya map error with what was being done.
+fn map_err(what: &'static str) -> impl Fn(aya::maps::MapError) -> LoaderError {
+    move |source| LoaderError::Map {
+        what: what.into(),
+        source,
+    }
+}
+const STATS: &str = "xskit_stats";
+const GUARD: &str = "xskit_guard";
+
+/// A loaded xskit XDP program and the interfaces it is attached to.
+pub struct XdpProgram {
+    ebpf: Ebpf,
+    program: Program,
+    attachments: Vec<Attachment>,
+}
+
+impl fmt::Debug for XdpProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XdpProgram")
+            .field("program", &self.program)
+            .field("attachments", &self.attachments)
+            .finish()
+    }
+}
+
+fn errno(e: &ProgramError) -> Option<i32> {
+    match e {
+        ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// The kernel's reason, in words, with what to do about it.
+fn explain(e: &ProgramError, iface: &str) -> String {
+    let base = e.to_string();
+    match errno(e) {
+        Some(libc::ERANGE) => format!(
+            "{base} (the MTU of {iface} is too large for native XDP on this driver: lower it, e.g. `ip link set dev {iface} mtu 1500`)"
+        ),
+        Some(libc::EOPNOTSUPP) => format!("{base} (the driver of {iface} has no native XDP support)"),
+        Some(libc::EBUSY) | Some(libc::EEXIST) => format!(
+            "{base} (another XDP program is attached to {iface}, perhaps by another tool or in the other mode; `ip link show dev {iface}` names it)"
+        ),
+        Some(libc::EPERM) => format!("{base} (attaching XDP programs needs CAP_NET_ADMIN and CAP_BPF: run as root)"),
+        _ => base,
+    }
+}
+
+impl XdpProgram {
+    /// Loads `program` into the kernel. `queues` sizes its XSKMAP (use the
+    /// interface's rx queue count; ignored for programs without one).
+    pub fn load(program: Program, queues: u32) -> Result<XdpProgram, LoaderError> {
+        XdpProgram::load_with_pins(program, queues, None)
+    }
+
+    /// Like [`XdpProgram::load`]; maps the object marks "pinned by name"
+    /// (the filter's rule maps) are pinned in, or reused from, `pin_dir`.
+    pub fn load_with_pins(
+        program: Program,
+        queues: u32,
+        pin_dir: Option<&std::path::Path>,
+    ) -> Result<XdpProgram, LoaderError> {
+        let load_err = |source: anyhow::Error| LoaderError::Load { program, source };
+        let mut loader = EbpfLoader::new();
+        if let Some(dir) = pin_dir {
+            loader.default_map_pin_directory(dir);
+        }
+        if program.has_xskmap() {
+            loader.map_max_entries(XSKMAP, queues.max(1));
+        }
+        let mut ebpf = loader.load(program.object()).map_err(|e| {
+            let hint = if matches!(
+                &e,
+                aya::EbpfError::MapError(_) | aya::EbpfError::BtfError(_)
+            ) {
+                ""
+            } else {
+                " (loading BPF programs needs CAP_BPF and CAP_NET_ADMIN: run as root)"
+            };
+            load_err(anyhow::anyhow!("{e}{hint}"))
+        })?;
+        let xdp: &mut Xdp = ebpf
+            .program_mut(program.function())
+            .ok_or_else(|| {
+                load_err(anyhow::anyhow!(
+                    "function {} missing from its object",
+                    program.function()
+                ))
+            })?
+            .try_into()
+            .map_err(|e: ProgramError| load_err(e.into()))?;
+        xdp.load().map_err(|e| load_err(e.into()))?;
+        Ok(XdpProgram {
+            ebpf,
+            program,
+            attachments: Vec::new(),
+        })
+    }
+
+    /// Which program this is.
+    pub fn program(&self) -> Program {
+        self.program
+    }
+
+    /// Where it is attached.
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
+    }
+
+    fn xdp(&mut self) -> &mut Xdp {
+        self.ebpf
+            .program_mut(self.program.function())
+            .expect("checked at load")
+            .try_into()
+            .expect("checked at load")
+    }
+
+    /// What [`attach`](Self::attach) checks before it touches `iface`: that
+    /// it exists (returns its index), and that a program taking all traffic
+    /// is not put on the default-route interface without `force`. For
+    /// callers that set up sockets on the interface before attaching.
+    ///
+    /// # Errors
+    /// [`LoaderError::NoSuchInterface`], [`LoaderError::DefaultRoute`].
+    pub fn check_attach(&self, iface: &str, force: bool) -> Result<u32, LoaderError> {
+        let ifindex = xsk::netdev::ifindex(iface)
+            .map_err(|_| LoaderError::NoSuchInterface(iface.to_string()))?;
+        if self.program.takes_all_traffic()
+            && !force
+            && default_route_interfaces().iter().any(|d| d == iface)
+        {
+            return Err(LoaderError::DefaultRoute {
+                program: self.program,
+                iface: iface.to_string(),
+            });
+        }
+        Ok(ifindex)
+    }
+
+    /// Attaches to `iface`. With [`HookChoice::Auto`] native mode is tried
+    /// first and SKB mode used if the driver refuses, the reason kept in
+    /// [`Attachment::fallback_reason`]. Programs that take all traffic are
+    /// refused on the default-route interface unless `force`.
+    pub fn attach(
+        &mut self,
+        iface: &str,
+        mode: HookChoice,
+        force: bool,
+    ) -> Result<&Attachment, LoaderError> {
+        let ifindex = self.check_attach(iface, force)?;
+        let program = self.program;
+        let attach_err = |mode: &'static str, e: &ProgramError| LoaderError::Attach {
+            program,
+            iface: iface.to_string(),
+            mode,
+            reason: explain(e, iface),
+        };
+        let (link, used, fallback_reason) = match mode {
+            HookChoice::Native => {
+                let l = self
+                    .xdp()
+                    .attach_to_if_index(ifindex, XdpMode::Driver)
+                    .map_err(|e| attach_err("native", &e))?;
+                (l, XdpHook::Native, None)
+            }
+            HookChoice::Skb => {
+                let l = self
+                    .xdp()
+                    .attach_to_if_index(ifindex, XdpMode::Skb)
+                    .map_err(|e| attach_err("skb", &e))?;
+                (l, XdpHook::Skb, None)
+            }
+            HookChoice::Auto => match self.xdp().attach_to_if_index(ifindex, XdpMode::Driver) {
+                Ok(l) => (l, XdpHook::Native, None),
+                // Someone else's program is there: SKB mode would not help.
+                Err(e) if matches!(errno(&e), Some(libc::EBUSY | libc::EEXIST | libc::EPERM)) => {
+                    return Err(attach_err("native", &e));
+                }
+                Err(native) => {
+                    let why = explain(&native, iface);
+                    let l = self
+                        .xdp()
+                        .attach_to_if_index(ifindex, XdpMode::Skb)
+                        .map_err(|e| attach_err("skb (after native failed)", &e))?;
+                    (l, XdpHook::Skb, Some(why))
+                }
+            },
+        };
+        let link = self.own_link(link, iface, used)?;
+        self.attachments.push(Attachment {
+            iface: iface.to_string(),
+            ifindex,
+            mode: used,
+            fallback_reason,
+            link: Some(link),
+        });
+        Ok(self.attachments.last().expect("just pushed"))
+    }
+
+    /// Takes the link out of aya's keeping and checks it is a BPF link. If
+    /// aya fell back to netlink (a kernel without BPF links for XDP), the
+    /// attachment is undone and refused: it would outlive this process.
+    fn own_link(
+        &mut self,
+        id: aya::programs::xdp::XdpLinkId,
+        iface: &str,
+        used: XdpHook,
+    ) -> Result<FdLink, LoaderError> {
+        let program = self.program;
+        let err = |reason: String| LoaderError::Attach {
+            program,
+            iface: iface.to_string(),
+            mode: if used == XdpHook::Native {
+                "native"
+            } else {
+                "skb"
+            },
+            reason,
+        };
+        let link = self
+            .xdp()
+            .take_link(id)
+            .map_err(|e| err(format!("taking the link: {e}")))?;
+        match FdLink::try_from(link) {
+            Ok(l) => Ok(l),
+            Err(_) => {
+                let off = if used == XdpHook::Native {
+                    "xdpdrv"
+                } else {
+                    "xdpgeneric"
+                };
+                let undone = ip_link_off(iface, off);
+                Err(err(format!(
+                    "the kernel made a netlink attachment, not a BPF link (Linux before 5.9 has no XDP links), \
+                     which would outlive this process; {}",
+                    match undone {
+                        Ok(()) => "it was detached again".to_string(),
+                        Err(e) => format!("detaching it again failed: {e}"),
+                    }
+                )))
+            }
+        }
+    }
+
+    /// Attaches to every interface of this network namespace but loopback.
+    /// Returns one result per interface; a failure on one does not stop the rest.
+    pub fn attach_all(
+        &mut self,
+        mode: HookChoice,
+        force: bool,
+    ) -> Vec<(String, Result<XdpHook, LoaderError>)> {
+        let mut out = Vec::new();
+        for iface in interfaces() {
+            if iface == "lo" {
+                continue;
+            }
+            let r = self.attach(&iface, mode, force).map(|a| a.mode);
+            out.push((iface, r));
+        }
+        out
+    }
+
+    /// Detaches from `iface` what this program attached there (nothing else).
+    pub fn detach(&mut self, iface: &str) -> Result<(), LoaderError> {
+        let pos = self
+            .attachments
+            .iter()
+            .position(|a| a.iface == iface)
+            .ok_or_else(|| LoaderError::NotAttached(iface.to_string()))?;
+        // Closing the link's descriptor detaches.
+        drop(self.attachments.remove(pos));
+        Ok(())
+    }
+
+    /// Detaches everything this program attached.
+    pub fn detach_all(&mut self) {
+        self.attachments.clear();
+    }
+
+    /// Arms the dead man's switch (bpf/guard.h): past `deadline_ns`
+    /// (CLOCK_MONOTONIC, as `bpf_ktime_get_ns`) the program passes every
+    /// frame unless the deadline was cleared first. Call before attaching.
+    pub fn arm_guard(&mut self, deadline_ns: u64) -> Result<(), LoaderError> {
+        let program = self.program;
+        let map = self
+            .ebpf
+            .map_mut(GUARD)
+            .ok_or_else(|| missing_map(program, GUARD, "confirmation guard"))?;
+        let mut arr: Array<&mut MapData, u64> =
+            Array::try_from(map).map_err(map_err("opening the guard"))?;
+        arr.set(0, deadline_ns, 0)
+            .map_err(map_err("writing the guard's deadline"))
+    }
+
+    fn xskmap(&mut self) -> Result<XskMap<&mut MapData>, LoaderError> {
+        let map = self
+            .ebpf
+            .map_mut(XSKMAP)
+            .ok_or_else(|| missing_map(self.program, XSKMAP, "socket map"))?;
+        XskMap::try_from(map).map_err(map_err("opening the socket map"))
+    }
+
+    /// Number of queue slots in the socket map.
+    pub fn xskmap_len(&mut self) -> Result<u32, LoaderError> {
+        Ok(self.xskmap()?.len())
+    }
+
+    /// Sends frames of rx `queue` to `socket`.
+    pub fn register(&mut self, queue: u32, socket: &impl AsRawFd) -> Result<(), LoaderError> {
+        let mut map = self.xskmap()?;
+        let len = map.len();
+        map.set(queue, socket.as_raw_fd(), 0)
+            .map_err(|source| LoaderError::Map {
+                what: format!("registering the socket for queue {queue} (map has {len} slots)"),
+                source,
+            })
+    }
+
+    /// Stops sending frames of rx `queue` to a socket (they are passed again).
+    pub fn unregister(&mut self, queue: u32) -> Result<(), LoaderError> {
+        self.xskmap()?
+            .unset(queue)
+            .map_err(|source| LoaderError::Map {
+                what: format!("unregistering queue {queue}"),
+                source,
+            })
+    }
+
+    /// Makes the attachment on `iface` outlive this process: pins its BPF
+    /// link at `dir/link`, the program's counter map at `dir/stats` and its
+    /// guard (if it has one) at `dir/guard`. The program then stays
+    /// attached until the link pin is removed.
+    pub fn pin_attachment(&mut self, iface: &str, dir: &std::path::Path) -> anyhow::Result<u32> {
+        let (link_path, stats_path) = (dir.join("link"), dir.join("stats"));
+        let pos = self
+            .attachments
+            .iter()
+            .position(|a| a.iface == iface)
+            .ok_or_else(|| LoaderError::NotAttached(iface.to_string()))?;
+        self.ebpf
+            .map(STATS)
+            .expect("every xskit program has a stats map")
+            .pin(&stats_path)
+            .map_err(|e| {
+                anyhow::anyhow!("pinning the counters at {}: {e}", stats_path.display())
+            })?;
+        if let Some(g) = self.ebpf.map(GUARD) {
+            let p = dir.join("guard");
+            g.pin(&p)
+                .map_err(|e| anyhow::anyhow!("pinning the guard at {}: {e}", p.display()))?;
+        }
+        let mut a = self.attachments.remove(pos);
+        let fd_link = a
+            .link
+            .take()
+            .expect("an attachment holds its link until pinned");
+        let prog_id = fd_link.info().map(|i| i.program_id()).unwrap_or(0);
+        fd_link
+            .pin(&link_path)
+            .map_err(|e| anyhow::anyhow!("pinning the link at {}: {e}", link_path.display()))?;
+        Ok(prog_id)
+    }
+
+    /// The loaded program's file descriptor (for BPF_PROG_RUN).
+    pub fn program_fd(&mut self) -> Result<RawFd, LoaderError> {
+        let program = self.program;
+        let fd = self.xdp().fd().map_err(|e| LoaderError::Load {
+            program,
+            source: e.into(),
+        })?;
+        Ok(fd.as_fd().as_raw_fd())
+    }
+
+    /// Sets the generator's source-port rotation ([`Program::Gen`]).
+    pub fn configure_gen(&mut self, base_port: u16, flows: u16) -> Result<(), LoaderError> {
+        let map = self
+            .ebpf
+            .map_mut("gen_config")
+            .ok_or_else(|| missing_map(self.program, "gen_config", "generator config"))?;
+        let mut arr: Array<&mut MapData, GenConfig> =
+            Array::try_from(map).map_err(map_err("opening the generator config"))?;
+        arr.set(0, GenConfig { base_port, flows }, 0)
+            .map_err(map_err("writing the generator config"))
+    }
+
+    /// Takes the capture ring buffer of [`Program::Capture`] (once).
+    pub fn take_capture_ring(&mut self) -> Result<RingBuf<MapData>, LoaderError> {
+        let map = self.ebpf.take_map("capture_ring").ok_or_else(|| {
+            missing_map(
+                self.program,
+                "capture_ring",
+                "capture ring (or it was taken)",
+            )
+        })?;
+        RingBuf::try_from(map).map_err(map_err("opening the capture ring"))
+    }
+
+    /// Frames [`Program::Capture`] could not copy because its ring was full.
+    pub fn capture_lost(&self) -> Result<u64, LoaderError> {
+        let Some(map) = self.ebpf.map("capture_lost") else {
+            return Ok(0);
+        };
+        let arr: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(map_err("opening the capture loss counter"))?;
+        let per_cpu = arr
+            .get(&0, 0)
+            .map_err(map_err("reading the capture loss counter"))?;
+        Ok(per_cpu.iter().sum())
+    }
+
+    /// Reads the per-action counters, summed over CPUs.
+    pub fn counters(&self) -> Result<ActionCounters, LoaderError> {
+        let map = self
+            .ebpf
+            .map(STATS)
+            .expect("every xskit program has a stats map");
+        let arr: PerCpuArray<&MapData, Counter> =
+            PerCpuArray::try_from(map).map_err(map_err("opening the counter map"))?;
+        ActionCounters::read(&arr).map_err(map_err("reading counters"))
+    }
+}
+
+impl Drop for XdpProgram {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+/// `ip link set dev IFACE xdpdrv|xdpgeneric off`: undoes a netlink
+/// attachment (rare: only kernels before 5.9 make one), by iproute2
+/// rather than a netlink client of our own for this one fallback.
+fn ip_link_off(iface: &str, hook: &str) -> Result<(), String> {
+    let out = std::process::Command::new("ip")
+        .args(["link", "set", "dev", iface, hook, "off"])
+        .output()
+        .map_err(|e| format!("cannot run `ip` (install iproute2): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}

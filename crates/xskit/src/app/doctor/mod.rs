@@ -1,0 +1,561 @@
+//! `xskit doctor`: what this machine can do with XDP and AF_XDP, and why not.
+//!
+//! One [`Report`], rendered as text or JSON. Everything is read, nothing is
+//! attached or bound: the driver's own answers come from the kernel's
+//! `netdev` netlink family (6.3+); before that, from a short list of drivers
+//! whose support is known, and otherwise "unknown" with the reason.
+
+pub mod rules;
+
+use crate::app::ops::state;
+use crate::net::addrs::interfaces;
+use crate::net::genl;
+use crate::net::netns;
+use anyhow::Result;
+use rules::{feature_names, judge, kernel_version, Answer, Value};
+use serde::Serialize;
+use std::fmt;
+use std::io::Write;
+
+/// Arguments of `xskit doctor`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DoctorArgs {
+    /// Only this interface [default: every interface in this namespace]
+    pub interface: Option<String>,
+    /// JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The whole report.
+#[derive(Serialize, Debug)]
+pub struct Report {
+    /// `uname -r`.
+    pub kernel: String,
+    /// BPF support around the programs.
+    pub bpf: Bpf,
+    /// Who we are and which capabilities we hold.
+    pub privileges: Privileges,
+    /// RLIMIT_MEMLOCK.
+    pub memlock: Memlock,
+    /// One entry per interface.
+    pub interfaces: Vec<Interface>,
+}
+
+/// BPF facilities.
+#[derive(Serialize, Debug)]
+pub struct Bpf {
+    /// /sys/kernel/btf/vmlinux exists (CO-RE, BTF-typed maps).
+    pub btf_vmlinux: bool,
+    /// Where a bpffs is mounted, if anywhere (`xskit load` pins need it).
+    pub bpffs: Option<String>,
+    /// /proc/sys/net/core/bpf_jit_enable.
+    pub jit: Option<u32>,
+    /// /proc/sys/kernel/unprivileged_bpf_disabled.
+    pub unprivileged_bpf_disabled: Option<u32>,
+}
+
+/// One capability.
+#[derive(Serialize, Debug)]
+pub struct Cap {
+    /// CAP_... name.
+    pub name: &'static str,
+    /// Held in the effective set.
+    pub held: bool,
+    /// What xskit needs it for.
+    pub for_what: &'static str,
+}
+
+/// Privileges held.
+#[derive(Serialize, Debug)]
+pub struct Privileges {
+    /// Effective user id.
+    pub euid: u32,
+    /// CapEff of /proc/self/status.
+    pub cap_eff: u64,
+    /// The capabilities xskit uses.
+    pub capabilities: Vec<Cap>,
+}
+
+/// RLIMIT_MEMLOCK (None: unlimited).
+#[derive(Serialize, Debug)]
+pub struct Memlock {
+    /// Soft limit in bytes.
+    pub soft: Option<u64>,
+    /// Hard limit in bytes.
+    pub hard: Option<u64>,
+    /// What it limits here.
+    pub note: String,
+}
+
+/// The XDP program attached to an interface now.
+#[derive(Serialize, Debug)]
+pub struct Attached {
+    /// Program name.
+    pub program: String,
+    /// Kernel program id.
+    pub id: u32,
+    /// native, skb, offload, multi.
+    pub mode: String,
+    /// Who attached it / holds it.
+    pub owner: String,
+}
+
+/// One interface.
+#[derive(Serialize, Debug)]
+pub struct Interface {
+    /// Name.
+    pub name: String,
+    /// Index.
+    pub ifindex: u32,
+    /// Driver (ethtool), if it says.
+    pub driver: Option<String>,
+    /// MTU now.
+    pub mtu: Option<u32>,
+    /// Largest MTU the device takes.
+    pub max_mtu: Option<u32>,
+    /// Rx queues (ethtool channels, else the device's rx queue count).
+    pub rx_queues: Option<u32>,
+    /// NETDEV_XDP_ACT_* names the driver reports (6.3+), None before.
+    pub xdp_features: Option<Vec<&'static str>>,
+    /// Native (driver) XDP.
+    pub native_xdp: Answer,
+    /// AF_XDP zero-copy.
+    pub zero_copy: Answer,
+    /// XDP_USE_NEED_WAKEUP.
+    pub need_wakeup: Answer,
+    /// AF_XDP multi-buffer (frames over several chunks).
+    pub multi_buffer: Answer,
+    /// XDP program attached now.
+    pub attached: Option<Attached>,
+}
+
+fn uname_release() -> String {
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn read_u32(path: &str) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The capabilities xskit uses: (number, name, what for).
+pub const CAPS: [(u32, &str, &str); 6] = [
+    (
+        12,
+        "CAP_NET_ADMIN",
+        "attach XDP, bind AF_XDP, make namespaces and links",
+    ),
+    (13, "CAP_NET_RAW", "AF_XDP and AF_PACKET sockets"),
+    (
+        39,
+        "CAP_BPF",
+        "load programs and maps (5.8+; CAP_SYS_ADMIN before)",
+    ),
+    (
+        21,
+        "CAP_SYS_ADMIN",
+        "mount bpffs, enter namespaces, BPF before 5.8",
+    ),
+    (
+        38,
+        "CAP_PERFMON",
+        "BPF programs that read kernel memory (5.8+)",
+    ),
+    (14, "CAP_IPC_LOCK", "UMEM above RLIMIT_MEMLOCK"),
+];
+
+/// CapEff of `status` (the text of /proc/PID/status), 0 if absent.
+pub fn cap_eff(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
+fn privileges() -> Privileges {
+    let eff = cap_eff(&std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default());
+    Privileges {
+        euid: rustix::process::geteuid().as_raw(),
+        cap_eff: eff,
+        capabilities: CAPS
+            .iter()
+            .map(|&(bit, name, for_what)| Cap {
+                name,
+                held: eff & (1u64 << bit) != 0,
+                for_what,
+            })
+            .collect(),
+    }
+}
+
+fn memlock(kernel: (u32, u32), ipc_lock: bool) -> Memlock {
+    // rustix reports an unlimited value as None.
+    let r = rustix::process::getrlimit(rustix::process::Resource::Memlock);
+    let maps = if kernel >= (5, 11) {
+        "BPF maps are charged to the memory cgroup (5.11+), not to it"
+    } else {
+        "BPF maps are charged to it (before 5.11)"
+    };
+    let umem = if ipc_lock {
+        "UMEM is not limited by it (CAP_IPC_LOCK held)"
+    } else {
+        "UMEM registration counts against it (no CAP_IPC_LOCK)"
+    };
+    Memlock {
+        soft: r.current,
+        hard: r.maximum,
+        note: format!("{umem}; {maps}"),
+    }
+}
+
+fn bpffs_mount() -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 2 && f[2] == "bpf").then(|| f[1].to_string())
+    })
+}
+
+/// Processes holding a BPF link of type xdp to program `prog_id`, as
+/// "pid N (comm)".
+pub fn link_holders(prog_id: u32, ifindex: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let pid = p.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else {
+            continue;
+        };
+        let held = fds.flatten().any(|fd| {
+            let t = std::fs::read_to_string(fd.path()).unwrap_or_default();
+            is_xdp_link(&t, prog_id, ifindex)
+        });
+        if held {
+            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+            out.push(format!("pid {pid} ({})", comm.trim()));
+        }
+    }
+    out
+}
+
+/// True if `fdinfo` is a BPF link of type xdp to program `prog_id` (and on
+/// interface `ifindex` where the kernel says: 6.1+ prints it).
+pub fn is_xdp_link(fdinfo: &str, prog_id: u32, ifindex: u32) -> bool {
+    let field = |k: &str| {
+        fdinfo
+            .lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+    };
+    field("link_type:").as_deref() == Some("xdp")
+        && field("prog_id:") == Some(prog_id.to_string())
+        && field("ifindex:").is_none_or(|i| i == ifindex.to_string())
+}
+
+fn attached(iface: &str, ifindex: u32) -> Result<Option<Attached>> {
+    let Some((program, id, mode)) = netns::xdp_attachment(iface)? else {
+        return Ok(None);
+    };
+    let owner = if state::load_meta(iface)?.is_some_and(|m| m.prog_id == id) {
+        "xskit load (BPF link pinned in bpffs; `xskit unload` detaches it)".to_string()
+    } else {
+        let holders = link_holders(id, ifindex);
+        if holders.is_empty() {
+            "no process holds a BPF link to it: attached through netlink (`ip link set ... xdp`, older loaders) or a link pinned in bpffs; it stays until detached".into()
+        } else {
+            format!(
+                "BPF link held by {} (goes when that exits)",
+                holders.join(", ")
+            )
+        }
+    };
+    Ok(Some(Attached {
+        program,
+        id,
+        mode: mode.into(),
+        owner,
+    }))
+}
+
+fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
+    let ifindex = xsk::netdev::ifindex(name)?;
+    let link: serde_json::Value = serde_json::from_str(&netns::ip_output(&[
+        "-d", "-j", "link", "show", "dev", name,
+    ])?)?;
+    let link = &link[0];
+    let num = |k: &str| link.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
+    let driver = xsk::netdev::driver(name).ok().flatten();
+    let features = genl::netdev_features(ifindex)?;
+    let (native_xdp, zero_copy, need_wakeup, multi_buffer) =
+        judge(kernel, driver.as_deref(), features.as_ref());
+    Ok(Interface {
+        name: name.into(),
+        ifindex,
+        driver,
+        mtu: num("mtu"),
+        max_mtu: num("max_mtu"),
+        rx_queues: xsk::netdev::rx_queue_count(name)
+            .ok()
+            .flatten()
+            .or(num("num_rx_queues")),
+        xdp_features: features.map(|f| feature_names(f.xdp_features)),
+        native_xdp,
+        zero_copy,
+        need_wakeup,
+        multi_buffer,
+        attached: attached(name, ifindex)?,
+    })
+}
+
+/// Builds the report for `only` or every interface of this namespace.
+pub fn report(only: Option<&str>) -> Result<Report> {
+    let kernel = uname_release();
+    let kv = kernel_version(&kernel);
+    let privileges = privileges();
+    let ipc_lock = privileges
+        .capabilities
+        .iter()
+        .any(|c| c.name == "CAP_IPC_LOCK" && c.held);
+    let names = match only {
+        Some(i) => vec![i.to_string()],
+        None => interfaces(),
+    };
+    Ok(Report {
+        bpf: Bpf {
+            btf_vmlinux: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+            bpffs: bpffs_mount(),
+            jit: read_u32("/proc/sys/net/core/bpf_jit_enable"),
+            unprivileged_bpf_disabled: read_u32("/proc/sys/kernel/unprivileged_bpf_disabled"),
+        },
+        memlock: memlock(kv, ipc_lock),
+        privileges,
+        interfaces: names
+            .iter()
+            .map(|n| interface(n, kv))
+            .collect::<Result<_>>()?,
+        kernel,
+    })
+}
+
+fn yn(v: Value) -> &'static str {
+    match v {
+        Value::Yes => "yes",
+        Value::No => "no",
+        Value::Unknown => "unknown",
+    }
+}
+
+fn bytes(v: Option<u64>) -> String {
+    match v {
+        None => "unlimited".into(),
+        Some(b) if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        Some(b) => format!("{} KiB", b >> 10),
+    }
+}
+
+/// The report as text, one screen (each line ends with a newline).
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self;
+        let o = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
+        writeln!(f, "kernel      {}", r.kernel)?;
+        writeln!(
+            f,
+            "bpf         BTF {}, bpffs {}, JIT {}, unprivileged BPF {}",
+            if r.bpf.btf_vmlinux {
+                "yes (/sys/kernel/btf/vmlinux)"
+            } else {
+                "no"
+            },
+            r.bpf
+                .bpffs
+                .as_deref()
+                .unwrap_or("not mounted (`xskit load` mounts /sys/fs/bpf)"),
+            o(r.bpf.jit),
+            match r.bpf.unprivileged_bpf_disabled {
+                Some(0) => "allowed",
+                Some(_) => "disabled",
+                None => "?",
+            }
+        )?;
+        writeln!(
+            f,
+            "privileges  euid {}, CapEff {:#x}",
+            r.privileges.euid, r.privileges.cap_eff
+        )?;
+        for c in &r.privileges.capabilities {
+            writeln!(
+                f,
+                "  {:<3} {:<14} {}",
+                if c.held { "yes" } else { "NO" },
+                c.name,
+                c.for_what
+            )?;
+        }
+        writeln!(
+            f,
+            "memlock     soft {}, hard {}: {}",
+            bytes(r.memlock.soft),
+            bytes(r.memlock.hard),
+            r.memlock.note
+        )?;
+        for i in &r.interfaces {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "{} (index {}): driver {}, mtu {} (max {}), rx queues {}, xdp-features {}",
+                i.name,
+                i.ifindex,
+                i.driver.as_deref().unwrap_or("?"),
+                o(i.mtu),
+                o(i.max_mtu),
+                o(i.rx_queues),
+                i.xdp_features
+                    .as_ref()
+                    .map_or("not reported (kernel < 6.3)".into(), |f| if f.is_empty() {
+                        "none".into()
+                    } else {
+                        f.join(",")
+                    })
+            )?;
+            for (k, a) in [
+                ("native XDP", &i.native_xdp),
+                ("zero-copy", &i.zero_copy),
+                ("need_wakeup", &i.need_wakeup),
+                ("multi-buffer", &i.multi_buffer),
+            ] {
+                writeln!(f, "  {k:<13}{:<8} {}", yn(a.value), a.why)?;
+            }
+            match &i.attached {
+                None => writeln!(f, "  {:<13}none", "attached")?,
+                Some(a) => writeln!(
+                    f,
+                    "  {:<13}{} (id {}, {} mode): {}",
+                    "attached", a.program, a.id, a.mode, a.owner
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::app::shared::report::Report for Report {}
+
+/// The report as text, one screen.
+pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    write!(out, "{r}")
+}
+
+/// `xskit doctor`.
+pub fn run(args: &DoctorArgs, out: &mut dyn Write) -> Result<i32> {
+    let r = report(args.interface.as_deref())?;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+    } else {
+        render(&r, out)?;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_versions_and_capabilities_parse() {
+        assert_eq!(kernel_version("6.12.117+deb12-amd64"), (6, 12));
+        assert_eq!(kernel_version("6.1.0-56-amd64"), (6, 1));
+        assert_eq!(kernel_version("5.4.0"), (5, 4));
+        assert_eq!(
+            cap_eff("Name:\tx\nCapEff:\t000001ffffffffff\n"),
+            0x1ffffffffff
+        );
+        assert_eq!(cap_eff("CapEff:\t0000000000003000\n") & (1 << 12), 1 << 12);
+        assert_eq!(cap_eff("nothing"), 0);
+    }
+
+    #[test]
+    fn xdp_link_fdinfo_is_matched_by_program_and_interface() {
+        let t = "pos:\t0\nflags:\t02000002\nlink_type:\txdp\nlink_id:\t9\nprog_tag:\tab\nprog_id:\t42\nifindex:\t3\n";
+        assert!(is_xdp_link(t, 42, 3));
+        assert!(!is_xdp_link(t, 42, 4));
+        assert!(!is_xdp_link(t, 41, 3));
+        assert!(is_xdp_link(&t.replace("ifindex:\t3\n", ""), 42, 7));
+        assert!(!is_xdp_link(&t.replace("xdp", "tracing"), 42, 3));
+    }
+
+    #[test]
+    fn doctor_report_text_and_json_carry_the_same_values() {
+        let a = |v, why: &str| super::rules::answer(v, why);
+        let r = Report {
+            kernel: "6.12.9-test".into(),
+            bpf: Bpf {
+                btf_vmlinux: true,
+                bpffs: Some("/sys/fs/bpf".into()),
+                jit: Some(1),
+                unprivileged_bpf_disabled: Some(2),
+            },
+            privileges: Privileges {
+                euid: 4242,
+                cap_eff: 0x3000,
+                capabilities: vec![Cap {
+                    name: "CAP_NET_RAW",
+                    held: true,
+                    for_what: "AF_XDP and AF_PACKET sockets",
+                }],
+            },
+            memlock: Memlock {
+                soft: Some(8 << 20),
+                hard: None,
+                note: "UMEM registration counts against it".into(),
+            },
+            interfaces: vec![Interface {
+                name: "xsk0".into(),
+                ifindex: 77,
+                driver: Some("veth".into()),
+                mtu: Some(1500),
+                max_mtu: Some(65535),
+                rx_queues: Some(3),
+                xdp_features: Some(vec!["basic", "redirect"]),
+                native_xdp: a(Value::Yes, "the driver reports basic"),
+                zero_copy: a(Value::No, "veth copies"),
+                need_wakeup: a(Value::Yes, "since 5.4"),
+                multi_buffer: a(Value::Unknown, "not reported"),
+                attached: Some(Attached {
+                    program: "xdp_pass".into(),
+                    id: 991,
+                    mode: "native".into(),
+                    owner: "xskit load (pinned)".into(),
+                }),
+            }],
+        };
+        // CapEff is shown in hex, memlock in MiB, JIT and the unprivileged
+        // switch in words, features joined by commas.
+        crate::app::shared::report::assert_text_shows_json(
+            &r,
+            &[
+                "privileges.cap_eff",
+                "memlock.soft",
+                "bpf.unprivileged_bpf_disabled",
+                "interfaces.xdp_features",
+            ],
+        );
+        let text = r.to_string();
+        assert!(
+            text.contains("CapEff 0x3000") && text.contains("soft 8 MiB"),
+            "{text}"
+        );
+        assert!(
+            text.contains("basic,redirect") && text.contains("disabled"),
+            "{text}"
+        );
+    }
+}

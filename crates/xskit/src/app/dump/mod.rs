@@ -1,0 +1,528 @@
+//! `xskit dump`: print (and optionally save) the frames an interface
+//! receives, as the seed does at its end.
+//!
+//! Three ways to see frames:
+//! - default, pass: the `xdp_capture` program copies each frame's first
+//!   2048 bytes into a BPF ring buffer and passes the frame on, so capture
+//!   takes nothing away from the host;
+//! - beside an xskit program already attached (`load`, `echo`, ...): that
+//!   program's own capture tap copies each frame with the verdict it gave
+//!   (`bpf/tap.h`, [`crate::xdp::tap`]);
+//! - `--consume`: the seed's way, AF_XDP redirect of every frame on one
+//!   queue; those frames do not reach the kernel stack.
+
+pub mod expr;
+pub mod sink;
+
+use crate::app::dump::expr::Filter;
+use crate::app::dump::sink::{Sink, SinkOptions, Verdict};
+use crate::app::shared::args::{defaults, SocketArgs};
+use crate::app::shared::session::{attach, Session};
+use crate::xdp::tap::{self, Tap};
+use crate::xdp::{HookChoice, Program, XdpProgram};
+use anyhow::{bail, Context, Result};
+use aya::maps::{MapData, RingBuf};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Largest `-s` (tcpdump's default and maximum).
+pub const MAX_SNAPLEN: u32 = 262_144;
+
+/// Options of `xskit dump`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DumpArgs {
+    /// Interface to capture on [default: the inner end of the sandbox, if one is up]
+    #[arg(short = 'i', long, value_name = "IFACE", conflicts_with = "read")]
+    pub interface: Option<String>,
+    /// Capture inside this sandbox's namespace
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["interface", "read"])]
+    pub sandbox: Option<String>,
+    /// Queue to take frames from (with --consume)
+    #[arg(short = 'q', long, default_value_t = 0, requires = "consume")]
+    pub queue: u32,
+    /// XDP attach mode
+    #[arg(long, value_parser = crate::app::shared::args::hook_parser(), default_value_t = HookChoice::Auto, conflicts_with = "read")]
+    pub mode: HookChoice,
+    /// Stop after this many frames (that match the expression)
+    #[arg(short = 'c', long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Add a hex dump of each frame
+    #[arg(short = 'x', long, conflicts_with = "write")]
+    pub hex: bool,
+    /// Write frames to a pcap file (tcpdump and Wireshark read it) instead of
+    /// printing them; `-` is standard output (`xskit dump -w - | tcpdump -r -`)
+    #[arg(short = 'w', long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Write pcapng instead of pcap: an interface description block and a
+    /// comment on each packet
+    #[arg(long, requires = "write")]
+    pub pcapng: bool,
+    /// Flush the output after every packet (always so when writing to a pipe)
+    #[arg(short = 'U', long)]
+    pub packet_buffered: bool,
+    /// Bytes kept of each frame (the capture program copies at most 2048)
+    #[arg(short = 's', long, default_value_t = MAX_SNAPLEN, value_parser = clap::value_parser!(u32).range(1..=MAX_SNAPLEN as i64))]
+    pub snaplen: u32,
+    /// Read frames from a pcap file instead of an interface (with an
+    /// expression: keep the frames that match)
+    #[arg(short = 'r', long, value_name = "FILE", conflicts_with_all = ["consume", "duration"])]
+    pub read: Option<PathBuf>,
+    /// Take the frames with AF_XDP (af_xdp_user's way): they do not reach the kernel
+    #[arg(long)]
+    pub consume: bool,
+    /// With --consume: allow it on the interface of the default route
+    #[arg(long, requires = "consume")]
+    pub force: bool,
+    /// Stop after this long
+    #[arg(short = 'd', long, value_parser = crate::app::shared::args::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Rewrite this file every second with the capture's counters
+    /// (Prometheus text format, written to a temporary file and renamed)
+    #[arg(long, value_name = "PATH", conflicts_with = "read")]
+    pub metrics_file: Option<PathBuf>,
+    /// Filter expression in tcpdump's syntax (host, net, port, src, dst,
+    /// ether, tcp, udp, icmp, icmp6, arp, ip, ip6, vlan, and, or, not,
+    /// parentheses), applied in user space to the frames captured
+    #[arg(
+        value_name = "EXPRESSION",
+        trailing_var_arg = true,
+        allow_hyphen_values = false
+    )]
+    pub expression: Vec<String>,
+}
+
+impl DumpArgs {
+    /// The socket options `--consume` uses.
+    fn socket_args(&self) -> SocketArgs {
+        let mut s: SocketArgs = defaults();
+        s.interface = self.interface.clone();
+        s.sandbox = self.sandbox.clone();
+        s.queue = self.queue;
+        s.mode = self.mode;
+        s.poll = true;
+        s.duration = self.duration;
+        s.quiet = true;
+        s.force = self.force;
+        s
+    }
+
+    /// Resolves the interface like the other commands do.
+    pub fn resolve_interface(&self) -> Result<String> {
+        self.socket_args().resolve_interface()
+    }
+
+    /// The compiled expression, if one was given.
+    pub fn filter(&self) -> Result<Option<Filter>> {
+        if self.expression.is_empty() {
+            return Ok(None);
+        }
+        let e = self.expression.join(" ");
+        Ok(Some(e.parse().with_context(|| format!("filter {e:?}"))?))
+    }
+
+    fn sink_options<'a>(&'a self, iface: &'a str) -> SinkOptions<'a> {
+        SinkOptions {
+            write: self.write.as_deref(),
+            pcapng: self.pcapng,
+            hex: self.hex,
+            snaplen: self.snaplen,
+            packet_buffered: self.packet_buffered,
+            iface,
+            comment: if self.consume {
+                "taken by AF_XDP (xskit dump --consume)".into()
+            } else {
+                "copied by xdp_capture, passed on".into()
+            },
+        }
+    }
+}
+
+/// What a capture saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DumpSummary {
+    /// Frames printed or written.
+    pub captured: u64,
+    /// Frames the kernel could not copy (ring buffer full).
+    pub lost: u64,
+    /// Frames seen that the expression left out.
+    pub filtered_out: u64,
+}
+
+/// Wall-clock time minus CLOCK_MONOTONIC, the clock of
+/// `bpf_ktime_get_ns()` (which counts from boot).
+fn monotonic_to_wall() -> Duration {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    wall.saturating_sub(Duration::from_nanos(crate::app::ops::state::monotonic_ns()))
+}
+
+/// What copies frames in the kernel for a capture that passes them on.
+enum Copier {
+    /// dump's own `xdp_capture`, attached for this capture.
+    Own {
+        prog: XdpProgram,
+        ring: RingBuf<MapData>,
+    },
+    /// The tap of the xskit program that was attached already.
+    Tap { tap: Tap, id: u32, name: String },
+}
+
+/// One frame from a [`Copier`]'s ring.
+struct Copied<'a> {
+    ktime_ns: u64,
+    len: u32,
+    data: &'a [u8],
+    verdict: Option<Verdict>,
+}
+
+impl Copier {
+    /// The tap of the program attached to `iface`, or dump's own program
+    /// when nothing is attached; refuses beside other tools' programs.
+    fn open(args: &DumpArgs, iface: &str, msg: &mut dyn Write, note: &str) -> Result<Copier> {
+        // Where `ip` cannot say (no such interface), attaching says why.
+        let attached = crate::net::netns::xdp_attachment(iface).ok().flatten();
+        let Some((name, id, mode)) = attached else {
+            let mut prog = XdpProgram::load(Program::Capture, 1)?;
+            let mode = attach(&mut prog, iface, args.mode, false, msg)?;
+            writeln!(
+                msg,
+                "capturing on {iface} ({mode} mode), frames pass on to the kernel{note}"
+            )?;
+            let ring = prog.take_capture_ring()?;
+            return Ok(Copier::Own { prog, ring });
+        };
+        let ifindex = xsk::netdev::ifindex(iface)?;
+        // A tap runs where its program is attached: a different --mode
+        // cannot be honoured, and is refused rather than ignored, before the
+        // tap is switched on (a foreign program gets its own refusal below).
+        let wanted = match args.mode {
+            HookChoice::Auto => None,
+            HookChoice::Native => Some("native"),
+            HookChoice::Skb => Some("skb"),
+        };
+        // ("multi" or "?": the program's own mode is not known here.)
+        let known = matches!(mode, "native" | "skb");
+        if let Some(w) = wanted.filter(|w| known && *w != mode) {
+            if Tap::exists(id)? {
+                bail!(
+                    "--mode {w}: {iface} already has {name} (program id {id}) in {mode} mode, and dump \
+                     captures beside it there: leave out --mode, or detach that program first"
+                );
+            }
+        }
+        // Filters and summaries want the headers even with a small -s.
+        if let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? {
+            writeln!(
+                msg,
+                "capturing on {iface} beside {name} (program id {id}, {mode} mode), \
+                 each frame with its verdict{note}"
+            )?;
+            return Ok(Copier::Tap { tap, id, name });
+        }
+        bail!(refusal(iface, &name, id, mode))
+    }
+
+    fn ring(&mut self) -> &mut RingBuf<MapData> {
+        match self {
+            Copier::Own { ring, .. } => ring,
+            Copier::Tap { tap, .. } => tap.ring(),
+        }
+    }
+
+    fn lost(&self) -> Result<u64> {
+        Ok(match self {
+            Copier::Own { prog, .. } => prog.capture_lost()?,
+            Copier::Tap { tap, .. } => tap.lost()?,
+        })
+    }
+
+    /// Records older than this are left from an earlier capture.
+    fn since_ns(&self) -> u64 {
+        match self {
+            Copier::Own { .. } => 0,
+            Copier::Tap { tap, .. } => tap.since_ns,
+        }
+    }
+
+    /// Reads one record: `struct capture_record` of bpf/xdp_capture.c or
+    /// `struct xskit_tap_record` of bpf/tap.h.
+    fn parse(tapped: bool, rec: &[u8]) -> Option<Copied<'_>> {
+        if tapped {
+            let r = tap::Record::parse(rec)?;
+            return Some(Copied {
+                ktime_ns: r.ktime_ns,
+                len: r.len,
+                data: r.data,
+                verdict: Some(Verdict {
+                    action: tap::verdict_name(r.action),
+                    rx_queue: r.rx_queue,
+                }),
+            });
+        }
+        if rec.len() < 24 {
+            return None;
+        }
+        let caplen = u32::from_ne_bytes(rec[12..16].try_into().expect("4 bytes")) as usize;
+        Some(Copied {
+            ktime_ns: u64::from_ne_bytes(rec[0..8].try_into().expect("8 bytes")),
+            len: u32::from_ne_bytes(rec[8..12].try_into().expect("4 bytes")),
+            data: &rec[24..(24 + caplen).min(rec.len())],
+            verdict: None,
+        })
+    }
+
+    /// Ends the capture if the tapped program is no longer attached (its
+    /// `echo` ended, `xskit unload`): its ring would stay silent.
+    fn check_attached(&self, iface: &str) -> Result<()> {
+        if let Copier::Tap { id, .. } = self {
+            let now = crate::net::netns::xdp_attachment(iface)?.map(|(_, i, _)| i);
+            if now != Some(*id) {
+                bail!(
+                    "the program captured beside (id {id}) is no longer attached to {iface}; capture ended"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why dump cannot capture beside the program attached to `iface`.
+fn refusal(iface: &str, name: &str, id: u32, mode: &str) -> String {
+    // The kernel keeps 15 bytes of a name: xdp_redirect_echo_frags is
+    // xdp_redirect_ec.
+    let ours =
+        ["xdp_drop", "xdp_pass", "xdp_filter"].contains(&name) || name.starts_with("xdp_redirect");
+    if name == "xdp_capture" {
+        format!(
+            "{iface} has xdp_capture (program id {id}) attached: another `xskit dump` is capturing there; \
+             one capture per interface at a time"
+        )
+    } else if ours {
+        format!(
+            "{iface} has xskit's {name} (program id {id}, {mode} mode), loaded by an xskit without capture taps: \
+             attach it again with this xskit (`xskit unload {iface}` and `xskit load ...`, or restart the command \
+             that attached it), then capture"
+        )
+    } else {
+        format!(
+            "{iface} has another tool's XDP program {name} (program id {id}, {mode} mode): xskit dump captures only \
+             beside xskit's own programs; use that tool's capture, or `tcpdump -i {iface}` (it sees the frames the \
+             program passes), or detach it (`ip link set dev {iface} xdp off`) and run xskit dump again"
+        )
+    }
+}
+
+/// Frames from a pcap file (`-r`), filtered, to the sink.
+pub fn read_file(
+    args: &DumpArgs,
+    path: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<DumpSummary> {
+    let filter = args.filter()?;
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut r = pcap_file::pcap::PcapReader::new(std::io::BufReader::new(f))
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut sink = Sink::open(&args.sink_options("file"), out)?;
+    let mut sum = DumpSummary::default();
+    let limit = args.count.unwrap_or(u64::MAX);
+    let nano = r.header().ts_resolution == pcap_file::TsResolution::NanoSecond;
+    // Raw packets: pcap-file's checked ones refuse a frame longer than the
+    // snap length, which is what a capture with -s writes.
+    while let Some(p) = r.next_raw_packet() {
+        let p = p.with_context(|| format!("reading {}", path.display()))?;
+        if sink.captured >= limit {
+            break;
+        }
+        if filter.as_ref().is_some_and(|f| !f.matches(&p.data)) {
+            sum.filtered_out += 1;
+            continue;
+        }
+        let frac = if nano {
+            p.ts_frac
+        } else {
+            p.ts_frac.saturating_mul(1000)
+        };
+        let when = Duration::new(u64::from(p.ts_sec), frac.min(999_999_999));
+        sink.frame(when, p.orig_len, &p.data)?;
+    }
+    sink.flush()?;
+    sum.captured = sink.captured;
+    Ok(sum)
+}
+
+/// Captures on `iface` until `stop`, the count or the duration. Frames go
+/// to `out` as text, or to the `-w` file; messages go to `msg` (stderr).
+pub fn run(
+    args: &DumpArgs,
+    iface: &str,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+    msg: &mut dyn Write,
+) -> Result<DumpSummary> {
+    let filter = args.filter()?;
+    let opts = args.sink_options(iface);
+    let mut sink = Sink::open(&opts, out)?;
+    let mut metrics = args
+        .metrics_file
+        .as_ref()
+        .map(|p| crate::app::shared::metrics::Writer::new(p, "dump", iface));
+    let mut filtered_out = 0u64;
+    let deadline = args.duration.map(|d| std::time::Instant::now() + d);
+    let limit = args.count.unwrap_or(u64::MAX);
+    let done = |sink: &Sink| {
+        stop.load(Ordering::Relaxed)
+            || sink.captured >= limit
+            || deadline.is_some_and(|d| std::time::Instant::now() >= d)
+    };
+    let keep = |data: &[u8], n: &mut u64| {
+        let k = filter.as_ref().is_none_or(|f| f.matches(data));
+        *n += u64::from(!k);
+        k
+    };
+    let mut lost = 0;
+    if args.consume {
+        let mut session = Session::open(iface, &args.socket_args(), Program::Redirect, msg)?;
+        let mut batch = Vec::with_capacity(64);
+        while !done(&sink) {
+            session.xsk.socket().poll_rx(100)?;
+            session.xsk.recv(&mut batch, 64);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            for f in batch.drain(..) {
+                let data = session.xsk.umem().data(&f);
+                if sink.captured < limit && keep(data, &mut filtered_out) {
+                    sink.frame(now, data.len() as u32, data)?;
+                }
+                session.xsk.release(f);
+            }
+            session.xsk.refill(u32::MAX);
+            sink.flush()?;
+            if let Some(m) = &mut metrics {
+                m.maybe_write(&dump_counters(sink.captured, filtered_out, 0))?;
+            }
+        }
+    } else {
+        let note = if filter.is_some() {
+            "; expression applied in user space"
+        } else {
+            ""
+        };
+        let mut copier = Copier::open(args, iface, msg, note)?;
+        if let Copier::Tap { id, name, .. } = &copier {
+            sink.set_comment(format!(
+                "copied by the capture tap of {name} (program id {id})"
+            ));
+        }
+        let tapped = matches!(copier, Copier::Tap { .. });
+        let offset = monotonic_to_wall();
+        let ifindex = xsk::netdev::ifindex(iface)?;
+        let since = copier.since_ns();
+        let mut checked = std::time::Instant::now();
+        while !done(&sink) {
+            crate::net::wait_readable(copier.ring(), Duration::from_millis(100));
+            // The programs go with a deleted interface and the ring then
+            // stays silent: notice it instead of waiting forever.
+            if xsk::netdev::ifindex(iface).ok() != Some(ifindex) {
+                bail!("interface {iface} is gone (deleted or moved to another namespace)");
+            }
+            if checked.elapsed() >= Duration::from_secs(1) {
+                copier.check_attached(iface)?;
+                checked = std::time::Instant::now();
+            }
+            // A bounded batch, and the deadline moved within it, so neither
+            // a flood nor a slow reader of the output switches the tap off
+            // unnoticed.
+            for _ in 0..4096 {
+                if let Copier::Tap { tap, .. } = &mut copier {
+                    if let Some(off) = tap.keep_alive()? {
+                        writeln!(
+                            msg,
+                            "dump: the capture was off for {} ms (writing the output held it up past its {} s deadline); frames of that time were not copied",
+                            off.as_millis(),
+                            crate::xdp::tap::TTL.as_secs()
+                        )?;
+                    }
+                }
+                if sink.captured >= limit {
+                    break;
+                }
+                let Some(item) = copier.ring().next() else {
+                    break;
+                };
+                let Some(c) = Copier::parse(tapped, &item) else {
+                    continue;
+                };
+                if c.ktime_ns < since || !keep(c.data, &mut filtered_out) {
+                    continue;
+                }
+                let when = offset + Duration::from_nanos(c.ktime_ns);
+                sink.frame_with(when, c.len, c.data, c.verdict)?;
+            }
+            sink.flush()?;
+            if let Some(m) = &mut metrics {
+                m.maybe_write(&dump_counters(sink.captured, filtered_out, copier.lost()?))?;
+            }
+        }
+        lost = copier.lost()?;
+    }
+    sink.flush()?;
+    if let Some(m) = &mut metrics {
+        m.write(&dump_counters(sink.captured, filtered_out, lost))?;
+    }
+    Ok(DumpSummary {
+        captured: sink.captured,
+        lost,
+        filtered_out,
+    })
+}
+
+fn dump_counters(
+    captured: u64,
+    filtered_out: u64,
+    lost: u64,
+) -> Vec<crate::app::shared::metrics::Sample> {
+    use crate::app::shared::metrics::Sample;
+    vec![
+        Sample::counter(
+            "xskit_dump_frames_total",
+            "Frames written or printed by xskit dump",
+            captured,
+        ),
+        Sample::counter(
+            "xskit_dump_filtered_out_total",
+            "Frames the filter expression left out",
+            filtered_out,
+        ),
+        Sample::counter(
+            "xskit_dump_lost_total",
+            "Frames the kernel could not copy (ring buffer full)",
+            lost,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+
+    #[test]
+    fn refusals_tell_xskit_programs_without_taps_from_other_tools_and_dumps() {
+        let r = refusal("eth1", "xdp_redirect_ec", 7, "native");
+        assert!(
+            r.contains("without capture taps") && r.contains("xskit unload eth1"),
+            "{r}"
+        );
+        let r = refusal("eth1", "xdp_capture", 7, "skb");
+        assert!(r.contains("another `xskit dump`"), "{r}");
+        let r = refusal("eth1", "xdp_dispatcher", 7, "native");
+        assert!(
+            r.contains("another tool's XDP program xdp_dispatcher")
+                && r.contains("ip link set dev eth1 xdp off"),
+            "{r}"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! A session: what every AF_XDP application starts with. Load an XDP
+//! program (sized by [`xskmap_slots`]), open a socket on the queue, fill
+//! its FILL ring, register it, then attach the program (by [`attach`]).
+//! Dropping a session detaches and then unregisters. (The ring loops live
+//! with their applications and in `xsk`'s batches.)
+
+use crate::app::shared::args::SocketArgs;
+use crate::xdp::{HookChoice, Program, XdpHook, XdpProgram};
+use anyhow::{Context, Result};
+use std::io::Write;
+use xsk::Xsk;
+
+/// Attaches `prog` to `iface` and, when auto mode fell back to SKB, says
+/// why on `out`. Returns the mode in use.
+pub fn attach(
+    prog: &mut XdpProgram,
+    iface: &str,
+    mode: HookChoice,
+    force: bool,
+    out: &mut dyn Write,
+) -> Result<XdpHook> {
+    let a = prog.attach(iface, mode, force)?;
+    if let Some(why) = &a.fallback_reason {
+        writeln!(
+            out,
+            "native XDP unavailable on {iface}, using SKB mode: {why}"
+        )?;
+    }
+    Ok(a.mode)
+}
+
+/// XSKMAP slots needed for sockets up to `highest_queue` on `iface`: the
+/// interface's rx queue count, or more if asked for.
+pub fn xskmap_slots(iface: &str, highest_queue: u32) -> Result<u32> {
+    let count = xsk::netdev::rx_queue_count(iface)?;
+    if let Some(n) = count {
+        if highest_queue >= n {
+            anyhow::bail!(
+                "queue {highest_queue} does not exist: {iface} has {n} receive queue(s), 0 to {}",
+                n.saturating_sub(1)
+            );
+        }
+    }
+    Ok(count.unwrap_or(1).max(highest_queue.saturating_add(1)))
+}
+
+/// An attached program and a bound socket on one queue.
+pub struct Session {
+    /// The bound socket (closed after the program is detached, by `Drop`).
+    pub xsk: Xsk,
+    /// The attached program.
+    pub prog: XdpProgram,
+    /// The interface.
+    pub iface: String,
+    /// The XDP mode in use.
+    pub mode: XdpHook,
+}
+
+impl Session {
+    /// Sets everything up and says on `out` what it set up (unless JSON).
+    pub fn open(
+        iface: &str,
+        args: &SocketArgs,
+        program: Program,
+        out: &mut dyn Write,
+    ) -> Result<Session> {
+        crate::app::shared::args::check_frame_size(args.frame_size, false)?;
+        let mut prog = XdpProgram::load(program, xskmap_slots(iface, args.queue)?)?;
+        // The refusals first, so that nothing is bound on an interface the
+        // program may not go on. Then the socket is bound, given its FILL
+        // frames and registered before the program is attached: the program
+        // passes what it cannot redirect, so in the other order the first
+        // frames would go to the kernel's stack instead.
+        prog.check_attach(iface, args.force)?;
+        let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config())?;
+        xsk.refill(u32::MAX);
+        prog.register(args.queue, &xsk)
+            .with_context(|| format!("registering the socket for queue {}", args.queue))?;
+        let mode = attach(&mut prog, iface, args.attach_mode(), args.force, out)?;
+        if !args.json {
+            writeln!(
+                out,
+                "{program} on {iface} queue {}: XDP {mode} mode, {} bind, {} frames x {} B, {}",
+                args.queue,
+                if xsk.is_zero_copy() {
+                    "zero-copy"
+                } else {
+                    "copy"
+                },
+                args.frames,
+                args.frame_size,
+                if args.poll { "poll()" } else { "busy loop" },
+            )?;
+        }
+        Ok(Session {
+            xsk,
+            prog,
+            iface: iface.to_string(),
+            mode,
+        })
+    }
+
+    /// Waits for RX work the way the options say: poll() with a timeout, or
+    /// in a busy loop a wake-up only when the kernel asks for one.
+    pub fn wait_rx(&mut self, poll: bool, timeout_ms: i32) -> Result<()> {
+        if poll {
+            self.xsk.socket().poll_rx(timeout_ms)?;
+        } else if self.xsk.fill_needs_wakeup() {
+            self.xsk.socket().kick_rx()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Detached first: unregistered while attached, the program would
+        // pass the frames of the moment in between to the stack.
+        self.prog.detach_all();
+        let _ = self.prog.unregister(self.xsk.queue());
+    }
+}
