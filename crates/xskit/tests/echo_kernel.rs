@@ -139,20 +139,27 @@ fn busy_poll_and_spin_responders_answer_like_the_poll_one() {
     }
 }
 
-/// A busy responder's idle turns keep the reply path warm: in copy mode an
-/// empty sendto each (the kernel counts them in tx_ring_empty_descs), and
-/// nothing reaches the wire or the counters; `--no-warm` leaves them idle.
+/// With `--warm`, a busy responder's idle turns keep the reply path warm:
+/// in copy mode an empty sendto each (the kernel counts them in
+/// tx_ring_empty_descs) and frames looped through lo, and nothing reaches
+/// the wire or the counters; by default (no `--warm`) they stay idle and
+/// nothing goes through lo.
 #[test]
 fn idle_busy_turns_keep_the_path_warm_and_send_nothing() {
     if !have_root("idle_busy_turns_keep_the_path_warm_and_send_nothing") {
         return;
     }
-    for no_warm in [false, true] {
+    for warm in [true, false] {
+        let no_warm = !warm;
         let g = sandbox("echowarm").unwrap();
         let st = &g.0;
+        // The options as the command line gives them, `--spin` and, the
+        // first time, `--warm`: the second run checks the default.
         let mut a = echo_args(&st.inner_if, HookChoice::Auto, false);
         a.socket.poll = false;
-        a.no_warm = no_warm;
+        if warm {
+            a.warm = true;
+        }
         let lo_before = lo_counters(st);
         let responder = echo::Background::start(st, a, None, Box::new(std::io::sink())).unwrap();
         // What reaches the outer end to or from the built-in requests'
@@ -205,10 +212,14 @@ fn idle_busy_turns_keep_the_path_warm_and_send_nothing() {
         assert!(sum.accounting.is_consistent(), "{:?}", sum.accounting);
         let empty = sum.kernel.tx_ring_empty_descs.expect("Linux 5.9+");
         if no_warm {
-            assert!(empty < 100, "--no-warm still kicked TX {empty} times");
+            assert!(empty < 100, "without --warm: still kicked TX {empty} times");
             assert_eq!((sum.warm_turns, sum.warm_frames), (0, 0));
-            assert!(lo[1] < 5, "--no-warm still sent {} frames on lo", lo[1]);
-            assert!(looping.is_empty(), "--no-warm opened {looping:?}");
+            assert!(
+                lo[1] < 5,
+                "without --warm: still sent {} frames on lo",
+                lo[1]
+            );
+            assert!(looping.is_empty(), "without --warm: opened {looping:?}");
         } else {
             // Each idle turn kicks TX or, every 150 µs, loops a frame
             // through lo, which lo takes back without a drop.

@@ -30,6 +30,9 @@ fn latency_prints_a_row_per_responder_family_and_rate() {
     let mut seen = Vec::new();
     for r in rows {
         assert_eq!(r["sent"], 40, "{r}");
+        // Without --warm no responder's idle turns were kept warm (nothing
+        // looped through lo); each row says so.
+        assert_eq!(r["warmed"], false, "{r}");
         let got = r["received"].as_u64().unwrap();
         assert!(got >= 38, "replies lost: {r}");
         let p = |k: &str| r[k].as_f64().unwrap();

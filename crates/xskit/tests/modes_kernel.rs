@@ -9,16 +9,22 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use xskit::app::measure::gen::{self, GenArgs};
-use xskit::app::modes::{self, Benchmark, List, ModeArgs, Running};
+use xskit::app::modes::{self, Benchmark, List, ModeArgs, Running, RxModeArgs, TxonlyArgs};
 use xskit::app::shared::sandbox::{Guard, State, UpArgs};
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{experimental_frame, have_root, in_inner, in_outer, is_experimental, sandbox};
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 #[derive(Parser)]
-struct M {
+struct Rx {
     #[command(flatten)]
-    m: ModeArgs,
+    a: RxModeArgs,
+}
+
+#[derive(Parser)]
+struct Tx {
+    #[command(flatten)]
+    a: TxonlyArgs,
 }
 
 #[derive(Parser)]
@@ -27,10 +33,18 @@ struct G {
     g: GenArgs,
 }
 
+/// rxdrop's or l2fwd's options on the sandbox's inner end.
 fn mode_args(st: &State, extra: &[&str]) -> ModeArgs {
     let mut argv = vec!["x", "-i", &st.inner_if, "-Q"];
     argv.extend_from_slice(extra);
-    M::parse_from(argv).m
+    Rx::parse_from(argv).a.into()
+}
+
+/// txonly's options on the sandbox's inner end.
+fn tx_args(st: &State, extra: &[&str]) -> ModeArgs {
+    let mut argv = vec!["x", "-i", &st.inner_if, "-Q"];
+    argv.extend_from_slice(extra);
+    Tx::parse_from(argv).a.into()
 }
 
 fn start(st: &State, mode: Benchmark, args: ModeArgs) -> Running {
@@ -330,7 +344,7 @@ fn txonly_frames_are_valid_udp_to_the_peers_kernel() {
             (s, csum_errors())
         });
         let (src_s, dst_s) = (src.to_string(), dst.to_string());
-        let args = mode_args(
+        let args = tx_args(
             st,
             &[
                 "-C",

@@ -300,13 +300,26 @@ fn contradictory_ignored_and_senseless_options_are_refused_in_one_line() {
             1,
             "udp",
         ),
-        (vec!["rxdrop", "--sandbox", sb, "-s", "100"], 2, "--size"),
+        (
+            vec!["rxdrop", "--sandbox", sb, "-s", "100"],
+            2,
+            "unexpected argument '-s'",
+        ),
         (
             vec!["l2fwd", "--sandbox", sb, "--src-ip", "198.18.0.9"],
             2,
             "--src-ip",
         ),
-        (vec!["rxdrop", "--sandbox", sb, "-C", "5"], 2, "--count"),
+        (
+            vec!["rxdrop", "--sandbox", sb, "-C", "5"],
+            2,
+            "unexpected argument '-C'",
+        ),
+        (
+            vec!["txonly", "--sandbox", sb, "--nap", "1ms"],
+            2,
+            "unexpected argument '--nap'",
+        ),
         (
             vec!["rxdrop", "--sandbox", sb, "-q", "0", "--queues", "0"],
             2,

@@ -505,6 +505,41 @@ fn dump_counters(
     ]
 }
 
+/// Runs `xskit dump` (or reads a file with `-r`); frames on `out`, the
+/// closing count on stderr as tcpdump does.
+pub fn exec(args: &DumpArgs, out: &mut dyn Write) -> Result<i32> {
+    use crate::app::shared::{caps, signals};
+    // The expression is checked before anything is attached.
+    args.filter()?;
+    let s = match &args.read {
+        Some(path) => read_file(args, path, out)?,
+        None => {
+            caps::require(
+                "dump",
+                &caps::needs(true, args.consume, args.interface.is_none()),
+            )?;
+            let stop = signals::stop_flag()?;
+            let iface = args.resolve_interface()?;
+            run(args, &iface, &stop, out, &mut std::io::stderr())?
+        }
+    };
+    let mut notes = String::new();
+    if s.filtered_out > 0 {
+        notes += &format!(", {} left out by the expression", s.filtered_out);
+    }
+    if s.lost > 0 {
+        notes += &format!(", {} not captured (ring buffer full)", s.lost);
+    }
+    match &args.write {
+        Some(p) if p.as_os_str() != "-" => {
+            eprintln!("{} frames written to {}{notes}", s.captured, p.display())
+        }
+        Some(_) => eprintln!("{} frames written to standard output{notes}", s.captured),
+        None => eprintln!("{} frames captured{notes}", s.captured),
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::refusal;

@@ -57,16 +57,16 @@ pub struct EchoArgs {
     /// waiting for the softirq; the lowest latency, one CPU kept at 100 %
     #[arg(long, conflicts_with = "poll")]
     pub busy_poll: bool,
-    /// In a busy loop (--spin, --busy-poll), leave idle turns idle: by
-    /// default, after 500 µs without a frame, each one answers a built-in
-    /// request in a private buffer and, in copy mode, makes an empty sendto
-    /// or, once every 150 µs, sends a 60-byte frame of the local
-    /// experimental EtherType through lo (taken back by the responder
-    /// itself, never on a wire), so that a request arriving after a quiet
-    /// spell finds the reply path warm (nothing goes out of the interface;
-    /// the kernel's tx_ring_empty_descs counts the sendtos; not with -F)
+    /// In a busy loop (--spin, --busy-poll), keep the reply path warm in
+    /// idle turns: after 500 µs without a frame, each one answers a
+    /// built-in request in a private buffer and, in copy mode, makes an
+    /// empty sendto or, once every 150 µs, sends a 60-byte frame of the
+    /// local experimental EtherType (0x88B5) through lo, taken back by the
+    /// responder itself (nothing goes out of the interface, but captures on
+    /// lo and programs on lo see them; the kernel's tx_ring_empty_descs
+    /// counts the sendtos; not with -F). Off by default
     #[arg(long)]
-    pub no_warm: bool,
+    pub warm: bool,
 }
 
 impl EchoArgs {
@@ -178,7 +178,8 @@ pub fn run(
         quiet: s.quiet,
         extra: s.extra,
     })
-    .for_queue(s.queue);
+    .for_queue(s.queue)
+    .with_metrics(s.metrics_writer("echo", iface));
     let deadline = s.duration.map(|d| Instant::now() + d);
     let mut local = addrs::echo_local(iface);
     let mut limiter = Limiter::new(args.rate());
@@ -196,7 +197,7 @@ pub fn run(
     let mut next_check = Instant::now() + crate::app::modes::BOUND_CHECK;
     // Idle turns of a loop that never sleeps keep the reply path warm.
     let busy = !s.poll || args.busy_poll;
-    let mut warm = (busy && !args.no_warm && jumbo.is_none())
+    let mut warm = (busy && args.warm && jumbo.is_none())
         .then(|| Warm::new(&local, !session.xsk.is_zero_copy()).loop_frames(iface));
     let mut last_frame = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -399,4 +400,19 @@ impl Background {
             .join()
             .map_err(|_| anyhow!("responder panicked"))?
     }
+}
+
+/// Runs `xskit echo` until stopped, then prints its summary.
+pub fn exec(args: &EchoArgs, out: &mut dyn Write) -> Result<i32> {
+    use crate::app::shared::{caps, signals};
+    caps::require("echo", &caps::xsk(args.socket.interface.is_some()))?;
+    let mut args = args.clone();
+    // The responder waits in poll() unless --spin asks for a busy loop
+    // (the benchmark modes keep theirs).
+    args.socket.poll = !(args.socket.spin || args.busy_poll);
+    let stop = signals::stop_flag()?;
+    let iface = args.socket.resolve_interface()?;
+    let summary = run(&args, &iface, &stop, out, &mut || {})?;
+    summary.print(out, args.socket.json)?;
+    Ok(0)
 }

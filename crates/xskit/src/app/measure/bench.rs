@@ -299,10 +299,10 @@ fn mode_args(state: &State, cfg: &Config, args: &BenchArgs, mode: Benchmark) -> 
     };
     m.socket.huge_pages = args.huge_pages;
     m.cpus = Some(modes::List(vec![cfg.app_cpu]));
-    m.size = size;
-    m.dst_mac = None;
-    m.src_ip = state.inner_v4.into();
-    m.dst_ip = state.outer_v4.into();
+    m.tx.size = size;
+    m.tx.dst_mac = None;
+    m.tx.src_ip = state.inner_v4.into();
+    m.tx.dst_ip = state.outer_v4.into();
     m
 }
 
@@ -525,6 +525,20 @@ pub fn markdown(rows: &[Row]) -> String {
         ));
     }
     s
+}
+
+/// Runs `xskit bench` and prints its rows (and a Markdown table unless
+/// `--json`).
+pub fn exec(args: &BenchArgs, out: &mut dyn Write) -> Result<i32> {
+    use crate::app::shared::{caps, signals};
+    caps::require("bench", &caps::needs(true, true, true))?;
+    signals::remove_sandbox_on_exit(&args.name)?;
+    let rows = run(args, out)?;
+    if !args.json {
+        writeln!(out)?;
+        write!(out, "{}", markdown(&rows))?;
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

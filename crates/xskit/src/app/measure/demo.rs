@@ -192,3 +192,11 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
     }
     Ok(all_ok)
 }
+
+/// Runs `xskit demo`: exit 0 only if every reply was right.
+pub fn exec(args: &DemoArgs, out: &mut dyn Write) -> Result<i32> {
+    use crate::app::shared::{caps, signals};
+    caps::require("demo", &caps::needs(true, true, true))?;
+    signals::remove_sandbox_on_exit(&args.name)?;
+    Ok(if run(args, out)? { 0 } else { 1 })
+}

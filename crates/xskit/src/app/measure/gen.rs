@@ -331,7 +331,7 @@ fn run_af_xdp(
     m.socket.duration = duration;
     m.socket.quiet = args.quiet;
     m.socket.interval = args.interval;
-    m.count = args.count;
+    m.tx.count = args.count;
     m.cpus = args.cpus.clone().map(|l| List(vec![l.0[0]]));
     m.template = Some(plan.template.clone());
     let sum = modes::run(Benchmark::Txonly, &m, &plan.iface, stop, out)?;
@@ -340,4 +340,26 @@ fn run_af_xdp(
         elapsed: sum.elapsed,
         live_frames: false,
     })
+}
+
+/// Runs `xskit gen` and prints what it sent.
+pub fn exec(args: &GenArgs, out: &mut dyn Write) -> Result<i32> {
+    use crate::app::shared::{caps, signals};
+    caps::require("gen", &caps::xsk(args.interface.is_some()))?;
+    let stop = signals::stop_flag()?;
+    let plan = args.plan()?;
+    let s = run(args, &plan, &stop, out)?;
+    writeln!(
+        out,
+        "sent {} frames in {:.2}s: {:.3} Mpps ({})",
+        crate::app::shared::stats::thousands(s.sent),
+        s.elapsed,
+        s.sent as f64 / s.elapsed.max(1e-9) / 1e6,
+        if s.live_frames {
+            "live frames"
+        } else {
+            "AF_XDP txonly"
+        }
+    )?;
+    Ok(0)
 }

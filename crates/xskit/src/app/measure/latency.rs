@@ -57,9 +57,10 @@ pub struct LatencyArgs {
     /// built
     #[arg(long, value_parser = crate::app::shared::args::hook_parser(), default_value_t = HookChoice::Skb)]
     pub mode: HookChoice,
-    /// Leave the busy responder's idle turns idle (`echo --no-warm`)
+    /// Keep the busy responder's reply path warm in its idle turns (`echo
+    /// --warm`); off by default, so both responders meet every request cold
     #[arg(long)]
-    pub no_warm: bool,
+    pub warm: bool,
     /// How long to wait for the last replies of a series
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub linger: Duration,
@@ -118,6 +119,9 @@ pub struct Row {
     /// The send times are the kernel's TX stamps (false: user-space times
     /// before sendto, because the kernel did not stamp every request).
     pub kernel_tx_stamps: bool,
+    /// The responder kept its reply path warm in idle turns (`--warm`;
+    /// only xskit's busy responder does).
+    pub warmed: bool,
 }
 
 /// The whole measurement.
@@ -167,6 +171,7 @@ impl Row {
             p999_us: percentile(&rtts, 99.9),
             max_us: rtts.last().copied().unwrap_or(f64::NAN),
             kernel_tx_stamps: true,
+            warmed: false,
         }
     }
 }
@@ -210,8 +215,9 @@ impl fmt::Display for Report {
             };
             writeln!(
                 f,
-                "| {} | {} | {} | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {vs} |",
+                "| {}{} | {} | {} | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {vs} |",
                 r.responder,
+                if r.warmed { " (warmed)" } else { "" },
                 r.family,
                 r.rate,
                 r.received,
@@ -387,10 +393,9 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
             show(sender_cpu),
             show(responder_cpu),
             args.wait,
-            match (args.wait, args.no_warm) {
-                (Wait::Poll, _) => "",
-                (_, false) => ", idle turns keep the reply path warm",
-                (_, true) => ", idle turns idle (--no-warm)",
+            match (args.wait, args.warm) {
+                (Wait::Poll, _) | (_, false) => "",
+                (_, true) => ", idle turns keep the reply path warm (--warm)",
             }
         ),
         rounds: args.rounds,
@@ -401,7 +406,7 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
     a.socket.interface = Some(state.inner_if.clone());
     a.socket.poll = args.wait == Wait::Poll;
     a.busy_poll = args.wait == Wait::BusyPoll;
-    a.no_warm = args.no_warm;
+    a.warm = args.warm;
     a.socket.mode = args.mode;
     a.socket.quiet = true;
     a.socket.interval = Duration::from_secs(3600);
@@ -429,6 +434,7 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
         // on that row, and compare it with nothing.
         let mut row = Row::from_rtts(responder, family, rate, u32::from(args.count), rtts);
         row.kernel_tx_stamps = tx;
+        row.warmed = responder == "xskit" && args.warm && args.wait != Wait::Poll;
         report.rows.push(row);
     }
     Ok(report)
@@ -442,6 +448,16 @@ pub fn print(report: &Report, json: bool, out: &mut dyn Write) -> Result<()> {
         write!(out, "{report}")?;
     }
     Ok(())
+}
+
+/// Runs `xskit latency` and prints its report.
+pub fn exec(args: &LatencyArgs, out: &mut dyn Write) -> Result<i32> {
+    use crate::app::shared::{caps, signals};
+    caps::require("latency", &caps::needs(true, true, true))?;
+    signals::remove_sandbox_on_exit(&args.name)?;
+    let report = run(args)?;
+    print(&report, args.json, out)?;
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use crate::wire::build;
 use anyhow::{bail, Result};
 use std::net::IpAddr;
 
-/// Options of the benchmark modes.
+/// Options every benchmark mode takes; each command's own ones
+/// ([`RxModeArgs`], [`TxonlyArgs`]) are filled in by it.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ModeArgs {
     #[command(flatten)]
@@ -27,40 +28,98 @@ pub struct ModeArgs {
     /// Preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch)
     #[arg(short = 'B', long)]
     pub busy_poll: bool,
+    /// The receiving loops' nap ([`RxModeArgs::nap`]).
+    #[arg(skip)]
+    pub nap: Option<std::time::Duration>,
+    /// The frame txonly sends ([`TxonlyArgs`]).
+    #[arg(skip)]
+    pub tx: TxFrameArgs,
+    /// txonly: send this frame instead of building one (for the generator)
+    #[arg(skip)]
+    pub template: Option<Vec<u8>>,
+}
+
+/// Options of the receiving modes, `rxdrop` and `l2fwd`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RxModeArgs {
+    #[command(flatten)]
+    pub mode: ModeArgs,
     /// When the RX ring runs dry, sleep this long (e.g. 100us) instead of
     /// waiting in poll() or spinning: one wake-up per nap instead of one per
     /// kernel batch, more frames per second on a core shared with the
     /// receive softirq, at up to this much more latency
     #[arg(long, value_parser = crate::app::shared::args::parse_nap, conflicts_with = "busy_poll")]
     pub nap: Option<std::time::Duration>,
-    /// txonly: frame size in bytes, FCS included as in xdpsock (64 sends 60
+}
+
+impl From<RxModeArgs> for ModeArgs {
+    fn from(a: RxModeArgs) -> ModeArgs {
+        ModeArgs {
+            nap: a.nap,
+            ..a.mode
+        }
+    }
+}
+
+/// Options of `txonly`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TxonlyArgs {
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    #[command(flatten)]
+    pub frame: TxFrameArgs,
+}
+
+impl From<TxonlyArgs> for ModeArgs {
+    fn from(a: TxonlyArgs) -> ModeArgs {
+        ModeArgs {
+            tx: a.frame,
+            ..a.mode
+        }
+    }
+}
+
+/// The UDP frame `txonly` sends, and how many.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TxFrameArgs {
+    /// Frame size in bytes, FCS included as in xdpsock (64 sends 60
     /// bytes); at most the frame size (-f) plus 4
     #[arg(short = 's', long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65535))]
     pub size: usize,
-    /// txonly: stop after sending this many frames
+    /// Stop after sending this many frames
     #[arg(short = 'C', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
-    /// txonly: source MAC [default: the interface's]
+    /// Source MAC [default: the interface's]
     #[arg(long)]
     pub src_mac: Option<String>,
-    /// txonly: destination MAC [default: broadcast]
+    /// Destination MAC [default: broadcast]
     #[arg(long)]
     pub dst_mac: Option<String>,
-    /// txonly: source IP (IPv4 or IPv6, same family as --dst-ip)
+    /// Source IP (IPv4 or IPv6, same family as --dst-ip)
     #[arg(long, default_value = "198.18.0.1")]
     pub src_ip: IpAddr,
-    /// txonly: destination IP
+    /// Destination IP
     #[arg(long, default_value = "198.18.0.2")]
     pub dst_ip: IpAddr,
-    /// txonly: UDP source port
+    /// UDP source port
     #[arg(long, default_value_t = 1024)]
     pub src_port: u16,
-    /// txonly: UDP destination port
+    /// UDP destination port
     #[arg(long, default_value_t = 9)]
     pub dst_port: u16,
-    /// txonly: send this frame instead of building one (for the generator)
-    #[arg(skip)]
-    pub template: Option<Vec<u8>>,
+}
+
+impl Default for TxFrameArgs {
+    /// The defaults the command line gives (parsed from no options, so the
+    /// two never disagree).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            f: TxFrameArgs,
+        }
+        <P as clap::Parser>::parse_from(["txonly"]).f
+    }
 }
 
 /// A UDP frame of `size` bytes (FCS included, so `size - 4` in memory).

@@ -15,7 +15,7 @@ mod txonly;
 mod worker;
 
 pub use crate::app::shared::args::List;
-pub use args::{udp_template, ModeArgs};
+pub use args::{udp_template, ModeArgs, RxModeArgs, TxFrameArgs, TxonlyArgs};
 pub use report::ModeSummary;
 pub use running::{start, Running};
 pub use worker::{QueueCounters, Worker, WorkerConfig};
@@ -65,7 +65,8 @@ pub fn run(
         json: s.json,
         quiet: s.quiet,
         extra: s.extra,
-    });
+    })
+    .with_metrics(s.metrics_writer(mode.name(), iface));
     let started = Instant::now();
     let deadline = s.duration.map(|d| started + d);
     let mut prev: Vec<(u32, Totals)> = running.per_queue();
@@ -95,4 +96,20 @@ pub fn run(
         }
     }
     running.stop(started.elapsed().as_secs_f64())
+}
+
+/// Runs a benchmark mode until stopped and prints its summary; exit 1 if
+/// any frame is unaccounted for.
+pub fn exec(mode: Benchmark, args: ModeArgs, out: &mut dyn Write) -> Result<i32> {
+    use crate::app::shared::{caps, signals};
+    caps::require(mode.name(), &caps::xsk(args.socket.interface.is_some()))?;
+    let stop = signals::stop_flag()?;
+    let iface = args.socket.resolve_interface()?;
+    let summary = run(mode, &args, &iface, &stop, out)?;
+    summary.print(out, args.socket.json)?;
+    Ok(if summary.frames_unaccounted == 0 {
+        0
+    } else {
+        1
+    })
 }

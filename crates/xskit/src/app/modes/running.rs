@@ -164,30 +164,30 @@ pub fn start(
     let template = if let Some(t) = &args.template {
         t.clone()
     } else if mode == Benchmark::Txonly {
-        if !s.frags && args.size.saturating_sub(4) > s.frame_size as usize {
+        if !s.frags && args.tx.size.saturating_sub(4) > s.frame_size as usize {
             bail!(
                 "size {} does not fit a frame of {} bytes: use -s {} or less, a larger -f, or -F (multi-buffer)",
-                args.size,
+                args.tx.size,
                 s.frame_size,
                 s.frame_size as usize + 4
             );
         }
-        let src_mac = match &args.src_mac {
+        let src_mac = match &args.tx.src_mac {
             Some(m) => crate::wire::parse_mac(m)?,
             None => crate::net::veth::mac(iface).unwrap_or([2, 0, 0, 0, 0, 1]),
         };
-        let dst_mac = match &args.dst_mac {
+        let dst_mac = match &args.tx.dst_mac {
             Some(m) => crate::wire::parse_mac(m)?,
             None => [0xff; 6],
         };
         udp_template(
             src_mac,
             dst_mac,
-            args.src_ip,
-            args.dst_ip,
-            args.src_port,
-            args.dst_port,
-            args.size,
+            args.tx.src_ip,
+            args.tx.dst_ip,
+            args.tx.src_port,
+            args.tx.dst_port,
+            args.tx.size,
         )?
     } else {
         Vec::new()
@@ -275,9 +275,9 @@ pub fn start(
             poll: s.poll,
             busy_poll: args.busy_poll,
             nap: args.nap,
-            count: args.count.map(|c| {
+            count: args.tx.count.map(|c| {
                 c / queues.len() as u64
-                    + u64::from((i as u64) < args.count.unwrap_or(0) % queues.len() as u64)
+                    + u64::from((i as u64) < args.tx.count.unwrap_or(0) % queues.len() as u64)
             }),
         };
         let mut w = Worker::new(x, mode, &worker, &template)?;

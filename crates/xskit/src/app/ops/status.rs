@@ -20,15 +20,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Options of `xskit status`.
+/// Options of `xskit status` (`--count` needs `--watch` or `-n`).
 #[derive(clap::Args, Clone, Debug)]
+#[command(group = clap::ArgGroup::new("watching").args(["watch", "interval"]).multiple(true))]
 pub struct StatusArgs {
     /// JSON instead of text
     #[arg(long)]
     pub json: bool,
     /// Counters in the Prometheus text format (per interface, program,
     /// action and filter rule), for node_exporter's textfile collector
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["json", "watch", "interval"])]
     pub prometheus: bool,
     /// Print rates (frames and bytes per second) per action and per filter
     /// rule every interval until Ctrl-C, like `xdp-filter poll`
@@ -38,7 +39,7 @@ pub struct StatusArgs {
     #[arg(short = 'n', long, value_parser = parse_interval)]
     pub interval: Option<Duration>,
     /// Stop --watch after this many reports
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "watching")]
     pub count: Option<u64>,
     #[command(flatten)]
     pub ns: NsArgs,

@@ -131,6 +131,17 @@ pub fn check_frame_size(frame_size: u32, unaligned: bool) -> Result<()> {
 }
 
 impl SocketArgs {
+    /// The `--metrics-file` writer for `command` on `iface`, if one was asked for.
+    pub fn metrics_writer(
+        &self,
+        command: &str,
+        iface: &str,
+    ) -> Option<crate::app::shared::metrics::Writer> {
+        self.metrics_file
+            .as_deref()
+            .map(|p| crate::app::shared::metrics::Writer::new(p, command, iface))
+    }
+
     /// The attach mode after the -N/-S short forms.
     pub fn attach_mode(&self) -> HookChoice {
         if self.native_mode {

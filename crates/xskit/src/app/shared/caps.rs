@@ -81,6 +81,16 @@ pub fn needs(bpf: bool, xsk: bool, netns: bool) -> Vec<Cap> {
     v
 }
 
+/// The capabilities of an AF_XDP application; entering a namespace (the
+/// sandbox's, when no interface is given) needs CAP_SYS_ADMIN too.
+pub fn xsk(interface_given: bool) -> Vec<Cap> {
+    needs(true, true, !interface_given)
+}
+
+/// What the operator commands need: attach and read programs, pin in
+/// bpffs (mounting it if needed) and enter namespaces.
+pub const OPS: &[Cap] = &[Cap::NetAdmin, Cap::Bpf, Cap::SysAdmin];
+
 /// Fails, naming what is missing, unless the process holds every
 /// capability of `need` for `xskit {what}`.
 pub fn require(what: &str, need: &[Cap]) -> Result<()> {

@@ -7,7 +7,6 @@
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// One sample: a metric name, its labels and value, and the family's help
@@ -186,33 +185,6 @@ impl Writer {
             self.write(samples)?;
         }
         Ok(())
-    }
-}
-
-/// The process's `--metrics-file`, fed by [`crate::app::shared::stats::Reporter`]
-/// each interval (so echo, rxdrop, l2fwd, txonly and gen write it without
-/// code of their own).
-static GLOBAL: Mutex<Option<Writer>> = Mutex::new(None);
-
-/// Makes every statistics interval rewrite `path`.
-pub fn install(path: &Path, command: &str, iface: &str) {
-    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Writer::new(path, command, iface));
-}
-
-/// True if a file is installed.
-pub fn installed() -> bool {
-    GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).is_some()
-}
-
-/// Rewrites the installed file, if any, with `samples`. A failed write is
-/// reported once on stderr and then the file is given up.
-pub fn report(samples: &[Sample]) {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(w) = g.as_mut() {
-        if let Err(e) = w.write(samples) {
-            eprintln!("xskit: warning: metrics file: {e:#}; no longer written");
-            *g = None;
-        }
     }
 }
 

@@ -9,4 +9,5 @@ pub mod metrics;
 pub mod report;
 pub mod sandbox;
 pub mod session;
+pub mod signals;
 pub mod stats;

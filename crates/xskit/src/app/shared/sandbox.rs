@@ -375,6 +375,69 @@ impl Drop for Guard {
     }
 }
 
+/// `xskit sandbox up|down|status`.
+#[derive(clap::Subcommand, Debug)]
+pub enum SandboxCmd {
+    /// Create the namespaces, the veth pair and the addresses
+    Up(UpArgs),
+    /// Remove what `up` created, and nothing else
+    Down {
+        /// Sandbox name
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+    },
+    /// Show the sandbox's namespaces, interfaces and addresses
+    Status {
+        /// Sandbox name
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+    },
+}
+
+/// Runs `xskit sandbox ...`; the exit code (1: `status` of no sandbox).
+pub fn exec(cmd: &SandboxCmd, out: &mut dyn std::io::Write) -> Result<i32> {
+    use super::caps::{self, Cap};
+    caps::require("sandbox", &[Cap::NetAdmin, Cap::SysAdmin])?;
+    match cmd {
+        SandboxCmd::Up(args) => {
+            let state = up(args)?;
+            write!(out, "{}", describe(&state))?;
+            let which = if state.name == DEFAULT_NAME {
+                String::new()
+            } else {
+                format!(" --sandbox {}", state.name)
+            };
+            writeln!(
+                out,
+                "try: sudo xskit echo{which}        (then: sudo ip netns exec {} ping {})",
+                state.outer_ns, state.inner_v6
+            )?;
+            Ok(0)
+        }
+        SandboxCmd::Down { name } => {
+            if down(name)? {
+                writeln!(out, "sandbox {name} removed")?;
+            } else {
+                writeln!(out, "no sandbox named {name} is up: nothing to remove")?;
+            }
+            Ok(0)
+        }
+        SandboxCmd::Status { name } => match State::load(name)? {
+            Some(state) => {
+                write!(out, "{}", describe(&state))?;
+                Ok(0)
+            }
+            None => {
+                writeln!(
+                    out,
+                    "no sandbox named {name} is up (create one with `xskit sandbox up`)"
+                )?;
+                Ok(1)
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

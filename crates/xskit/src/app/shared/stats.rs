@@ -5,7 +5,7 @@
 //! The application's own loop calls [`Reporter::tick`], so counters need no
 //! atomics and no second thread.
 
-use crate::app::shared::metrics::Sample;
+use crate::app::shared::metrics::{Sample, Writer};
 use crate::app::shared::report::Report;
 use crate::xdp::ActionCounters;
 use serde::Serialize;
@@ -282,6 +282,8 @@ pub struct Reporter {
     header_done: bool,
     /// The socket's queue, when there is one (the metrics' `queue` label).
     queue: Option<u32>,
+    /// The `--metrics-file`, rewritten every interval.
+    metrics: Option<Writer>,
 }
 
 impl Reporter {
@@ -295,7 +297,14 @@ impl Reporter {
             prev: Totals::default(),
             header_done: false,
             queue: None,
+            metrics: None,
         }
+    }
+
+    /// Every interval also rewrites this metrics file (`--metrics-file`).
+    pub fn with_metrics(mut self, metrics: Option<Writer>) -> Reporter {
+        self.metrics = metrics;
+        self
     }
 
     /// Counters are those of one socket, on `queue` (labels the metrics).
@@ -341,12 +350,16 @@ impl Reporter {
         let rates = Rates::between(&self.prev, totals, secs);
         self.prev = *totals;
         self.last = now;
-        if crate::app::shared::metrics::installed() {
+        if let Some(w) = self.metrics.as_mut() {
             let per_queue: Vec<(u32, Totals)> = match self.queue {
                 Some(q) => vec![(q, *totals)],
                 None => queues.iter().map(|(q, t, _)| (*q, *t)).collect(),
             };
-            crate::app::shared::metrics::report(&samples(totals, extra, more, &per_queue));
+            // A failed write is reported once, then the file is given up.
+            if let Err(e) = w.write(&samples(totals, extra, more, &per_queue)) {
+                eprintln!("xskit: warning: metrics file: {e:#}; no longer written");
+                self.metrics = None;
+            }
         }
         if self.style.quiet {
             return;
