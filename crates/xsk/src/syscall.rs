@@ -164,10 +164,14 @@ pub(crate) fn ethtool<T>(fd: BorrowedFd<'_>, name: &str, data: &mut T) -> io::Re
     {
         *d = s as libc::c_char;
     }
+    // The request's type differs between C libraries (an unsigned long in
+    // glibc, an int in musl); the value fits either.
+    #[allow(clippy::unnecessary_cast)]
+    let request = libc::SIOCETHTOOL as _;
     // SAFETY: SIOCETHTOOL reads the name and reads/writes the command struct
     // through `data`, which points at a live T the caller sized for the
     // command it put in it.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCETHTOOL, &mut req) }).map(drop)
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), request, &mut req) }).map(drop)
 }
 
 /// `send(2)` of one message; returns bytes sent.

@@ -17,7 +17,7 @@ const UNALIGNED_ADDR_MASK: u64 = (1 << UNALIGNED_OFFSET_SHIFT) - 1;
 /// Shape of a UMEM.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub struct UmemConfig {
-    /// Number of frames (default 4096, as in the seed).
+    /// Number of frames (default 4096, as in xdp-tutorial's advanced03-AF_XDP).
     pub frame_count: u32,
     /// Bytes per frame: 2048 or 4096 in aligned mode (default 4096).
     pub frame_size: u32,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
-/* Drops every frame: the seed's DDoS example. Never on your uplink.
+/* Drops every frame: xdp-tutorial's DDoS example. Never on your uplink.
  * Passes everything once an unconfirmed `--confirm-within` deadline has
  * passed (guard.h). A capture sees each verdict (tap.h). */
 #include "common.h"

@@ -3,7 +3,7 @@
  * An in-kernel rule filter in the spirit of xdp-filter. Rules live in maps
  * pinned by name (shared by every interface the filter is loaded on) and
  * change while the program runs. Each rule matches one field; the most
- * specific matching rule decides (`xskit filter --help`, README):
+ * specific matching rule decides (`xskit filter --help`, docs/operations.md):
  *
  *   1. MAC address rules (source or destination; both match: deny wins)
  *   2. ARP and IPv6 neighbour discovery (ICMPv6 133-137): the `arp` / `nd`

@@ -4,7 +4,7 @@
  * A queue with no socket in the map gets XDP_PASS, so the kernel stack
  * keeps working.
  *
- *   xdp_redirect        every frame on the queue (the seed's program)
+ *   xdp_redirect        every frame on the queue (the AF_XDP lesson's program)
  *   xdp_redirect_frags  the same, frags-aware (multi-buffer, jumbo MTU)
  *   xdp_redirect_echo   only ICMPv4 / ICMPv6 echo requests (and _frags) that the responder
  *                       may answer (see is_echo_request); ARP, neighbour

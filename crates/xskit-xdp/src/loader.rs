@@ -121,6 +121,8 @@ pub enum LoaderError {
         mode: &'static str,
         /// The kernel's reason, with a hint.
         reason: String,
+        /// The kernel's error number, where it gave one.
+        errno: Option<i32>,
     },
     /// xskit attached nothing to this interface.
     #[error("xskit attached nothing to {0}; it only detaches its own programs")]
@@ -143,6 +145,15 @@ pub enum LoaderError {
         #[source]
         source: aya::maps::MapError,
     },
+}
+
+impl LoaderError {
+    /// True if the kernel refused a native attach because the interface's
+    /// MTU is larger than the program can take (ERANGE): a program that is
+    /// not frags-aware needs every frame in one buffer.
+    pub fn mtu_too_large(&self) -> bool {
+        matches!(self, LoaderError::Attach { errno: Some(e), .. } if *e == libc::ERANGE)
+    }
 }
 
 /// One interface the program is attached to.
@@ -214,11 +225,14 @@ fn errno(e: &ProgramError) -> Option<i32> {
 }
 
 /// The kernel's reason, in words, with what to do about it.
-fn explain(e: &ProgramError, iface: &str) -> String {
+fn explain(e: &ProgramError, iface: &str, program: Program) -> String {
     let base = e.to_string();
     match errno(e) {
-        Some(libc::ERANGE) => format!(
+        Some(libc::ERANGE) if program.is_frags_aware() => format!(
             "{base} (the MTU of {iface} is too large for native XDP on this driver: lower it, e.g. `ip link set dev {iface} mtu 1500`)"
+        ),
+        Some(libc::ERANGE) => format!(
+            "{base} (the MTU of {iface} is too large for a program that is not frags-aware in native mode: lower it, e.g. `ip link set dev {iface} mtu 1500`, or load the frags-aware variant with multi-buffer sockets, Linux 6.6+)"
         ),
         Some(libc::EOPNOTSUPP) => format!("{base} (the driver of {iface} has no native XDP support)"),
         Some(libc::EBUSY) | Some(libc::EEXIST) => format!(
@@ -336,7 +350,8 @@ impl XdpProgram {
             program,
             iface: iface.to_string(),
             mode,
-            reason: explain(e, iface),
+            reason: explain(e, iface, program),
+            errno: errno(e),
         };
         let (link, used, fallback_reason) = match mode {
             HookChoice::Native => {
@@ -360,7 +375,7 @@ impl XdpProgram {
                     return Err(attach_err("native", &e));
                 }
                 Err(native) => {
-                    let why = explain(&native, iface);
+                    let why = explain(&native, iface, program);
                     let l = self
                         .xdp()
                         .attach_to_if_index(ifindex, XdpMode::Skb)
@@ -399,6 +414,7 @@ impl XdpProgram {
                 "skb"
             },
             reason,
+            errno: None,
         };
         let link = self
             .xdp()

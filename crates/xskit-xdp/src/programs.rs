@@ -13,11 +13,11 @@ pub enum Program {
     Redirect,
     /// [`Program::Redirect`], frags-aware: multi-buffer frames (jumbo MTU in
     /// native mode) for sockets bound with multi-buffer (Linux 5.18+ to load).
-    RedirectFrags,
+    RedirectMultiBuffer,
     /// Redirects only ICMPv4/ICMPv6 echo requests; passes everything else.
     RedirectEcho,
     /// [`Program::RedirectEcho`], frags-aware (echo requests above a frame).
-    RedirectEchoFrags,
+    RedirectEchoMultiBuffer,
     /// Copies the head of each frame to a ring buffer and passes the frame.
     Capture,
     /// The generator's program for BPF_PROG_RUN live frames (XDP_TX).
@@ -33,9 +33,9 @@ impl Program {
             Program::Drop => "xdp_drop",
             Program::Pass => "xdp_pass",
             Program::Redirect => "xdp_redirect",
-            Program::RedirectFrags => "xdp_redirect_frags",
+            Program::RedirectMultiBuffer => "xdp_redirect_frags",
             Program::RedirectEcho => "xdp_redirect_echo",
-            Program::RedirectEchoFrags => "xdp_redirect_echo_frags",
+            Program::RedirectEchoMultiBuffer => "xdp_redirect_echo_frags",
             Program::Capture => "xdp_capture",
             Program::Gen => "xdp_gen",
             Program::Filter => "xdp_filter",
@@ -48,9 +48,9 @@ impl Program {
             Program::Drop => XDP_DROP_O,
             Program::Pass => XDP_PASS_O,
             Program::Redirect
-            | Program::RedirectFrags
+            | Program::RedirectMultiBuffer
             | Program::RedirectEcho
-            | Program::RedirectEchoFrags => XDP_REDIRECT_O,
+            | Program::RedirectEchoMultiBuffer => XDP_REDIRECT_O,
             Program::Capture => XDP_CAPTURE_O,
             Program::Gen => XDP_GEN_O,
             Program::Filter => XDP_FILTER_O,
@@ -62,9 +62,18 @@ impl Program {
         matches!(
             self,
             Program::Redirect
-                | Program::RedirectFrags
+                | Program::RedirectMultiBuffer
                 | Program::RedirectEcho
-                | Program::RedirectEchoFrags
+                | Program::RedirectEchoMultiBuffer
+        )
+    }
+
+    /// True if the program takes multi-buffer frames (`xdp.frags`): native
+    /// mode then accepts an MTU above one page.
+    pub fn is_frags_aware(self) -> bool {
+        matches!(
+            self,
+            Program::RedirectMultiBuffer | Program::RedirectEchoMultiBuffer
         )
     }
 
@@ -73,7 +82,7 @@ impl Program {
     pub fn takes_all_traffic(self) -> bool {
         matches!(
             self,
-            Program::Drop | Program::Redirect | Program::RedirectFrags
+            Program::Drop | Program::Redirect | Program::RedirectMultiBuffer
         )
     }
 }

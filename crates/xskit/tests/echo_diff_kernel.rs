@@ -38,7 +38,7 @@ const SENTINEL_IDENT: u16 = 0xfffe;
 /// program passes them; user space refuses them with `--all-traffic`). In
 /// a deployment the kernel answers the latter as it always does; in this
 /// test the kernel's responder is switched off while xskit runs, so they
-/// go unanswered. The README lists the same differences.
+/// go unanswered. docs/echo.md lists the same differences.
 fn documented_difference(f: &[u8]) -> Option<&'static str> {
     if f.len() < 14 {
         return None;

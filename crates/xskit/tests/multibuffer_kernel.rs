@@ -1,4 +1,4 @@
-//! Jumbo frames: a veth at MTU 9000 in native XDP mode with the frags-aware
+//! Multi-buffer frames: a veth at MTU 9000 in native XDP mode with the frags-aware
 //! program, and multi-buffer sockets that receive 9000-byte frames as
 //! chains of 4096-byte frames and send them back out whole.
 
@@ -20,7 +20,7 @@ fn multi_buffer_or_clear_error(iface: &str) -> Option<Xsk> {
 }
 use xskit::xdp::{HookChoice, Program, XdpHook, XdpProgram};
 
-fn jumbo_link() -> xskit::testing::Pair {
+fn multi_buffer_link() -> xskit::testing::Pair {
     let p = veth_pair().unwrap();
     for i in [&p.inner, &p.peer] {
         netns::ip(&["link", "set", "dev", i, "mtu", "9000"]).unwrap();
@@ -38,7 +38,7 @@ fn config() -> XskConfig {
 
 /// Frames of 9000 bytes (and a few other sizes around a frame's edge),
 /// each with its own byte pattern.
-fn jumbo_frames(src: [u8; 6]) -> Vec<Vec<u8>> {
+fn multi_buffer_frames(src: [u8; 6]) -> Vec<Vec<u8>> {
     [9000usize, 4096, 3840, 8192, 60, 9000, 7000]
         .iter()
         .enumerate()
@@ -49,33 +49,57 @@ fn jumbo_frames(src: [u8; 6]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `xskit echo --mode native` at MTU 9000 without -F: one line that names
+/// `-F/--multi-buffer`, exit 1.
+#[test]
+fn echo_native_at_mtu_9000_names_the_multi_buffer_option() {
+    if !have_root("echo_native_at_mtu_9000_names_the_multi_buffer_option") {
+        return;
+    }
+    in_netns(|| {
+        let p = multi_buffer_link();
+        // Spawned from this thread, the command runs in its namespace.
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
+            .args(["echo", "-i", &p.inner, "--mode", "native", "-d", "1s"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("-F/--multi-buffer"), "{err}");
+    });
+}
+
 #[test]
 fn native_mode_at_mtu_9000_needs_and_gets_the_frags_aware_program() {
     if !have_root("native_mode_at_mtu_9000_needs_and_gets_the_frags_aware_program") {
         return;
     }
     in_netns(|| {
-        let p = jumbo_link();
+        let p = multi_buffer_link();
         let mut plain = XdpProgram::load(Program::Redirect, 1).unwrap();
         let e = plain
             .attach(&p.inner, HookChoice::Native, false)
             .unwrap_err();
         assert!(e.to_string().to_lowercase().contains("mtu"), "{e}");
+        // The error names the way out: the frags-aware program.
+        assert!(e.mtu_too_large(), "{e:?}");
+        assert!(e.to_string().contains("frags-aware"), "{e}");
         drop(plain);
-        let mut frags = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
+        let mut frags = XdpProgram::load(Program::RedirectMultiBuffer, 1).unwrap();
         let a = frags.attach(&p.inner, HookChoice::Native, false).unwrap();
         assert_eq!(a.mode, XdpHook::Native);
     });
 }
 
 #[test]
-fn jumbo_frames_arrive_as_chains_and_go_back_out_whole() {
-    if !have_root("jumbo_frames_arrive_as_chains_and_go_back_out_whole") {
+fn multi_buffer_frames_arrive_as_chains_and_go_back_out_whole() {
+    if !have_root("multi_buffer_frames_arrive_as_chains_and_go_back_out_whole") {
         return;
     }
     in_netns(|| {
-        let p = jumbo_link();
-        let mut prog = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
+        let p = multi_buffer_link();
+        let mut prog = XdpProgram::load(Program::RedirectMultiBuffer, 1).unwrap();
         prog.attach(&p.inner, HookChoice::Native, false).unwrap();
         let Some(mut xsk) = multi_buffer_or_clear_error(&p.inner) else {
             return;
@@ -85,7 +109,7 @@ fn jumbo_frames_arrive_as_chains_and_go_back_out_whole() {
         xsk.refill(u32::MAX);
         let peer = PacketSocket::bind(&p.peer).unwrap();
         let src = veth::mac(&p.peer).unwrap();
-        let sent = jumbo_frames(src);
+        let sent = multi_buffer_frames(src);
 
         // Receive with the token API: chains reassembled byte for byte.
         for f in &sent {
@@ -177,13 +201,13 @@ fn a_packet_larger_than_a_frame_leaves_as_one_chain() {
         return;
     }
     in_netns(|| {
-        let p = jumbo_link();
+        let p = multi_buffer_link();
         let Some(mut xsk) = multi_buffer_or_clear_error(&p.inner) else {
             return;
         };
         let peer = PacketSocket::bind(&p.peer).unwrap();
         let src = veth::mac(&p.inner).unwrap();
-        let sent = jumbo_frames(src);
+        let sent = multi_buffer_frames(src);
         for f in &sent {
             assert_eq!(xsk.transmit_packets(1, f), 1);
             xsk.flush().unwrap();
@@ -234,7 +258,7 @@ fn echo_answers_8000_byte_pings_in_native_mode_at_mtu_9000() {
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(st.inner_if.clone());
     a.socket.mode = HookChoice::Native;
-    a.socket.frags = true;
+    a.socket.multi_buffer = true;
     a.socket.poll = true;
     a.socket.interval = Duration::from_secs(3600);
     a.socket.quiet = true;

@@ -364,8 +364,8 @@ fn dump_refuses_a_mode_other_than_the_tapped_programs_and_takes_its_own() {
 }
 
 #[test]
-fn the_frags_aware_program_taps_jumbo_frames_with_their_whole_length() {
-    if !have_root("the_frags_aware_program_taps_jumbo_frames_with_their_whole_length") {
+fn the_frags_aware_program_taps_multi_buffer_frames_with_their_whole_length() {
+    if !have_root("the_frags_aware_program_taps_multi_buffer_frames_with_their_whole_length") {
         return;
     }
     use xskit::testing::{experimental_frame, in_netns, is_experimental, veth_pair};
@@ -376,7 +376,7 @@ fn the_frags_aware_program_taps_jumbo_frames_with_their_whole_length() {
             netns::ip(&["link", "set", "dev", i, "mtu", "9000"]).unwrap();
         }
         // No socket registered: the program passes every frame.
-        let mut prog = XdpProgram::load(Program::RedirectFrags, 1).unwrap();
+        let mut prog = XdpProgram::load(Program::RedirectMultiBuffer, 1).unwrap();
         prog.attach(&p.inner, HookChoice::Native, false).unwrap();
         let (_, id, _) = netns::xdp_attachment(&p.inner).unwrap().unwrap();
         let ifindex = xsk::netdev::ifindex(&p.inner).unwrap();

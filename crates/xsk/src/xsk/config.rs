@@ -39,7 +39,7 @@ pub struct XskConfig {
     pub need_wakeup: bool,
     /// Multi-buffer (XDP_USE_SG, Linux 6.6+): packets larger than a frame
     /// arrive and leave as chains of frames ([`Frame::is_continued`]). The
-    /// XDP program must be frags-aware (`xdp.frags`) for such packets to
+    /// XDP program must be frags-aware (`xdp.multi_buffer`) for such packets to
     /// reach it in native mode.
     ///
     /// [`Frame::is_continued`]: crate::Frame::is_continued

@@ -147,7 +147,8 @@ impl Prober {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(control);
+        // A size_t in glibc, a u32 in musl; the buffer is far smaller than either.
+        msg.msg_controllen = std::mem::size_of_val(control) as _;
         let flags = libc::MSG_DONTWAIT | if errqueue { libc::MSG_ERRQUEUE } else { 0 };
         // SAFETY: `msg` points at `iov` and `control`, which outlive the call
         // and are writable for the lengths given.

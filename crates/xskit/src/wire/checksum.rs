@@ -2,7 +2,7 @@
 //!
 //! smoltcp recomputes checksums over whole packets; changing one 16-bit word
 //! of an echo request (its type) only needs this constant-time update, as the
-//! seed's `csum_replace2` does.
+//! AF_XDP lesson's `csum_replace2` does.
 
 /// Returns the checksum field value after the 16-bit word `old` covered by
 /// it changed to `new`: HC' = ~(~HC + ~m + m').

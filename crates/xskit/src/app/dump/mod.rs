@@ -1,5 +1,5 @@
 //! `xskit dump`: print (and optionally save) the frames an interface
-//! receives, as the seed does at its end.
+//! receives, as xdp-tutorial's AF_XDP lesson does at its end.
 //!
 //! Three ways to see frames:
 //! - default, pass: the `xdp_capture` program copies each frame's first
@@ -8,7 +8,7 @@
 //! - beside an xskit program already attached (`load`, `echo`, ...): that
 //!   program's own capture tap copies each frame with the verdict it gave
 //!   (`bpf/tap.h`, [`crate::xdp::tap`]);
-//! - `--consume`: the seed's way, AF_XDP redirect of every frame on one
+//! - `--consume`: the lesson's way, AF_XDP redirect of every frame on one
 //!   queue; those frames do not reach the kernel stack.
 
 pub mod expr;

@@ -1,4 +1,5 @@
-//! `xskit echo`: the seed's ICMPv6 (and ICMPv4) echo responder.
+//! `xskit echo`: the ICMPv6 (and ICMPv4) echo responder of xdp-tutorial's
+//! advanced03-AF_XDP lesson, hardened.
 //!
 //! Each batch: take frames from RX, rewrite echo requests into replies in
 //! place and queue them on TX, release everything else, then reap
@@ -152,11 +153,11 @@ pub fn run(
     ready: &mut dyn FnMut(),
 ) -> Result<EchoSummary> {
     let s = &args.socket;
-    let program = match (args.all_traffic, s.frags) {
+    let program = match (args.all_traffic, s.multi_buffer) {
         (true, false) => Program::Redirect,
-        (true, true) => Program::RedirectFrags,
+        (true, true) => Program::RedirectMultiBuffer,
         (false, false) => Program::RedirectEcho,
-        (false, true) => Program::RedirectEchoFrags,
+        (false, true) => Program::RedirectEchoMultiBuffer,
     };
     let mut session = Session::open(iface, s, program, out)?;
     // With --busy-poll, Some(true): recvfrom each turn runs the queue's
@@ -191,13 +192,13 @@ pub fn run(
     let poll_ms = s.interval.as_millis().clamp(1, 100) as i32;
 
     // Requests larger than a frame (-F) take the gathering path.
-    let mut jumbo = s
-        .frags
-        .then(|| crate::app::echo::multibuffer::Jumbo::new(batch));
+    let mut multi_buffer = s
+        .multi_buffer
+        .then(|| crate::app::echo::multibuffer::MultiBuffer::new(batch));
     let mut next_check = Instant::now() + crate::app::modes::BOUND_CHECK;
     // Idle turns of a loop that never sleeps keep the reply path warm.
     let busy = !s.poll || args.busy_poll;
-    let mut warm = (busy && args.warm && jumbo.is_none())
+    let mut warm = (busy && args.warm && multi_buffer.is_none())
         .then(|| Warm::new(&local, !session.xsk.is_zero_copy()).loop_frames(iface));
     let mut last_frame = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -210,7 +211,7 @@ pub fn run(
             session.wait_rx(s.poll, poll_ms)?;
         }
         let xsk = &mut session.xsk;
-        if let Some(j) = jumbo.as_mut() {
+        if let Some(j) = multi_buffer.as_mut() {
             j.step(xsk, batch, &local, &mut limiter, &mut sum)?;
         } else {
             // Completed replies go straight back to FILL; each request is

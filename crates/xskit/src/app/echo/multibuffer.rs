@@ -12,16 +12,16 @@ use std::time::Instant;
 use xsk::{Frame, Xsk};
 
 /// Buffers reused across batches: no allocation per packet once warm.
-pub struct Jumbo {
+pub struct MultiBuffer {
     rx: Vec<Frame>,
     chain: Vec<Frame>,
     packet: Vec<u8>,
 }
 
-impl Jumbo {
+impl MultiBuffer {
     /// Room for `batch` frames and a 64 KiB packet.
-    pub fn new(batch: u32) -> Jumbo {
-        Jumbo {
+    pub fn new(batch: u32) -> MultiBuffer {
+        MultiBuffer {
             rx: Vec::with_capacity(batch as usize),
             chain: Vec::with_capacity(32),
             packet: Vec::with_capacity(1 << 16),

@@ -1,4 +1,4 @@
-//! `xskit demo`: the whole seed on one machine. Sandbox up, echo responder
+//! `xskit demo`: the whole AF_XDP echo lesson on one machine. Sandbox up, echo responder
 //! on the inner end, echo requests from the outer end through the kernel's
 //! own ping sockets, every reply checked, then the same pings answered by
 //! the kernel for comparison, and the sandbox torn down.

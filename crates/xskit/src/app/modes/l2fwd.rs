@@ -14,7 +14,7 @@ impl Worker {
         self.xsk.complete_to_fill(u32::MAX);
         let m = self.xsk.rx_batch(self.batch).dispatch(|f| {
             if !f.starts_packet() {
-                return Verdict::Transmit; // the rest of a jumbo frame
+                return Verdict::Transmit; // the rest of a multi_buffer frame
             }
             let d = f.data_mut();
             if d.len() >= 12 {

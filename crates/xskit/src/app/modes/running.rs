@@ -164,7 +164,7 @@ pub fn start(
     let template = if let Some(t) = &args.template {
         t.clone()
     } else if mode == Benchmark::Txonly {
-        if !s.frags && args.tx.size.saturating_sub(4) > s.frame_size as usize {
+        if !s.multi_buffer && args.tx.size.saturating_sub(4) > s.frame_size as usize {
             bail!(
                 "size {} does not fit a frame of {} bytes: use -s {} or less, a larger -f, or -F (multi-buffer)",
                 args.tx.size,
@@ -197,8 +197,8 @@ pub fn start(
     let mut mode_in_use = None;
     if mode != Benchmark::Txonly {
         let highest = queues.iter().max().copied().unwrap_or(0);
-        let program = if s.frags {
-            Program::RedirectFrags
+        let program = if s.multi_buffer {
+            Program::RedirectMultiBuffer
         } else {
             Program::Redirect
         };

@@ -21,7 +21,7 @@ impl Worker {
         // One pass from the free list onto TX: every frame already
         // holds the packet (written once by `new`).
         let tx_len = self.tx_len;
-        let sent = u64::from(match &self.jumbo {
+        let sent = u64::from(match &self.multi_buffer {
             Some(packet) => self.xsk.transmit_packets(want, packet),
             None => self.xsk.transmit_new(want, |_| tx_len),
         });

@@ -42,7 +42,7 @@ pub struct Worker {
     pub(super) counters: Arc<QueueCounters>,
     pub(super) tx_len: usize,
     /// txonly -F: the packet, when it does not fit a frame.
-    pub(super) jumbo: Option<Vec<u8>>,
+    pub(super) multi_buffer: Option<Vec<u8>>,
     /// Frames one packet takes (1 but for jumbo packets).
     pub(super) bufs_per_packet: u64,
     /// Completed frames not yet counted as a whole packet.
@@ -101,7 +101,7 @@ impl Worker {
             xsk.socket().set_busy_poll(20, batch)?;
         }
         let mut tx_len = 0;
-        let mut jumbo = None;
+        let mut multi_buffer = None;
         let room = {
             let c = xsk.umem().config();
             (c.frame_size - c.headroom) as usize
@@ -109,7 +109,7 @@ impl Worker {
         if mode == Benchmark::Txonly && xsk.is_multi_buffer() && template.len() > room {
             // Larger than a frame: each packet is copied into a chain of
             // frames as it is sent (-F).
-            jumbo = Some(template.to_vec());
+            multi_buffer = Some(template.to_vec());
             tx_len = template.len();
         } else if mode == Benchmark::Txonly {
             let mut all = Vec::with_capacity(xsk.free_frames());
@@ -142,11 +142,11 @@ impl Worker {
             nap,
             counters: Arc::new(QueueCounters::default()),
             tx_len,
-            bufs_per_packet: jumbo
+            bufs_per_packet: multi_buffer
                 .as_ref()
                 .map_or(1, |t: &Vec<u8>| t.len().div_ceil(room) as u64),
             done_bufs: 0,
-            jumbo,
+            multi_buffer,
             tx_left: count.unwrap_or(u64::MAX),
             last_full: false,
         })

@@ -75,9 +75,10 @@ pub struct SocketArgs {
     #[arg(short = 'f', long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(2048..=4096))]
     pub frame_size: u32,
     /// Multi-buffer: receive and send packets larger than a frame as chains
-    /// of frames (XDP_USE_SG, Linux 6.6+) with a frags-aware program (jumbo MTU)
-    #[arg(short = 'F', long)]
-    pub frags: bool,
+    /// of frames (XDP_USE_SG, Linux 6.6+) with a frags-aware program (an
+    /// MTU above what one frame holds, e.g. 9000); `--frags` is an alias
+    #[arg(short = 'F', long = "multi-buffer", alias = "frags")]
+    pub multi_buffer: bool,
     /// Map the UMEM in 2 MiB huge pages (reserve them first: /proc/sys/vm/nr_hugepages)
     #[arg(long)]
     pub huge_pages: bool,
@@ -182,7 +183,7 @@ impl SocketArgs {
             tx_size: tx,
             bind: self.bind_mode(),
             need_wakeup: true,
-            multi_buffer: self.frags,
+            multi_buffer: self.multi_buffer,
         }
     }
 

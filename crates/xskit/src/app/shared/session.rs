@@ -19,7 +19,14 @@ pub fn attach(
     force: bool,
     out: &mut dyn Write,
 ) -> Result<XdpHook> {
-    let a = prog.attach(iface, mode, force)?;
+    let program = prog.program();
+    let a = prog.attach(iface, mode, force).map_err(|e| {
+        if e.mtu_too_large() && !program.is_frags_aware() && program.has_xskmap() {
+            anyhow::anyhow!("{e}; in xskit: -F/--multi-buffer")
+        } else {
+            e.into()
+        }
+    })?;
     if let Some(why) = &a.fallback_reason {
         writeln!(
             out,
