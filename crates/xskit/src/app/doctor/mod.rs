@@ -12,7 +12,7 @@ use crate::net::addrs::interfaces;
 use crate::net::genl;
 use crate::net::netns;
 use anyhow::Result;
-use rules::{feature_names, judge, kernel_version, Answer, Value};
+use rules::{feature_names, judge, kernel_version, Answer, Judgement, Value};
 use serde::Serialize;
 use std::fmt;
 use std::io::Write;
@@ -294,8 +294,12 @@ fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
     let num = |k: &str| link.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
     let driver = xsk::netdev::driver(name).ok().flatten();
     let features = genl::netdev_features(ifindex)?;
-    let (native_xdp, zero_copy, need_wakeup, multi_buffer) =
-        judge(kernel, driver.as_deref(), features.as_ref());
+    let Judgement {
+        native_xdp,
+        zero_copy,
+        need_wakeup,
+        multi_buffer,
+    } = judge(kernel, driver.as_deref(), features.as_ref());
     Ok(Interface {
         name: name.into(),
         ifindex,

@@ -103,13 +103,26 @@ pub fn feature_names(bits: u64) -> Vec<&'static str> {
     .collect()
 }
 
-/// The four per-interface answers from the kernel version, the driver's
-/// name and, where the kernel reports them (6.3+), the driver's features.
+/// What one interface can do, each answer with its reason.
+#[derive(Clone, Debug)]
+pub struct Judgement {
+    /// Native (driver) XDP.
+    pub native_xdp: Answer,
+    /// AF_XDP zero-copy.
+    pub zero_copy: Answer,
+    /// need_wakeup on the rings.
+    pub need_wakeup: Answer,
+    /// AF_XDP multi-buffer.
+    pub multi_buffer: Answer,
+}
+
+/// The per-interface answers from the kernel version, the driver's name
+/// and, where the kernel reports them (6.3+), the driver's features.
 pub fn judge(
     kernel: (u32, u32),
     driver: Option<&str>,
     features: Option<&DevFeatures>,
-) -> (Answer, Answer, Answer, Answer) {
+) -> Judgement {
     use Value::*;
     let drv = driver.unwrap_or("?");
     let listed = |l: &[&str]| driver.is_some_and(|d| l.contains(&d));
@@ -186,7 +199,12 @@ pub fn judge(
             None => answer(Unknown, "kernel does not report rx-sg"),
         }
     };
-    (native, zc, wakeup, multi)
+    Judgement {
+        native_xdp: native,
+        zero_copy: zc,
+        need_wakeup: wakeup,
+        multi_buffer: multi,
+    }
 }
 
 #[cfg(test)]
@@ -195,16 +213,25 @@ mod tests {
 
     #[test]
     fn old_kernels_fall_back_to_the_driver_list_and_say_so() {
-        let (n, z, w, m) = judge((6, 1), Some("veth"), None);
+        let Judgement {
+            native_xdp: n,
+            zero_copy: z,
+            need_wakeup: w,
+            multi_buffer: m,
+        } = judge((6, 1), Some("veth"), None);
         assert_eq!(
             (n.value, z.value, w.value, m.value),
             (Value::Yes, Value::No, Value::Yes, Value::No)
         );
         assert!(n.why.contains("< 6.3"), "{}", n.why);
         assert!(m.why.contains("6.6"), "{}", m.why);
-        let (n, z, ..) = judge((6, 1), Some("exotic"), None);
+        let Judgement {
+            native_xdp: n,
+            zero_copy: z,
+            ..
+        } = judge((6, 1), Some("exotic"), None);
         assert_eq!((n.value, z.value), (Value::Unknown, Value::Unknown));
-        let (.., w, _) = judge((5, 3), Some("veth"), None);
+        let w = judge((5, 3), Some("veth"), None).need_wakeup;
         assert_eq!(w.value, Value::No);
     }
 
@@ -214,14 +241,24 @@ mod tests {
             xdp_features: xdp_act::BASIC | xdp_act::XSK_ZEROCOPY | xdp_act::RX_SG,
             zc_max_segs: Some(4),
         };
-        let (n, z, _, m) = judge((6, 12), Some("exotic"), Some(&f));
+        let Judgement {
+            native_xdp: n,
+            zero_copy: z,
+            multi_buffer: m,
+            ..
+        } = judge((6, 12), Some("exotic"), Some(&f));
         assert_eq!(
             (n.value, z.value, m.value),
             (Value::Yes, Value::Yes, Value::Yes)
         );
         assert!(m.why.contains('4'));
         let none = DevFeatures::default();
-        let (n, z, _, m) = judge((6, 12), Some("veth"), Some(&none));
+        let Judgement {
+            native_xdp: n,
+            zero_copy: z,
+            multi_buffer: m,
+            ..
+        } = judge((6, 12), Some("veth"), Some(&none));
         assert_eq!(
             (n.value, z.value, m.value),
             (Value::No, Value::No, Value::No)

@@ -15,19 +15,19 @@ pub mod warm;
 use crate::app::echo::ratelimit::{parse_per_second, Limiter, RateLimit};
 use crate::app::echo::warm::Warm;
 use crate::app::shared::args::SocketArgs;
-use crate::app::shared::report::Report;
 use crate::app::shared::sandbox::State;
 use crate::app::shared::session::Session;
-use crate::app::shared::stats::{thousands, Extra, ReportStyle, Reporter, Totals};
+use crate::app::shared::stats::{Extra, ReportStyle, Reporter};
 use crate::net::addrs;
 use crate::wire::echo::{self, Answered, Reject};
-use crate::xdp::{ActionCounters, Program, XdpHook};
+use crate::xdp::Program;
 use anyhow::{anyhow, Context, Result};
+pub use report::EchoSummary;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use xsk::{FrameAccounting, Statistics, Verdict};
+use xsk::Verdict;
 
 /// How long one recvfrom/sendto may poll the queue's NAPI with `--busy-poll`
 /// (SO_BUSY_POLL, µs): short, so the loop stays responsive to its other work.
@@ -77,69 +77,6 @@ impl EchoArgs {
             per_second: self.rate_limit,
             burst: self.rate_burst,
         }
-    }
-}
-
-/// What a run did.
-#[derive(Clone, Debug, Default)]
-pub struct EchoSummary {
-    /// Packet and byte totals.
-    pub totals: Totals,
-    /// ICMPv4 echo requests answered.
-    pub answered_v4: u64,
-    /// ICMPv6 echo requests answered.
-    pub answered_v6: u64,
-    /// Frames not answered, by reason (order of [`Reject::ALL`]).
-    pub rejected: [u64; Reject::COUNT],
-    /// Replies dropped because the TX ring stayed full.
-    pub tx_ring_full: u64,
-    /// Idle turns of a busy loop that kept the reply path warm (in copy
-    /// mode each an empty sendto, which the kernel counts in
-    /// `tx_ring_empty_descs`).
-    pub warm_turns: u64,
-    /// Of those, the turns that looped a frame through `lo` (copy mode:
-    /// the kernel's transmit path, see [`warm`]).
-    pub warm_frames: u64,
-    /// How long it ran.
-    pub elapsed: Duration,
-    /// Where every frame was at the end.
-    pub accounting: FrameAccounting,
-    /// The kernel's socket counters at the end.
-    pub kernel: Statistics,
-    /// The XDP program's counters at the end.
-    pub xdp: ActionCounters,
-    /// XDP mode used.
-    pub mode: Option<XdpHook>,
-}
-
-impl EchoSummary {
-    /// Frames not answered, all reasons.
-    pub fn rejected_total(&self) -> u64 {
-        self.rejected.iter().sum()
-    }
-
-    /// Frames not answered for `reason`.
-    pub fn rejected(&self, reason: Reject) -> u64 {
-        self.rejected[reason as usize]
-    }
-
-    /// "N reason, M reason" for the reasons that occurred, or "0".
-    pub fn rejected_text(&self) -> String {
-        if self.rejected_total() == 0 {
-            return "0".to_string();
-        }
-        Reject::ALL
-            .iter()
-            .zip(self.rejected)
-            .filter(|(_, n)| *n > 0)
-            .map(|(r, n)| format!("{} {}", thousands(n), r.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// Prints the final summary (text or JSON).
-    pub fn print(&self, out: &mut dyn Write, json_out: bool) -> Result<()> {
-        Ok(self.report().print(out, json_out)?)
     }
 }
 
@@ -195,7 +132,7 @@ pub fn run(
     let mut multi_buffer = s
         .multi_buffer
         .then(|| crate::app::echo::multibuffer::MultiBuffer::new(batch));
-    let mut next_check = Instant::now() + crate::app::modes::BOUND_CHECK;
+    let mut next_check = Instant::now() + crate::app::shared::session::BOUND_CHECK;
     // Idle turns of a loop that never sleeps keep the reply path warm.
     let busy = !s.poll || args.busy_poll;
     let mut warm = (busy && args.warm && multi_buffer.is_none())
@@ -282,7 +219,7 @@ pub fn run(
         if now >= next_check {
             // Noticed in poll() too, but a busy loop never waits there.
             session.xsk.check_bound()?;
-            next_check = now + crate::app::modes::BOUND_CHECK;
+            next_check = now + crate::app::shared::session::BOUND_CHECK;
         }
         if reporter.due(now) {
             let extra = if s.extra {

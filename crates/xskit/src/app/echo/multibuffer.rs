@@ -4,7 +4,7 @@
 //! rewritten in the first frame, and the chain goes back out as it came.
 
 use crate::app::echo::ratelimit::Limiter;
-use crate::app::echo::EchoSummary;
+use crate::app::echo::report::EchoSummary;
 use crate::wire::echo::{self, Answered};
 use crate::wire::policy::Local;
 use anyhow::Result;

@@ -1,13 +1,81 @@
-//! The final summary of `xskit echo`, as text or JSON from one struct.
+//! What a run of `xskit echo` did ([`EchoSummary`]) and its final report,
+//! as text or JSON from one struct.
 
-use crate::app::echo::EchoSummary;
 use crate::app::shared::report::Report;
+use crate::app::shared::stats::Totals;
 use crate::app::shared::stats::{known, thousands, XdpPackets};
 use crate::wire::echo::Reject;
+use crate::xdp::{ActionCounters, XdpHook};
+use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Write;
+use std::time::Duration;
 use xsk::{FrameAccounting, Statistics};
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct EchoSummary {
+    /// Packet and byte totals.
+    pub totals: Totals,
+    /// ICMPv4 echo requests answered.
+    pub answered_v4: u64,
+    /// ICMPv6 echo requests answered.
+    pub answered_v6: u64,
+    /// Frames not answered, by reason (order of [`Reject::ALL`]).
+    pub rejected: [u64; Reject::COUNT],
+    /// Replies dropped because the TX ring stayed full.
+    pub tx_ring_full: u64,
+    /// Idle turns of a busy loop that kept the reply path warm (in copy
+    /// mode each an empty sendto, which the kernel counts in
+    /// `tx_ring_empty_descs`).
+    pub warm_turns: u64,
+    /// Of those, the turns that looped a frame through `lo` (copy mode:
+    /// the kernel's transmit path, see [`super::warm`]).
+    pub warm_frames: u64,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Where every frame was at the end.
+    pub accounting: FrameAccounting,
+    /// The kernel's socket counters at the end.
+    pub kernel: Statistics,
+    /// The XDP program's counters at the end.
+    pub xdp: ActionCounters,
+    /// XDP mode used.
+    pub mode: Option<XdpHook>,
+}
+
+impl EchoSummary {
+    /// Frames not answered, all reasons.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    /// Frames not answered for `reason`.
+    pub fn rejected(&self, reason: Reject) -> u64 {
+        self.rejected[reason as usize]
+    }
+
+    /// "N reason, M reason" for the reasons that occurred, or "0".
+    pub fn rejected_text(&self) -> String {
+        if self.rejected_total() == 0 {
+            return "0".to_string();
+        }
+        Reject::ALL
+            .iter()
+            .zip(self.rejected)
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{} {}", thousands(n), r.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Prints the final summary (text or JSON).
+    pub fn print(&self, out: &mut dyn Write, json_out: bool) -> Result<()> {
+        Ok(self.report().print(out, json_out)?)
+    }
+}
 
 /// What `xskit echo` prints when it ends.
 #[derive(Clone, Debug, PartialEq, Serialize)]

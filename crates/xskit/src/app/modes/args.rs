@@ -7,6 +7,28 @@ use crate::wire::build;
 use anyhow::{bail, Result};
 use std::net::IpAddr;
 
+/// The benchmark a mode command runs (the kernel's xdpsock modes).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Benchmark {
+    /// Receive and drop.
+    Rxdrop,
+    /// Send prebuilt UDP frames as fast as possible.
+    Txonly,
+    /// Swap MAC addresses and send each frame back out.
+    L2fwd,
+}
+
+impl Benchmark {
+    /// The subcommand's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Benchmark::Rxdrop => "rxdrop",
+            Benchmark::Txonly => "txonly",
+            Benchmark::L2fwd => "l2fwd",
+        }
+    }
+}
+
 /// Options every benchmark mode takes; each command's own ones
 /// ([`RxModeArgs`], [`TxonlyArgs`]) are filled in by it.
 #[derive(clap::Args, Clone, Debug)]

@@ -1,6 +1,6 @@
 //! l2fwd: swap the MAC addresses and send each frame back out.
 
-use super::Worker;
+use super::worker::Worker;
 use anyhow::Result;
 use std::sync::atomic::Ordering;
 use xsk::Verdict;

@@ -15,7 +15,7 @@ mod txonly;
 mod worker;
 
 pub use crate::app::shared::args::List;
-pub use args::{udp_template, ModeArgs, RxModeArgs, TxFrameArgs, TxonlyArgs};
+pub use args::{udp_template, Benchmark, ModeArgs, RxModeArgs, TxFrameArgs, TxonlyArgs};
 pub use report::ModeSummary;
 pub use running::{start, Running};
 pub use worker::{QueueCounters, Worker, WorkerConfig};
@@ -25,30 +25,6 @@ use anyhow::Result;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// The benchmark a mode command runs (the kernel's xdpsock modes).
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum Benchmark {
-    /// Receive and drop.
-    Rxdrop,
-    /// Send prebuilt UDP frames as fast as possible.
-    Txonly,
-    /// Swap MAC addresses and send each frame back out.
-    L2fwd,
-}
-
-impl Benchmark {
-    /// The subcommand's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Benchmark::Rxdrop => "rxdrop",
-            Benchmark::Txonly => "txonly",
-            Benchmark::L2fwd => "l2fwd",
-        }
-    }
-}
-/// How often a busy loop checks that its interface still exists.
-pub(crate) const BOUND_CHECK: Duration = Duration::from_millis(500);
 
 /// Runs a mode with statistics until `stop`, the duration or the count.
 pub fn run(

@@ -1,11 +1,11 @@
 //! Starting a mode on its queues (sockets, program, one thread each) and
 //! stopping it into a summary.
 
-use super::{
-    udp_template, Benchmark, ModeArgs, ModeSummary, QueueCounters, Worker, WorkerConfig,
-    BOUND_CHECK,
-};
+use super::args::{udp_template, Benchmark, ModeArgs};
+use super::report::ModeSummary;
+use super::worker::{QueueCounters, Worker, WorkerConfig};
 use crate::app::shared::cpu;
+use crate::app::shared::session::BOUND_CHECK;
 use crate::app::shared::session::{attach, xskmap_slots};
 use crate::app::shared::stats::Totals;
 use crate::xdp::{Program, XdpHook, XdpProgram};

@@ -1,6 +1,6 @@
 //! rxdrop: receive and drop; RX descriptors go straight back onto FILL.
 
-use super::Worker;
+use super::worker::Worker;
 use anyhow::Result;
 use std::sync::atomic::Ordering;
 

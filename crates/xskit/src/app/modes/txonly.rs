@@ -1,6 +1,6 @@
 //! txonly: send the prebuilt UDP frame as fast as possible (or a count).
 
-use super::Worker;
+use super::worker::Worker;
 use anyhow::Result;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The per-packet loop of one queue and its counters; each mode's step is
 //! in its own file (rxdrop.rs, txonly.rs, l2fwd.rs).
 
-use super::Benchmark;
+use super::args::Benchmark;
 use crate::app::shared::stats::Totals;
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -36,6 +36,9 @@ pub fn attach(
     Ok(a.mode)
 }
 
+/// How often a busy loop checks that its interface still exists.
+pub const BOUND_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// XSKMAP slots needed for sockets up to `highest_queue` on `iface`: the
 /// interface's rx queue count, or more if asked for.
 pub fn xskmap_slots(iface: &str, highest_queue: u32) -> Result<u32> {
