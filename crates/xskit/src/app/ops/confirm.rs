@@ -1,7 +1,7 @@
 //! `xskit confirm [PID]`: keep loads that wait for confirmation.
 
 use super::state;
-use super::{mono_to_unix, pending, tidy, utc, NsArgs};
+use super::{attached_now, identity, mono_to_unix, pending, still_attached, tidy, utc, NsArgs};
 use anyhow::Result;
 use std::io::Write;
 
@@ -14,9 +14,52 @@ pub struct ConfirmArgs {
     pub ns: NsArgs,
 }
 
+/// What confirming one interface of a waiting load found.
+enum Outcome {
+    /// Its deadline is cleared (now or before) and the program is attached.
+    Kept,
+    /// The program is no longer attached; what is attached now.
+    Gone(String),
+    /// The deadline had passed (CLOCK_MONOTONIC ns of the revert).
+    Late(u64),
+}
+
+/// Confirms, from inside the load's namespace, each interface whose
+/// program (by id) is still the one attached, through that program's own
+/// guard.
+fn confirm_each(p: &pending::Pending) -> Result<Vec<(String, u32, Outcome)>> {
+    let mut v = Vec::new();
+    for a in &p.attached {
+        let (i, id) = (&a.iface, a.prog_id);
+        if !still_attached(i, id) {
+            v.push((i.clone(), id, Outcome::Gone(attached_now(i))));
+            continue;
+        }
+        let Some(mut g) = state::Guard::of(p.netns_cookie, i, id)? else {
+            v.push((
+                i.clone(),
+                id,
+                Outcome::Gone(format!("{} without its pins", attached_now(i))),
+            ));
+            continue;
+        };
+        let o = match g.confirm()? {
+            state::Confirmed::Reverted(t) => Outcome::Late(t),
+            // NotWaiting: confirmed already (`yes` at the same moment).
+            _ if still_attached(i, id) => Outcome::Kept,
+            _ => Outcome::Gone(attached_now(i)),
+        };
+        v.push((i.clone(), id, o));
+    }
+    Ok(v)
+}
+
 /// `xskit confirm`: clears the deadline of every waiting load (or the one
-/// of process PID). A load whose process is gone, or whose deadline has
-/// passed, cannot be confirmed: that is said, and the exit code is 1.
+/// of process PID). Only a load whose process still runs (pid and start
+/// time) is confirmed, and only where its program (by id) is still the one
+/// attached; a load whose process is gone, whose program was detached or
+/// replaced, or whose deadline has passed cannot be confirmed: that is
+/// said, and the exit code is 1.
 pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter()?;
     let only_ns = (args.ns.netns.is_some() || args.ns.sandbox.is_some())
@@ -25,13 +68,15 @@ pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
     let mut confirmed = 0;
     let mut failed = 0;
     for p in pending::all() {
-        if args.pid.is_some_and(|pid| pid != p.pid) || only_ns.is_some_and(|ns| ns != p.ns) {
+        if args.pid.is_some_and(|pid| pid != p.pid)
+            || only_ns.is_some_and(|ns| ns != p.netns_cookie)
+        {
             continue;
         }
-        let what = format!("{} on {}", p.program, p.ifaces.join(", "));
-        if !p.alive() {
+        let what = format!("{} on {}", p.program, p.ifaces());
+        let gone = |failed: &mut i32, out: &mut dyn Write, why: &str| -> Result<()> {
             p.remove();
-            failed += 1;
+            *failed += 1;
             let fate = if state::monotonic_ns() >= p.deadline.0 {
                 format!("its program passed all traffic from {} (kernel guard) and is detached by the next `xskit status`, `load` or `unload`", utc(p.deadline.1))
             } else {
@@ -39,31 +84,66 @@ pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
             };
             writeln!(
                 out,
-                "load of pid {} ({what}) was not confirmed: its process is gone; {fate}",
+                "load of pid {} ({what}) was not confirmed: {why}; {fate}",
                 p.pid
             )?;
+            Ok(())
+        };
+        if !p.alive() {
+            gone(&mut failed, out, "its process is gone")?;
             continue;
         }
-        let mut late = None;
-        for i in &p.ifaces {
-            if let state::Confirmed::Reverted(t) = state::confirm_guard_of(p.ns, i)? {
-                late = Some(t);
+        let each = match identity::run_in_process_netns(p.pid, p.start, p.netns_cookie, || {
+            confirm_each(&p)
+        }) {
+            Ok(r) => r?,
+            Err(e) => {
+                gone(&mut failed, out, &format!("{e:#}"))?;
+                continue;
+            }
+        };
+        let kept: Vec<String> = each
+            .iter()
+            .filter(|(_, _, o)| matches!(o, Outcome::Kept))
+            .map(|(i, id, _)| format!("{i} (program id {id})"))
+            .collect();
+        if !kept.is_empty() {
+            writeln!(
+                out,
+                "confirmed the load of pid {}: keeping {} on {}",
+                p.pid,
+                p.program,
+                kept.join(", ")
+            )?;
+        }
+        let mut ok = true;
+        for (i, id, o) in &each {
+            match o {
+                Outcome::Kept => {}
+                Outcome::Gone(now) => {
+                    ok = false;
+                    writeln!(
+                        out,
+                        "cannot confirm the load of pid {} on {i}: {} (program id {id}) is no longer attached there (attached now: {now})",
+                        p.pid, p.program
+                    )?;
+                }
+                Outcome::Late(t) => {
+                    ok = false;
+                    writeln!(
+                        out,
+                        "too late for the load of pid {} ({} on {i}): reverted at {}, never confirmed",
+                        p.pid,
+                        p.program,
+                        utc(mono_to_unix(*t))
+                    )?;
+                }
             }
         }
-        match late {
-            None => {
-                confirmed += 1;
-                writeln!(out, "confirmed the load of pid {} ({what})", p.pid)?;
-            }
-            Some(t) => {
-                failed += 1;
-                writeln!(
-                    out,
-                    "too late for the load of pid {} ({what}): reverted at {}, never confirmed",
-                    p.pid,
-                    utc(mono_to_unix(t))
-                )?;
-            }
+        if ok {
+            confirmed += 1;
+        } else {
+            failed += 1;
         }
     }
     if confirmed == 0 && failed == 0 {

@@ -145,10 +145,20 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
             Some(r) => {
                 let d = r.dir().display().to_string();
                 r.remove()?;
+                state::forget_if_empty()?;
                 writeln!(out, "removed the filter's maps ({d})")?;
             }
             None => writeln!(out, "no filter maps in this namespace")?,
         }
+        return Ok(0);
+    }
+    if let FilterCmd::List { json } = &args.cmd {
+        // Listing makes nothing: no maps yet is no rule and `allow`.
+        let report = match state::existing_rules()? {
+            Some(r) => FilterReport::new(r.default_verdict()?, &r.list()?, &r.misc_counts()?),
+            None => FilterReport::new(Verdict::Allow, &[], &Misc::default()),
+        };
+        report.print(out, *json)?;
         return Ok(0);
     }
     let rules = state::rules()?;
@@ -239,9 +249,8 @@ pub fn filter_cmd(args: &FilterArgs, out: &mut dyn Write) -> Result<i32> {
             rules.del_id(target.id)?;
             writeln!(out, "removed #{}: {}", target.id, target.rule)?;
         }
-        FilterCmd::List { json } => {
-            FilterReport::new(default, &rules.list()?, &rules.misc_counts()?).print(out, *json)?;
-        }
+        // Listed above, without making the maps.
+        FilterCmd::List { .. } => {}
         FilterCmd::Default { verdict, force } => {
             ssh_guard(
                 before,

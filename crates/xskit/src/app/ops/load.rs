@@ -2,7 +2,10 @@
 //! confirm-or-revert guard that the kernel enforces.
 
 use super::state;
-use super::{is_ours, now, now_f64, operator_interfaces, pending, tidy, utc, NsArgs};
+use super::{
+    attached_now, is_ours, now, now_f64, operator_interfaces, pending, still_attached, tidy, utc,
+    NsArgs,
+};
 use crate::app::shared::args::parse_duration;
 use crate::app::shared::session::attach;
 use crate::net::addrs::interfaces;
@@ -67,34 +70,42 @@ pub struct LoadArgs {
 
 /// How the wait for confirmation ended.
 enum Waited {
+    /// Every guard's deadline was cleared (`xskit confirm`).
     Confirmed,
+    /// `yes` on standard input.
+    Yes,
+    /// `no` on standard input.
+    No,
+    /// The deadline passed (or a guard latched its revert).
     Deadline,
+    /// SIGHUP, SIGINT or SIGTERM.
     Signal,
 }
 
-/// Waits for `yes` on stdin or `xskit confirm` (which clears the guards'
-/// deadlines); stops early on SIGHUP, SIGINT or SIGTERM.
+/// Waits for `yes` or `no` on stdin, or `xskit confirm` (which clears the
+/// guards' deadlines); stops early on SIGHUP, SIGINT or SIGTERM. The
+/// guards are this load's own (opened when pinned), whatever is pinned at
+/// their paths since.
 fn wait_for_confirmation(
-    ifaces: &[String],
+    guards: &[state::Guard],
     deadline: (u64, f64),
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> Result<Waited> {
-    let ns = state::netns_id()?;
     let mut stdin_open = true;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(Waited::Signal);
         }
-        let mut confirmed = true;
-        for i in ifaces {
-            match state::read_guard_of(ns, i)? {
-                Some((0, 0)) => {}
-                Some((_, r)) if r != 0 => return Ok(Waited::Deadline),
-                _ => confirmed = false,
+        let mut cleared = true;
+        for g in guards {
+            match g.read()? {
+                (_, r) if r != 0 => return Ok(Waited::Deadline),
+                (0, _) => {}
+                _ => cleared = false,
             }
         }
-        if confirmed {
+        if cleared {
             return Ok(Waited::Confirmed);
         }
         if state::monotonic_ns() >= deadline.0 {
@@ -106,16 +117,10 @@ fn wait_for_confirmation(
                 let mut line = String::new();
                 match std::io::stdin().lock().read_line(&mut line) {
                     Ok(0) | Err(_) => stdin_open = false,
-                    Ok(_) if line.trim().eq_ignore_ascii_case("yes") => {
-                        for i in ifaces {
-                            if let state::Confirmed::Reverted(_) = state::confirm_guard_of(ns, i)? {
-                                return Ok(Waited::Deadline);
-                            }
-                        }
-                        return Ok(Waited::Confirmed);
-                    }
+                    Ok(_) if line.trim().eq_ignore_ascii_case("yes") => return Ok(Waited::Yes),
+                    Ok(_) if line.trim().eq_ignore_ascii_case("no") => return Ok(Waited::No),
                     Ok(_) => {
-                        let _ = writeln!(out, "type `yes` to keep it");
+                        let _ = writeln!(out, "type `yes` to keep it, `no` to remove it now");
                     }
                 }
             } else if ready.is_err() {
@@ -142,6 +147,36 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     }
     tidy(out)?;
     let program = args.program.program();
+    // A filter load that attaches nothing leaves no rule maps it made
+    // (maps that were there before stay, with their rules).
+    let makes_rules = program == Program::Filter && state::existing_rules()?.is_none();
+    let mut attached_any = false;
+    let result = load_here(args, program, &mut attached_any, out);
+    if makes_rules && !attached_any {
+        let undo = (|| -> Result<()> {
+            if let Some(r) = state::existing_rules()? {
+                state::remove_rules_if_untouched(r)?;
+            }
+            state::forget_if_empty()
+        })();
+        if let Err(e) = undo {
+            writeln!(
+                out,
+                "could not remove the filter's rule maps this load made: {e:#}"
+            )?;
+        }
+    }
+    result
+}
+
+/// `xskit load` in its namespace; sets `attached_any` once a program is
+/// attached.
+fn load_here(
+    args: &LoadArgs,
+    program: Program,
+    attached_any: &mut bool,
+    out: &mut dyn Write,
+) -> Result<i32> {
     let ifaces: Vec<String> = if args.all {
         interfaces().into_iter().filter(|i| i != "lo").collect()
     } else {
@@ -154,7 +189,7 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
             if is_ours(&xdp, &meta) {
                 bail!("xskit already has a program on {i}: `xskit unload {i}` first");
             }
-            // Left from an interface or namespace that is gone.
+            // Left from an interface that is gone.
             state::unpin(i)?;
         }
     }
@@ -207,17 +242,24 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
         }
     }
 
-    let mut done: Vec<String> = Vec::new();
+    let ns = state::netns_id()?;
+    let pid = std::process::id();
+    let pid_start = pending::own_start()?;
+    // (interface, program id) of each attachment made, and its guard.
+    let mut done: Vec<(String, u32)> = Vec::new();
+    let mut guards: Vec<state::Guard> = Vec::new();
     let mut failures = 0;
     for i in &ifaces {
         let pin_dir = filter_rules.as_ref().map(|r| r.dir().to_path_buf());
-        let result = (|| -> Result<()> {
+        let result = (|| -> Result<(u32, Option<state::Guard>)> {
             let mut p = XdpProgram::load_with_pins(program, 1, pin_dir.as_deref())?;
             // Armed before the attach: there is no moment without a deadline.
             if let Some((d, _)) = deadline {
                 p.arm_guard(d)?;
             }
             let mode = attach(&mut p, i, args.mode, args.force, out)?;
+            *attached_any = true;
+            state::claim()?;
             let dir = state::iface_dir(i)?;
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let prog_id = match p.pin_attachment(i, &dir) {
@@ -227,6 +269,20 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
                     return Err(e);
                 }
             };
+            // This load's own guard, opened from the pin made a moment ago.
+            let guard = match deadline {
+                None => None,
+                Some(_) => match state::Guard::of(ns, i, prog_id) {
+                    Ok(Some(g)) => Some(g),
+                    r => {
+                        let _ = state::unpin_pins_of(ns, i);
+                        match r {
+                            Err(e) => return Err(e),
+                            _ => bail!("the guard pinned in {} is not program {prog_id}'s (another xskit loaded meanwhile?): detached again", dir.display()),
+                        }
+                    }
+                },
+            };
             state::save_meta(
                 i,
                 &state::Loaded {
@@ -235,7 +291,8 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
                     mode: mode.to_string(),
                     loaded_at: now(),
                     deadline,
-                    pid: deadline.map(|_| std::process::id()),
+                    pid: deadline.map(|_| pid),
+                    pid_start: deadline.map(|_| pid_start),
                     reverted_at: None,
                 },
             )?;
@@ -245,10 +302,13 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
                 program.function(),
                 dir.display()
             )?;
-            Ok(())
+            Ok((prog_id, guard))
         })();
         match result {
-            Ok(()) => done.push(i.clone()),
+            Ok((id, guard)) => {
+                done.push((i.clone(), id));
+                guards.extend(guard);
+            }
             Err(e) => {
                 failures += 1;
                 writeln!(out, "{i}: {e:#}")?;
@@ -272,52 +332,118 @@ pub fn load(args: &LoadArgs, out: &mut dyn Write) -> Result<i32> {
     }
     let pending = pending::for_this_process(&done, program.function(), deadline)?;
     pending.save()?;
-    let pid = std::process::id();
     writeln!(
         out,
-        "type `yes` within {}s (or run `xskit confirm {pid}` in another shell) to keep it; otherwise it is removed, \
+        "type `yes` within {}s (or run `xskit confirm {pid}` in another shell) to keep it, `no` to remove it now; otherwise it is removed, \
          and the kernel passes all traffic again from {} even if this process is killed (pid {pid})",
         within.as_secs_f64(),
         utc(deadline.1)
     )?;
     out.flush()?;
-    let waited = wait_for_confirmation(&done, deadline, &stop, out);
+    let waited = wait_for_confirmation(&guards, deadline, &stop, out);
     pending.remove();
+    settle(
+        program.function(),
+        &done,
+        &mut guards,
+        waited,
+        within,
+        failures,
+        out,
+    )
+}
+
+/// Ends a wait for confirmation from what the kernel says now, interface
+/// by interface: a guard whose deadline is cleared (by `yes` here or by
+/// `xskit confirm`) keeps its program; any other is removed, if it is
+/// still this load's; a program no longer attached is said to be gone,
+/// with what is attached instead. Exit code 2 if anything was removed,
+/// else 1 if anything was gone or failed, else 0.
+fn settle(
+    function: &str,
+    done: &[(String, u32)],
+    guards: &mut [state::Guard],
+    waited: Result<Waited>,
+    within: Duration,
+    failures: usize,
+    out: &mut dyn Write,
+) -> Result<i32> {
     let ns = state::netns_id()?;
-    if let Ok(Waited::Confirmed) = waited {
-        for i in &done {
-            if let Some(mut m) = state::load_meta(i)? {
-                m.deadline = None;
-                m.pid = None;
-                state::save_meta(i, &m)?;
+    if let Ok(Waited::Yes) = waited {
+        for ((i, id), g) in done.iter().zip(guards.iter_mut()) {
+            if still_attached(i, *id) {
+                // Reverted: the latch is read below.
+                g.confirm()?;
             }
         }
-        let _ = writeln!(
-            out,
-            "confirmed: keeping {} on {}",
-            program.function(),
-            done.join(", ")
-        );
-        return Ok(if failures == 0 { 0 } else { 1 });
     }
-    // Not confirmed (or the wait failed): revert now.
-    let at = now_f64().min(deadline.1);
-    for i in &done {
-        state::unpin_pins_of(ns, i)?;
-        if let Some(mut m) = state::load_meta(i)? {
-            m.reverted_at = Some(at);
+    let (mut kept, mut removed, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+    let at = now_f64();
+    for ((i, id), g) in done.iter().zip(guards.iter()) {
+        let confirmed = matches!(g.read()?, (0, 0));
+        let ours_recorded = state::load_meta(i)?.filter(|m| m.prog_id == *id);
+        if !still_attached(i, *id) {
+            gone.push(format!(
+                "{i}: {function} (program id {id}) is no longer attached there (attached now: {})",
+                attached_now(i)
+            ));
+            // A pin left by an interface that is gone.
+            if state::pinned_prog_id_of(ns, i) == Some(*id) {
+                state::unpin_pins_of(ns, i)?;
+            }
+            continue;
+        }
+        if confirmed {
+            if let Some(mut m) = ours_recorded {
+                m.deadline = None;
+                m.pid = None;
+                m.pid_start = None;
+                state::save_meta(i, &m)?;
+            }
+            kept.push(format!("{i} (program id {id})"));
+            continue;
+        }
+        if state::pinned_prog_id_of(ns, i) == Some(*id) {
+            state::unpin_pins_of(ns, i)?;
+        }
+        if let Some(mut m) = ours_recorded {
+            m.reverted_at = Some(at.min(m.deadline.map_or(at, |d| d.1)));
             state::save_meta(i, &m)?;
         }
+        removed.push(i.clone());
     }
-    let why = match waited? {
-        Waited::Signal => "interrupted (hang-up or signal) before confirmation".to_string(),
-        _ => format!("no confirmation within {}s", within.as_secs_f64()),
-    };
-    let _ = writeln!(
-        out,
-        "{why}: removed {} from {} again",
-        program.function(),
-        done.join(", ")
-    );
-    Ok(2)
+    if !kept.is_empty() {
+        writeln!(out, "confirmed: keeping {function} on {}", kept.join(", "))?;
+    }
+    for g in &gone {
+        let what = match waited {
+            Ok(Waited::Yes | Waited::Confirmed) => "cannot confirm it",
+            _ => "nothing to remove",
+        };
+        writeln!(out, "{g}: {what}")?;
+    }
+    if !removed.is_empty() {
+        let why = match &waited {
+            Ok(Waited::Signal) => "interrupted (hang-up or signal) before confirmation".to_string(),
+            Ok(Waited::No) => "not confirmed (`no`)".to_string(),
+            Ok(Waited::Yes | Waited::Confirmed) => {
+                "too late: the deadline passed before the confirmation".to_string()
+            }
+            Ok(Waited::Deadline) => format!("no confirmation within {}s", within.as_secs_f64()),
+            Err(e) => format!("waiting for the confirmation failed ({e:#})"),
+        };
+        writeln!(
+            out,
+            "{why}: removed {function} from {} again",
+            removed.join(", ")
+        )?;
+    }
+    waited?;
+    Ok(if !removed.is_empty() {
+        2
+    } else if !gone.is_empty() || failures > 0 {
+        1
+    } else {
+        0
+    })
 }

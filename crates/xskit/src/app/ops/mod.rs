@@ -14,6 +14,7 @@
 
 mod confirm;
 pub mod filter;
+pub mod identity;
 mod load;
 mod pending;
 mod ssh;
@@ -52,8 +53,15 @@ pub struct NsArgs {
 
 impl NsArgs {
     /// Moves this thread (xskit's operator commands run on one) into the
-    /// namespace asked for, if any.
+    /// namespace asked for, if any, and checks xskit's state there
+    /// ([`state::check`]: refuses without a namespace cookie, removes the
+    /// state of namespaces that are gone).
     pub fn enter(&self) -> Result<()> {
+        self.enter_only()?;
+        state::check()
+    }
+
+    fn enter_only(&self) -> Result<()> {
         let name = match (&self.netns, &self.sandbox) {
             (Some(n), _) => n.clone(),
             (None, Some(s)) => {
@@ -130,6 +138,25 @@ pub fn operator_interfaces() -> Vec<String> {
     out
 }
 
+/// What is attached to `iface` now, in words: `xdp_pass (program id 57)`,
+/// `nothing`, or `nothing (no such interface)`.
+fn attached_now(iface: &str) -> String {
+    if xsk::netdev::ifindex(iface).is_err() {
+        return "nothing (no such interface)".into();
+    }
+    match netns::xdp_attachment(iface) {
+        Ok(Some((name, id, _))) => format!("{name} (program id {id})"),
+        Ok(None) => "nothing".into(),
+        Err(e) => format!("unknown ({e:#})"),
+    }
+}
+
+/// True if program `prog_id` is the one attached to `iface` now.
+fn still_attached(iface: &str, prog_id: u32) -> bool {
+    xsk::netdev::ifindex(iface).is_ok()
+        && matches!(netns::xdp_attachment(iface), Ok(Some((_, id, _))) if id == prog_id)
+}
+
 /// True if the program attached (as `ip` reports it) is the one `xskit
 /// load` recorded, not a stale record or another tool's program.
 fn is_ours(xdp: &Option<(String, u32, &'static str)>, meta: &Option<state::Loaded>) -> bool {
@@ -151,7 +178,11 @@ pub fn tidy(out: &mut dyn Write) -> Result<Vec<String>> {
         if meta.reverted_at.is_some() {
             continue;
         }
-        let passed = match state::read_guard_of(ns, &iface)? {
+        let guard = match state::Guard::of(ns, &iface, meta.prog_id)? {
+            Some(g) => Some(g.read()?),
+            None => None,
+        };
+        let passed = match guard {
             Some((_, r)) if r != 0 => true,
             Some((0, _)) => false, // confirmed
             _ => state::monotonic_ns() >= deadline,
@@ -159,7 +190,10 @@ pub fn tidy(out: &mut dyn Write) -> Result<Vec<String>> {
         if !passed {
             continue;
         }
-        state::unpin_pins_of(ns, &iface)?;
+        // Only pins of the program this record is about.
+        if state::pinned_prog_id_of(ns, &iface).is_some_and(|id| id == meta.prog_id) {
+            state::unpin_pins_of(ns, &iface)?;
+        }
         // From the deadline on the program passed everything.
         let when = mono_to_unix(deadline);
         meta.reverted_at = Some(when);

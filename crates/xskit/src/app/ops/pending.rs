@@ -1,7 +1,10 @@
 //! Loads waiting for confirmation, one file per process under
 //! /run/xskit/pending, so that `xskit confirm` finds them from any shell
 //! and namespace. The guard maps are the truth about the attachments; these
-//! files only say which process waits for which.
+//! files only say which process waits for which program (by id) on which
+//! interface. A record whose process is gone (pid and start time) is
+//! removed; records of older xskit versions (another layout) are removed
+//! unread.
 
 use super::state;
 use anyhow::{Context, Result};
@@ -20,14 +23,23 @@ pub struct Pending {
     pub pid: u32,
     /// Its start time (/proc/PID/stat field 22), so a recycled PID is not it.
     pub start: u64,
-    /// Network namespace (inode) of the interfaces.
-    pub ns: u64,
-    /// Interfaces.
-    pub ifaces: Vec<String>,
+    /// Cookie of the network namespace of the interfaces.
+    pub netns_cookie: u64,
+    /// Interfaces, each with the id of the program attached there.
+    pub attached: Vec<Attached>,
     /// Program name.
     pub program: String,
     /// Deadline: CLOCK_MONOTONIC nanoseconds and Unix time.
     pub deadline: (u64, f64),
+}
+
+/// One interface of a waiting load and the program it attached there.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Attached {
+    /// The interface.
+    pub iface: String,
+    /// The kernel's id of the program attached.
+    pub prog_id: u32,
 }
 
 fn path(pid: u32) -> PathBuf {
@@ -95,14 +107,40 @@ pub fn forget_dead() {
     }
 }
 
-/// This process's record for a load of `program` on `ifaces`.
-pub fn for_this_process(ifaces: &[String], program: &str, deadline: (u64, f64)) -> Result<Pending> {
-    let pid = std::process::id();
+impl Pending {
+    /// The interfaces, joined by commas.
+    pub fn ifaces(&self) -> String {
+        self.attached
+            .iter()
+            .map(|a| a.iface.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// This process's start time.
+pub fn own_start() -> Result<u64> {
+    start_time(std::process::id()).context("reading /proc/self/stat")
+}
+
+/// This process's record for a load of `program` on `attached`
+/// (interface, program id).
+pub fn for_this_process(
+    attached: &[(String, u32)],
+    program: &str,
+    deadline: (u64, f64),
+) -> Result<Pending> {
     Ok(Pending {
-        pid,
-        start: start_time(pid).context("reading /proc/self/stat")?,
-        ns: state::netns_id()?,
-        ifaces: ifaces.to_vec(),
+        pid: std::process::id(),
+        start: own_start()?,
+        netns_cookie: state::netns_id()?,
+        attached: attached
+            .iter()
+            .map(|(iface, prog_id)| Attached {
+                iface: iface.clone(),
+                prog_id: *prog_id,
+            })
+            .collect(),
         program: program.to_string(),
         deadline,
     })

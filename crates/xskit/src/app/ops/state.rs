@@ -2,31 +2,63 @@
 //! and counter maps pinned in bpffs, per network namespace and interface.
 //!
 //! ```text
-//!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/link    the attachment
-//!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/stats   its per-action counters
-//!   /sys/fs/bpf/xskit/ns<INODE>/if-<IFACE>/guard   its confirmation deadline (bpf/guard.h)
-//!   /sys/fs/bpf/xskit/ns<INODE>/filter/*           the filter's rule maps
-//!   /run/xskit/loaded/ns<INODE>/<IFACE>.json       what was loaded, and when
+//!   /sys/fs/bpf/xskit/netns-<COOKIE>/if-<IFACE>/link    the attachment
+//!   /sys/fs/bpf/xskit/netns-<COOKIE>/if-<IFACE>/stats   its per-action counters
+//!   /sys/fs/bpf/xskit/netns-<COOKIE>/if-<IFACE>/guard   its confirmation deadline (bpf/guard.h)
+//!   /sys/fs/bpf/xskit/netns-<COOKIE>/filter/*           the filter's rule maps
+//!   /run/xskit/loaded/netns-<COOKIE>/<IFACE>.json       what was loaded, and when
+//!   /run/xskit/loaded/netns-<COOKIE>/identity           the namespace's cookie and inode
 //! ```
 //!
-//! The namespace's inode keeps interfaces of the same name in different
-//! namespaces apart (bpffs is shared by all of them).
+//! bpffs is shared by every network namespace; the namespace cookie keeps
+//! interfaces of the same name in different namespaces apart, and a new
+//! namespace from a deleted one's state: the kernel never gives a cookie
+//! twice, while it reuses the inode numbers of deleted namespaces at once
+//! ([`super::identity`]). The `identity` record is written before anything
+//! else of a namespace's state, so that any xskit command can tell later
+//! whether the namespace still exists: every persistent command first
+//! removes the state of namespaces that are gone ([`check`]; it says so
+//! on stderr, one line each). A state directory without its record is
+//! kept (it cannot be told apart from one being made).
+//!
+//! Older xskit versions keyed the same layout by inode (`ns<INODE>`); such
+//! directories are never read. Where their inode is the calling namespace's
+//! the command refuses, naming them, as they may hold a deleted namespace's
+//! rules; where no namespace has their inode any more they are removed.
 
-use anyhow::{Context, Result};
+use super::identity::{self, Fate, Netns};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 pub use xskit_xdp::bpffs::ensure_bpffs;
 pub use xskit_xdp::bpffs::BPFFS;
-use xskit_xdp::filter::Rules;
-use xskit_xdp::guard;
+use xskit_xdp::filter::{Rules, Verdict};
 pub use xskit_xdp::guard::{monotonic_ns, Confirmed};
 
-/// Identity of the calling thread's network namespace (its inode).
+/// Where every namespace's records are.
+const RUN: &str = "/run/xskit/loaded";
+
+/// Identity of the calling thread's network namespace: its cookie
+/// (`SO_NETNS_COOKIE`). Fails, in one line naming Linux 5.14, where the
+/// kernel has none.
 pub fn netns_id() -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    Ok(std::fs::metadata("/proc/thread-self/ns/net")
-        .context("reading /proc/thread-self/ns/net")?
-        .ino())
+    identity::cookie()
+}
+
+fn bpf_root() -> PathBuf {
+    PathBuf::from(BPFFS).join("xskit")
+}
+
+fn root_of(cookie: u64) -> PathBuf {
+    bpf_root().join(format!("netns-{cookie}"))
+}
+
+fn run_of(cookie: u64) -> PathBuf {
+    PathBuf::from(RUN).join(format!("netns-{cookie}"))
+}
+
+fn identity_path(cookie: u64) -> PathBuf {
+    run_of(cookie).join("identity")
 }
 
 /// xskit's bpffs directory for this network namespace.
@@ -34,16 +66,12 @@ pub fn root() -> Result<PathBuf> {
     Ok(root_of(netns_id()?))
 }
 
-fn root_of(ns: u64) -> PathBuf {
-    PathBuf::from(BPFFS).join("xskit").join(format!("ns{ns}"))
-}
-
 /// The directory of one interface's pins.
 pub fn iface_dir(iface: &str) -> Result<PathBuf> {
     Ok(iface_dir_of(netns_id()?, iface))
 }
 
-/// The directory of one interface's pins in namespace `ns` (an inode).
+/// The directory of one interface's pins in the namespace of cookie `ns`.
 pub fn iface_dir_of(ns: u64, iface: &str) -> PathBuf {
     root_of(ns).join(format!("if-{iface}"))
 }
@@ -53,8 +81,32 @@ pub fn filter_dir() -> Result<PathBuf> {
     Ok(root()?.join("filter"))
 }
 
+/// Records which namespace the state about to be made belongs to (once).
+pub fn claim() -> Result<()> {
+    let me = identity::current()?;
+    let path = identity_path(me.cookie);
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = run_of(me.cookie);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Whole or not at all: another xskit may read it at any moment.
+    let tmp = dir.join(format!(".identity.{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_string(&me)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_identity(cookie: u64) -> Option<Netns> {
+    let t = std::fs::read_to_string(identity_path(cookie)).ok()?;
+    serde_json::from_str::<Netns>(&t)
+        .ok()
+        .filter(|n| n.cookie == cookie)
+}
+
 /// The filter's rule maps of this namespace, created if there are none.
 pub fn rules() -> Result<Rules> {
+    claim()?;
     Rules::open(&filter_dir()?)
 }
 
@@ -63,14 +115,23 @@ pub fn existing_rules() -> Result<Option<Rules>> {
     Ok(Rules::existing(&filter_dir()?))
 }
 
+/// Removes the rule maps `rules` if they hold nothing anyone set: no rule
+/// and the default policy `allow` (as a command that made them left them).
+/// True if removed.
+pub fn remove_rules_if_untouched(rules: Rules) -> Result<bool> {
+    if !rules.list()?.is_empty() || rules.default_verdict()? != Verdict::Allow {
+        return Ok(false);
+    }
+    rules.remove()?;
+    Ok(true)
+}
+
 fn meta_path(iface: &str) -> Result<PathBuf> {
     Ok(meta_path_of(netns_id()?, iface))
 }
 
 fn meta_path_of(ns: u64, iface: &str) -> PathBuf {
-    PathBuf::from("/run/xskit/loaded")
-        .join(format!("ns{ns}"))
-        .join(format!("{iface}.json"))
+    run_of(ns).join(format!("{iface}.json"))
 }
 
 /// What `xskit load` recorded about one attachment.
@@ -91,10 +152,24 @@ pub struct Loaded {
     /// The process that loaded it and waits for confirmation.
     #[serde(default)]
     pub pid: Option<u32>,
+    /// That process's start time (/proc/PID/stat), so that a process
+    /// that later got the same pid is not taken for it.
+    #[serde(default)]
+    pub pid_start: Option<u64>,
     /// Unix time at which the guard reverted it, never confirmed (the
     /// attachment is then gone; the record stays to say so).
     #[serde(default)]
     pub reverted_at: Option<f64>,
+}
+
+impl Loaded {
+    /// True while the process that waits for its confirmation runs.
+    pub fn waiter_alive(&self) -> bool {
+        match (self.pid, self.pid_start) {
+            (Some(pid), Some(start)) => super::pending::start_time(pid) == Some(start),
+            _ => false,
+        }
+    }
 }
 
 /// Records a load.
@@ -102,7 +177,7 @@ pub fn save_meta(iface: &str, meta: &Loaded) -> Result<()> {
     save_meta_of(netns_id()?, iface, meta)
 }
 
-/// Records a load in namespace `ns`.
+/// Records a load in the namespace of cookie `ns`.
 pub fn save_meta_of(ns: u64, iface: &str, meta: &Loaded) -> Result<()> {
     let p = meta_path_of(ns, iface);
     std::fs::create_dir_all(p.parent().expect("has a parent"))?;
@@ -115,7 +190,7 @@ pub fn load_meta(iface: &str) -> Result<Option<Loaded>> {
     Ok(load_meta_of(netns_id()?, iface))
 }
 
-/// The record of a load in namespace `ns`, if any.
+/// The record of a load in the namespace of cookie `ns`, if any.
 pub fn load_meta_of(ns: u64, iface: &str) -> Option<Loaded> {
     let t = std::fs::read_to_string(meta_path_of(ns, iface)).ok()?;
     serde_json::from_str(&t).ok()
@@ -131,7 +206,7 @@ pub fn remove_meta(iface: &str) -> Result<()> {
 pub fn metas() -> Result<Vec<(String, Loaded)>> {
     let ns = netns_id()?;
     let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(PathBuf::from("/run/xskit/loaded").join(format!("ns{ns}"))) {
+    if let Ok(rd) = std::fs::read_dir(run_of(ns)) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             if let Some(iface) = name.strip_suffix(".json") {
@@ -145,16 +220,71 @@ pub fn metas() -> Result<Vec<(String, Loaded)>> {
     Ok(out)
 }
 
-/// The guard of a pinned attachment: (deadline, reverted), both
-/// CLOCK_MONOTONIC nanoseconds, 0 for none (bpf/guard.h).
-pub fn read_guard_of(ns: u64, iface: &str) -> Result<Option<(u64, u64)>> {
-    guard::read(&iface_dir_of(ns, iface).join("guard"))
+/// The id of the program whose link is pinned for `iface` in the
+/// namespace of cookie `ns`, as the kernel reports the link; `None` if no
+/// link is pinned there.
+pub fn pinned_prog_id_of(ns: u64, iface: &str) -> Option<u32> {
+    let path = iface_dir_of(ns, iface).join("link");
+    let pinned = aya::programs::links::PinnedLink::from_pin(&path).ok()?;
+    // Dropping the descriptor leaves the pin (and the attachment) alone.
+    let link: aya::programs::links::FdLink = pinned.into();
+    link.info().ok().map(|i| i.program_id())
 }
 
-/// Clears the deadline of the attachment on `iface` in namespace `ns`,
-/// unless it has passed ([`guard::confirm`]).
-pub fn confirm_guard_of(ns: u64, iface: &str) -> Result<Confirmed> {
-    guard::confirm(&iface_dir_of(ns, iface).join("guard"))
+/// The guard of one attachment (bpf/guard.h), opened from its pin once
+/// and checked to be the map of the program it guards: reads and writes
+/// then reach that program's guard, whatever is pinned at the path later.
+pub struct Guard {
+    arr: aya::maps::Array<aya::maps::MapData, u64>,
+}
+
+impl Guard {
+    /// The guard pinned for `iface` in the namespace of cookie `ns`,
+    /// provided it belongs to program `prog_id`; `None` if it does not
+    /// (or none is pinned there).
+    pub fn of(ns: u64, iface: &str, prog_id: u32) -> Result<Option<Guard>> {
+        let path = iface_dir_of(ns, iface).join("guard");
+        let Ok(data) = aya::maps::MapData::from_pin(&path) else {
+            return Ok(None);
+        };
+        let map_id = data.info()?.id();
+        let prog_maps = aya::programs::loaded_programs()
+            .flatten()
+            .find(|p| p.id() == prog_id)
+            .and_then(|p| p.map_ids().ok().flatten())
+            .unwrap_or_default();
+        if !prog_maps.contains(&map_id) {
+            return Ok(None);
+        }
+        let arr = aya::maps::Array::try_from(aya::maps::Map::from_map_data(data)?)?;
+        Ok(Some(Guard { arr }))
+    }
+
+    /// (deadline, reverted), CLOCK_MONOTONIC nanoseconds, 0 for none.
+    pub fn read(&self) -> Result<(u64, u64)> {
+        Ok((self.arr.get(&0, 0)?, self.arr.get(&1, 0)?))
+    }
+
+    /// Clears the deadline unless it has passed; the revert latch is read
+    /// after clearing, so a confirmation racing the deadline is reported
+    /// as too late (as `xskit_xdp::guard::confirm`).
+    pub fn confirm(&mut self) -> Result<Confirmed> {
+        let (deadline, reverted) = self.read()?;
+        if reverted != 0 {
+            return Ok(Confirmed::Reverted(reverted));
+        }
+        if deadline == 0 {
+            return Ok(Confirmed::NotWaiting);
+        }
+        if monotonic_ns() >= deadline {
+            return Ok(Confirmed::Reverted(deadline));
+        }
+        self.arr.set(0, 0, 0)?;
+        match self.arr.get(&1, 0)? {
+            0 => Ok(Confirmed::Kept),
+            t => Ok(Confirmed::Reverted(t)),
+        }
+    }
 }
 
 /// Interfaces with an xskit pin in this namespace (including ones that no
@@ -182,7 +312,7 @@ pub fn unpin(iface: &str) -> Result<bool> {
     Ok(r)
 }
 
-/// Like [`unpin`] in namespace `ns`, but keeps the record.
+/// Like [`unpin`] in the namespace of cookie `ns`, but keeps the record.
 pub fn unpin_pins_of(ns: u64, iface: &str) -> Result<bool> {
     let dir = iface_dir_of(ns, iface);
     if !dir.exists() {
@@ -213,19 +343,131 @@ pub fn read_stats(iface: &str) -> Result<Option<xskit_xdp::ActionCounters>> {
     Ok(Some(xskit_xdp::ActionCounters::read(&arr)?))
 }
 
-/// Removes every pin and record xskit keeps for the namespace whose
-/// identity is `ns_inode` (for `sandbox down` and tests): its programs are
-/// detached and its filter rules dropped.
-pub fn forget_namespace(ns_inode: u64) -> Result<()> {
-    let dir = PathBuf::from(BPFFS)
-        .join("xskit")
-        .join(format!("ns{ns_inode}"));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+fn remove_tree(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r.with_context(|| format!("removing {}", dir.display())),
     }
-    let meta = PathBuf::from("/run/xskit/loaded").join(format!("ns{ns_inode}"));
-    if meta.exists() {
-        std::fs::remove_dir_all(&meta).with_context(|| format!("removing {}", meta.display()))?;
+}
+
+/// Removes every pin and record xskit keeps for the namespace of cookie
+/// `ns` (for `sandbox down` and tests): its programs are detached and its
+/// filter rules dropped.
+pub fn forget_namespace(ns: u64) -> Result<()> {
+    remove_tree(&root_of(ns))?;
+    remove_tree(&run_of(ns))
+}
+
+/// Removes this namespace's state directories if nothing is left in them
+/// but the identity record.
+pub fn forget_if_empty() -> Result<()> {
+    let ns = netns_id()?;
+    let empty = |d: &Path, but: &[&str]| {
+        std::fs::read_dir(d).map_or(true, |rd| {
+            rd.flatten()
+                .all(|e| but.iter().any(|b| e.file_name().to_str() == Some(b)))
+        })
+    };
+    if empty(&root_of(ns), &[]) && empty(&run_of(ns), &["identity"]) {
+        let _ = std::fs::remove_dir(root_of(ns));
+        forget_namespace(ns)?;
+    }
+    Ok(())
+}
+
+/// Cookies with a state directory, with the directories.
+fn cookie_dirs() -> std::collections::BTreeMap<u64, Vec<PathBuf>> {
+    let mut out: std::collections::BTreeMap<u64, Vec<PathBuf>> = Default::default();
+    for root in [bpf_root(), PathBuf::from(RUN)] {
+        let Ok(rd) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if let Some(c) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("netns-"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                out.entry(c).or_default().push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Directories of older xskit versions (`ns<INODE>`), by inode.
+fn legacy_dirs() -> std::collections::BTreeMap<u64, Vec<PathBuf>> {
+    let mut out: std::collections::BTreeMap<u64, Vec<PathBuf>> = Default::default();
+    for root in [bpf_root(), PathBuf::from(RUN)] {
+        let Ok(rd) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if let Some(i) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("ns"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                out.entry(i).or_default().push(e.path());
+            }
+        }
+    }
+    out
+}
+
+fn paths(v: &[PathBuf]) -> String {
+    v.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Run first by every persistent command (`load`, `unload`, `status`,
+/// `filter`, `confirm`) in its namespace: refuses where the kernel has no
+/// namespace cookie, or where an older xskit left state keyed by this
+/// namespace's inode; removes the state of namespaces that are gone and
+/// older xskit's state of inodes no namespace has (one line on stderr
+/// each).
+pub fn check() -> Result<()> {
+    let me = identity::current()?;
+    let mut scan = identity::Scan::new();
+    for (inode, dirs) in legacy_dirs() {
+        if inode == me.inode {
+            bail!(
+                "{} hold state of an older xskit, keyed by the inode of this network namespace ({inode}), which the kernel \
+                 also gives to new namespaces: it may be a deleted namespace's, so xskit does not use it; remove it with \
+                 `rm -r {}` (this detaches the programs pinned there) and load again",
+                paths(&dirs),
+                paths(&dirs)
+            );
+        }
+        if scan.inode_unused(inode) {
+            for d in &dirs {
+                remove_tree(d)?;
+            }
+            eprintln!(
+                "xskit: removed {}: state of an older xskit for network namespace inode {inode}, which no namespace has any more",
+                paths(&dirs)
+            );
+        }
+    }
+    for (cookie, dirs) in cookie_dirs() {
+        if cookie == me.cookie {
+            continue;
+        }
+        // No record: being made, or its record was removed by hand; kept.
+        let Some(ns) = read_identity(cookie) else {
+            continue;
+        };
+        if let Fate::Gone(why) = scan.fate(ns) {
+            forget_namespace(cookie)?;
+            eprintln!(
+                "xskit: removed {} (detaching its programs): the network namespace they were made for (cookie {cookie}) no longer exists: {why}",
+                paths(&dirs)
+            );
+        }
     }
     Ok(())
 }

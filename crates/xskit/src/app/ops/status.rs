@@ -56,15 +56,19 @@ pub struct Reverted {
     pub text: String,
 }
 
-/// A load waiting for confirmation.
+/// A load not yet confirmed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Waiting {
     /// When it reverts (Unix time).
     pub deadline: f64,
     /// Seconds until then.
     pub seconds_left: f64,
-    /// The process waiting for the confirmation.
+    /// The process that loaded it.
     pub pid: Option<u32>,
+    /// True while that process runs and waits for the confirmation (pid
+    /// and start time); false once it is gone: nothing can confirm the
+    /// load then, and the kernel guard reverts it at the deadline.
+    pub process_alive: bool,
 }
 
 /// Frames (or bytes) per action of the three actions the table shows.
@@ -170,6 +174,7 @@ pub fn status_rows() -> Result<StatusReport> {
                     deadline: unix,
                     seconds_left: left,
                     pid: meta.as_ref().and_then(|m| m.pid),
+                    process_alive: meta.as_ref().is_some_and(|m| m.waiter_alive()),
                 });
             }
             if meta.as_ref().is_some_and(|m| m.program == "xdp_filter") {
@@ -246,13 +251,23 @@ impl fmt::Display for StatusRow {
             )?;
         }
         if let Some(w) = &self.waiting {
-            write!(
-                f,
-                "\n    waiting for confirmation (pid {}): reverts at {} ({:.1}s left)",
-                w.pid.map_or_else(|| "null".to_string(), |p| p.to_string()),
-                utc(w.deadline),
-                w.seconds_left
-            )?;
+            let pid = w.pid.map_or_else(|| "null".to_string(), |p| p.to_string());
+            if w.process_alive {
+                write!(
+                    f,
+                    "\n    waiting for confirmation (pid {pid}): reverts at {} ({:.1}s left)",
+                    utc(w.deadline),
+                    w.seconds_left
+                )?;
+            } else {
+                write!(
+                    f,
+                    "\n    not confirmed, and its load process (pid {pid}) is gone, so nothing can confirm it: \
+                     the kernel guard reverts it at {} ({:.1}s left)",
+                    utc(w.deadline),
+                    w.seconds_left
+                )?;
+            }
         }
         if let Some(x) = &self.filter {
             write!(

@@ -135,5 +135,6 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
             }
         }
     }
+    state::forget_if_empty()?;
     Ok(status)
 }

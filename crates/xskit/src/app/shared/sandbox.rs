@@ -325,9 +325,8 @@ pub fn down(name: &str) -> Result<bool> {
     for ns in [&state.inner_ns, &state.outer_ns] {
         if netns::exists(ns) {
             // Pins `xskit load` made inside the sandbox go with it.
-            use std::os::unix::fs::MetadataExt;
-            if let Ok(m) = std::fs::metadata(format!("/run/netns/{ns}")) {
-                let _ = crate::app::ops::state::forget_namespace(m.ino());
+            if let Ok(Ok(cookie)) = netns::run_in(ns, crate::app::ops::state::netns_id) {
+                let _ = crate::app::ops::state::forget_namespace(cookie);
             }
             ip(&["netns", "del", ns])?;
         }

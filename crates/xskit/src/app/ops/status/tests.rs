@@ -66,6 +66,7 @@ fn row(iface: &str) -> StatusRow {
             deadline: 1_700_000_100.0,
             seconds_left: 12.5,
             pid: Some(777),
+            process_alive: true,
         }),
         filter: Some(FilterReport {
             default: "deny",
@@ -102,6 +103,20 @@ fn status_report_text_and_json_carry_the_same_values() {
     let text = crate::app::shared::metrics::render(&r.prometheus());
     assert!(text.contains("xskit_filter_rule_packets_total{interface=\"xsk0\",program=\"xdp_filter\",rule=\"allow tcp dst 22\",id=\"5\"} 4001"), "{text}");
     assert!(text.contains("action=\"tx\"} 3003"), "{text}");
+}
+
+#[test]
+fn waiting_is_said_only_while_the_waiting_process_lives() {
+    let mut r = row("xsk0");
+    assert!(r.to_string().contains("waiting for confirmation (pid 777)"));
+    r.waiting.as_mut().unwrap().process_alive = false;
+    let t = r.to_string();
+    assert!(!t.contains("waiting for confirmation"), "{t}");
+    assert!(t.contains("its load process (pid 777) is gone"), "{t}");
+    crate::app::shared::report::assert_text_shows_json(
+        &StatusReport(vec![r]),
+        &["0.reverted.at", "0.waiting.deadline"],
+    );
 }
 
 #[test]

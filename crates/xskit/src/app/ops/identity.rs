@@ -1,0 +1,390 @@
+//! Which network namespace xskit's state belongs to, and whether that
+//! namespace still exists.
+//!
+//! **Identity.** A namespace is known by its cookie (`SO_NETNS_COOKIE`,
+//! Linux 5.14): a 64-bit number the kernel gives each network namespace
+//! when it makes it and never gives another one until the machine reboots
+//! (after which bpffs and /run start empty too). The inode number of
+//! `/proc/thread-self/ns/net` is no identity: the kernel hands a deleted
+//! namespace's number to the next namespace made, usually at once. The
+//! cookie is read from a socket made in the calling thread's namespace.
+//! Without it (ENOPROTOOPT, kernels before 5.14) xskit's persistent
+//! commands refuse ([`cookie`]) rather than risk applying another
+//! namespace's state.
+//!
+//! **Liveness.** The state of a namespace records its cookie and inode
+//! ([`Netns`]). It belongs to a namespace that is gone when
+//! - a live network namespace has that inode but another cookie (the
+//!   number was reused: two live namespaces never share one), or
+//! - no live network namespace has that inode, and this process can see
+//!   every process (it runs in the initial PID namespace).
+//!
+//! Live namespaces are looked for where something holds them: nsfs bind
+//! mounts (`/run/netns/NAME`, container runtimes' own) in the mount table
+//! of every mount namespace in use, every thread's `/proc/PID/task/TID/ns/net`,
+//! and, when those do not show the inode, every open file descriptor
+//! (`/proc/PID/fd/*`). A namespace kept alive only by a socket that a
+//! process took out of it and nothing else is not seen: it has no process
+//! and no name left, so nothing xskit runs can reach it either. When a
+//! process or mount with the inode is found, the namespace is entered to
+//! read its cookie. Anything not certain ([`Fate::Unknown`]) is kept.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+/// `SO_NETNS_COOKIE` (include/uapi/asm-generic/socket.h; Linux 5.14).
+const SO_NETNS_COOKIE: libc::c_int = libc::SO_NETNS_COOKIE;
+
+/// Inode of the initial PID namespace (`PROC_PID_INIT_INO`).
+const INIT_PID_NS: &str = "pid:[4026531836]";
+
+/// What xskit's state records about its namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Netns {
+    /// `SO_NETNS_COOKIE`: never reused while the machine runs.
+    pub cookie: u64,
+    /// The inode of its nsfs file, reused at once: kept to find it again.
+    pub inode: u64,
+}
+
+/// The message when the kernel has no namespace cookie.
+pub(crate) const NO_COOKIE: &str = "this kernel has no network namespace cookie (SO_NETNS_COOKIE, Linux 5.14 and later), \
+     without which xskit cannot tell a namespace from a deleted one whose number the kernel reused: load, unload, status, \
+     filter and confirm refuse (echo, dump and the benchmarks, whose programs end with their process, still work)";
+
+/// The cookie of the calling thread's network namespace.
+pub fn cookie() -> Result<u64> {
+    let sock = rustix::net::socket(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )
+    .map_err(std::io::Error::from)
+    .context("creating a socket to read the network namespace cookie")?;
+    cookie_of(sock.as_fd()).map_err(cookie_error)
+}
+
+/// The error of a failed `SO_NETNS_COOKIE` read, in one line.
+fn cookie_error(e: std::io::Error) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(libc::ENOPROTOOPT) => anyhow::anyhow!(NO_COOKIE),
+        _ => anyhow::anyhow!("reading the network namespace cookie (SO_NETNS_COOKIE): {e}"),
+    }
+}
+
+/// `getsockopt(SOL_SOCKET, SO_NETNS_COOKIE)` of `sock`.
+fn cookie_of(sock: BorrowedFd<'_>) -> std::io::Result<u64> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` (8) bytes to `cookie`, a u64
+    // that lives on this stack for the whole call, and the length it wrote
+    // to `len`, also ours; `sock` is an open socket borrowed for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if len as usize != std::mem::size_of::<u64>() {
+        return Err(std::io::Error::other(format!(
+            "SO_NETNS_COOKIE returned {len} bytes, not 8"
+        )));
+    }
+    Ok(cookie)
+}
+
+/// The inode of the calling thread's network namespace.
+pub fn inode() -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata("/proc/thread-self/ns/net")
+        .context("reading /proc/thread-self/ns/net")?
+        .ino())
+}
+
+/// The calling thread's network namespace.
+pub fn current() -> Result<Netns> {
+    Ok(Netns {
+        cookie: cookie()?,
+        inode: inode()?,
+    })
+}
+
+/// Runs `f` on a thread of its own inside the network namespace of the
+/// nsfs file `ns` (or a `/proc/PID/ns/net` link opened by the caller).
+pub fn run_in_fd<R: Send>(ns: BorrowedFd<'_>, f: impl FnOnce() -> R + Send) -> Result<R> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<R> {
+            rustix::thread::move_into_link_name_space(
+                ns,
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(std::io::Error::from)
+            .context("entering a network namespace")?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// The cookie of the network namespace held at `path` (an nsfs file).
+fn cookie_at(path: &Path) -> Option<u64> {
+    let f = std::fs::File::open(path).ok()?;
+    run_in_fd(f.as_fd(), cookie).ok()?.ok()
+}
+
+/// Opens the network namespace of process `pid`, provided it is still the
+/// process that started at `start` (`/proc/PID/stat`) and its namespace
+/// has `cookie`; then runs `f` inside it.
+pub fn run_in_process_netns<R: Send>(
+    pid: u32,
+    start: u64,
+    cookie: u64,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R> {
+    let f_ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    // Checked after the open: a process that still runs with this start
+    // time is the one whose namespace was opened (a pid is not reused
+    // while its process lives).
+    if super::pending::start_time(pid) != Some(start) {
+        bail!("process {pid} is gone");
+    }
+    run_in_fd(f_ns.as_fd(), || -> Result<R> {
+        let here = self::cookie()?;
+        if here != cookie {
+            bail!("process {pid} is no longer in the network namespace it loaded in");
+        }
+        Ok(f())
+    })?
+}
+
+/// Whether the namespace a state was recorded for is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It exists.
+    Alive,
+    /// It is gone, for this reason.
+    Gone(String),
+    /// Cannot be told (kept).
+    Unknown,
+}
+
+/// Where live network namespaces are held, found once per command.
+#[derive(Default)]
+pub struct Scan {
+    /// Holders by namespace inode: paths to open to enter them.
+    holders: Option<BTreeMap<u64, Vec<PathBuf>>>,
+    /// Open file descriptors scanned too.
+    fds: bool,
+}
+
+/// `net:[4026532174]` → 4026532174.
+fn net_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+}
+
+fn numbered(dir: &Path) -> Vec<(u32, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+        .collect()
+}
+
+/// A mountinfo path with its octal escapes (`\040` for a space) undone.
+fn unescape(p: &str) -> String {
+    let b = p.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 8).ok())
+            {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Network namespace bind mounts in one `mountinfo`: (inode, mount point).
+fn nsfs_mounts(mountinfo: &str) -> Vec<(u64, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            if right.split_whitespace().next()? != "nsfs" {
+                return None;
+            }
+            let f: Vec<&str> = left.split_whitespace().collect();
+            Some((net_inode(f.get(3)?)?, unescape(f.get(4)?)))
+        })
+        .collect()
+}
+
+impl Scan {
+    /// A scan that has looked at nothing yet.
+    pub fn new() -> Scan {
+        Scan::default()
+    }
+
+    /// True if this process sees every process of the machine.
+    fn sees_everything() -> bool {
+        std::fs::read_link("/proc/self/ns/pid").is_ok_and(|l| l.to_str() == Some(INIT_PID_NS))
+    }
+
+    fn holders(&mut self) -> &mut BTreeMap<u64, Vec<PathBuf>> {
+        self.holders.get_or_insert_with(|| {
+            let mut h: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
+            let procs = numbered(Path::new("/proc"));
+            // Mount tables: one per mount namespace in use.
+            let mut mnt_seen = BTreeSet::new();
+            for (pid, dir) in &procs {
+                let Ok(mnt) = std::fs::read_link(dir.join("ns/mnt")) else {
+                    continue;
+                };
+                if !mnt_seen.insert(mnt) {
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(dir.join("mountinfo")) else {
+                    continue;
+                };
+                for (ino, point) in nsfs_mounts(&text) {
+                    let p = PathBuf::from(format!("/proc/{pid}/root{point}"));
+                    h.entry(ino).or_default().push(p);
+                }
+            }
+            // Every thread's namespace.
+            for (_, dir) in &procs {
+                for (_, task) in numbered(&dir.join("task")) {
+                    let link = task.join("ns/net");
+                    if let Some(ino) = std::fs::read_link(&link)
+                        .ok()
+                        .and_then(|l| net_inode(l.to_str()?))
+                    {
+                        h.entry(ino).or_default().push(link);
+                    }
+                }
+            }
+            h
+        })
+    }
+
+    /// Adds every open file descriptor that is a network namespace.
+    fn scan_fds(&mut self) {
+        if self.fds {
+            return;
+        }
+        self.fds = true;
+        let h = self.holders();
+        for (_, dir) in numbered(Path::new("/proc")) {
+            for (_, fd) in numbered(&dir.join("fd")) {
+                if let Some(ino) = std::fs::read_link(&fd)
+                    .ok()
+                    .and_then(|l| net_inode(l.to_str()?))
+                {
+                    h.entry(ino).or_default().push(fd);
+                }
+            }
+        }
+    }
+
+    fn paths_of(&mut self, inode: u64) -> Vec<PathBuf> {
+        if let Some(p) = self.holders().get(&inode) {
+            return p.clone();
+        }
+        self.scan_fds();
+        self.holders().get(&inode).cloned().unwrap_or_default()
+    }
+
+    /// True if, for certain, no live network namespace has inode `inode`
+    /// (false when none was found but this process cannot see every
+    /// process).
+    pub fn inode_unused(&mut self, inode: u64) -> bool {
+        Scan::sees_everything() && self.paths_of(inode).is_empty()
+    }
+
+    /// Whether the namespace `ns` still exists.
+    pub fn fate(&mut self, ns: Netns) -> Fate {
+        let paths = self.paths_of(ns.inode);
+        if paths.is_empty() {
+            return if Scan::sees_everything() {
+                Fate::Gone(format!(
+                    "no network namespace has inode {} any more",
+                    ns.inode
+                ))
+            } else {
+                Fate::Unknown
+            };
+        }
+        for p in paths {
+            match cookie_at(&p) {
+                Some(c) if c == ns.cookie => return Fate::Alive,
+                Some(c) => {
+                    return Fate::Gone(format!(
+                        "its inode {} belongs to another namespace now (cookie {c})",
+                        ns.inode
+                    ))
+                }
+                // The holder went away meanwhile: try the next one.
+                None => {}
+            }
+        }
+        Fate::Unknown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nsfs_mounts_are_read_from_mountinfo() {
+        let t = "\
+36 25 0:4 net:[4026532174] /run/netns/opsA rw shared:5 - nsfs nsfs rw
+37 25 0:4 mnt:[4026532300] /run/mnt\\040x rw - nsfs nsfs rw
+38 25 0:4 net:[4026532238] /run/netns/a\\040b rw - nsfs nsfs rw
+39 25 0:26 / /sys/fs/bpf rw - bpf bpf rw
+";
+        assert_eq!(
+            nsfs_mounts(t),
+            vec![
+                (4026532174, "/run/netns/opsA".to_string()),
+                (4026532238, "/run/netns/a b".to_string())
+            ]
+        );
+        assert_eq!(net_inode("net:[12]"), Some(12));
+        assert_eq!(net_inode("pid:[12]"), None);
+    }
+
+    #[test]
+    fn a_kernel_without_cookies_is_named_in_one_line() {
+        let e = cookie_error(std::io::Error::from_raw_os_error(libc::ENOPROTOOPT)).to_string();
+        assert!(e.contains("Linux 5.14") && e.contains("refuse"), "{e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+
+    #[test]
+    fn the_calling_threads_cookie_is_read() {
+        // Every kernel the test suite runs on has it (5.14+).
+        let a = cookie().unwrap();
+        assert_eq!(cookie().unwrap(), a);
+    }
+}
