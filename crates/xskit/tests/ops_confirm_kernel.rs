@@ -82,6 +82,8 @@ impl Waiting {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 let rest = self.rest.take().unwrap().join().unwrap();
+                let _ =
+                    std::fs::remove_file(format!("/run/xskit/pending/{}.json", self.child.id()));
                 panic!("xskit load still ran after {limit:?}; it said: {rest}");
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -94,8 +96,18 @@ impl Drop for Waiting {
         if self.rest.is_some() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+            // Its record of the wait, which a killed load leaves.
+            let _ = std::fs::remove_file(format!("/run/xskit/pending/{}.json", self.child.id()));
         }
     }
+}
+
+/// One test at a time: any xskit command forgets the waiting-load records
+/// of processes that are gone, including the one a test forges.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn prog_id(iface: &str) -> Option<u32> {
@@ -111,6 +123,7 @@ fn yes_after_an_unload_confirms_nothing_and_says_nothing_is_attached() {
     if !have_root("yes_after_an_unload_confirms_nothing_and_says_nothing_is_attached") {
         return;
     }
+    let _serial = serial();
     in_netns(|| {
         let p = quiet_pair();
         let _cleanup = Cleanup;
@@ -138,6 +151,7 @@ fn a_waiting_load_does_not_confirm_or_remove_a_newer_load_on_its_interface() {
     if !have_root("a_waiting_load_does_not_confirm_or_remove_a_newer_load_on_its_interface") {
         return;
     }
+    let _serial = serial();
     in_netns(|| {
         let p = quiet_pair();
         let _cleanup = Cleanup;
@@ -200,6 +214,7 @@ fn confirm_pid_confirms_only_an_attached_program_of_a_live_load_and_names_its_id
     if !have_root("confirm_pid_confirms_only_an_attached_program_of_a_live_load_and_names_its_id") {
         return;
     }
+    let _serial = serial();
     in_netns(|| {
         let p = quiet_pair();
         let _cleanup = Cleanup;
@@ -279,6 +294,7 @@ fn no_reverts_at_once() {
     if !have_root("no_reverts_at_once") {
         return;
     }
+    let _serial = serial();
     in_netns(|| {
         let p = quiet_pair();
         let _cleanup = Cleanup;
@@ -307,6 +323,7 @@ fn status_says_waiting_only_while_the_waiting_process_lives() {
     if !have_root("status_says_waiting_only_while_the_waiting_process_lives") {
         return;
     }
+    let _serial = serial();
     in_netns(|| {
         let p = quiet_pair();
         let _cleanup = Cleanup;

@@ -44,7 +44,7 @@ impl Named {
 impl Drop for Named {
     fn drop(&mut self) {
         for n in &self.0 {
-            if let Ok(Ok(c)) = netns::run_in(n, state::netns_id) {
+            if let Ok(Ok(c)) = netns::run_in(n, xskit::app::ops::identity::cookie) {
                 let _ = state::forget_namespace(c);
             }
             let _ = netns::ip(&["netns", "del", n]);
@@ -58,8 +58,12 @@ fn inode(name: &str) -> u64 {
         .ino()
 }
 
+/// The namespace's cookie, read here (not through the state layout the
+/// test checks).
 fn cookie(name: &str) -> u64 {
-    netns::run_in(name, state::netns_id).unwrap().unwrap()
+    netns::run_in(name, xskit::app::ops::identity::cookie)
+        .unwrap()
+        .unwrap()
 }
 
 fn bpf_dir(cookie: u64) -> PathBuf {
@@ -126,15 +130,25 @@ fn a_namespace_that_gets_a_deleted_ones_inode_starts_with_no_rules_and_no_pins()
     ]);
     ok(&["filter", "default", "deny", "--netns", &a]);
     ok(&["load", "pass", "dA", "--netns", &a]);
-    assert!(bpf_dir(cookie_a).join("if-dA/link").exists());
-    assert!(bpf_dir(cookie_a).join("filter").exists());
-    assert!(run_dir(cookie_a).join("dA.json").exists());
+    let pins = || tree(Path::new("/sys/fs/bpf/xskit"));
+    assert!(
+        pins().iter().any(|p| p.ends_with("if-dA/link")),
+        "{:?}",
+        pins()
+    );
+    let filters = || {
+        pins()
+            .iter()
+            .filter(|p| p.ends_with("filter/filter_config"))
+            .count()
+    };
+    assert_eq!(filters(), 1, "{:?}", pins());
     // A second namespace with rules, deleted too.
     let c = format!("{tag}c");
     named.add(&c);
     let cookie_c = cookie(&c);
     ok(&["filter", "add", "deny", "udp", "dst", "53", "--netns", &c]);
-    assert!(bpf_dir(cookie_c).join("filter").exists());
+    assert_eq!(filters(), 2, "{:?}", pins());
     named.del(&c);
     named.del(&a);
 
@@ -180,6 +194,13 @@ fn a_namespace_that_gets_a_deleted_ones_inode_starts_with_no_rules_and_no_pins()
         }
     }
     // Nothing made for B by looking, and A's and C's pins are gone.
+    assert!(
+        !pins()
+            .iter()
+            .any(|p| p.contains("if-dA") || p.contains("filter")),
+        "{:?}",
+        pins()
+    );
     for dir in [
         bpf_dir(cookie_a),
         bpf_dir(cookie_b),
@@ -326,9 +347,9 @@ fn a_failed_filter_load_leaves_no_rule_maps_it_made_and_keeps_those_that_were_th
             String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{text}");
         assert!(text.contains(&p.inner), "{text}");
-        let cookie = state::netns_id().unwrap();
+        let cookie = xskit::app::ops::identity::cookie().unwrap();
         assert!(
-            !state::filter_dir().unwrap().exists(),
+            !bpf_dir(cookie).join("filter").exists(),
             "the failed load left its rule maps: {:?}",
             tree(&bpf_dir(cookie))
         );

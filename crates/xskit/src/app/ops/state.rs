@@ -185,9 +185,10 @@ pub fn save_meta_of(ns: u64, iface: &str, meta: &Loaded) -> Result<()> {
         .with_context(|| format!("writing {}", p.display()))
 }
 
-/// The record of a load, if any.
+/// The record of a load, if any (none where the kernel has no namespace
+/// cookie: no xskit load can have been made there; `doctor` asks too).
 pub fn load_meta(iface: &str) -> Result<Option<Loaded>> {
-    Ok(load_meta_of(netns_id()?, iface))
+    Ok(netns_id().ok().and_then(|ns| load_meta_of(ns, iface)))
 }
 
 /// The record of a load in the namespace of cookie `ns`, if any.
@@ -464,7 +465,8 @@ pub fn check() -> Result<()> {
         if let Fate::Gone(why) = scan.fate(ns) {
             forget_namespace(cookie)?;
             eprintln!(
-                "xskit: removed {} (detaching its programs): the network namespace they were made for (cookie {cookie}) no longer exists: {why}",
+                "xskit: removed {}: state of the network namespace of cookie {cookie}, which no longer exists ({why}); \
+                 programs pinned there are detached",
                 paths(&dirs)
             );
         }
