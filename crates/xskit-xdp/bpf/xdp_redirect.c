@@ -9,6 +9,9 @@
  *   xdp_redirect_echo   only ICMPv4 / ICMPv6 echo requests (and _frags) that the responder
  *                       may answer (see is_echo_request); ARP, neighbour
  *                       discovery, SSH and everything else go to the kernel
+ *   xdp_redirect_port   only TCP or UDP to the destination ports in xsk_ports
+ *                       (and _frags), and echo requests if xsk_port_config says
+ *                       so; everything else goes to the kernel
  * Each hands its verdict to a capture while one is on (tap.h).
  */
 #include <linux/if_ether.h>
@@ -133,6 +136,90 @@ SEC("xdp.frags")
 int xdp_redirect_echo_frags(struct xdp_md *ctx)
 {
 	return xskit_verdict(ctx, redirect_echo(ctx), 1);
+}
+
+/* The destination ports xdp_redirect_port hands to the socket. */
+struct port_key {
+	__u8 proto;	/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+	__u16 port;	/* network byte order */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct port_key);
+	__type(value, __u8);
+	__uint(max_entries, 64);
+} xsk_ports SEC(".maps");
+
+/* Slot 0: non-zero to hand ICMP echo requests to the socket too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} xsk_port_config SEC(".maps");
+
+/* True for an untagged IPv4 or IPv6 TCP or UDP segment to a port in
+ * xsk_ports. IPv4 fragments but the first, and IPv6 with extension
+ * headers, go to the kernel, which reassembles or parses them. */
+static __always_inline int is_port(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct port_key key = {};
+	__u16 *ports;
+
+	if ((void *)(eth + 1) > end)
+		return 0;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		key.proto = ip6->nexthdr;
+		ports = (void *)(ip6 + 1);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > end || ip->ihl < 5 ||
+		    (ip->frag_off & bpf_htons(0x1fff)) != 0)
+			return 0;
+		key.proto = ip->protocol;
+		ports = (void *)ip + ip->ihl * 4;
+	} else {
+		return 0;
+	}
+	if (key.proto != IPPROTO_TCP && key.proto != IPPROTO_UDP)
+		return 0;
+	if ((void *)(ports + 2) > end)
+		return 0;
+	key.port = ports[1];
+	return bpf_map_lookup_elem(&xsk_ports, &key) != 0;
+}
+
+static __always_inline int redirect_port(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u32 *echo = bpf_map_lookup_elem(&xsk_port_config, &zero);
+
+	if (is_port(ctx) || (echo && *echo && is_echo_request(ctx)))
+		return redirect(ctx);
+	return xskit_count(ctx, XDP_PASS);
+}
+
+SEC("xdp")
+int xdp_redirect_port(struct xdp_md *ctx)
+{
+	return xskit_verdict(ctx, redirect_port(ctx), 0);
+}
+
+/* The same, frags-aware: the headers it reads lie in the first buffer. */
+SEC("xdp.frags")
+int xdp_redirect_port_frags(struct xdp_md *ctx)
+{
+	return xskit_verdict(ctx, redirect_port(ctx), 1);
 }
 
 char _license[] SEC("license") = "GPL";

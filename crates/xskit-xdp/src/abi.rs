@@ -49,7 +49,8 @@ pub(crate) struct RuleValue {
 // SAFETY: u32, u16, u16: no padding; any bit pattern is a valid value.
 unsafe impl Pod for RuleValue {}
 
-/// `struct port_key` of bpf/xdp_filter.c.
+/// `struct port_key` of bpf/xdp_filter.c (and of bpf/xdp_redirect.c,
+/// where `dir` is padding, always 0).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub(crate) struct PortKey {

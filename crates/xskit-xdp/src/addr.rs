@@ -1,7 +1,7 @@
 //! Addresses in rules: prefixes (`198.18.0.0/24`, `fc00::/7`) as smoltcp's
 //! [`IpCidr`], and MAC addresses.
 
-use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Cidr};
+use smoltcp::wire::{IpAddress, IpCidr, Ipv4Cidr};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// `addr/len` as an [`IpCidr`], or `None` if `len` is longer than the
@@ -40,18 +40,33 @@ pub fn overlaps(a: &IpCidr, b: &IpCidr) -> bool {
     a.contains_subnet(b) || b.contains_subnet(a)
 }
 
-/// Parses a MAC address written `aa:bb:cc:dd:ee:ff` (or with `-`), by
-/// smoltcp's [`EthernetAddress`] parser.
+/// Parses a MAC address written `aa:bb:cc:dd:ee:ff` (or with `-`).
+/// Written here rather than taken from smoltcp's `EthernetAddress`, whose
+/// feature (`medium-ethernet`) drags in smoltcp's socket layer.
 ///
 /// ```
 /// use xskit_xdp::addr::parse_mac;
 /// assert_eq!(parse_mac("02:00:00:00:00:0a").unwrap(), [2, 0, 0, 0, 0, 10]);
+/// assert_eq!(parse_mac("02-00-00-00-00-0A").unwrap(), [2, 0, 0, 0, 0, 10]);
 /// assert!(parse_mac("02:00:00:00:00").is_err());
+/// assert!(parse_mac("02:00:00:00:00:0g").is_err());
 /// ```
 pub fn parse_mac(s: &str) -> anyhow::Result<[u8; 6]> {
-    s.parse::<EthernetAddress>()
-        .map(|a| a.0)
-        .map_err(|()| anyhow::anyhow!("{s:?} is not a MAC address (e.g. 02:00:00:00:00:01)"))
+    let bad = || anyhow::anyhow!("{s:?} is not a MAC address (e.g. 02:00:00:00:00:01)");
+    let sep = if s.contains('-') { '-' } else { ':' };
+    let mut out = [0u8; 6];
+    let mut parts = s.split(sep);
+    for b in &mut out {
+        let p = parts.next().ok_or_else(bad)?;
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

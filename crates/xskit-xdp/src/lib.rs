@@ -30,11 +30,15 @@ mod abi;
 pub mod addr;
 pub mod bpffs;
 mod counters;
+mod error;
 pub mod filter;
 pub mod guard;
+mod hook;
 pub mod live;
 pub mod loader;
 pub mod netif;
+mod own;
+mod port;
 pub mod programs;
 pub mod tap;
 

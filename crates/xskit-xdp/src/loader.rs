@@ -8,6 +8,8 @@
 //! (before Linux 5.9); xskit refuses that instead, undoing the netlink
 //! attachment, so what is attached never outlives its holder by accident.
 
+pub use crate::error::LoaderError;
+pub use crate::hook::{HookChoice, XdpHook};
 use crate::netif::default_route_interfaces;
 use crate::programs::Program;
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf, XskMap};
@@ -21,140 +23,6 @@ pub use crate::abi::Counter;
 use crate::abi::GenConfig;
 pub use crate::counters::ActionCounters;
 use crate::netif::interfaces;
-
-/// Where the XDP program is asked to run (`--mode`): in the driver
-/// (native), in the generic stack (SKB), or native with a fallback.
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub enum HookChoice {
-    /// Native (driver) mode, falling back to SKB mode with a message.
-    #[default]
-    Auto,
-    /// Native (driver) mode only.
-    Native,
-    /// SKB (generic) mode only.
-    Skb,
-}
-
-/// Where an attached XDP program actually runs (its "mode" in `ip link`).
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum XdpHook {
-    /// In the driver, before socket buffers are allocated.
-    Native,
-    /// In the generic network stack, after socket buffer allocation.
-    Skb,
-}
-
-impl HookChoice {
-    /// Every choice, with its name and what it means (for help texts).
-    pub const ALL: [(HookChoice, &'static str, &'static str); 3] = [
-        (
-            HookChoice::Auto,
-            "auto",
-            "native (driver) mode, falling back to SKB mode with a message",
-        ),
-        (HookChoice::Native, "native", "native (driver) mode only"),
-        (HookChoice::Skb, "skb", "SKB (generic) mode only"),
-    ];
-
-    /// `auto`, `native` or `skb`.
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(c, _, _)| *c == self)
-            .map_or("auto", |(_, n, _)| n)
-    }
-}
-
-impl fmt::Display for HookChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for HookChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .iter()
-            .find(|(_, n, _)| *n == s)
-            .map(|(c, _, _)| *c)
-            .ok_or_else(|| format!("{s:?} is not an XDP mode (auto, native or skb)"))
-    }
-}
-
-impl fmt::Display for XdpHook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            XdpHook::Native => "native",
-            XdpHook::Skb => "skb",
-        })
-    }
-}
-
-/// Why loading, attaching or registering failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LoaderError {
-    /// The interface does not exist.
-    #[error(
-        "no network interface named {0:?} in this network namespace (list them with `ip link`)"
-    )]
-    NoSuchInterface(String),
-    /// The program would cut the machine off; `force` was not given.
-    #[error(
-        "refusing to attach {program} to {iface}: it carries the default route, so this \
-         would cut the machine off (and your SSH session with it); pass --force if you really mean it"
-    )]
-    DefaultRoute {
-        /// The program.
-        program: Program,
-        /// The interface.
-        iface: String,
-    },
-    /// The kernel refused the attachment.
-    #[error("cannot attach {program} to {iface} in {mode} mode: {reason}")]
-    Attach {
-        /// The program.
-        program: Program,
-        /// The interface.
-        iface: String,
-        /// The mode tried.
-        mode: &'static str,
-        /// The kernel's reason, with a hint.
-        reason: String,
-        /// The kernel's error number, where it gave one.
-        errno: Option<i32>,
-    },
-    /// xskit attached nothing to this interface.
-    #[error("xskit attached nothing to {0}; it only detaches its own programs")]
-    NotAttached(String),
-    /// Loading the object or program failed.
-    #[error("cannot load {program}: {source}")]
-    Load {
-        /// The program.
-        program: Program,
-        /// What aya reported.
-        #[source]
-        source: anyhow::Error,
-    },
-    /// A map operation failed.
-    #[error("{what}: {source}")]
-    Map {
-        /// What was attempted.
-        what: String,
-        /// What aya reported.
-        #[source]
-        source: aya::maps::MapError,
-    },
-}
-
-impl LoaderError {
-    /// True if the kernel refused a native attach because the interface's
-    /// MTU is larger than the program can take (ERANGE): a program that is
-    /// not frags-aware needs every frame in one buffer.
-    pub fn mtu_too_large(&self) -> bool {
-        matches!(self, LoaderError::Attach { errno: Some(e), .. } if *e == libc::ERANGE)
-    }
-}
 
 /// One interface the program is attached to.
 #[derive(Debug)]
@@ -181,10 +49,10 @@ impl Attachment {
     }
 }
 
-const XSKMAP: &str = "xsks_map";
+pub(crate) const XSKMAP: &str = "xsks_map";
 
 /// "`program` has no map `name`" as a [`LoaderError`].
-fn missing_map(program: Program, name: &str, what: &str) -> LoaderError {
+pub(crate) fn missing_map(program: &str, name: &str, what: &str) -> LoaderError {
     LoaderError::Map {
         what: format!("{program} has no {what}"),
         source: aya::maps::MapError::InvalidName { name: name.into() },
@@ -192,32 +60,38 @@ fn missing_map(program: Program, name: &str, what: &str) -> LoaderError {
 }
 
 /// Wraps an aya map error with what was being done.
-fn map_err(what: &'static str) -> impl Fn(aya::maps::MapError) -> LoaderError {
+pub(crate) fn map_err(what: &'static str) -> impl Fn(aya::maps::MapError) -> LoaderError {
     move |source| LoaderError::Map {
         what: what.into(),
         source,
     }
 }
-const STATS: &str = "xskit_stats";
+pub(crate) const STATS: &str = "xskit_stats";
 const GUARD: &str = "xskit_guard";
 
-/// A loaded xskit XDP program and the interfaces it is attached to.
+/// A loaded XDP program, one of ours or the caller's own, and the
+/// interfaces it is attached to.
 pub struct XdpProgram {
-    ebpf: Ebpf,
-    program: Program,
-    attachments: Vec<Attachment>,
+    pub(crate) ebpf: Ebpf,
+    /// The program's function name in its object.
+    pub(crate) function: String,
+    /// Which of the built-in programs it is, if it is one.
+    pub(crate) builtin: Option<Program>,
+    /// The name of its XSKMAP, if it has one.
+    pub(crate) xskmap: Option<String>,
+    pub(crate) attachments: Vec<Attachment>,
 }
 
 impl fmt::Debug for XdpProgram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("XdpProgram")
-            .field("program", &self.program)
+            .field("function", &self.function)
             .field("attachments", &self.attachments)
             .finish()
     }
 }
 
-fn errno(e: &ProgramError) -> Option<i32> {
+pub(crate) fn errno(e: &ProgramError) -> Option<i32> {
     match e {
         ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
         _ => None,
@@ -225,10 +99,10 @@ fn errno(e: &ProgramError) -> Option<i32> {
 }
 
 /// The kernel's reason, in words, with what to do about it.
-fn explain(e: &ProgramError, iface: &str, program: Program) -> String {
+fn explain(e: &ProgramError, iface: &str, frags_aware: bool) -> String {
     let base = e.to_string();
     match errno(e) {
-        Some(libc::ERANGE) if program.is_frags_aware() => format!(
+        Some(libc::ERANGE) if frags_aware => format!(
             "{base} (the MTU of {iface} is too large for native XDP on this driver: lower it, e.g. `ip link set dev {iface} mtu 1500`)"
         ),
         Some(libc::ERANGE) => format!(
@@ -257,7 +131,10 @@ impl XdpProgram {
         queues: u32,
         pin_dir: Option<&std::path::Path>,
     ) -> Result<XdpProgram, LoaderError> {
-        let load_err = |source: anyhow::Error| LoaderError::Load { program, source };
+        let load_err = |source: anyhow::Error| LoaderError::Load {
+            program: program.to_string(),
+            source,
+        };
         let mut loader = EbpfLoader::new();
         if let Some(dir) = pin_dir {
             loader.default_map_pin_directory(dir);
@@ -289,14 +166,33 @@ impl XdpProgram {
         xdp.load().map_err(|e| load_err(e.into()))?;
         Ok(XdpProgram {
             ebpf,
-            program,
+            function: program.function().to_string(),
+            builtin: Some(program),
+            xskmap: program.has_xskmap().then(|| XSKMAP.to_string()),
             attachments: Vec::new(),
         })
     }
 
-    /// Which program this is.
-    pub fn program(&self) -> Program {
-        self.program
+    /// Which built-in program this is; `None` for the caller's own
+    /// ([`XdpProgram::from_ebpf`]).
+    pub fn builtin(&self) -> Option<Program> {
+        self.builtin
+    }
+
+    /// The program's function name in its object (`xdp_redirect`, ...).
+    pub fn name(&self) -> &str {
+        &self.function
+    }
+
+    /// True if the program takes multi-buffer frames (`xdp.frags`); the
+    /// caller's own programs are taken not to be.
+    pub fn is_frags_aware(&self) -> bool {
+        self.builtin.is_some_and(Program::is_frags_aware)
+    }
+
+    /// True if sockets can be registered in it (it has an XSKMAP).
+    pub fn has_xskmap(&self) -> bool {
+        self.xskmap.is_some()
     }
 
     /// Where it is attached.
@@ -306,7 +202,7 @@ impl XdpProgram {
 
     fn xdp(&mut self) -> &mut Xdp {
         self.ebpf
-            .program_mut(self.program.function())
+            .program_mut(&self.function)
             .expect("checked at load")
             .try_into()
             .expect("checked at load")
@@ -322,12 +218,14 @@ impl XdpProgram {
     pub fn check_attach(&self, iface: &str, force: bool) -> Result<u32, LoaderError> {
         let ifindex = xsk::netdev::ifindex(iface)
             .map_err(|_| LoaderError::NoSuchInterface(iface.to_string()))?;
-        if self.program.takes_all_traffic()
+        // The caller's own program may take anything: treated as if it
+        // took all traffic.
+        if self.builtin.is_none_or(Program::takes_all_traffic)
             && !force
             && default_route_interfaces().iter().any(|d| d == iface)
         {
             return Err(LoaderError::DefaultRoute {
-                program: self.program,
+                program: self.function.clone(),
                 iface: iface.to_string(),
             });
         }
@@ -345,12 +243,12 @@ impl XdpProgram {
         force: bool,
     ) -> Result<&Attachment, LoaderError> {
         let ifindex = self.check_attach(iface, force)?;
-        let program = self.program;
+        let (program, frags_aware) = (self.function.clone(), self.is_frags_aware());
         let attach_err = |mode: &'static str, e: &ProgramError| LoaderError::Attach {
-            program,
+            program: program.clone(),
             iface: iface.to_string(),
             mode,
-            reason: explain(e, iface, program),
+            reason: explain(e, iface, frags_aware),
             errno: errno(e),
         };
         let (link, used, fallback_reason) = match mode {
@@ -375,7 +273,7 @@ impl XdpProgram {
                     return Err(attach_err("native", &e));
                 }
                 Err(native) => {
-                    let why = explain(&native, iface, program);
+                    let why = explain(&native, iface, frags_aware);
                     let l = self
                         .xdp()
                         .attach_to_if_index(ifindex, XdpMode::Skb)
@@ -404,9 +302,9 @@ impl XdpProgram {
         iface: &str,
         used: XdpHook,
     ) -> Result<FdLink, LoaderError> {
-        let program = self.program;
+        let program = self.function.clone();
         let err = |reason: String| LoaderError::Attach {
-            program,
+            program: program.clone(),
             iface: iface.to_string(),
             mode: if used == XdpHook::Native {
                 "native"
@@ -480,11 +378,10 @@ impl XdpProgram {
     /// (CLOCK_MONOTONIC, as `bpf_ktime_get_ns`) the program passes every
     /// frame unless the deadline was cleared first. Call before attaching.
     pub fn arm_guard(&mut self, deadline_ns: u64) -> Result<(), LoaderError> {
-        let program = self.program;
         let map = self
             .ebpf
             .map_mut(GUARD)
-            .ok_or_else(|| missing_map(program, GUARD, "confirmation guard"))?;
+            .ok_or_else(|| missing_map(&self.function, GUARD, "confirmation guard"))?;
         let mut arr: Array<&mut MapData, u64> =
             Array::try_from(map).map_err(map_err("opening the guard"))?;
         arr.set(0, deadline_ns, 0)
@@ -492,10 +389,11 @@ impl XdpProgram {
     }
 
     fn xskmap(&mut self) -> Result<XskMap<&mut MapData>, LoaderError> {
+        let name = self.xskmap.as_deref().unwrap_or(XSKMAP);
         let map = self
             .ebpf
-            .map_mut(XSKMAP)
-            .ok_or_else(|| missing_map(self.program, XSKMAP, "socket map"))?;
+            .map_mut(name)
+            .ok_or_else(|| missing_map(&self.function, name, "socket map"))?;
         XskMap::try_from(map).map_err(map_err("opening the socket map"))
     }
 
@@ -536,13 +434,11 @@ impl XdpProgram {
             .iter()
             .position(|a| a.iface == iface)
             .ok_or_else(|| LoaderError::NotAttached(iface.to_string()))?;
-        self.ebpf
-            .map(STATS)
-            .expect("every xskit program has a stats map")
-            .pin(&stats_path)
-            .map_err(|e| {
+        if let Some(stats) = self.ebpf.map(STATS) {
+            stats.pin(&stats_path).map_err(|e| {
                 anyhow::anyhow!("pinning the counters at {}: {e}", stats_path.display())
             })?;
+        }
         if let Some(g) = self.ebpf.map(GUARD) {
             let p = dir.join("guard");
             g.pin(&p)
@@ -562,7 +458,7 @@ impl XdpProgram {
 
     /// The loaded program's file descriptor (for BPF_PROG_RUN).
     pub fn program_fd(&mut self) -> Result<RawFd, LoaderError> {
-        let program = self.program;
+        let program = self.function.clone();
         let fd = self.xdp().fd().map_err(|e| LoaderError::Load {
             program,
             source: e.into(),
@@ -575,7 +471,7 @@ impl XdpProgram {
         let map = self
             .ebpf
             .map_mut("gen_config")
-            .ok_or_else(|| missing_map(self.program, "gen_config", "generator config"))?;
+            .ok_or_else(|| missing_map(&self.function, "gen_config", "generator config"))?;
         let mut arr: Array<&mut MapData, GenConfig> =
             Array::try_from(map).map_err(map_err("opening the generator config"))?;
         arr.set(0, GenConfig { base_port, flows }, 0)
@@ -586,7 +482,7 @@ impl XdpProgram {
     pub fn take_capture_ring(&mut self) -> Result<RingBuf<MapData>, LoaderError> {
         let map = self.ebpf.take_map("capture_ring").ok_or_else(|| {
             missing_map(
-                self.program,
+                &self.function,
                 "capture_ring",
                 "capture ring (or it was taken)",
             )
@@ -607,12 +503,14 @@ impl XdpProgram {
         Ok(per_cpu.iter().sum())
     }
 
-    /// Reads the per-action counters, summed over CPUs.
+    /// Reads the per-action counters, summed over CPUs (every built-in
+    /// program keeps them; the caller's own has them if it has a map of
+    /// that name and layout, `xskit_stats`).
     pub fn counters(&self) -> Result<ActionCounters, LoaderError> {
         let map = self
             .ebpf
             .map(STATS)
-            .expect("every xskit program has a stats map");
+            .ok_or_else(|| missing_map(&self.function, STATS, "counter map"))?;
         let arr: PerCpuArray<&MapData, Counter> =
             PerCpuArray::try_from(map).map_err(map_err("opening the counter map"))?;
         ActionCounters::read(&arr).map_err(map_err("reading counters"))

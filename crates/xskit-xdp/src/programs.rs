@@ -18,6 +18,14 @@ pub enum Program {
     RedirectEcho,
     /// [`Program::RedirectEcho`], frags-aware (echo requests above a frame).
     RedirectEchoMultiBuffer,
+    /// Redirects TCP or UDP to chosen destination ports (and, if asked,
+    /// ICMP echo requests); passes everything else, so ARP, neighbour
+    /// discovery and ping keep working ([`XdpProgram::redirect_port`]).
+    ///
+    /// [`XdpProgram::redirect_port`]: crate::XdpProgram::redirect_port
+    RedirectPort,
+    /// [`Program::RedirectPort`], frags-aware.
+    RedirectPortMultiBuffer,
     /// Copies the head of each frame to a ring buffer and passes the frame.
     Capture,
     /// The generator's program for BPF_PROG_RUN live frames (XDP_TX).
@@ -36,6 +44,8 @@ impl Program {
             Program::RedirectMultiBuffer => "xdp_redirect_frags",
             Program::RedirectEcho => "xdp_redirect_echo",
             Program::RedirectEchoMultiBuffer => "xdp_redirect_echo_frags",
+            Program::RedirectPort => "xdp_redirect_port",
+            Program::RedirectPortMultiBuffer => "xdp_redirect_port_frags",
             Program::Capture => "xdp_capture",
             Program::Gen => "xdp_gen",
             Program::Filter => "xdp_filter",
@@ -50,7 +60,9 @@ impl Program {
             Program::Redirect
             | Program::RedirectMultiBuffer
             | Program::RedirectEcho
-            | Program::RedirectEchoMultiBuffer => XDP_REDIRECT_O,
+            | Program::RedirectEchoMultiBuffer
+            | Program::RedirectPort
+            | Program::RedirectPortMultiBuffer => XDP_REDIRECT_O,
             Program::Capture => XDP_CAPTURE_O,
             Program::Gen => XDP_GEN_O,
             Program::Filter => XDP_FILTER_O,
@@ -65,6 +77,8 @@ impl Program {
                 | Program::RedirectMultiBuffer
                 | Program::RedirectEcho
                 | Program::RedirectEchoMultiBuffer
+                | Program::RedirectPort
+                | Program::RedirectPortMultiBuffer
         )
     }
 
@@ -73,7 +87,9 @@ impl Program {
     pub fn is_frags_aware(self) -> bool {
         matches!(
             self,
-            Program::RedirectMultiBuffer | Program::RedirectEchoMultiBuffer
+            Program::RedirectMultiBuffer
+                | Program::RedirectEchoMultiBuffer
+                | Program::RedirectPortMultiBuffer
         )
     }
 

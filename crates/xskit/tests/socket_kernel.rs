@@ -168,7 +168,7 @@ fn drop_on_default_route_interface_needs_force() {
             prog.check_attach(&p.inner, true).unwrap();
             let e = prog.attach(&p.inner, HookChoice::Auto, false).unwrap_err();
             assert!(matches!(e, LoaderError::DefaultRoute { .. }), "{e}");
-            assert!(e.to_string().contains("--force"), "{e}");
+            assert!(e.to_string().contains("`force`"), "{e}");
             assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
             // The other end carries no default route: allowed.
             prog.attach(&p.peer, HookChoice::Auto, false).unwrap();

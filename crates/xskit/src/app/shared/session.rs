@@ -5,6 +5,7 @@
 //! with their applications and in `xsk`'s batches.)
 
 use crate::app::shared::args::SocketArgs;
+use crate::xdp::LoaderError;
 use crate::xdp::{HookChoice, Program, XdpHook, XdpProgram};
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -19,13 +20,13 @@ pub fn attach(
     force: bool,
     out: &mut dyn Write,
 ) -> Result<XdpHook> {
-    let program = prog.program();
-    let a = prog.attach(iface, mode, force).map_err(|e| {
-        if e.mtu_too_large() && !program.is_frags_aware() && program.has_xskmap() {
+    let (frags_aware, sockets) = (prog.is_frags_aware(), prog.has_xskmap());
+    let a = prog.attach(iface, mode, force).map_err(|e| match e {
+        _ if e.mtu_too_large() && !frags_aware && sockets => {
             anyhow::anyhow!("{e}; in xskit: -F/--multi-buffer")
-        } else {
-            e.into()
         }
+        LoaderError::DefaultRoute { .. } => anyhow::anyhow!("{e} (in xskit: --force)"),
+        _ => e.into(),
     })?;
     if let Some(why) = &a.fallback_reason {
         writeln!(

@@ -1,0 +1,188 @@
+//! The loader as a library: the caller's own program carrying frames to a
+//! socket through `register`, and the port program with the `udp_echo`
+//! example answering UDP while the kernel keeps ARP, ND and ping.
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use xsk::{FrameCopy, Xsk, XskConfig};
+use xskit::app::measure::demo::ping_series;
+use xskit::net::{netns, packet::PacketSocket, veth};
+use xskit::testing::{
+    experimental_frame, have_root, in_inner, in_netns, in_outer, is_experimental, sandbox,
+    veth_pair,
+};
+use xskit::xdp::{HookChoice, Program, XdpProgram};
+
+/// One of our objects, loaded from its ELF bytes as the caller's own would
+/// be: the socket registered in the XSKMAP it names receives the frames.
+#[test]
+fn a_foreign_program_carries_frames_to_a_socket_through_register() {
+    if !have_root("a_foreign_program_carries_frames_to_a_socket_through_register") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let cfg = XskConfig {
+            bind: FrameCopy::Copy,
+            ..XskConfig::default()
+        };
+        let mut xsk = Xsk::new(&p.inner, 0, &cfg).unwrap();
+        xsk.refill(u32::MAX);
+        let elf = Program::Redirect.object();
+        let mut prog = XdpProgram::load_elf(elf, "xdp_redirect", Some("xsks_map"), 1).unwrap();
+        assert_eq!(prog.builtin(), None);
+        assert_eq!(prog.name(), "xdp_redirect");
+        prog.register(0, &xsk).unwrap();
+        prog.attach(&p.inner, HookChoice::Skb, false).unwrap();
+        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let src = veth::mac(&p.peer).unwrap();
+        let sent: Vec<Vec<u8>> = (0..20u8)
+            .map(|i| experimental_frame(src, &[i; 100]))
+            .collect();
+        for f in &sent {
+            peer.send(f).unwrap();
+        }
+        let mut got = Vec::new();
+        let mut batch = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < sent.len() && Instant::now() < deadline {
+            xsk.socket().poll_rx(100).unwrap();
+            xsk.recv(&mut batch, 64);
+            for f in batch.drain(..) {
+                let data = xsk.umem().data(&f);
+                if is_experimental(data) {
+                    got.push(data.to_vec());
+                }
+                xsk.release(f);
+            }
+            xsk.refill(u32::MAX);
+        }
+        assert_eq!(got, sent);
+        // A name that is no XSKMAP, or no program, is refused clearly.
+        let e = XdpProgram::load_elf(elf, "xdp_redirect", Some("xskit_stats"), 1).unwrap_err();
+        assert!(e.to_string().contains("not an XSKMAP"), "{e}");
+        let e = XdpProgram::load_elf(elf, "no_such", None, 1).unwrap_err();
+        assert!(e.to_string().contains("no program named no_such"), "{e}");
+    });
+}
+
+/// The `udp_echo` example, built beside this test by `cargo test --workspace`.
+fn udp_echo_example() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join("udp_echo");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (scripts/test), which builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// Ends the example when the test ends, however it ends.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The UdpInCsumErrors counter of this thread's namespace.
+fn udp_csum_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next().unwrap(), udp.next().unwrap());
+    let i = names
+        .split_whitespace()
+        .position(|n| n == "InCsumErrors")
+        .unwrap();
+    values.split_whitespace().nth(i).unwrap().parse().unwrap()
+}
+
+/// The port program redirects only UDP to port 7: the example answers
+/// every datagram of both families with a checksum the client's kernel
+/// accepts, while the kernel still resolves ARP and ND, answers ping, and
+/// refuses other ports; killing the example leaves nothing attached.
+#[test]
+fn the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping() {
+    if !have_root("the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping") {
+        return;
+    }
+    let example = udp_echo_example();
+    let g = sandbox("udpecho").unwrap();
+    let st = &g.0;
+    let mut child = Kill(in_inner(st, || {
+        Command::new(&example)
+            .args([&st.inner_if, "7"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    }));
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("ready"), "the example said {line:?}");
+
+    let (errors_before, answered, refused) = in_outer(st, || {
+        let before = udp_csum_errors();
+        let mut answered = 0;
+        for dst in [IpAddr::V4(st.inner_v4), IpAddr::V6(st.inner_v6)] {
+            let any: SocketAddr = if dst.is_ipv4() {
+                "0.0.0.0:0".parse().unwrap()
+            } else {
+                "[::]:0".parse().unwrap()
+            };
+            let s = UdpSocket::bind(any).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            for i in 0..20u32 {
+                let msg = format!("datagram {i} to {dst}");
+                s.send_to(msg.as_bytes(), (dst, 7)).unwrap();
+                let mut buf = [0u8; 1500];
+                let (n, from) = s.recv_from(&mut buf).unwrap();
+                assert_eq!(&buf[..n], msg.as_bytes());
+                assert_eq!(from, SocketAddr::new(dst, 7));
+                answered += 1;
+            }
+        }
+        // Another port is the kernel's: nothing listens, so it refuses.
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.connect((st.inner_v4, 9)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send(b"x").unwrap();
+        let refused = s.recv(&mut [0u8; 16]).unwrap_err().kind();
+        (before, answered, refused)
+    });
+    assert_eq!(answered, 40);
+    assert_eq!(refused, std::io::ErrorKind::ConnectionRefused);
+    let errors_after = in_outer(st, udp_csum_errors);
+    assert_eq!(errors_after, errors_before, "replies with bad UDP checksums");
+
+    // The kernel answers ping over both families, and resolved the
+    // neighbours (ARP, ND) the datagrams needed.
+    for dst in [IpAddr::V4(st.inner_v4), IpAddr::V6(st.inner_v6)] {
+        let s = in_outer(st, || ping_series(dst, 5, 56, Duration::ZERO).unwrap());
+        assert_eq!((s.correct, s.wrong), (5, 0), "ping {dst}");
+    }
+    let neigh = in_outer(st, || netns::ip_output(&["neigh", "show", "dev", &st.outer_if]))
+        .unwrap();
+    for addr in [st.inner_v4.to_string(), st.inner_v6.to_string()] {
+        assert!(
+            neigh
+                .lines()
+                .any(|l| l.starts_with(&format!("{addr} ")) && l.contains("lladdr")),
+            "no neighbour entry for {addr}: {neigh}"
+        );
+    }
+    drop(child);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()).is_some() {
+        assert!(Instant::now() < deadline, "the program outlived the example");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
