@@ -226,6 +226,16 @@ const EXPRESSIONS: &[&str] = &[
     "port 53 or 22",
     "ether src 02:00:00:00:00:07 or ether dst host 02:00:00:00:00:08",
     "! udp && ! arp",
+    "portrange 20-60",
+    "udp dst portrange 50-4000",
+    "src portrange 5000-60000 or tcp",
+    "ip proto 6",
+    "ip6 proto 17",
+    "proto 17",
+    "greater 80",
+    "less 70",
+    "len > 70 and udp",
+    "len != 82",
 ];
 
 #[test]
@@ -334,7 +344,53 @@ fn pcapng_names_the_interface_and_comments_each_packet_and_snaplen_cuts() {
             _ => {}
         }
     }
+    // `dump -r` reads it back: text lines, and pcap with the same frames,
+    // lengths and times.
+    let read = |extra: &[&str]| {
+        let o = Command::new(XSKIT)
+            .args(["dump", "-r", p])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "dump -r {extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    let text = String::from_utf8(read(&[])).unwrap();
+    let pcap = read(&["-w", "-"]);
     let _ = std::fs::remove_file(&path);
+    // Lines describe the 40 bytes kept, with each frame's whole length.
+    assert_eq!(text.lines().count(), frames.len(), "{text}");
+    for (l, f) in text.lines().zip(&frames) {
+        assert!(l.ends_with(&format!("length {}", f.len())), "{l}");
+    }
+    let cut: Vec<String> = frames
+        .iter()
+        .map(|f| {
+            f[..f.len().min(40)]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(frames_of(&pcap), cut);
+    let mut r = pcap_file::pcap::PcapReader::new(&pcap[..]).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for f in &frames {
+        let p = r.next_raw_packet().unwrap().unwrap();
+        assert_eq!(p.orig_len as usize, f.len());
+        assert!(
+            u64::from(p.ts_sec).abs_diff(now) < 600,
+            "time {} read back, now {now}",
+            p.ts_sec
+        );
+    }
     assert_eq!(names, std::slice::from_ref(&g.0.inner_if));
     assert_eq!(packets.len(), frames.len(), "{packets:?}");
     for ((orig, kept, comment), f) in packets.iter().zip(&frames) {

@@ -1,8 +1,12 @@
 //! Capture filter expressions in tcpdump's syntax, for `xskit dump`:
-//! `host`, `net`, `port`, `src`/`dst`, `ether src|dst|host`, the protocols
-//! `tcp udp icmp icmp6 arp ip ip6`, `vlan [ID]`, `and or not` (`&& || !`)
-//! and parentheses. Applied in user space to each frame the capture
-//! delivers (the XDP program still copies every frame).
+//! `host`, `net`, `port`, `portrange A-B`, `src`/`dst`, `ether
+//! src|dst|host`, the protocols `tcp udp icmp icmp6 arp ip ip6`, `ip proto
+//! N`, `ip6 proto N`, `proto N`, `vlan [ID]`, `greater N`, `less N`, `len`
+//! compared with `> < >= <= = !=`, `inbound` (every frame: XDP sees only
+//! received ones) and `outbound` (none), `and or not` (`&& || !`) and
+//! parentheses. Applied in user space to each frame the capture delivers
+//! (the XDP program still copies every frame). Byte-offset expressions
+//! (`tcp[13] & 2 != 0`, `tcp[tcpflags]`) are refused with that reason.
 //!
 //! Hand-written rather than libpcap's compiler: xskit depends on no C
 //! library, and the primitives above are a small, fixed language. Like
@@ -40,10 +44,57 @@ enum Node {
     Not(Box<Node>),
     Proto(Proto, usize),
     Net(Proto, Dir, IpAddr, u8, usize),
-    Port(Proto, Dir, u16, usize),
+    /// Ports `lo..=hi` (`port N` is `N..=N`).
+    Port(Proto, Dir, u16, u16, usize),
+    /// The IP protocol number (of IPv4 if true, IPv6 if false, or either).
+    IpProto(Option<bool>, u8, usize),
+    /// The frame's length on the wire compared with a number.
+    Len(Cmp, usize),
+    /// Always true or always false (`inbound`, `outbound`).
+    Const(bool),
     Ether(Dir, [u8; 6], usize),
     Vlan(Option<u16>, usize),
 }
+
+/// A comparison of `len` (and `greater`, `less`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cmp {
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Eq,
+    Ne,
+}
+
+impl Cmp {
+    fn parse(w: &str) -> Option<Cmp> {
+        Some(match w {
+            ">" => Cmp::Gt,
+            "<" => Cmp::Lt,
+            ">=" => Cmp::Ge,
+            "<=" => Cmp::Le,
+            "=" | "==" => Cmp::Eq,
+            "!=" => Cmp::Ne,
+            _ => return None,
+        })
+    }
+    fn holds(self, a: usize, b: usize) -> bool {
+        match self {
+            Cmp::Gt => a > b,
+            Cmp::Lt => a < b,
+            Cmp::Ge => a >= b,
+            Cmp::Le => a <= b,
+            Cmp::Eq => a == b,
+            Cmp::Ne => a != b,
+        }
+    }
+}
+
+/// What a primitive may be, for the error that names the way out.
+const EXPECTED: &str = "expected host, net, port, portrange, an IP address, \
+     ip, ip6, arp, tcp, udp, icmp, icmp6, proto, ether, vlan, greater, less, len, \
+     inbound or outbound";
 
 /// A compiled filter expression.
 #[derive(Clone, Debug)]
@@ -62,7 +113,8 @@ fn tokens(s: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = None;
     for (i, c) in s.char_indices() {
-        let special = matches!(c, '(' | ')' | '!');
+        // `!` is `not`, but `!=` compares.
+        let special = matches!(c, '(' | ')') || (c == '!' && !s[i + 1..].starts_with('='));
         if c.is_whitespace() || special {
             if let Some(b) = start.take() {
                 out.push(&s[b..i]);
@@ -136,13 +188,40 @@ impl<'a> Parser<'a> {
             _ => None,
         };
         if let Some(p) = proto {
-            if matches!(self.peek(), Some("src" | "dst" | "host" | "net" | "port")) {
+            if matches!(self.peek(), Some("proto")) && matches!(p, Proto::Ip | Proto::Ip6) {
+                self.pos += 1;
+                return self.ip_proto(Some(p == Proto::Ip));
+            }
+            if matches!(
+                self.peek(),
+                Some("src" | "dst" | "host" | "net" | "port" | "portrange")
+            ) {
                 let w = self.next().expect("peeked");
                 return self.qualified(p, w);
             }
+            if self.peek().is_some_and(|n| n.starts_with('[')) || w.contains('[') {
+                bail!("byte-offset expressions ({w}[...]) are not supported by xskit's filter");
+            }
             return Ok(Node::Proto(p, off));
         }
+        if w.contains('[') {
+            bail!("byte-offset expressions ({w}) are not supported by xskit's filter");
+        }
         match w {
+            "proto" => self.ip_proto(None),
+            "inbound" => Ok(Node::Const(true)),
+            "outbound" => Ok(Node::Const(false)),
+            "greater" | "less" => {
+                let n = self.number(w)?;
+                Ok(Node::Len(if w == "greater" { Cmp::Ge } else { Cmp::Le }, n))
+            }
+            "len" => {
+                let op = self.next();
+                let cmp = op.and_then(Cmp::parse).with_context(|| {
+                    format!("`len` is compared with > < >= <= = or != and a number, not {op:?}")
+                })?;
+                Ok(Node::Len(cmp, self.number("len")?))
+            }
             "vlan" => {
                 let id = match self.peek().and_then(|v| v.parse::<u16>().ok()) {
                     Some(id) if id < 4096 => {
@@ -173,6 +252,27 @@ impl<'a> Parser<'a> {
             _ => self.qualified(Proto::Any, w),
         }
     }
+    /// A number after `what` (`greater 70`).
+    fn number(&mut self, what: &str) -> Result<usize> {
+        let v = self.next();
+        v.and_then(|v| v.parse().ok())
+            .with_context(|| format!("`{what}` needs a number of bytes, not {v:?}"))
+    }
+
+    /// `proto N` after `ip`, `ip6` (`v4`: Some) or alone (either family).
+    fn ip_proto(&mut self, v4: Option<bool>) -> Result<Node> {
+        let v = self.next();
+        let n = match v {
+            Some(n) => n.parse::<u8>().map_err(|_| {
+                anyhow::anyhow!(
+                    "`proto` takes a protocol number 0 to 255 (6 tcp, 17 udp, 1 icmp, 58 icmp6), not {n:?}"
+                )
+            })?,
+            None => bail!("`proto` needs a protocol number (6 tcp, 17 udp, 1 icmp, 58 icmp6)"),
+        };
+        Ok(Node::IpProto(v4, n, self.off))
+    }
+
     /// `[src|dst] (host|net|port) VALUE` or a bare VALUE, `w` read already.
     fn qualified(&mut self, proto: Proto, mut w: &'a str) -> Result<Node> {
         let mut dir = Dir::Either;
@@ -183,7 +283,7 @@ impl<'a> Parser<'a> {
                 .context("`src`/`dst` needs host, net, port or an address")?;
         }
         let (kind, value) = match w {
-            "host" | "net" | "port" => (
+            "host" | "net" | "port" | "portrange" => (
                 w,
                 self.next()
                     .with_context(|| format!("`{w}` needs a value"))?,
@@ -192,6 +292,10 @@ impl<'a> Parser<'a> {
                 // A bare value repeats the last qualifiers.
                 Some((p, d, k)) if proto == Proto::Any && dir == Dir::Either => {
                     return self.value(p, d, k, w);
+                }
+                // Anything that cannot be an address is no primitive.
+                _ if !w.contains(['.', ':']) && w.parse::<u8>().is_err() => {
+                    bail!("unknown word {w:?} in the filter expression: {EXPECTED}")
                 }
                 _ => ("host", w),
             },
@@ -202,17 +306,27 @@ impl<'a> Parser<'a> {
         self.last = Some((proto, dir, kind));
         let off = self.off;
         match kind {
-            "port" => {
-                let port: u16 = v
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("{v:?} is not a port number (0 to 65535)"))?;
+            "port" | "portrange" => {
+                let number = |p: &str| {
+                    p.parse::<u16>()
+                        .map_err(|_| anyhow::anyhow!("{p:?} is not a port number (0 to 65535)"))
+                };
+                let (lo, hi) = if kind == "port" {
+                    (number(v)?, number(v)?)
+                } else {
+                    let (a, b) = v.split_once('-').with_context(|| {
+                        format!("portrange {v}: write the range as FIRST-LAST, e.g. 20-25")
+                    })?;
+                    let (a, b) = (number(a)?, number(b)?);
+                    (a.min(b), a.max(b))
+                };
                 if !matches!(
                     proto,
                     Proto::Any | Proto::Tcp | Proto::Udp | Proto::Ip | Proto::Ip6
                 ) {
-                    bail!("`port` applies to tcp or udp, not to this protocol");
+                    bail!("`{kind}` applies to tcp or udp, not to this protocol");
                 }
-                Ok(Node::Port(proto, dir, port, off))
+                Ok(Node::Port(proto, dir, lo, hi, off))
             }
             _ => {
                 let (addr, len) = match v.split_once('/') {
@@ -233,6 +347,13 @@ impl<'a> Parser<'a> {
                 };
                 if kind == "host" && len != max {
                     bail!("host {v}: a host has no prefix length (use net)");
+                }
+                // As tcpdump: a net with host bits set is a mistake.
+                if kind == "net" && network(addr, len) != addr {
+                    bail!(
+                        "net {v}: the address has bits set past the prefix length (the network is {}/{len})",
+                        network(addr, len)
+                    );
                 }
                 Ok(Node::Net(proto, dir, addr, len, off))
             }
@@ -263,6 +384,11 @@ impl std::str::FromStr for Filter {
 
 fn be16(d: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(d.get(at..at + 2)?.try_into().ok()?))
+}
+
+/// `addr` with the bits past `len` cleared.
+fn network(addr: IpAddr, len: u8) -> IpAddr {
+    crate::xdp::addr::cidr(addr, len).map_or(addr, |c| crate::xdp::addr::network(&c))
 }
 
 fn prefix_match(a: &[u8], b: &[u8], len: u8) -> bool {
@@ -314,11 +440,11 @@ fn proto_ok(p: Proto, d: &[u8], off: usize) -> bool {
 }
 
 impl Node {
-    fn matches(&self, d: &[u8]) -> bool {
+    fn matches(&self, d: &[u8], wire_len: usize) -> bool {
         match self {
-            Node::And(a, b) => a.matches(d) && b.matches(d),
-            Node::Or(a, b) => a.matches(d) || b.matches(d),
-            Node::Not(a) => !a.matches(d),
+            Node::And(a, b) => a.matches(d, wire_len) && b.matches(d, wire_len),
+            Node::Or(a, b) => a.matches(d, wire_len) || b.matches(d, wire_len),
+            Node::Not(a) => !a.matches(d, wire_len),
             Node::Proto(p, off) => proto_ok(*p, d, *off),
             Node::Vlan(id, off) => {
                 matches!(be16(d, 12 + off), Some(0x8100 | 0x88a8 | 0x9100))
@@ -359,7 +485,12 @@ impl Node {
                     Dir::Either => s || t,
                 }
             }
-            Node::Port(p, dir, port, off) => {
+            Node::Const(b) => *b,
+            Node::Len(cmp, n) => cmp.holds(wire_len, *n),
+            Node::IpProto(v4, n, off) => {
+                ip(d, *off).is_some_and(|(proto, _, _, _, is4)| proto == *n && v4.is_none_or(|v| v == is4))
+            }
+            Node::Port(p, dir, lo, hi, off) => {
                 let Some((proto, _, _, Some(l4), v4)) = ip(d, *off) else {
                     return false;
                 };
@@ -373,7 +504,8 @@ impl Node {
                 if !fam_ok || !matches!(proto, 6 | 17 | 132) {
                     return false;
                 }
-                let (s, t) = (be16(d, l4) == Some(*port), be16(d, l4 + 2) == Some(*port));
+                let hit = |p: Option<u16>| p.is_some_and(|p| (*lo..=*hi).contains(&p));
+                let (s, t) = (hit(be16(d, l4)), hit(be16(d, l4 + 2)));
                 match dir {
                     Dir::Src => s,
                     Dir::Dst => t,
@@ -385,9 +517,16 @@ impl Node {
 }
 
 impl Filter {
-    /// True if the frame `data` (Ethernet) matches.
+    /// True if the frame `data` (Ethernet) matches, taken whole: its
+    /// length on the wire is `data.len()`.
     pub fn matches(&self, data: &[u8]) -> bool {
-        self.0.matches(data)
+        self.0.matches(data, data.len())
+    }
+
+    /// True if the frame matches, of which `data` is the captured part of
+    /// `wire_len` bytes (`len`, `greater` and `less` compare `wire_len`).
+    pub fn matches_frame(&self, data: &[u8], wire_len: usize) -> bool {
+        self.0.matches(data, wire_len)
     }
 }
 
@@ -436,6 +575,18 @@ mod tests {
             ("!ip && udp", false, true),
             ("ether src 02:00:00:00:00:01 and vlan", false, false),
             ("icmp or icmp6", false, false),
+            ("portrange 50-60", true, false),
+            ("udp dst portrange 70-90", false, true),
+            ("src portrange 1-5", false, true),
+            ("ip proto 17", true, false),
+            ("ip6 proto 17", false, true),
+            ("proto 6", false, false),
+            ("greater 60", true, true),
+            ("less 70", true, false),
+            ("len > 70", false, true),
+            ("len != 82", true, false),
+            ("inbound", true, true),
+            ("outbound", false, false),
         ] {
             assert_eq!(f(e).matches(&udp), want4, "{e} on IPv4");
             assert_eq!(f(e).matches(&udp6), want6, "{e} on IPv6");
@@ -452,5 +603,25 @@ mod tests {
         ] {
             assert!(bad.parse::<Filter>().is_err(), "{bad}");
         }
+        // Errors that say what was expected.
+        for (bad, says) in [
+            ("portrange 20", "FIRST-LAST"),
+            ("portrange 20-x", "\"x\" is not a port number"),
+            ("greater x", "`greater` needs a number"),
+            ("len 70", "`len` is compared with"),
+            ("tcp[tcpflags] & 2 != 0", "byte-offset expressions"),
+            ("tcp [13] = 2", "byte-offset expressions"),
+            ("ip proto tcp", "protocol number 0 to 255"),
+            ("net 198.18.5.1/24", "the network is 198.18.5.0/24"),
+            ("net fc00::1/64", "the network is fc00::/64"),
+            ("foo", "expected host, net"),
+            ("udp and bar", "unknown word \"bar\""),
+        ] {
+            let e = bad.parse::<Filter>().unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // `len` compares the length on the wire, not what was captured.
+        assert!(f("greater 100").matches_frame(&udp[..40], 100));
+        assert!(!f("greater 100").matches_frame(&udp, 99));
     }
 }
