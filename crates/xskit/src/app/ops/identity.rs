@@ -17,7 +17,8 @@
 //! - a live network namespace has that inode but another cookie (the
 //!   number was reused: two live namespaces never share one), or
 //! - no live network namespace has that inode, and this process can see
-//!   every process (it runs in the initial PID namespace).
+//!   every process (it runs in the initial PID namespace, and nothing it
+//!   looked at was refused to it).
 //!
 //! Live namespaces are looked for where something holds them: nsfs bind
 //! mounts (`/run/netns/NAME`, container runtimes' own) in the mount table
@@ -186,6 +187,23 @@ pub struct Scan {
     holders: Option<BTreeMap<u64, Vec<PathBuf>>>,
     /// Open file descriptors scanned too.
     fds: bool,
+    /// Something could not be read for want of permission: the scan
+    /// cannot prove that a namespace is gone.
+    incomplete: bool,
+}
+
+/// The `net:[N]` inode a namespace link points to; notes a link this
+/// process may not read (one that vanished meanwhile does not count).
+fn read_net_link(link: &Path, incomplete: &mut bool) -> Option<u64> {
+    match std::fs::read_link(link) {
+        Ok(l) => net_inode(l.to_str()?),
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                *incomplete = true;
+            }
+            None
+        }
+    }
 }
 
 /// `net:[4026532174]` → 4026532174.
@@ -245,26 +263,38 @@ impl Scan {
         Scan::default()
     }
 
-    /// True if this process sees every process of the machine.
-    fn sees_everything() -> bool {
-        std::fs::read_link("/proc/self/ns/pid").is_ok_and(|l| l.to_str() == Some(INIT_PID_NS))
+    /// True if this process sees every process of the machine (and the
+    /// scan could read all it looked at).
+    fn sees_everything(&self) -> bool {
+        !self.incomplete
+            && std::fs::read_link("/proc/self/ns/pid")
+                .is_ok_and(|l| l.to_str() == Some(INIT_PID_NS))
     }
 
     fn holders(&mut self) -> &mut BTreeMap<u64, Vec<PathBuf>> {
+        let incomplete = &mut self.incomplete;
         self.holders.get_or_insert_with(|| {
             let mut h: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
             let procs = numbered(Path::new("/proc"));
             // Mount tables: one per mount namespace in use.
             let mut mnt_seen = BTreeSet::new();
             for (pid, dir) in &procs {
-                let Ok(mnt) = std::fs::read_link(dir.join("ns/mnt")) else {
-                    continue;
+                let mnt = match std::fs::read_link(dir.join("ns/mnt")) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        *incomplete |= e.kind() == std::io::ErrorKind::PermissionDenied;
+                        continue;
+                    }
                 };
                 if !mnt_seen.insert(mnt) {
                     continue;
                 }
-                let Ok(text) = std::fs::read_to_string(dir.join("mountinfo")) else {
-                    continue;
+                let text = match std::fs::read_to_string(dir.join("mountinfo")) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        *incomplete |= e.kind() == std::io::ErrorKind::PermissionDenied;
+                        continue;
+                    }
                 };
                 for (ino, point) in nsfs_mounts(&text) {
                     let p = PathBuf::from(format!("/proc/{pid}/root{point}"));
@@ -275,10 +305,7 @@ impl Scan {
             for (_, dir) in &procs {
                 for (_, task) in numbered(&dir.join("task")) {
                     let link = task.join("ns/net");
-                    if let Some(ino) = std::fs::read_link(&link)
-                        .ok()
-                        .and_then(|l| net_inode(l.to_str()?))
-                    {
+                    if let Some(ino) = read_net_link(&link, incomplete) {
                         h.entry(ino).or_default().push(link);
                     }
                 }
@@ -293,16 +320,23 @@ impl Scan {
             return;
         }
         self.fds = true;
-        let h = self.holders();
+        let mut incomplete = false;
+        let mut found = Vec::new();
         for (_, dir) in numbered(Path::new("/proc")) {
-            for (_, fd) in numbered(&dir.join("fd")) {
-                if let Some(ino) = std::fs::read_link(&fd)
-                    .ok()
-                    .and_then(|l| net_inode(l.to_str()?))
-                {
-                    h.entry(ino).or_default().push(fd);
+            let fds = dir.join("fd");
+            if let Err(e) = std::fs::read_dir(&fds) {
+                incomplete |= e.kind() == std::io::ErrorKind::PermissionDenied;
+            }
+            for (_, fd) in numbered(&fds) {
+                if let Some(ino) = read_net_link(&fd, &mut incomplete) {
+                    found.push((ino, fd));
                 }
             }
+        }
+        self.incomplete |= incomplete;
+        let h = self.holders();
+        for (ino, fd) in found {
+            h.entry(ino).or_default().push(fd);
         }
     }
 
@@ -318,14 +352,14 @@ impl Scan {
     /// (false when none was found but this process cannot see every
     /// process).
     pub fn inode_unused(&mut self, inode: u64) -> bool {
-        Scan::sees_everything() && self.paths_of(inode).is_empty()
+        self.paths_of(inode).is_empty() && self.sees_everything()
     }
 
     /// Whether the namespace `ns` still exists.
     pub fn fate(&mut self, ns: Netns) -> Fate {
         let paths = self.paths_of(ns.inode);
         if paths.is_empty() {
-            return if Scan::sees_everything() {
+            return if self.sees_everything() {
                 Fate::Gone(format!(
                     "no network namespace has inode {} any more",
                     ns.inode
