@@ -136,20 +136,11 @@ fn a_namespace_that_gets_a_deleted_ones_inode_starts_with_no_rules_and_no_pins()
         "{:?}",
         pins()
     );
-    let filters = || {
+    assert!(
+        pins().iter().any(|p| p.ends_with("filter/filter_config")),
+        "{:?}",
         pins()
-            .iter()
-            .filter(|p| p.ends_with("filter/filter_config"))
-            .count()
-    };
-    assert_eq!(filters(), 1, "{:?}", pins());
-    // A second namespace with rules, deleted too.
-    let c = format!("{tag}c");
-    named.add(&c);
-    let cookie_c = cookie(&c);
-    ok(&["filter", "add", "deny", "udp", "dst", "53", "--netns", &c]);
-    assert_eq!(filters(), 2, "{:?}", pins());
-    named.del(&c);
+    );
     named.del(&a);
 
     // The kernel gives A's inode to a namespace made once A is freed.
@@ -193,21 +184,13 @@ fn a_namespace_that_gets_a_deleted_ones_inode_starts_with_no_rules_and_no_pins()
             assert!(row.get(k).is_none(), "{k} in {row}");
         }
     }
-    // Nothing made for B by looking, and A's and C's pins are gone.
-    assert!(
-        !pins()
-            .iter()
-            .any(|p| p.contains("if-dA") || p.contains("filter")),
-        "{:?}",
-        pins()
-    );
+    // Nothing made for B by looking, and A's pins are gone.
+    assert!(!pins().iter().any(|p| p.contains("if-dA")), "{:?}", pins());
     for dir in [
         bpf_dir(cookie_a),
         bpf_dir(cookie_b),
-        bpf_dir(cookie_c),
         run_dir(cookie_a),
         run_dir(cookie_b),
-        run_dir(cookie_c),
     ] {
         assert!(
             !dir.exists(),
@@ -288,8 +271,6 @@ fn state_of_older_xskit_keyed_by_inode_is_refused_here_and_removed_when_its_name
             "{args:?}: {err}"
         );
         assert!(o.stdout.is_empty(), "{args:?}");
-        // The inode-keyed directory of a namespace that is gone went.
-        assert!(!dead_bpf.exists());
     }
     // Nothing was made or applied meanwhile.
     assert!(!bpf_dir(cookie(&n)).exists());
@@ -301,18 +282,83 @@ fn state_of_older_xskit_keyed_by_inode_is_refused_here_and_removed_when_its_name
     let text = ok(&["filter", "list", "--netns", &n]);
     assert!(text.contains("no rules"), "{text}");
 
-    // Removed with one line where no namespace has the inode any more.
+    // Where no namespace has the inode any more: removed, in one line,
+    // if xskit can see every holder of a namespace; else kept (never
+    // used either way).
     std::fs::create_dir_all(dead_bpf.join("if-x")).unwrap();
     let o = xskit(&["status", "--netns", &n]);
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.lines()
-            .any(|l| l.contains(&format!("removed {}", dead_bpf.display()))
-                && l.contains("no namespace has any more")),
-        "{err}"
-    );
-    assert!(!dead_bpf.exists());
+    if proves_absence() {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("removed {}", dead_bpf.display()))
+                    && l.contains("no namespace has any more")),
+            "{err}"
+        );
+        assert!(!dead_bpf.exists());
+    } else {
+        assert!(!err.contains("removed"), "{err}");
+        assert!(dead_bpf.exists());
+    }
+}
+
+/// True if xskit can prove here that no namespace has an inode (root may
+/// be refused the namespace links of some processes, as of this VM's PID 1).
+fn proves_absence() -> bool {
+    let yes = xskit::app::ops::identity::Scan::new().can_prove_absence();
+    if !yes {
+        eprintln!("some process's namespaces are hidden from root here: xskit removes no state for want of a holder");
+    }
+    yes
+}
+
+#[test]
+fn a_deleted_namespaces_state_goes_once_it_provably_no_longer_exists() {
+    if !have_root("a_deleted_namespaces_state_goes_once_it_provably_no_longer_exists") {
+        return;
+    }
+    let _serial = serial();
+    let mut named = Named(Vec::new());
+    let tag = format!("xst{}", std::process::id());
+    let (c, d) = (format!("{tag}gone"), format!("{tag}here"));
+    named.add(&c);
+    named.add(&d);
+    let cookie_c = cookie(&c);
+    ok(&["filter", "add", "deny", "udp", "dst", "53", "--netns", &c]);
+    assert!(bpf_dir(cookie_c).join("filter").exists());
+    named.del(&c);
+    struct Forget(u64);
+    impl Drop for Forget {
+        fn drop(&mut self) {
+            let _ = state::forget_namespace(self.0);
+        }
+    }
+    let _forget = Forget(cookie_c);
+    let o = xskit(&["filter", "list", "--netns", &d]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains(&format!("netns-{cookie_c}")))
+        .map(str::to_string);
+    if proves_absence() {
+        let line = line.unwrap_or_else(|| panic!("nothing said about cookie {cookie_c}: {err}"));
+        assert!(
+            line.contains("removed") && line.contains("no longer exists"),
+            "{line}"
+        );
+        assert!(!bpf_dir(cookie_c).exists() && !run_dir(cookie_c).exists());
+    } else if let Some(line) = line {
+        // Only a reused inode proves it gone here.
+        assert!(line.contains("belongs to another namespace now"), "{line}");
+        assert!(!bpf_dir(cookie_c).exists() && !run_dir(cookie_c).exists());
+    } else {
+        assert!(bpf_dir(cookie_c).join("filter").exists());
+    }
+    // D has nothing of C's.
+    let list = json(&["filter", "list", "--json", "--netns", &d]);
+    assert_eq!(list["rules"], Value::Array(vec![]), "{list}");
 }
 
 #[test]

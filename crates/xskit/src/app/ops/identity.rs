@@ -20,6 +20,11 @@
 //!   every process (it runs in the initial PID namespace, and nothing it
 //!   looked at was refused to it).
 //!
+//! A process whose namespace links this process may not read (root may be
+//! refused some, as a PID 1 shielded by its supervisor) could hold any
+//! namespace: then no namespace is taken to be gone for want of a holder,
+//! only for a reused inode.
+//!
 //! Live namespaces are looked for where something holds them: nsfs bind
 //! mounts (`/run/netns/NAME`, container runtimes' own) in the mount table
 //! of every mount namespace in use, every thread's `/proc/PID/task/TID/ns/net`,
@@ -353,6 +358,16 @@ impl Scan {
     /// process).
     pub fn inode_unused(&mut self, inode: u64) -> bool {
         self.paths_of(inode).is_empty() && self.sees_everything()
+    }
+
+    /// True if this scan can prove a namespace gone by finding nothing
+    /// that holds it: it saw every process, thread, descriptor and mount
+    /// table of the machine (false where even root may not read some, as
+    /// a PID 1 shielded by its supervisor).
+    pub fn can_prove_absence(&mut self) -> bool {
+        self.holders();
+        self.scan_fds();
+        self.sees_everything()
     }
 
     /// Whether the namespace `ns` still exists.
