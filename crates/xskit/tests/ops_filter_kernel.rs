@@ -418,3 +418,73 @@ fn default_deny_with_ssh_allowed_keeps_tcp_across_a_neighbour_flush_until_arp_or
         "{out}"
     );
 }
+
+#[test]
+fn rule_counts_shared_by_two_interfaces_are_given_once() {
+    if !have_root("rule_counts_shared_by_two_interfaces_are_given_once") {
+        return;
+    }
+    in_netns(|| {
+        let p = quiet_pair();
+        let _cleanup = Cleanup;
+        ok(&["filter", "add", "deny", "udp", "dst", "9"]);
+        ok(&["load", "filter", &p.inner, &p.peer]);
+        // Only the inner end receives them.
+        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 5);
+        let v = status_json();
+        let (a, b) = (row(&v, &p.inner), row(&v, &p.peer));
+        assert_eq!(a["counters"]["dropped"], 5, "{a}");
+        assert_eq!(b["counters"]["dropped"], 0, "{b}");
+        // The rule's count is there once, on one row, both rows naming
+        // the interfaces that share it.
+        let with_rules: Vec<&Value> = [&a, &b]
+            .into_iter()
+            .filter(|r| r.get("rules").is_some())
+            .collect();
+        assert_eq!(with_rules.len(), 1, "{v}");
+        assert_eq!(with_rules[0]["rules"][0]["hits"], 5, "{v}");
+        for r in [&a, &b] {
+            let by: Vec<&str> = r["filter_shared_by"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{r}"))
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect();
+            let mut sorted = by.clone();
+            sorted.sort();
+            let mut want = vec![p.inner.as_str(), p.peer.as_str()];
+            want.sort();
+            assert_eq!(sorted, want, "{r}");
+        }
+        // Text: the rule line once.
+        let text = ok(&["status"]);
+        assert_eq!(text.matches("deny udp dst 9").count(), 1, "{text}");
+        assert!(
+            text.contains("one set of rules and counts for all of them"),
+            "{text}"
+        );
+        // Prometheus: one series per rule, so sum() is the true count.
+        let prom = ok(&["status", "--prometheus"]);
+        let series: Vec<&str> = prom
+            .lines()
+            .filter(|l| {
+                l.starts_with("xskit_filter_rule_packets_total{") && l.contains("deny udp dst 9")
+            })
+            .collect();
+        assert_eq!(series.len(), 1, "{prom}");
+        assert!(series[0].ends_with(" 5"), "{prom}");
+        assert!(
+            series[0].contains(&p.inner) && series[0].contains(&p.peer),
+            "{prom}"
+        );
+        let kinds = prom
+            .lines()
+            .filter(|l| {
+                l.starts_with("xskit_filter_frames_total{") && l.contains("kind=\"non_ip\"")
+            })
+            .count();
+        assert_eq!(kinds, 1, "{prom}");
+        ok(&["unload", "--all"]);
+        cleanup();
+    });
+}

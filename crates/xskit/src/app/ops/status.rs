@@ -110,9 +110,15 @@ pub struct StatusRow {
     /// A load waiting for confirmation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Waiting>,
-    /// The filter's rules and counts (xdp_filter).
+    /// The filter's rules and counts (xdp_filter). The rule maps, and so
+    /// the counts, are one set per namespace, shared by every interface
+    /// the filter is on: they are given once, on the first of them.
     #[serde(flatten)]
     pub filter: Option<FilterReport>,
+    /// Every interface the filter is on (on each of them), when it is on
+    /// more than one: the rules and counts are theirs together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_shared_by: Option<Vec<String>>,
 }
 
 /// `xskit status`: a table of interfaces (JSON: an array of rows).
@@ -148,6 +154,7 @@ pub fn status_rows() -> Result<StatusReport> {
             actions: None,
             waiting: None,
             filter: None,
+            filter_shared_by: None,
         };
         if let Some(m) = meta.as_ref() {
             if let Some(t) = m.reverted_at {
@@ -189,6 +196,20 @@ pub fn status_rows() -> Result<StatusReport> {
         }
         rows.push(row);
     }
+    // One set of rules and counts per namespace: on the first row only.
+    let on: Vec<String> = rows
+        .iter()
+        .filter(|r| r.filter.is_some())
+        .map(|r| r.iface.clone())
+        .collect();
+    if on.len() > 1 {
+        for r in rows.iter_mut().filter(|r| r.filter.is_some()) {
+            if r.iface != on[0] {
+                r.filter = None;
+            }
+            r.filter_shared_by = Some(on.clone());
+        }
+    }
     Ok(StatusReport(rows))
 }
 
@@ -206,8 +227,40 @@ impl fmt::Display for StatusReport {
         for r in &self.0 {
             write!(f, "\n{r}")?;
         }
+        for r in &self.0 {
+            if let (Some(x), Some(by)) = (&r.filter, &r.filter_shared_by) {
+                let head = format!(
+                    "\nfilter on {} (one set of rules and counts for all of them): ",
+                    by.join(", ")
+                );
+                write_filter(f, x, &head, "\n    ")?;
+            }
+        }
         Ok(())
     }
+}
+
+/// The filter's summary line after `head`, then each rule after `indent`.
+fn write_filter(
+    f: &mut fmt::Formatter<'_>,
+    x: &FilterReport,
+    head: &str,
+    indent: &str,
+) -> fmt::Result {
+    write!(
+        f,
+        "{head}default {}, {} rule(s), non-IP {}, malformed {}, ARP passed {}, ND passed {}",
+        x.default,
+        x.rules.len(),
+        x.non_ip,
+        x.malformed,
+        x.arp_passed,
+        x.nd_passed
+    )?;
+    for rule in &x.rules {
+        write!(f, "{indent}{rule}")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for StatusRow {
@@ -269,20 +322,15 @@ impl fmt::Display for StatusRow {
                 )?;
             }
         }
-        if let Some(x) = &self.filter {
-            write!(
+        match (&self.filter, &self.filter_shared_by) {
+            // Given once, after the table.
+            (_, Some(by)) => write!(
                 f,
-                "\n    filter: default {}, {} rule(s), non-IP {}, malformed {}, ARP passed {}, ND passed {}",
-                x.default,
-                x.rules.len(),
-                x.non_ip,
-                x.malformed,
-                x.arp_passed,
-                x.nd_passed
-            )?;
-            for rule in &x.rules {
-                write!(f, "\n    {rule}")?;
-            }
+                "\n    filter: one set of rules and counts for {}, below the table",
+                by.join(", ")
+            )?,
+            (Some(x), None) => write_filter(f, x, "\n    filter: ", "\n    ")?,
+            (None, None) => {}
         }
         Ok(())
     }
@@ -345,10 +393,16 @@ impl StatusReport {
                 );
             }
             if let Some(x) = &r.filter {
+                // Shared counts: one series, labelled with every interface.
+                let iface = r
+                    .filter_shared_by
+                    .as_ref()
+                    .map_or_else(|| iface.to_string(), |v| v.join(","));
+                let iface = iface.as_str();
                 for rule in &x.rules {
                     for (name, help, n) in [
-                        ("xskit_filter_rule_packets_total", "Frames a filter rule decided (the rule maps are shared by every interface the filter is on)", rule.hits),
-                        ("xskit_filter_rule_bytes_total", "Bytes of the frames a filter rule decided (shared maps, as above)", rule.bytes),
+                        ("xskit_filter_rule_packets_total", "Frames a filter rule decided; the rule maps are one set per namespace, so one series covers every interface the filter is on (listed in the interface label, comma-separated)", rule.hits),
+                        ("xskit_filter_rule_bytes_total", "Bytes of the frames a filter rule decided (one series for every interface the filter is on, as above)", rule.bytes),
                     ] {
                         v.push(
                             Sample::counter(name, help, n)

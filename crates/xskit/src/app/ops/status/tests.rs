@@ -81,6 +81,7 @@ fn row(iface: &str) -> StatusRow {
             arp_passed: 43,
             nd_passed: 44,
         }),
+        filter_shared_by: None,
     }
 }
 
@@ -117,6 +118,38 @@ fn waiting_is_said_only_while_the_waiting_process_lives() {
         &StatusReport(vec![r]),
         &["0.reverted.at", "0.waiting.deadline"],
     );
+}
+
+#[test]
+fn a_filter_shared_by_two_interfaces_is_given_once() {
+    let mut a = row("xsk0");
+    let mut b = row("xsk1");
+    b.filter = None;
+    for r in [&mut a, &mut b] {
+        r.filter_shared_by = Some(vec!["xsk0".into(), "xsk1".into()]);
+    }
+    let r = StatusReport(vec![a, b]);
+    let t = r.to_string();
+    assert_eq!(t.matches("allow tcp dst 22").count(), 1, "{t}");
+    assert!(
+        t.contains("filter on xsk0, xsk1 (one set of rules and counts for all of them)"),
+        "{t}"
+    );
+    crate::app::shared::report::assert_text_shows_json(
+        &r,
+        &[
+            "0.reverted.at",
+            "0.waiting.deadline",
+            "1.reverted.at",
+            "1.waiting.deadline",
+        ],
+    );
+    let prom = crate::app::shared::metrics::render(&r.prometheus());
+    let rule: Vec<&str> = prom
+        .lines()
+        .filter(|l| l.starts_with("xskit_filter_rule_packets_total{"))
+        .collect();
+    assert_eq!(rule, ["xskit_filter_rule_packets_total{interface=\"xsk0,xsk1\",program=\"xdp_filter\",rule=\"allow tcp dst 22\",id=\"5\"} 4001"], "{prom}");
 }
 
 #[test]
