@@ -1,5 +1,8 @@
-//! Helpers for kernel tests: privilege check and a private network
-//! namespace per test, so tests run in parallel and never touch the host.
+//! Helpers for kernel tests, of the library's side: privilege check, a
+//! private network namespace per test (so tests run in parallel and never
+//! touch the host), sandboxes, veth pairs, test frames, quiet application
+//! options. The helpers that run the `xskit` binary live with the tests
+//! (`tests/common/mod.rs`), which alone know where it is.
 
 use crate::net::{netns, veth};
 use anyhow::Result;
@@ -120,4 +123,43 @@ pub fn in_inner<R: Send>(
 pub fn kernel() -> (u32, u32) {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     crate::app::doctor::rules::kernel_version(release.trim())
+}
+
+/// Set by scripts/vm-test: the CPU is emulated (tens to a hundred times
+/// slower), so tests that measure take shorter windows and longer deadlines.
+pub fn slow() -> bool {
+    std::env::var_os("XSKIT_TEST_SLOW").is_some()
+}
+
+/// `xskit echo`'s options for a responder on `iface` that waits in poll()
+/// and prints nothing until its summary.
+pub fn echo_args(iface: &str) -> crate::app::echo::EchoArgs {
+    let mut a: crate::app::echo::EchoArgs = crate::app::shared::args::defaults();
+    a.socket.interface = Some(iface.to_string());
+    a.socket.poll = true;
+    a.socket.quiet = true;
+    a.socket.interval = std::time::Duration::from_secs(3600);
+    a
+}
+
+/// Receives until `want` experimental frames ([`is_experimental`]) arrived
+/// on `xsk` or 5 s passed, and returns their bytes; other frames (router
+/// solicitations and such) are released at once.
+pub fn recv_experimental(xsk: &mut xsk::Xsk, want: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut batch = Vec::with_capacity(64);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while got.len() < want && std::time::Instant::now() < deadline {
+        xsk.socket().poll_rx(100).expect("poll the socket");
+        xsk.recv(&mut batch, 64);
+        for f in batch.drain(..) {
+            let data = xsk.umem().data(&f);
+            if is_experimental(data) {
+                got.push(data.to_vec());
+            }
+            xsk.release(f);
+        }
+        xsk.refill(u32::MAX);
+    }
+    got
 }

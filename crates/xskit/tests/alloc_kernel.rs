@@ -47,7 +47,8 @@ fn measure(
     measured: u64,
     frames: impl Fn(&Worker) -> u64,
 ) -> (u64, u64) {
-    let deadline = Instant::now() + Duration::from_secs(if slow() { 60 } else { 20 });
+    let deadline =
+        Instant::now() + Duration::from_secs(if xskit::testing::slow() { 60 } else { 20 });
     while frames(w) < warm && Instant::now() < deadline {
         w.step().unwrap();
     }
@@ -58,14 +59,6 @@ fn measure(
     }
     ON.with(|o| o.set(false));
     (COUNT.with(|c| c.replace(0)), frames(w) - start)
-}
-
-/// Set by scripts/vm-test: the CPU is emulated and forwards a few thousand
-/// frames a second, so the windows are shorter and the deadlines longer.
-/// Still thousands of frames per loop: one allocation per frame (or per
-/// batch) shows.
-fn slow() -> bool {
-    std::env::var_os("XSKIT_TEST_SLOW").is_some()
 }
 
 #[test]
@@ -80,7 +73,7 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
         ..Default::default()
     };
     let stop = AtomicBool::new(false);
-    let (warm, measured) = if slow() {
+    let (warm, measured) = if xskit::testing::slow() {
         (2_000, 20_000)
     } else {
         (20_000, 200_000)
@@ -102,7 +95,11 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
                     "-r",
                     "300000",
                     "-d",
-                    if slow() { "240s" } else { "30s" },
+                    if xskit::testing::slow() {
+                        "240s"
+                    } else {
+                        "30s"
+                    },
                 ])
                 .g;
                 let plan = args.plan().unwrap();

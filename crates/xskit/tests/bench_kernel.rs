@@ -11,18 +11,9 @@ fn bench_prints_one_json_object_per_config_and_mode() {
         return;
     }
     let name = format!("xt{}-bench", std::process::id());
-    let o = common::bin()
-        .args([
-            "bench", "--runs", "1", "--window", "200ms", "--json", "--name", &name,
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = common::stdout_ok(&[
+        "bench", "--runs", "1", "--window", "200ms", "--json", "--name", &name,
+    ]);
     let rows: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

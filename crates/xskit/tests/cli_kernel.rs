@@ -9,7 +9,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use xskit::testing::{have_root, sandbox};
 
-const XSKIT: &str = env!("CARGO_BIN_EXE_xskit");
 const CAPS: &str = "+net_admin,+net_raw,+bpf,+sys_admin,+ipc_lock";
 
 /// `xskit ARGS` as user and group 65534 (nobody) holding `caps` only.
@@ -21,7 +20,7 @@ fn as_nobody(caps: &str, args: &[&str]) -> Output {
             "--clear-groups",
             &format!("--inh-caps={caps}"),
             &format!("--ambient-caps={caps}"),
-            XSKIT,
+            common::BIN,
         ])
         .args(args)
         .stdin(Stdio::null())

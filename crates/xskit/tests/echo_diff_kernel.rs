@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 use xskit::app::echo::{self, EchoArgs, EchoSummary};
-use xskit::app::shared::args::defaults;
 use xskit::app::shared::sandbox::State;
 use xskit::net::{addrs, netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
@@ -284,11 +283,7 @@ fn send_corpus(st: &State, env: &Env, items: &[Item]) -> Outcome {
 }
 
 fn xskit_args(st: &State, all_traffic: bool) -> EchoArgs {
-    let mut a: EchoArgs = defaults();
-    a.socket.interface = Some(st.inner_if.clone());
-    a.socket.poll = true;
-    a.socket.quiet = true;
-    a.socket.interval = Duration::from_secs(3600);
+    let mut a = xskit::testing::echo_args(&st.inner_if);
     // The kernel does not limit echo replies by default either.
     a.rate_limit = 0;
     a.all_traffic = all_traffic;

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use xskit::app::echo::{self, EchoArgs, EchoSummary};
 use xskit::app::measure::demo::ping_series;
-use xskit::app::shared::args::defaults;
 use xskit::app::shared::sandbox::State;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
@@ -18,13 +17,9 @@ use xskit::wire::build;
 use xskit::xdp::{HookChoice, XdpHook};
 
 fn echo_args(iface: &str, mode: HookChoice, all_traffic: bool) -> EchoArgs {
-    let mut a: EchoArgs = defaults();
-    a.socket.interface = Some(iface.to_string());
+    let mut a = xskit::testing::echo_args(iface);
     a.socket.mode = mode;
-    a.socket.poll = true;
     a.socket.frames = 1024;
-    a.socket.interval = Duration::from_secs(3600);
-    a.socket.quiet = true;
     a.all_traffic = all_traffic;
     a
 }
@@ -640,16 +635,7 @@ fn demo_passes_and_cleans_up() {
         return;
     }
     let name = format!("xt{}-demo", std::process::id());
-    let o = common::bin()
-        .args(["demo", "--name", &name, "-C", "50", "-I", "0ms"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = common::stdout_ok(&["demo", "--name", &name, "-C", "50", "-I", "0ms"]);
     assert!(
         text.contains("PASS: every echo request got a correct reply from xskit (100 of 100)"),
         "{text}"

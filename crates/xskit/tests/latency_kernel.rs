@@ -1,5 +1,7 @@
 //! `xskit latency` end to end: well-formed output (no timing assertions).
 
+mod common;
+
 use xskit::testing::have_root;
 
 #[test]
@@ -8,18 +10,9 @@ fn latency_prints_a_row_per_responder_family_and_rate() {
         return;
     }
     let name = format!("xt{}-lat", std::process::id());
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
-        .args([
-            "latency", "--rates", "200,2000", "-c", "40", "--json", "--name", &name,
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = common::stdout_ok(&[
+        "latency", "--rates", "200,2000", "-c", "40", "--json", "--name", &name,
+    ]);
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     assert!(v["timestamps"].as_str().unwrap().contains("stamp"), "{v}");
     // The responder's program ran where the default asks (SKB mode: on

@@ -10,7 +10,7 @@ use xsk::{FrameCopy, Xsk, XskConfig};
 use xskit::app::measure::demo::ping_series;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{
-    experimental_frame, have_root, in_inner, in_netns, in_outer, is_experimental, sandbox,
+    experimental_frame, have_root, in_inner, in_netns, in_outer, recv_experimental, sandbox,
     veth_pair,
 };
 use xskit::xdp::{HookChoice, Program, XdpProgram};
@@ -44,21 +44,7 @@ fn a_foreign_program_carries_frames_to_a_socket_through_register() {
         for f in &sent {
             peer.send(f).unwrap();
         }
-        let mut got = Vec::new();
-        let mut batch = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while got.len() < sent.len() && Instant::now() < deadline {
-            xsk.socket().poll_rx(100).unwrap();
-            xsk.recv(&mut batch, 64);
-            for f in batch.drain(..) {
-                let data = xsk.umem().data(&f);
-                if is_experimental(data) {
-                    got.push(data.to_vec());
-                }
-                xsk.release(f);
-            }
-            xsk.refill(u32::MAX);
-        }
+        let got = recv_experimental(&mut xsk, sent.len());
         assert_eq!(got, sent);
         // A name that is no XSKMAP, or no program, is refused clearly.
         let e = XdpProgram::load_elf(elf, "xdp_redirect", Some("xskit_stats"), 1).unwrap_err();
@@ -161,7 +147,10 @@ fn the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping() {
     assert_eq!(answered, 40);
     assert_eq!(refused, std::io::ErrorKind::ConnectionRefused);
     let errors_after = in_outer(st, udp_csum_errors);
-    assert_eq!(errors_after, errors_before, "replies with bad UDP checksums");
+    assert_eq!(
+        errors_after, errors_before,
+        "replies with bad UDP checksums"
+    );
 
     // The kernel answers ping over both families, and resolved the
     // neighbours (ARP, ND) the datagrams needed.
@@ -169,8 +158,10 @@ fn the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping() {
         let s = in_outer(st, || ping_series(dst, 5, 56, Duration::ZERO).unwrap());
         assert_eq!((s.correct, s.wrong), (5, 0), "ping {dst}");
     }
-    let neigh = in_outer(st, || netns::ip_output(&["neigh", "show", "dev", &st.outer_if]))
-        .unwrap();
+    let neigh = in_outer(st, || {
+        netns::ip_output(&["neigh", "show", "dev", &st.outer_if])
+    })
+    .unwrap();
     for addr in [st.inner_v4.to_string(), st.inner_v6.to_string()] {
         assert!(
             neigh
@@ -182,7 +173,10 @@ fn the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping() {
     drop(child);
     let deadline = Instant::now() + Duration::from_secs(2);
     while in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()).is_some() {
-        assert!(Instant::now() < deadline, "the program outlived the example");
+        assert!(
+            Instant::now() < deadline,
+            "the program outlived the example"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

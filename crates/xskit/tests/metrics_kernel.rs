@@ -203,16 +203,6 @@ fn the_parser_is_strict() {
     }
 }
 
-fn xskit(args: &[&str]) -> String {
-    let o = common::bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
 fn find<'a>(s: &'a [Series], name: &str, labels: &[(&str, &str)]) -> Option<&'a Series> {
     s.iter().find(|x| {
         x.0 == name
@@ -229,8 +219,8 @@ fn status_prometheus_has_action_and_rule_counters() {
     }
     let g = sandbox("prom").unwrap();
     let sb = g.0.name.as_str();
-    xskit(&["load", "filter", "xsk0", "--sandbox", sb]);
-    xskit(&[
+    common::stdout_ok(&["load", "filter", "xsk0", "--sandbox", sb]);
+    common::stdout_ok(&[
         "filter",
         "add",
         "deny",
@@ -247,7 +237,7 @@ fn status_prometheus_has_action_and_rule_counters() {
             sock.send(&experimental_frame(src, &[1; 60])).unwrap();
         }
     });
-    let text = xskit(&["status", "--prometheus", "--sandbox", sb]);
+    let text = common::stdout_ok(&["status", "--prometheus", "--sandbox", sb]);
     let _ = common::bin()
         .args(["unload", "--all", "--sandbox", sb])
         .output();

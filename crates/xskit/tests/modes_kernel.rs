@@ -61,7 +61,7 @@ fn generate(st: &State, extra: &[&str]) -> gen::GenSummary {
         argv.extend_from_slice(extra);
         // An emulated CPU (scripts/vm-test) cannot receive 100,000 frames a
         // second: the rx ring overflows. Same frames, lower rate.
-        if slow() {
+        if xskit::testing::slow() {
             if let Some(i) = argv.iter().position(|a| *a == "-r") {
                 argv[i + 1] = "5000";
             }
@@ -70,11 +70,6 @@ fn generate(st: &State, extra: &[&str]) -> gen::GenSummary {
         let plan = args.plan().unwrap();
         gen::run(&args, &plan, &AtomicBool::new(false), &mut std::io::sink()).unwrap()
     })
-}
-
-/// Set by scripts/vm-test: the CPU is emulated, about a hundred times slower.
-fn slow() -> bool {
-    std::env::var_os("XSKIT_TEST_SLOW").is_some()
 }
 
 /// These tests saturate CPUs on purpose; on a 2-core machine they would
@@ -438,7 +433,7 @@ fn resident_memory_stays_within_umem_plus_16_mib() {
     let _serial = serial();
     let g = sandbox("rss").unwrap();
     let st = &g.0;
-    let duration = if slow() { "30s" } else { "3s" };
+    let duration = if xskit::testing::slow() { "30s" } else { "3s" };
     let child = common::bin()
         .args([
             "rxdrop",
@@ -470,7 +465,11 @@ fn resident_memory_stays_within_umem_plus_16_mib() {
     let umem = v["umem_bytes"].as_u64().unwrap();
     // Enough frames that every UMEM chunk was used. Under emulation
     // (XSKIT_TEST_SLOW, scripts/vm-test) a few tens of thousands arrive.
-    let want = if slow() { 10_000 } else { 100_000 };
+    let want = if xskit::testing::slow() {
+        10_000
+    } else {
+        100_000
+    };
     assert!(v["rx_packets"].as_u64().unwrap() > want, "{text}");
     assert!(
         rss <= umem + (16 << 20),

@@ -2,6 +2,8 @@
 //! program, and multi-buffer sockets that receive 9000-byte frames as
 //! chains of 4096-byte frames and send them back out whole.
 
+mod common;
+
 use std::time::{Duration, Instant};
 use xsk::{Frame, FrameCopy, Verdict, Xsk, XskConfig};
 use xskit::net::{netns, packet::PacketSocket, veth};
@@ -59,7 +61,7 @@ fn echo_native_at_mtu_9000_names_the_multi_buffer_option() {
     in_netns(|| {
         let p = multi_buffer_link();
         // Spawned from this thread, the command runs in its namespace.
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_xskit"))
+        let o = common::bin()
             .args(["echo", "-i", &p.inner, "--mode", "native", "-d", "1s"])
             .output()
             .unwrap();
@@ -246,22 +248,17 @@ fn echo_answers_8000_byte_pings_in_native_mode_at_mtu_9000() {
         return;
     }
     use std::net::IpAddr;
-    use xskit::app::echo::{self, EchoArgs};
+    use xskit::app::echo;
     use xskit::app::measure::demo::ping_series;
-    use xskit::app::shared::args::defaults;
     use xskit::testing::{in_outer, sandbox};
     let g = sandbox("jumbo").unwrap();
     let st = &g.0;
     for (ns, iface) in [(&st.inner_ns, &st.inner_if), (&st.outer_ns, &st.outer_if)] {
         netns::ip(&["-n", ns, "link", "set", "dev", iface, "mtu", "9000"]).unwrap();
     }
-    let mut a: EchoArgs = defaults();
-    a.socket.interface = Some(st.inner_if.clone());
+    let mut a = xskit::testing::echo_args(&st.inner_if);
     a.socket.mode = HookChoice::Native;
     a.socket.multi_buffer = true;
-    a.socket.poll = true;
-    a.socket.interval = Duration::from_secs(3600);
-    a.socket.quiet = true;
     let responder = match echo::Background::start(st, a, None, Box::new(std::io::sink())) {
         Err(e) if kernel() < (6, 6) => {
             assert!(format!("{e:#}").contains("6.6"), "{e:#}");

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 use xsk::{ErrorKind, FrameCopy, Xsk, XskConfig};
 use xskit::net::{netns, packet::PacketSocket, veth};
-use xskit::testing::{experimental_frame, have_root, in_netns, is_experimental, veth_pair};
+use xskit::testing::{
+    experimental_frame, have_root, in_netns, is_experimental, recv_experimental, veth_pair,
+};
 use xskit::xdp::{HookChoice, LoaderError, Program, XdpHook, XdpProgram};
 
 fn copy_config() -> XskConfig {
@@ -12,27 +14,6 @@ fn copy_config() -> XskConfig {
         bind: FrameCopy::Copy,
         ..XskConfig::default()
     }
-}
-
-/// Receives frames until `want` experimental ones arrived or 5 s passed;
-/// non-test frames (router solicitations and such) are released at once.
-fn recv_experimental(xsk: &mut Xsk, want: usize) -> Vec<Vec<u8>> {
-    let mut got = Vec::new();
-    let mut batch = Vec::with_capacity(64);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while got.len() < want && Instant::now() < deadline {
-        xsk.socket().poll_rx(100).unwrap();
-        xsk.recv(&mut batch, 64);
-        for f in batch.drain(..) {
-            let data = xsk.umem().data(&f);
-            if is_experimental(data) {
-                got.push(data.to_vec());
-            }
-            xsk.release(f);
-        }
-        xsk.refill(u32::MAX);
-    }
-    got
 }
 
 #[test]

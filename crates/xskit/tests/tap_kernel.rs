@@ -8,12 +8,11 @@ mod common;
 use common::{ok, xskit};
 use std::io::Read;
 use std::net::IpAddr;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
-use xskit::app::echo::{self, EchoArgs};
+use xskit::app::echo;
 use xskit::app::measure::demo::ping_series;
 use xskit::app::ops::state;
-use xskit::app::shared::args::defaults;
 use xskit::app::shared::sandbox::State;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
@@ -23,20 +22,8 @@ use xskit::xdp::tap;
 /// Starts `xskit dump --sandbox SB ARGS`, waits for its first line on
 /// stderr and returns it with the child (stdout piped).
 fn start_dump(sb: &str, args: &[&str]) -> (Child, String) {
-    let (c, first, _rest) = spawn_dump(sb, args);
+    let (c, first, _rest) = common::spawn_dump_drained(sb, args);
     (c, first)
-}
-
-/// As [`start_dump`], and also the rest of stderr, read to its end by a
-/// thread (so the child never blocks on it).
-fn spawn_dump(sb: &str, args: &[&str]) -> (Child, String, std::thread::JoinHandle<String>) {
-    let (c, line, mut err) = common::spawn_dump(sb, args, Stdio::piped());
-    let rest = std::thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
-    (c, line, rest)
 }
 
 /// Waits up to 30 s for `c` to exit and returns its standard output.
@@ -95,11 +82,7 @@ fn dump_beside_echo_shows_the_pings_it_redirects() {
     }
     let g = sandbox("tapecho").unwrap();
     let st = &g.0;
-    let mut a: EchoArgs = defaults();
-    a.socket.interface = Some(st.inner_if.clone());
-    a.socket.poll = true;
-    a.socket.quiet = true;
-    a.socket.interval = Duration::from_secs(3600);
+    let a = xskit::testing::echo_args(&st.inner_if);
     let responder = echo::Background::start(st, a, None, Box::new(std::io::sink())).unwrap();
     let (dump, first) = start_dump(&st.name, &["-c", "5", "icmp"]);
     assert!(
@@ -421,7 +404,7 @@ fn a_dump_held_up_by_its_reader_says_the_capture_was_off() {
     ok(&["load", "pass", "--sandbox", &st.name, &st.inner_if]);
     // Standard output is a pipe nobody reads for a while: once its 64 KiB
     // are full, dump blocks in a write and cannot move the deadline.
-    let (mut c, first, stderr) = spawn_dump(&st.name, &["-d", "8s", "udp"]);
+    let (mut c, first, stderr) = common::spawn_dump_drained(&st.name, &["-d", "8s", "udp"]);
     assert!(first.contains("beside xdp_pass"), "{first}");
     send_udp(st, 3000);
     std::thread::sleep(tap::TTL + Duration::from_millis(1500));

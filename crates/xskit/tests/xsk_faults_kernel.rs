@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use xsk::{ErrorKind, FrameCopy, Umem, UmemConfig, Xsk, XskConfig};
 use xskit::net::packet::PacketSocket;
@@ -232,10 +232,6 @@ fn unaligned_chunks_are_refused_in_zero_copy_and_bind_copy_in_auto() {
     });
 }
 
-fn xskit() -> Command {
-    common::bin()
-}
-
 /// Starts `args` in the sandbox, waits for its first line, deletes the
 /// inner interface, and returns how long the command took to exit, its
 /// exit status and its stderr.
@@ -244,7 +240,7 @@ fn run_then_delete_interface(args: &[&str]) -> (Duration, std::process::ExitStat
     let st = &g.0;
     let mut full = args.to_vec();
     full.extend(["--sandbox", &st.name, "-d", "20s"]);
-    let mut child = xskit()
+    let mut child = common::bin()
         .args(&full)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -321,7 +317,7 @@ fn five_back_to_back_txonly_runs_on_one_queue_all_succeed() {
     let g = sandbox("b2b").unwrap();
     let st = &g.0;
     for i in 0..5 {
-        let o = xskit()
+        let o = common::bin()
             .args(["txonly", "--sandbox", &st.name, "-d", "500ms", "-Q"])
             .output()
             .unwrap();
@@ -476,7 +472,7 @@ fn a_queue_held_by_another_process_fails_naming_it_where_the_kernel_can_say() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         // A child of this thread lives in this thread's namespace.
-        let mut child = xskit()
+        let mut child = common::bin()
             .args(["rxdrop", "-i", &p.inner, "-d", "30s", "-Q"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,4 +1,7 @@
-//! Helpers of the kernel tests: the real binary, a quiet veth pair, frames.
+//! Helpers of the kernel tests that run the `xskit` binary and read what it
+//! says; a quiet veth pair and UDP senders for them. (The library-side
+//! helpers, namespaces, sandboxes, frames and options, are
+//! `xskit::testing`.)
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -10,10 +13,13 @@ use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{veth_pair, Pair};
 use xskit::wire::build;
 
+/// Where the `xskit` binary under test is.
+pub const BIN: &str = env!("CARGO_BIN_EXE_xskit");
+
 /// The `xskit` binary under test, with no SSH session (the SSH guard is
 /// tested on its own).
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xskit"));
+    let mut c = Command::new(BIN);
     c.env_remove("SSH_CONNECTION");
     c
 }
@@ -29,6 +35,21 @@ pub fn xskit(args: &[&str]) -> Output {
     cmd(args).stdin(Stdio::null()).output().unwrap()
 }
 
+/// Runs `xskit ARGS`, fails the test unless it succeeds (showing both
+/// outputs), and returns its standard output.
+pub fn stdout_ok(args: &[&str]) -> String {
+    let o = xskit(args);
+    assert!(
+        o.status.success(),
+        "xskit {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs `xskit ARGS`, fails the test unless it succeeds, and returns its
+/// standard output and error together.
 pub fn ok(args: &[&str]) -> String {
     let o = xskit(args);
     let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
@@ -55,6 +76,22 @@ pub fn spawn_dump(
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
     (c, line, err)
+}
+
+/// As [`spawn_dump`] with stdout piped, and the rest of stderr read to its
+/// end by a thread (so the child never blocks on it).
+pub fn spawn_dump_drained(
+    sb: &str,
+    args: &[&str],
+) -> (Child, String, std::thread::JoinHandle<String>) {
+    use std::io::Read;
+    let (c, line, mut err) = spawn_dump(sb, args, Stdio::piped());
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    (c, line, rest)
 }
 
 /// Starts `xskit load ARGS` and returns it, and the question it asked,
@@ -126,22 +163,10 @@ pub fn send_udp_quick(p: &Pair, src: Ipv4Addr, dport: u16, n: usize) {
     }
 }
 
-/// Sends `n` UDP datagrams from the peer end to the inner end.
+/// Sends `n` UDP datagrams from the peer end to the inner end, then gives
+/// the receiving side 100 ms.
 pub fn send_udp(p: &Pair, src: Ipv4Addr, dport: u16, n: usize) {
-    let sock = PacketSocket::bind(&p.peer).unwrap();
-    let (smac, dmac) = (veth::mac(&p.peer).unwrap(), veth::mac(&p.inner).unwrap());
-    let f = build::udp_v4(
-        smac,
-        dmac,
-        src,
-        Ipv4Addr::new(198, 18, 0, 1),
-        4000,
-        dport,
-        b"xskit filter test",
-    );
-    for _ in 0..n {
-        sock.send(&f).unwrap();
-    }
+    send_udp_quick(p, src, dport, n);
     std::thread::sleep(Duration::from_millis(100));
 }
 

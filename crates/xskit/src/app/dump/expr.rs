@@ -487,9 +487,8 @@ impl Node {
             }
             Node::Const(b) => *b,
             Node::Len(cmp, n) => cmp.holds(wire_len, *n),
-            Node::IpProto(v4, n, off) => {
-                ip(d, *off).is_some_and(|(proto, _, _, _, is4)| proto == *n && v4.is_none_or(|v| v == is4))
-            }
+            Node::IpProto(v4, n, off) => ip(d, *off)
+                .is_some_and(|(proto, _, _, _, is4)| proto == *n && v4.is_none_or(|v| v == is4)),
             Node::Port(p, dir, lo, hi, off) => {
                 let Some((proto, _, _, Some(l4), v4)) = ip(d, *off) else {
                     return false;
