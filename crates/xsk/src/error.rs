@@ -101,12 +101,13 @@ impl Error {
     }
 }
 
+/// What failed and what to do (`cannot bind ... (hint)`); the OS error is
+/// the [`source`](std::error::Error::source), as error-chain printers
+/// expect (anyhow's `{:#}` shows `cannot bind ... (hint): Device or
+/// resource busy`), so it is never printed twice.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.context)?;
-        if let Some(e) = &self.source {
-            write!(f, ": {e}")?;
-        }
         if let Some(h) = &self.hint {
             write!(f, " ({h})")?;
         }
@@ -114,10 +115,13 @@ impl fmt::Display for Error {
     }
 }
 
-/// `Display` already includes the OS error (between the context and the
-/// hint, where it reads best), so `source()` returns `None`: error-chain
-/// printers would otherwise print it twice. [`Error::os_error`] gives it.
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Result with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
@@ -127,12 +131,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_os_error_is_printed_once() {
+    fn the_os_error_is_the_source_and_printed_once() {
         let e = Error::os("cannot bind", io::Error::from_raw_os_error(libc::EBUSY))
             .with_hint("stop the other socket");
         let shown = format!("{e}");
-        assert_eq!(shown.matches("busy").count(), 1, "{shown}");
-        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(shown, "cannot bind (stop the other socket)");
+        let source = std::error::Error::source(&e).expect("the OS error");
+        assert!(source.to_string().contains("busy"), "{source}");
         assert_eq!(e.raw_os_error(), Some(libc::EBUSY));
         // As an error-chain printer (anyhow's `{:#}`) would show it.
         let mut chain = shown.clone();

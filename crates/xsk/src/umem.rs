@@ -80,7 +80,7 @@ impl UmemConfig {
         }
         if !self.unaligned && (!self.frame_size.is_power_of_two() || self.frame_size > 4096) {
             return Err(Error::config(format!(
-                "frame size {} needs unaligned chunk mode (`-u/--unaligned` in xskit): aligned frames are 2048 or 4096 bytes",
+                "frame size {} needs unaligned chunk mode (`UmemConfig::unaligned`): aligned frames are 2048 or 4096 bytes",
                 self.frame_size
             )));
         }

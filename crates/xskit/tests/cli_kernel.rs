@@ -235,3 +235,32 @@ fn sandbox_up_suggests_echo_in_the_sandbox_it_made() {
         "{out}"
     );
 }
+
+/// Errors name the options of the command that printed them: `echo` takes
+/// no `-u`, so a frame size it cannot use does not suggest it; a zero-copy
+/// bind the driver refuses (veth) names `-c/--copy`.
+#[test]
+fn errors_name_the_options_of_the_command_that_printed_them() {
+    if !have_root("errors_name_the_options_of_the_command_that_printed_them") {
+        return;
+    }
+    xskit::testing::in_netns(|| {
+        let p = xskit::testing::veth_pair().unwrap();
+        // Spawned from this thread, the commands run in its namespace.
+        let run = |args: &[&str]| {
+            let o = common::cmd(args).output().unwrap();
+            (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+        };
+        let (code, err) = run(&["echo", "-i", &p.inner, "-f", "3000", "-d", "1s"]);
+        assert_eq!(code, Some(1), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("3000") && !err.contains("-u"), "{err}");
+        let (code, err) = run(&["echo", "-i", &p.inner, "-z", "-d", "1s"]);
+        assert_eq!(code, Some(1), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("-c/--copy"), "{err}");
+        let (code, err) = run(&["rxdrop", "-i", &p.inner, "-f", "3000", "-d", "1s"]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("-u allows"), "{err}");
+    });
+}

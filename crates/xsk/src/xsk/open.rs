@@ -172,8 +172,8 @@ impl Xsk {
                 FrameCopy::ZeroCopy if plan.shared_fd.is_none() => {
                     return Err(Error::config(
                         "unaligned chunks in zero-copy mode need a UMEM in huge pages, or the kernel \
-                         drops frames that cross a page: add huge pages (--huge-pages in xskit), use \
-                         copy mode, or use aligned frames",
+                         drops frames that cross a page: map the UMEM in huge pages \
+                         (`UmemConfig::huge_pages`), use `FrameCopy::Copy`, or aligned frames",
                     ))
                 }
                 FrameCopy::Auto => plan.mode = FrameCopy::Copy,
@@ -431,12 +431,12 @@ fn bind(
             }
             Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT) if plan.mode == FrameCopy::ZeroCopy => err
                 .with_kind(ErrorKind::ZeroCopyUnsupported)
-                .with_hint("this driver has no zero-copy AF_XDP support: use copy mode (-c) or auto"),
+                .with_hint("this driver has no zero-copy AF_XDP support: bind with `FrameCopy::Copy` or `FrameCopy::Auto`"),
             Some(libc::EINVAL) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
                 "multi-buffer AF_XDP (XDP_USE_SG) needs Linux 6.6: run without it (no packets larger than a frame)",
             ),
             Some(libc::EOPNOTSUPP) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
-                "this driver has no multi-buffer support in zero-copy mode: use copy mode (-c) or no multi-buffer",
+                "this driver has no multi-buffer support in zero-copy mode: bind with `FrameCopy::Copy`, or without `XskConfig::multi_buffer`",
             ),
             Some(libc::EINVAL) if plan.shared_fd.is_some() => err.with_hint(
                 "the kernel refused to share the UMEM (sharing it across queues or interfaces needs Linux 5.10)",

@@ -6,7 +6,7 @@ use super::report::ModeSummary;
 use super::worker::{QueueCounters, Worker, WorkerConfig};
 use crate::app::shared::cpu;
 use crate::app::shared::session::BOUND_CHECK;
-use crate::app::shared::session::{attach, xskmap_slots};
+use crate::app::shared::session::{attach, with_option_hint, xskmap_slots};
 use crate::app::shared::stats::Totals;
 use crate::xdp::{Program, XdpHook, XdpProgram};
 use anyhow::{bail, Context, Result};
@@ -145,7 +145,7 @@ pub fn start(
             );
         }
     }
-    crate::app::shared::args::check_frame_size(s.frame_size, args.unaligned)?;
+    crate::app::shared::args::check_frame_size(s.frame_size, args.unaligned, true)?;
     let mut config = s.xsk_config();
     config.need_wakeup = !args.no_need_wakeup;
     config.umem.unaligned = args.unaligned;
@@ -215,9 +215,9 @@ pub fn start(
     for (i, &q) in queues.iter().enumerate() {
         let mine: Vec<Frame> = frames.drain(..per_queue.min(frames.len())).collect();
         let mut x = if i == 0 {
-            Xsk::with_umem(iface, q, &config, umem.clone(), mine)?
+            Xsk::with_umem(iface, q, &config, umem.clone(), mine).map_err(with_option_hint)?
         } else {
-            Xsk::shared(&xsks[0], iface, q, &config, mine)?
+            Xsk::shared(&xsks[0], iface, q, &config, mine).map_err(with_option_hint)?
         };
         if let Some(p) = &mut prog {
             x.refill(u32::MAX);

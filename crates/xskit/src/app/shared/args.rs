@@ -123,10 +123,14 @@ pub struct SocketArgs {
 pub const MAX_FRAMES: u32 = 1 << 18;
 
 /// Refuses a frame size the UMEM cannot use: aligned chunks must be a power
-/// of two (2048 or 4096); unaligned ones may be any size in range.
-pub fn check_frame_size(frame_size: u32, unaligned: bool) -> Result<()> {
+/// of two (2048 or 4096); unaligned ones may be any size in range. The
+/// error names `-u` only for the commands that take it (`offers_unaligned`).
+pub fn check_frame_size(frame_size: u32, unaligned: bool, offers_unaligned: bool) -> Result<()> {
     if !unaligned && !frame_size.is_power_of_two() {
-        bail!("frame size {frame_size} is not 2048 or 4096: aligned frames are a power of two (-u allows any size from 2048 to 4096)");
+        if offers_unaligned {
+            bail!("frame size {frame_size} is not 2048 or 4096: aligned frames are a power of two (-u allows any size from 2048 to 4096)");
+        }
+        bail!("frame size {frame_size} is not 2048 or 4096: this command's frames are aligned, a power of two");
     }
     Ok(())
 }

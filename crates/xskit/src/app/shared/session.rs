@@ -37,6 +37,17 @@ pub fn attach(
     Ok(a.mode)
 }
 
+/// A socket layer error with the xskit option that answers it, where one
+/// does (the library's hints name library items): zero-copy refused → `-c`.
+pub fn with_option_hint(e: xsk::Error) -> anyhow::Error {
+    let option = match e.kind() {
+        xsk::ErrorKind::ZeroCopyUnsupported => "-c/--copy",
+        _ => return e.into(),
+    };
+    let os = e.os_error().map(|o| format!(": {o}")).unwrap_or_default();
+    anyhow::anyhow!("{e} (in xskit: {option}){os}")
+}
+
 /// How often a busy loop checks that its interface still exists.
 pub const BOUND_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -75,7 +86,7 @@ impl Session {
         program: Program,
         out: &mut dyn Write,
     ) -> Result<Session> {
-        crate::app::shared::args::check_frame_size(args.frame_size, false)?;
+        crate::app::shared::args::check_frame_size(args.frame_size, false, false)?;
         let mut prog = XdpProgram::load(program, xskmap_slots(iface, args.queue)?)?;
         // The refusals first, so that nothing is bound on an interface the
         // program may not go on. Then the socket is bound, given its FILL
@@ -83,7 +94,7 @@ impl Session {
         // passes what it cannot redirect, so in the other order the first
         // frames would go to the kernel's stack instead.
         prog.check_attach(iface, args.force)?;
-        let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config())?;
+        let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config()).map_err(with_option_hint)?;
         xsk.refill(u32::MAX);
         prog.register(args.queue, &xsk)
             .with_context(|| format!("registering the socket for queue {}", args.queue))?;
