@@ -25,7 +25,8 @@ pub struct Running {
     threads: Vec<(u32, JoinHandle<Result<Worker>>)>,
     counters: Vec<(u32, Arc<QueueCounters>)>,
     prog: Option<XdpProgram>,
-    /// XDP mode in use (none for txonly, which loads no program).
+    /// XDP mode in use (none for txonly, unless it attached xdp_pass for
+    /// a zero-copy TX wake-up).
     pub mode: Option<XdpHook>,
     /// Zero-copy or copy.
     pub zero_copy: bool,
@@ -232,6 +233,26 @@ pub fn start(
         mode_in_use = Some(attach(p, iface, s.attach_mode(), s.force, out)?);
     }
     let zero_copy = xsks[0].is_zero_copy();
+    if mode == Benchmark::Txonly && zero_copy {
+        // Some drivers take zero-copy TX wake-ups only with an XDP program
+        // on the interface (igb: sendto fails with EINVAL), so txonly
+        // attaches xdp_pass where none is, as xdpsock attaches its own.
+        if crate::net::netns::xdp_attachment(iface)?.is_none() {
+            let mut p = XdpProgram::load(Program::Pass, 1)?;
+            match attach(&mut p, iface, s.attach_mode(), s.force, out) {
+                Ok(m) => {
+                    mode_in_use = Some(m);
+                    prog = Some(p);
+                    // igb resets its link on an attach (about 2 s).
+                    wait_for_carrier(iface);
+                }
+                Err(e) => writeln!(
+                    out,
+                    "no XDP program on {iface} ({e:#}): some drivers (igb) refuse zero-copy TX wake-ups without one"
+                )?,
+            }
+        }
+    }
     if !s.json {
         writeln!(
             out,
@@ -327,6 +348,22 @@ pub fn start(
         zero_copy,
         umem_bytes: config.umem.len().unwrap_or(0),
     })
+}
+
+/// Waits up to 5 s for `iface`'s carrier (igb drops it for about 2 s on
+/// every XDP attach and zero-copy bind); frames sent before it returns are
+/// lost.
+fn wait_for_carrier(iface: &str) {
+    let carrier = || {
+        std::fs::read_to_string(format!("/sys/class/net/{iface}/carrier"))
+            .map(|c| c.trim() == "1")
+            .unwrap_or(true)
+    };
+    let end = Instant::now() + std::time::Duration::from_secs(5);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    while !carrier() && Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Resident set size of this process, in bytes (from /proc/self/statm).
