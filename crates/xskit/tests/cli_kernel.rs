@@ -249,7 +249,10 @@ fn errors_name_the_options_of_the_command_that_printed_them() {
         // Spawned from this thread, the commands run in its namespace.
         let run = |args: &[&str]| {
             let o = common::cmd(args).output().unwrap();
-            (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
         };
         let (code, err) = run(&["echo", "-i", &p.inner, "-f", "3000", "-d", "1s"]);
         assert_eq!(code, Some(1), "{err}");

@@ -169,13 +169,11 @@ impl Xsk {
             // chunk crosses a page in zero-copy unless the UMEM is in huge
             // pages.
             match plan.mode {
-                FrameCopy::ZeroCopy if plan.shared_fd.is_none() => {
-                    return Err(Error::config(
-                        "unaligned chunks in zero-copy mode need a UMEM in huge pages, or the kernel \
+                FrameCopy::ZeroCopy if plan.shared_fd.is_none() => return Err(Error::config(
+                    "unaligned chunks in zero-copy mode need a UMEM in huge pages, or the kernel \
                          drops frames that cross a page: map the UMEM in huge pages \
                          (`UmemConfig::huge_pages`), use `FrameCopy::Copy`, or aligned frames",
-                    ))
-                }
+                )),
                 FrameCopy::Auto => plan.mode = FrameCopy::Copy,
                 _ => {}
             }
