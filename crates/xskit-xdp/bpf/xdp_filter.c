@@ -12,12 +12,19 @@
  *   3. IP address rules: the longest matching prefix, source or
  *      destination (equal lengths: deny wins)
  *   4. TCP/UDP port rules (source or destination; both match: deny wins)
- *   5. EtherType rules (`ether type 0x88cc`, also 0x0800 / 0x86dd for all
+ *   5. IP protocol rules (`icmp`, `icmp6`, `tcp`, `ip proto 47`, ...): the
+ *      IPv4 Protocol or the IPv6 Next Header of the fixed header (no
+ *      extension header is walked)
+ *   6. EtherType rules (`ether type 0x88cc`, also 0x0800 / 0x86dd for all
  *      of IPv4 / IPv6)
- *   6. the default policy
+ *   7. the default policy
  * Frames too short for their headers follow the default policy and are
- * counted in filter_misc. An unconfirmed `--confirm-within` deadline that
- * has passed makes the program pass everything (guard.h). A capture sees
+ * counted in filter_misc, as are the frames the default policy passed and
+ * dropped. A rule's id is never given twice in the maps' life (user space
+ * keeps the next one in filter_config); its counters are at id % MAX_RULES.
+ * An unconfirmed `--confirm-within` deadline that has passed makes the
+ * program pass everything (guard.h); for an unconfirmed rule change, user
+ * space undoes the change and then clears the guard again. A capture sees
  * each verdict (tap.h).
  */
 #include <linux/if_ether.h>
@@ -31,7 +38,7 @@
 #include "guard.h"
 #include "tap.h"
 
-#define MAX_RULES 1024
+#define MAX_RULES 1024 /* a power of two: a rule's counters are at id & (MAX_RULES - 1) */
 #define LIBBPF_PIN_BY_NAME 1
 /* filter_ether key of the `nd` rule (EtherTypes are below 0x10000). */
 #define ND_KEY 0x10000
@@ -92,8 +99,10 @@ HASH(filter_ports, struct port_key);
 HASH(filter_mac, struct mac_key);
 /* Key: EtherType in host order, or ND_KEY. */
 HASH(filter_ether, __u32);
+/* Key: (4 or 6) << 8 | IP protocol number. */
+HASH(filter_proto, __u32);
 
-/* Per rule id: frames and bytes it decided. */
+/* Per rule (at id % MAX_RULES): frames and bytes it decided. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -102,12 +111,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } filter_hits SEC(".maps");
 
-/* Slot 0: default policy (1 = deny). */
+/* Slot 0: default policy (1 = deny); slot 1: the next rule id (user space's). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } filter_config SEC(".maps");
 
@@ -115,11 +124,13 @@ struct {
 #define MISC_TRUNCATED 1 /* too short for its headers: default */
 #define MISC_ARP 2       /* ARP passed with no `arp` rule */
 #define MISC_ND 3        /* neighbour discovery passed with no `nd` rule */
+#define MISC_DEFAULT_PASS 4 /* passed by the default policy (all of them) */
+#define MISC_DEFAULT_DROP 5 /* dropped by the default policy (all of them) */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, 4);
+	__uint(max_entries, 6);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } filter_misc SEC(".maps");
 
@@ -133,15 +144,13 @@ static __always_inline void count_misc(__u32 slot)
 
 static __always_inline int verdict(struct xdp_md *ctx, struct rule *r)
 {
-	__u32 id = r->id;
+	__u32 slot = r->id & (MAX_RULES - 1);
 	struct xskit_counter *hits;
 
-	if (id < MAX_RULES) {
-		hits = bpf_map_lookup_elem(&filter_hits, &id);
-		if (hits) {
-			hits->packets += 1;
-			hits->bytes += ctx->data_end - ctx->data;
-		}
+	hits = bpf_map_lookup_elem(&filter_hits, &slot);
+	if (hits) {
+		hits->packets += 1;
+		hits->bytes += ctx->data_end - ctx->data;
 	}
 	return xskit_count(ctx, r->deny ? XDP_DROP : XDP_PASS);
 }
@@ -150,10 +159,12 @@ static __always_inline int by_default(struct xdp_md *ctx, int misc_slot)
 {
 	__u32 zero = 0;
 	__u32 *deny = bpf_map_lookup_elem(&filter_config, &zero);
+	int drop = deny && *deny;
 
 	if (misc_slot >= 0)
 		count_misc(misc_slot);
-	return xskit_count(ctx, deny && *deny ? XDP_DROP : XDP_PASS);
+	count_misc(drop ? MISC_DEFAULT_DROP : MISC_DEFAULT_PASS);
+	return xskit_count(ctx, drop ? XDP_DROP : XDP_PASS);
 }
 
 /* Of two matching rules of the same kind, the one that decides. */
@@ -171,6 +182,14 @@ static __always_inline struct rule *stronger(struct rule *a, struct rule *b)
 static __always_inline struct rule *by_ether(__u32 key)
 {
 	return bpf_map_lookup_elem(&filter_ether, &key);
+}
+
+/* The IP protocol rule of `proto` in IPv4 (family 4) or IPv6 (6), or NULL. */
+static __always_inline struct rule *by_proto(__u32 family, __u8 proto)
+{
+	__u32 key = family << 8 | proto;
+
+	return bpf_map_lookup_elem(&filter_proto, &key);
 }
 
 /* The deciding port rule, or NULL; *truncated set if the ports are cut off. */
@@ -250,6 +269,10 @@ static __always_inline int filter(struct xdp_md *ctx)
 			if (r)
 				return verdict(ctx, r);
 		}
+		/* 5. IP protocol (in every fragment) */
+		r = by_proto(4, ip->protocol);
+		if (r)
+			return verdict(ctx, r);
 	} else if (proto == ETH_P_IPV6) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		struct v6_key k = { .prefixlen = 128 };
@@ -283,13 +306,17 @@ static __always_inline int filter(struct xdp_md *ctx)
 			return by_default(ctx, MISC_TRUNCATED);
 		if (r)
 			return verdict(ctx, r);
+		/* 5. IP protocol (the fixed header's Next Header) */
+		r = by_proto(6, ip6->nexthdr);
+		if (r)
+			return verdict(ctx, r);
 	}
 
-	/* 5. EtherType */
+	/* 6. EtherType */
 	r = by_ether(proto);
 	if (r)
 		return verdict(ctx, r);
-	/* 6. default */
+	/* 7. default */
 	return by_default(ctx, proto == ETH_P_IP || proto == ETH_P_IPV6 ? -1 : MISC_NOT_IP);
 }
 

@@ -12,6 +12,7 @@ fn args(path: &std::path::Path, consume: bool, count: Option<u64>) -> DumpArgs {
     DumpArgs {
         interface: None,
         sandbox: None,
+        netns: None,
         queue: 0,
         mode: HookChoice::Auto,
         count,

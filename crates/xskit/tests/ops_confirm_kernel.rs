@@ -179,12 +179,12 @@ fn a_waiting_load_does_not_confirm_or_remove_a_newer_load_on_its_interface() {
 
         // The deadline passes after another load took the interface: the
         // newer load stays.
-        let w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "2s"]);
+        let w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
         let old = prog_id(&p.inner).unwrap();
         ok(&["unload", &p.inner]);
         ok(&["load", "pass", &p.inner, "--confirm-within", "0"]);
         let new = prog_id(&p.inner).unwrap();
-        let (code, out) = w.end(Duration::from_secs(6));
+        let (code, out) = w.end(Duration::from_secs(9));
         assert_eq!(code, Some(1), "{out}");
         assert!(
             out.contains(&format!(
@@ -219,7 +219,7 @@ fn confirm_pid_confirms_only_an_attached_program_of_a_live_load_and_names_its_id
         let p = quiet_pair();
         let _cleanup = Cleanup;
         // After an unload: nothing to confirm, said with what is attached.
-        let w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "3s"]);
+        let w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
         let pid = w.pid();
         let id = prog_id(&p.inner).unwrap();
         ok(&["unload", &p.inner]);
@@ -233,7 +233,7 @@ fn confirm_pid_confirms_only_an_attached_program_of_a_live_load_and_names_its_id
             )) && !text.contains("confirmed the load"),
             "{text}"
         );
-        let (code, out) = w.end(Duration::from_secs(6));
+        let (code, out) = w.end(Duration::from_secs(9));
         assert_eq!(code, Some(1), "{out}");
         assert!(out.contains("nothing to remove"), "{out}");
 

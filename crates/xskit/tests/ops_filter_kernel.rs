@@ -86,17 +86,23 @@ fn rules_do_what_they_say() {
             "{text}"
         );
         assert_eq!(rules().len(), 1);
-        // --replace.
+        // --replace: the new rule has an id of its own.
         let out = ok(&["filter", "add", "deny", "src", "198.18.0.0/24", "--replace"]);
         assert!(out.contains("replacing `allow src 198.18.0.0/24`"), "{out}");
-        assert_eq!(rules(), vec![(0, "deny src 198.18.0.0/24".to_string())]);
+        assert_eq!(rules(), vec![(1, "deny src 198.18.0.0/24".to_string())]);
         // Delete by id, as `list` shows it.
-        assert!(ok(&["filter", "add", "allow", "udp", "dst", "7"]).contains("added #1"));
-        assert!(ok(&["filter", "list"]).contains("#1    allow udp dst 7"));
-        assert!(ok(&["filter", "del", "1"]).contains("removed #1: allow udp dst 7"));
-        assert_eq!(xskit(&["filter", "del", "1"]).status.code(), Some(1));
+        assert!(ok(&["filter", "add", "allow", "udp", "dst", "7"]).contains("added #2"));
+        assert!(ok(&["filter", "list"]).contains("#2    allow udp dst 7"));
+        assert!(ok(&["filter", "del", "2"]).contains("removed #2: allow udp dst 7"));
+        // Ids are never given twice: a `del` from a stale list removes
+        // nothing else.
+        assert!(ok(&["filter", "add", "allow", "udp", "dst", "8"]).contains("added #3"));
+        let o = xskit(&["filter", "del", "2"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("no rule #2"));
+        assert!(ok(&["filter", "del", "3"]).contains("removed #3: allow udp dst 8"));
         // Delete by words with the right verdict.
-        assert!(ok(&["filter", "del", "deny", "src", "198.18.0.0/24"]).contains("removed #0"));
+        assert!(ok(&["filter", "del", "deny", "src", "198.18.0.0/24"]).contains("removed #1"));
         assert!(rules().is_empty());
         // Link-layer rules print back as given.
         for r in [
@@ -401,12 +407,36 @@ fn default_deny_with_ssh_allowed_keeps_tcp_across_a_neighbour_flush_until_arp_or
         l["arp_passed"].as_u64().unwrap() > 0 && l["nd_passed"].as_u64().unwrap() > 0,
         "{l}"
     );
-    // `deny arp` cuts IPv4 once the neighbour entries are gone; IPv6 lives.
-    x(&["filter", "add", "deny", "arp"]);
+    // The SSH guard finds these sessions by their sockets (the commands
+    // run without SSH_CONNECTION) and refuses to cut them ...
+    let mut a = vec!["filter", "add", "deny", "arp", "--sandbox", name];
+    let e = {
+        let o = common::cmd(&a).output().unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    assert!(
+        e.contains("would cut your SSH session")
+            && e.contains("an established TCP connection to port 22"),
+        "{e}"
+    );
+    // ... unless forced (and, on the session's interface, without the
+    // confirmation timer): `deny arp` cuts IPv4 once the neighbour
+    // entries are gone; IPv6 lives.
+    a.extend(["--force", "--confirm-within", "0"]);
+    ok(&a);
     flush();
     assert!(!round_trip(&mut c4), "IPv4 survived `deny arp`");
     assert!(round_trip(&mut c6));
-    x(&["filter", "add", "deny", "nd"]);
+    x(&[
+        "filter",
+        "add",
+        "deny",
+        "nd",
+        "--force",
+        "--confirm-within",
+        "0",
+    ]);
     flush();
     assert!(!round_trip(&mut c6), "IPv6 survived `deny nd`");
     let out = x(&["unload", &st.inner_if]);

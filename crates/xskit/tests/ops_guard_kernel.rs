@@ -14,7 +14,7 @@ use xskit::net::{netns, packet::PacketSocket};
 use xskit::testing::{have_root, in_netns, veth_pair};
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 
-const DEADLINE: Duration = Duration::from_secs(2);
+const DEADLINE: Duration = Duration::from_secs(5);
 
 /// True if a datagram from the peer reaches the inner end's stack.
 fn flows(p: &xskit::testing::Pair, tap: &PacketSocket) -> bool {
@@ -29,7 +29,7 @@ fn no_pending_of(pid: u32) -> bool {
     !std::path::Path::new(&format!("/run/xskit/pending/{pid}.json")).exists()
 }
 
-/// Loads drop with a 2 s guard, ends the load process with `end`, and
+/// Loads drop with a 5 s guard (the shortest allowed), ends the load process with `end`, and
 /// checks that traffic flows again by the deadline + 1 s, that `status`
 /// reports the revert and that nothing is left behind. Returns how long
 /// after the deadline traffic flowed again (negative: before it).
@@ -44,7 +44,7 @@ fn reverts_after_under(under: &[&str], end: impl FnOnce(&mut Child)) -> f64 {
     let _cleanup = Cleanup;
     let tap = PacketSocket::bind(&p.inner).unwrap();
     let started = Instant::now();
-    let args = ["load", "drop", &p.inner, "--confirm-within", "2s"];
+    let args = ["load", "drop", &p.inner, "--confirm-within", "5s"];
     let mut c = match under.split_first() {
         None => cmd(&args),
         Some((first, rest)) => {
@@ -60,7 +60,7 @@ fn reverts_after_under(under: &[&str], end: impl FnOnce(&mut Child)) -> f64 {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     let (mut child, asked) = wait_for_question(c.spawn().unwrap());
-    assert!(asked.contains("within 2s"), "{asked}");
+    assert!(asked.contains("within 5s"), "{asked}");
     let pid = child.id();
     assert!(!flows(&p, &tap), "xdp_drop let a frame through");
     end(&mut child);
@@ -187,7 +187,7 @@ fn a_confirmed_load_survives_its_deadline_and_its_process() {
         let p = quiet_pair();
         let _cleanup = Cleanup;
         let tap = PacketSocket::bind(&p.inner).unwrap();
-        let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "2s"]);
+        let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
         let pid = child.id();
         let out = ok(&["confirm", &pid.to_string()]);
         assert!(
@@ -244,7 +244,10 @@ fn confirm_of_a_dead_or_unknown_load_fails_and_cleans_up() {
         assert_eq!(o.status.code(), Some(1));
         // Nothing to confirm is an error: one line on stderr.
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("no xskit load of pid 4000000"), "{err}");
+        assert!(
+            err.contains("no xskit load or filter change of pid 4000000 is waiting"),
+            "{err}"
+        );
         assert_eq!(err.lines().count(), 1, "{err}");
         ok(&["unload", &p.inner]);
     });

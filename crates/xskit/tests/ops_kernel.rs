@@ -348,12 +348,12 @@ fn confirm_timer_reverts_an_unconfirmed_load_and_keeps_a_confirmed_one() {
     in_netns(|| {
         let p = quiet_pair();
         let _cleanup = Cleanup;
-        // Nobody confirms: reverted.
-        let o = xskit(&["load", "drop", &p.inner, "--confirm-within", "1s"]);
+        // Nobody confirms: reverted (5 s: the shortest time allowed).
+        let o = xskit(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
         let text = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(2), "{text}");
         assert!(
-            text.contains("no confirmation within 1s: removed xdp_drop"),
+            text.contains("no confirmation within 5s: removed xdp_drop"),
             "{text}"
         );
         assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);

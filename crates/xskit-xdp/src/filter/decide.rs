@@ -24,7 +24,8 @@ pub enum Kind {
     Arp,
     /// IPv6 neighbour discovery or router solicitation.
     Nd,
-    /// IPv4 or IPv6, with TCP/UDP ports if any.
+    /// IPv4 or IPv6, with TCP/UDP ports if any (`None`: a protocol no
+    /// rule looks at, or a fragment without its ports).
     Ip {
         /// Source address.
         src: IpAddr,
@@ -32,6 +33,16 @@ pub enum Kind {
         dst: IpAddr,
         /// Protocol, source port, destination port.
         ports: Option<(Proto, u16, u16)>,
+    },
+    /// IPv4 or IPv6 of another IP protocol (ICMP, GRE, ...): address and
+    /// IP protocol rules apply.
+    IpProto {
+        /// Source address.
+        src: IpAddr,
+        /// Destination address.
+        dst: IpAddr,
+        /// The IPv4 Protocol or IPv6 Next Header.
+        proto: u8,
     },
     /// Any other EtherType.
     Other(u16),
@@ -94,19 +105,35 @@ pub fn decide<'a>(
                 .map_or((Verdict::Allow, None), done)
         }
         Kind::Nd => return find(rules, Match::Nd, None).map_or((Verdict::Allow, None), done),
-        Kind::Ip { src, dst, ports } => {
-            // 3. addresses, 4. ports
+        Kind::Ip { src, dst, .. } | Kind::IpProto { src, dst, .. } => {
+            // 3. addresses, 4. ports, 5. IP protocol
             if let Some(r) = stronger(by_prefix(rules, src, true), by_prefix(rules, dst, false)) {
                 return done(r);
             }
-            if let Some((p, sp, dp)) = ports {
-                let s = find(rules, Match::Port(p, sp), Some(true));
-                let d = find(rules, Match::Port(p, dp), Some(false));
-                if let Some(r) = stronger(s, d) {
-                    return done(r);
+            let proto = match frame.kind {
+                Kind::Ip {
+                    ports: Some((p, sp, dp)),
+                    ..
+                } => {
+                    let s = find(rules, Match::Port(p, sp), Some(true));
+                    let d = find(rules, Match::Port(p, dp), Some(false));
+                    if let Some(r) = stronger(s, d) {
+                        return done(r);
+                    }
+                    Some(p.number())
                 }
+                Kind::IpProto { proto, .. } => Some(proto),
+                _ => None,
+            };
+            let v4 = src.is_ipv4();
+            if let Some(r) = proto.and_then(|n| {
+                rules
+                    .iter()
+                    .find(|r| matches!(r.what, Match::IpProto(f, m) if m == n && f.covers(v4)))
+            }) {
+                return done(r);
             }
-            if src.is_ipv4() {
+            if v4 {
                 0x0800
             } else {
                 0x86dd
@@ -114,7 +141,7 @@ pub fn decide<'a>(
         }
         Kind::Other(t) => t,
     };
-    // 5. EtherType, 6. default
+    // 6. EtherType, 7. default
     find(rules, Match::EtherType(ethertype), None).map_or((default, None), done)
 }
 
@@ -167,6 +194,57 @@ mod tests {
         assert_eq!(v2("198.18.3.3", 7), Verdict::Deny);
         assert_eq!(v2("10.0.0.1", 7), Verdict::Allow);
         assert_eq!(v2("10.0.0.1", 8), Verdict::Deny);
+    }
+
+    #[test]
+    fn ip_protocol_rules_come_after_ports_and_before_ethertypes() {
+        let icmp = |src: &str| Frame {
+            src_mac: None,
+            dst_mac: None,
+            kind: Kind::IpProto {
+                src: src.parse().unwrap(),
+                dst: "198.18.0.1".parse().unwrap(),
+                proto: 1,
+            },
+        };
+        let r = rules(&["deny icmp", "allow ether type 0x0800", "allow src 10.0.0.9"]);
+        assert_eq!(
+            decide(&r, Verdict::Allow, &icmp("10.0.0.1")).0,
+            Verdict::Deny
+        );
+        // An address rule beats it.
+        assert_eq!(
+            decide(&r, Verdict::Deny, &icmp("10.0.0.9")).0,
+            Verdict::Allow
+        );
+        // A port rule beats a protocol rule; the protocol rule covers the rest.
+        let r = rules(&["deny tcp", "allow tcp dst 22"]);
+        let tcp = |dport| Frame {
+            src_mac: None,
+            dst_mac: None,
+            kind: Kind::Ip {
+                src: "10.0.0.1".parse().unwrap(),
+                dst: "198.18.0.1".parse().unwrap(),
+                ports: Some((Proto::Tcp, 40000, dport)),
+            },
+        };
+        assert_eq!(decide(&r, Verdict::Allow, &tcp(22)).0, Verdict::Allow);
+        assert_eq!(decide(&r, Verdict::Allow, &tcp(80)).0, Verdict::Deny);
+        // `icmp` is IPv4's; ICMPv6 is `icmp6`.
+        let r = rules(&["deny icmp"]);
+        let v6 = Frame {
+            kind: Kind::IpProto {
+                src: "fc00::1".parse().unwrap(),
+                dst: "fc00::2".parse().unwrap(),
+                proto: 58,
+            },
+            ..icmp("10.0.0.1")
+        };
+        assert_eq!(decide(&r, Verdict::Allow, &v6).0, Verdict::Allow);
+        assert_eq!(
+            decide(&rules(&["deny icmp6"]), Verdict::Allow, &v6).0,
+            Verdict::Deny
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod decide;
 mod rule;
 
 pub use decide::{decide, Frame, Kind};
-pub use rule::{mac_string, Dir, Match, Proto, Rule, Verdict};
+pub use rule::{mac_string, Dir, Family, Match, Proto, Rule, Verdict, RULE_FORMS};
 
 use crate::abi::{MacKey, PortKey, RuleValue};
 use crate::{Counter, Program, XdpProgram};
@@ -19,8 +19,16 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// Most rules the maps hold.
+/// Most rules the maps hold (a power of two: a rule's counters are at
+/// `id % MAX_RULES`).
 pub const MAX_RULES: u32 = 1024;
+
+/// filter_config slot of the default policy.
+const CONFIG_DEFAULT: u32 = 0;
+/// filter_config slot of the next rule id: ids are never given twice in
+/// the maps' life, so a `del ID` read from an old list cannot remove
+/// another rule.
+const CONFIG_NEXT_ID: u32 = 1;
 
 /// filter_ether key of the `nd` rule.
 const ND_KEY: u32 = 0x10000;
@@ -31,7 +39,8 @@ const UDP: u8 = 17;
 /// A rule as stored, with its id and what it decided.
 #[derive(Clone, Debug)]
 pub struct Listed {
-    /// The id `list` shows and `del` takes (index of its counters).
+    /// The id `list` shows and `del` takes (never given to another rule
+    /// of these maps; its counters are at `id % MAX_RULES`).
     pub id: u32,
     /// The rule.
     pub rule: Rule,
@@ -63,7 +72,19 @@ pub struct Misc {
     pub arp: u64,
     /// Neighbour discovery passed with no `nd` rule.
     pub nd: u64,
+    /// Frames the default policy passed (all, the two kinds above included).
+    pub default_passed: u64,
+    /// Frames the default policy dropped (all, the two kinds above included).
+    pub default_dropped: u64,
 }
+
+/// Maps of the filter, with the size its program expects (an older
+/// layout is refused, not half used).
+const LAYOUT: [(&str, u32); 3] = [
+    ("filter_config", 2),
+    ("filter_misc", 6),
+    ("filter_proto", 0),
+];
 
 /// The filter's maps, pinned in one bpffs directory (xskit keeps one per
 /// network namespace).
@@ -82,7 +103,9 @@ impl Rules {
             // Loading the object pins its maps by name in `dir`.
             drop(XdpProgram::load_with_pins(Program::Filter, 1, Some(&dir))?);
         }
-        Ok(Rules { dir })
+        let r = Rules { dir };
+        r.check_layout()?;
+        Ok(r)
     }
 
     /// The rule maps pinned in `dir` if they exist, without creating them.
@@ -90,6 +113,29 @@ impl Rules {
         dir.join("filter_config").exists().then(|| Rules {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// Refuses maps of an older layout (a smaller filter_config or
+    /// filter_misc, no filter_proto): the program would miss rules and
+    /// counts in them.
+    pub fn check_layout(&self) -> Result<()> {
+        for (name, min) in LAYOUT {
+            let path = self.dir.join(name);
+            let entries = MapData::from_pin(&path)
+                .ok()
+                .and_then(|m| m.info().ok())
+                .map(|i| i.max_entries());
+            if entries.is_none_or(|n| n < min) {
+                bail!(
+                    "the filter's maps in {} are of an older xskit ({} {}): unload the filter \
+                     (`xskit unload IFACE`), remove them (`xskit filter flush --maps`) and add the rules again",
+                    self.dir.display(),
+                    name,
+                    if entries.is_none() { "missing" } else { "too small" }
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The directory the maps are pinned in.
@@ -117,14 +163,14 @@ impl Rules {
     /// Sets the policy for frames no rule matches.
     pub fn set_default(&self, verdict: Verdict) -> Result<()> {
         let mut a: Array<MapData, u32> = Array::try_from(self.map("filter_config")?)?;
-        a.set(0, u32::from(verdict == Verdict::Deny), 0)?;
+        a.set(CONFIG_DEFAULT, u32::from(verdict == Verdict::Deny), 0)?;
         Ok(())
     }
 
     /// The policy for frames no rule matches.
     pub fn default_verdict(&self) -> Result<Verdict> {
         let a: Array<MapData, u32> = Array::try_from(self.map("filter_config")?)?;
-        Ok(if a.get(&0, 0)? == 1 {
+        Ok(if a.get(&CONFIG_DEFAULT, 0)? == 1 {
             Verdict::Deny
         } else {
             Verdict::Allow
@@ -140,6 +186,8 @@ impl Rules {
             truncated: sum(1)?,
             arp: sum(2)?,
             nd: sum(3)?,
+            default_passed: sum(4)?,
+            default_dropped: sum(5)?,
         })
     }
 
@@ -198,6 +246,14 @@ impl Rules {
             let (k, r) = kv?;
             note(r, Match::Mac(k.addr), Some(k.dir == 0));
         }
+        let protos: HashMap<MapData, u32, RuleValue> =
+            HashMap::try_from(self.map("filter_proto")?)?;
+        for kv in protos.iter() {
+            let (k, r) = kv?;
+            // IPv4 noted as "source", IPv6 as "destination" (see below).
+            let v4 = k >> 8 == 4;
+            note(r, Match::IpProto(Family::Both, k as u8), Some(v4));
+        }
         let ether: HashMap<MapData, u32, RuleValue> = HashMap::try_from(self.map("filter_ether")?)?;
         for kv in ether.iter() {
             let (k, r) = kv?;
@@ -211,17 +267,25 @@ impl Rules {
         let hits: PerCpuArray<MapData, Counter> = PerCpuArray::try_from(self.map("filter_hits")?)?;
         let mut out = Vec::new();
         for (id, (mut rule, s, d)) in by_id {
+            if let Match::IpProto(_, n) = rule.what {
+                let family = match (s, d) {
+                    (true, false) => Family::V4,
+                    (false, true) => Family::V6,
+                    _ => Family::Both,
+                };
+                rule.what = Match::IpProto(family, n);
+            }
             rule.dir = match (rule.what, s, d) {
-                (Match::EtherType(_) | Match::Nd, _, _) | (_, true, true) => Dir::Both,
+                (Match::EtherType(_) | Match::Nd | Match::IpProto(..), _, _) | (_, true, true) => {
+                    Dir::Both
+                }
                 (_, true, false) => Dir::Src,
                 _ => Dir::Dst,
             };
             let (mut n, mut b) = (0, 0);
-            if id < MAX_RULES {
-                for c in hits.get(&id, 0)?.iter() {
-                    n += c.packets;
-                    b += c.bytes;
-                }
+            for c in hits.get(&(id % MAX_RULES), 0)?.iter() {
+                n += c.packets;
+                b += c.bytes;
             }
             out.push(Listed {
                 id,
@@ -243,8 +307,8 @@ impl Rules {
         let clashing: Vec<&Listed> = existing.iter().filter(|l| l.rule.same_key(rule)).collect();
         if !clashing.is_empty() && !replace {
             bail!(
-                "`{rule}` clashes with {}: the filter keeps one verdict per address, port or type; \
-                 pass --replace to replace it, or `xskit filter del {}` first",
+                "`{rule}` clashes with {}: the filter keeps one verdict per address, port, protocol or type; \
+                 replace it (`replace`), or delete #{} first",
                 clashing
                     .iter()
                     .map(|l| format!("#{} `{}`", l.id, l.rule))
@@ -256,16 +320,36 @@ impl Rules {
         for l in &clashing {
             self.write(&l.rule, None)?;
         }
-        let used: Vec<u32> = self.list()?.iter().map(|l| l.id).collect();
-        let id = (0..MAX_RULES)
-            .find(|i| !used.contains(i))
+        let id = self.next_id()?;
+        self.insert(rule, id)?;
+        Ok(if clashing.is_empty() {
+            Added::New(id)
+        } else {
+            Added::Replaced(clashing.iter().map(|l| l.rule).collect(), id)
+        })
+    }
+
+    /// A new rule id: never given before in these maps' life, its counter
+    /// slot (`id % MAX_RULES`) used by no rule now. Advances the next id.
+    fn next_id(&self) -> Result<u32> {
+        let used: Vec<u32> = self.list()?.iter().map(|l| l.id % MAX_RULES).collect();
+        let mut config: Array<MapData, u32> = Array::try_from(self.map("filter_config")?)?;
+        let next = config.get(&CONFIG_NEXT_ID, 0)?;
+        let id = (next..next.saturating_add(MAX_RULES))
+            .find(|i| !used.contains(&(i % MAX_RULES)))
+            .filter(|i| *i < u32::MAX)
             .context("the filter holds 1024 rules already")?;
-        // Start the new rule's counters at zero.
+        config.set(CONFIG_NEXT_ID, id + 1, 0)?;
+        Ok(id)
+    }
+
+    /// Writes `rule` with id `id`, its counters started at zero.
+    fn insert(&self, rule: &Rule, id: u32) -> Result<()> {
         let mut hits: PerCpuArray<MapData, Counter> =
             PerCpuArray::try_from(self.map("filter_hits")?)?;
         let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
         hits.set(
-            id,
+            id % MAX_RULES,
             PerCpuValues::try_from(vec![Counter::default(); ncpu])?,
             0,
         )?;
@@ -277,12 +361,29 @@ impl Rules {
                 _ => 0,
             },
         };
-        self.write(rule, Some(value))?;
-        Ok(if clashing.is_empty() {
-            Added::New(id)
+        self.write(rule, Some(value))
+    }
+
+    /// Puts back a rule removed earlier, under its old id if that is free
+    /// (ids are never given twice, so it can only be the same rule's), else
+    /// under a new one; nothing if a rule on the same key is there now.
+    /// Returns the id it has, if it was put back. (Undoing an unconfirmed
+    /// change.)
+    pub fn restore(&self, rule: &Rule, id: u32) -> Result<Option<u32>> {
+        let list = self.list()?;
+        if let Some(same) = list.iter().find(|l| l.rule == *rule) {
+            return Ok(Some(same.id));
+        }
+        if list.iter().any(|l| l.rule.same_key(rule)) {
+            return Ok(None);
+        }
+        let id = if list.iter().any(|l| l.id % MAX_RULES == id % MAX_RULES) {
+            self.next_id()?
         } else {
-            Added::Replaced(clashing.iter().map(|l| l.rule).collect(), id)
-        })
+            id
+        };
+        self.insert(rule, id)?;
+        Ok(Some(id))
     }
 
     /// Removes the rule exactly as given (verdict included); returns it
@@ -363,6 +464,14 @@ impl Rules {
         match rule.what {
             Match::EtherType(t) => return self.hash_write("filter_ether", t as u32, value),
             Match::Nd => return self.hash_write("filter_ether", ND_KEY, value),
+            Match::IpProto(family, n) => {
+                for (v4, version) in [(true, 4u32), (false, 6)] {
+                    if family.covers(v4) {
+                        self.hash_write("filter_proto", version << 8 | u32::from(n), value)?;
+                    }
+                }
+                return Ok(());
+            }
             _ => {}
         }
         for is_src in [true, false] {
@@ -393,7 +502,9 @@ impl Rules {
                     };
                     self.hash_write("filter_mac", key, value)?
                 }
-                Match::EtherType(_) | Match::Nd => unreachable!("handled above"),
+                Match::EtherType(_) | Match::Nd | Match::IpProto(..) => {
+                    unreachable!("handled above")
+                }
             }
         }
         Ok(())

@@ -25,6 +25,8 @@ pub struct DoctorArgs {
     /// JSON instead of text
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub ns: crate::app::ops::NsArgs,
 }
 
 /// The whole report.
@@ -49,8 +51,13 @@ pub struct Bpf {
     pub btf_vmlinux: bool,
     /// Where a bpffs is mounted, if anywhere (`xskit load` pins need it).
     pub bpffs: Option<String>,
-    /// /proc/sys/net/core/bpf_jit_enable.
+    /// bpf_jit_enable (0 off, 1 on, 2 on with debug output), where
+    /// [`Bpf::jit_from`] says.
     pub jit: Option<u32>,
+    /// Where `jit` was read: the sysctl (only the initial network namespace
+    /// has it), that of PID 1's namespace, or whether a program loaded for
+    /// the check was JIT-compiled (then 0 or 1).
+    pub jit_from: String,
     /// /proc/sys/kernel/unprivileged_bpf_disabled.
     pub unprivileged_bpf_disabled: Option<u32>,
 }
@@ -112,7 +119,7 @@ pub struct Interface {
     pub driver: Option<String>,
     /// MTU now.
     pub mtu: Option<u32>,
-    /// Largest MTU the device takes.
+    /// Largest MTU the device takes (0: the driver sets none, as loopback).
     pub max_mtu: Option<u32>,
     /// Rx queues (ethtool channels, else the device's rx queue count).
     pub rx_queues: Option<u32>,
@@ -212,6 +219,44 @@ fn memlock(kernel: (u32, u32), ipc_lock: bool) -> Memlock {
     }
 }
 
+/// bpf_jit_enable and where it was read. The net.core BPF sysctls exist
+/// only in the initial network namespace (the JIT is the machine's, not a
+/// namespace's): inside another one they are read from PID 1's namespace,
+/// and where that is refused, from whether a program loaded now (xdp_pass,
+/// never attached) is JIT-compiled.
+fn jit() -> (Option<u32>, String) {
+    const SYSCTL: &str = "/proc/sys/net/core/bpf_jit_enable";
+    if let Some(v) = read_u32(SYSCTL) {
+        return (Some(v), "sysctl".into());
+    }
+    if let Ok(f) = std::fs::File::open("/proc/1/ns/net") {
+        use std::os::fd::AsFd;
+        if let Ok(Some(v)) = crate::app::ops::identity::run_in_fd(f.as_fd(), || read_u32(SYSCTL)) {
+            return (Some(v), "the sysctl of PID 1's network namespace".into());
+        }
+    }
+    let Ok(prog) = crate::xdp::XdpProgram::load(crate::xdp::Program::Pass, 1) else {
+        return (
+            None,
+            "unknown (no sysctl here, and no program could be loaded)".into(),
+        );
+    };
+    // The newest xdp_pass: this one, or one loaded since (the same JIT).
+    let jitted = aya::programs::loaded_programs()
+        .flatten()
+        .filter(|p| p.name_as_str() == Some("xdp_pass"))
+        .max_by_key(|p| p.id())
+        .map(|p| p.size_jitted() > 0);
+    drop(prog);
+    match jitted {
+        Some(j) => (
+            Some(u32::from(j)),
+            "a test program's JIT size: no sysctl in this network namespace".into(),
+        ),
+        None => (None, "unknown (no sysctl here)".into()),
+    }
+}
+
 fn bpffs_mount() -> Option<String> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     mounts.lines().find_map(|l| {
@@ -223,15 +268,23 @@ fn bpffs_mount() -> Option<String> {
 /// Processes holding a BPF link of type xdp to program `prog_id`, as
 /// "pid N (comm)".
 pub fn link_holders(prog_id: u32, ifindex: u32) -> Vec<String> {
+    link_holder_pids(prog_id, ifindex)
+        .into_iter()
+        .map(|(pid, comm)| format!("pid {pid} ({comm})"))
+        .collect()
+}
+
+/// Processes holding a BPF link of type xdp to program `prog_id` on
+/// interface `ifindex`: (pid, command name).
+pub fn link_holder_pids(prog_id: u32, ifindex: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return out;
     };
     for p in procs.flatten() {
-        let pid = p.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
             continue;
-        }
+        };
         let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else {
             continue;
         };
@@ -241,7 +294,7 @@ pub fn link_holders(prog_id: u32, ifindex: u32) -> Vec<String> {
         });
         if held {
             let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
-            out.push(format!("pid {pid} ({})", comm.trim()));
+            out.push((pid, comm.trim().to_string()));
         }
     }
     out
@@ -332,11 +385,13 @@ pub fn report(only: Option<&str>) -> Result<Report> {
         Some(i) => vec![i.to_string()],
         None => interfaces(),
     };
+    let (jit, jit_from) = jit();
     Ok(Report {
         bpf: Bpf {
             btf_vmlinux: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
             bpffs: bpffs_mount(),
-            jit: read_u32("/proc/sys/net/core/bpf_jit_enable"),
+            jit,
+            jit_from,
             unprivileged_bpf_disabled: read_u32("/proc/sys/kernel/unprivileged_bpf_disabled"),
         },
         memlock: memlock(kv, ipc_lock),
@@ -373,7 +428,7 @@ impl fmt::Display for Report {
         writeln!(f, "kernel      {}", r.kernel)?;
         writeln!(
             f,
-            "bpf         BTF {}, bpffs {}, JIT {}, unprivileged BPF {}",
+            "bpf         BTF {}, bpffs {}, JIT {} (from {}), unprivileged BPF {}",
             if r.bpf.btf_vmlinux {
                 "yes (/sys/kernel/btf/vmlinux)"
             } else {
@@ -384,6 +439,7 @@ impl fmt::Display for Report {
                 .as_deref()
                 .unwrap_or("not mounted (`xskit load` mounts /sys/fs/bpf)"),
             o(r.bpf.jit),
+            r.bpf.jit_from,
             match r.bpf.unprivileged_bpf_disabled {
                 Some(0) => "allowed",
                 Some(_) => "disabled",
@@ -415,12 +471,15 @@ impl fmt::Display for Report {
             writeln!(f)?;
             writeln!(
                 f,
-                "{} (index {}): driver {}, mtu {} (max {}), rx queues {}, xdp-features {}",
+                "{} (index {}): driver {}, mtu {} ({}), rx queues {}, xdp-features {}",
                 i.name,
                 i.ifindex,
                 i.driver.as_deref().unwrap_or("?"),
                 o(i.mtu),
-                o(i.max_mtu),
+                match i.max_mtu {
+                    Some(0) => "no maximum set by the driver".to_string(),
+                    m => format!("max {}", o(m)),
+                },
                 o(i.rx_queues),
                 i.xdp_features
                     .as_ref()
@@ -460,6 +519,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// `xskit doctor`.
 pub fn run(args: &DoctorArgs, out: &mut dyn Write) -> Result<i32> {
+    args.ns.enter_network_only()?;
     let r = report(args.interface.as_deref())?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
@@ -505,6 +565,7 @@ mod tests {
                 btf_vmlinux: true,
                 bpffs: Some("/sys/fs/bpf".into()),
                 jit: Some(1),
+                jit_from: "sysctl".into(),
                 unprivileged_bpf_disabled: Some(2),
             },
             privileges: Privileges {

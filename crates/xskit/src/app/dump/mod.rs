@@ -39,6 +39,10 @@ pub struct DumpArgs {
     /// Capture inside this sandbox's namespace
     #[arg(long, value_name = "NAME", conflicts_with_all = ["interface", "read"])]
     pub sandbox: Option<String>,
+    /// Capture on -i IFACE in this network namespace (`ip netns add NAME`);
+    /// only the network namespace is entered
+    #[arg(long, value_name = "NAME", requires = "interface", conflicts_with_all = ["sandbox", "read"])]
+    pub netns: Option<String>,
     /// Queue to take frames from (with --consume)
     #[arg(short = 'q', long, default_value_t = 0, requires = "consume")]
     pub queue: u32,
@@ -108,8 +112,35 @@ impl DumpArgs {
         s
     }
 
-    /// Resolves the interface like the other commands do.
+    /// Resolves the interface like the other commands do (entering the
+    /// `--netns` namespace first). Without -i and --sandbox, the sandbox
+    /// named `xskit` is used; if it is not up, the error names the
+    /// sandboxes that are.
     pub fn resolve_interface(&self) -> Result<String> {
+        if let Some(n) = &self.netns {
+            crate::net::netns::enter(n)?;
+        }
+        if self.interface.is_none() && self.sandbox.is_none() {
+            let default = crate::app::shared::sandbox::DEFAULT_NAME;
+            if crate::app::shared::sandbox::State::load(default)?.is_none() {
+                let up = sandboxes_up();
+                if up.is_empty() {
+                    bail!("no interface given and no sandbox is up: pass -i IFACE, or run `xskit sandbox up` first");
+                }
+                bail!(
+                    "no interface given, and the default sandbox ({default}) is not up; {}: pass {}, or -i IFACE",
+                    if up.len() == 1 {
+                        format!("sandbox {} is", up[0])
+                    } else {
+                        format!("sandboxes {} are", up.join(", "))
+                    },
+                    up.iter()
+                        .map(|n| format!("`--sandbox {n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                );
+            }
+        }
         self.socket_args().resolve_interface()
     }
 
@@ -139,6 +170,25 @@ impl DumpArgs {
     }
 }
 
+/// Names of the sandboxes that are up (`xskit sandbox up --name NAME`).
+fn sandboxes_up() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir("/run/xskit/sandbox")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".json"))
+                        .map(String::from)
+                })
+                .filter(|n| crate::app::shared::sandbox::State::load(n).is_ok_and(|s| s.is_some()))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 /// What a capture saw.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DumpSummary {
@@ -165,6 +215,8 @@ enum Copier {
     Own {
         prog: XdpProgram,
         ring: RingBuf<MapData>,
+        /// Its program id, as the interface reported it once attached.
+        id: Option<u32>,
     },
     /// The tap of the xskit program that was attached already.
     Tap { tap: Tap, id: u32, name: String },
@@ -192,7 +244,12 @@ impl Copier {
                 "capturing on {iface} ({mode} mode), frames pass on to the kernel{note}"
             )?;
             let ring = prog.take_capture_ring()?;
-            return Ok(Copier::Own { prog, ring });
+            let id = crate::net::netns::xdp_attachment(iface)
+                .ok()
+                .flatten()
+                .filter(|(n, _, _)| n == "xdp_capture")
+                .map(|(_, id, _)| id);
+            return Ok(Copier::Own { prog, ring, id });
         };
         let ifindex = xsk::netdev::ifindex(iface)?;
         // A tap runs where its program is attached: a different --mode
@@ -215,14 +272,27 @@ impl Copier {
         }
         // Filters and summaries want the headers even with a small -s.
         if let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? {
+            // Plain pcap has no place for a verdict: said, not promised.
+            let verdicts = match (&args.write, args.pcapng) {
+                (None, _) => "each frame with its verdict",
+                (Some(_), true) => "each frame's verdict in its pcapng comment",
+                (Some(_), false) => {
+                    "verdicts not kept: plain pcap cannot carry them (--pcapng keeps them)"
+                }
+            };
             writeln!(
                 msg,
-                "capturing on {iface} beside {name} (program id {id}, {mode} mode), \
-                 each frame with its verdict{note}"
+                "capturing on {iface} beside {name} (program id {id}, {mode} mode), {verdicts}{note}"
             )?;
             return Ok(Copier::Tap { tap, id, name });
         }
-        bail!(refusal(iface, &name, id, mode))
+        bail!(refusal(
+            iface,
+            &name,
+            id,
+            mode,
+            crate::app::ops::thread_netns_name().as_deref()
+        ))
     }
 
     fn ring(&mut self) -> &mut RingBuf<MapData> {
@@ -277,20 +347,45 @@ impl Copier {
     /// Ends the capture if the tapped program is no longer attached (its
     /// `echo` ended, `xskit unload`): its ring would stay silent.
     fn check_attached(&self, iface: &str) -> Result<()> {
-        if let Copier::Tap { id, .. } = self {
-            let now = crate::net::netns::xdp_attachment(iface)?.map(|(_, i, _)| i);
-            if now != Some(*id) {
-                bail!(
-                    "the program captured beside (id {id}) is no longer attached to {iface}; capture ended"
-                );
+        let now = crate::net::netns::xdp_attachment(iface)?.map(|(_, i, _)| i);
+        match self {
+            Copier::Tap { id, .. } if now != Some(*id) => bail!(
+                "the program captured beside (id {id}) is no longer attached to {iface}; capture ended"
+            ),
+            Copier::Own { id, .. } => {
+                if id.is_some() && now != *id {
+                    bail!(
+                        "dump's xdp_capture is no longer attached to {iface} (detached by `xskit unload --any`?); capture ended"
+                    );
+                }
+                Ok(())
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
-/// Why dump cannot capture beside the program attached to `iface`.
-fn refusal(iface: &str, name: &str, id: u32, mode: &str) -> String {
+/// Why dump cannot capture beside the program attached to `iface`; the
+/// commands it suggests act in `netns` (a name of `ip netns`) if given.
+fn refusal(iface: &str, name: &str, id: u32, mode: &str, netns: Option<&str>) -> String {
+    let (xskit, exec, ip) = match netns {
+        Some(n) => match n
+            .strip_suffix("-in")
+            .filter(|sb| crate::app::shared::sandbox::State::load(sb).is_ok_and(|s| s.is_some()))
+        {
+            Some(sb) => (
+                format!(" --sandbox {sb}"),
+                format!("ip netns exec {n} "),
+                format!("ip -n {n}"),
+            ),
+            None => (
+                format!(" --netns {n}"),
+                format!("ip netns exec {n} "),
+                format!("ip -n {n}"),
+            ),
+        },
+        None => (String::new(), String::new(), "ip".to_string()),
+    };
     // The kernel keeps 15 bytes of a name: xdp_redirect_echo_frags is
     // xdp_redirect_ec.
     let ours =
@@ -303,14 +398,15 @@ fn refusal(iface: &str, name: &str, id: u32, mode: &str) -> String {
     } else if ours {
         format!(
             "{iface} has xskit's {name} (program id {id}, {mode} mode), loaded by an xskit without capture taps: \
-             attach it again with this xskit (`xskit unload {iface}` and `xskit load ...`, or restart the command \
+             attach it again with this xskit (`xskit unload {iface}{xskit}` and `xskit load ...{xskit}`, or restart the command \
              that attached it), then capture"
         )
     } else {
         format!(
             "{iface} has another tool's XDP program {name} (program id {id}, {mode} mode): xskit dump captures only \
-             beside xskit's own programs; use that tool's capture, or `tcpdump -i {iface}` (it sees the frames the \
-             program passes), or detach it (`ip link set dev {iface} xdp off`) and run xskit dump again"
+             beside xskit's own programs; use that tool's capture, or `{exec}tcpdump -i {iface}` (it sees the frames the \
+             program passes), or detach it (`{ip} link set dev {iface} xdp off`, or `xskit unload {iface} --any{xskit}` \
+             for a BPF link) and run xskit dump again"
         )
     }
 }
@@ -481,7 +577,7 @@ pub fn run(
         *n += u64::from(!k);
         k
     };
-    let mut lost = 0;
+    let lost;
     if args.consume {
         let mut session = Session::open(iface, &args.socket_args(), Program::Redirect, msg)?;
         let mut batch = Vec::with_capacity(64);
@@ -504,6 +600,12 @@ pub fn run(
                 m.maybe_write(&dump_counters(sink.captured, filtered_out, 0))?;
             }
         }
+        // What the kernel could not put on the socket's RX ring.
+        lost = session
+            .xsk
+            .socket()
+            .statistics()
+            .map_or(0, |st| st.rx_dropped + st.rx_ring_full.unwrap_or(0));
     } else {
         let note = if filter.is_some() {
             "; expression applied in user space"
@@ -622,21 +724,41 @@ pub fn exec(args: &DumpArgs, out: &mut dyn Write) -> Result<i32> {
             run(args, &iface, &stop, out, &mut std::io::stderr())?
         }
     };
+    eprintln!("{}", summary_line(&s, args));
+    Ok(0)
+}
+
+/// `N frame(s)`.
+fn frames(n: u64) -> String {
+    format!("{n} frame{}", if n == 1 { "" } else { "s" })
+}
+
+/// The closing line: frames kept, frames the kernel could not copy (a
+/// capture from an interface), frames the expression left out.
+fn summary_line(s: &DumpSummary, args: &DumpArgs) -> String {
     let mut notes = String::new();
+    if args.read.is_none() {
+        notes += &format!(
+            ", {} lost ({})",
+            s.lost,
+            if args.consume {
+                "dropped by the kernel: the socket's RX ring full"
+            } else {
+                "not copied: ring buffer full"
+            }
+        );
+    }
     if s.filtered_out > 0 {
         notes += &format!(", {} left out by the expression", s.filtered_out);
     }
-    if s.lost > 0 {
-        notes += &format!(", {} not captured (ring buffer full)", s.lost);
-    }
     match &args.write {
         Some(p) if p.as_os_str() != "-" => {
-            eprintln!("{} frames written to {}{notes}", s.captured, p.display())
+            format!("{} written to {}{notes}", frames(s.captured), p.display())
         }
-        Some(_) => eprintln!("{} frames written to standard output{notes}", s.captured),
-        None => eprintln!("{} frames captured{notes}", s.captured),
+        Some(_) => format!("{} written to standard output{notes}", frames(s.captured)),
+        None if args.read.is_some() => format!("{} read{notes}", frames(s.captured)),
+        None => format!("{} captured{notes}", frames(s.captured)),
     }
-    Ok(0)
 }
 
 #[cfg(test)]
@@ -645,18 +767,55 @@ mod tests {
 
     #[test]
     fn refusals_tell_xskit_programs_without_taps_from_other_tools_and_dumps() {
-        let r = refusal("eth1", "xdp_redirect_ec", 7, "native");
+        let r = refusal("eth1", "xdp_redirect_ec", 7, "native", None);
         assert!(
             r.contains("without capture taps") && r.contains("xskit unload eth1"),
             "{r}"
         );
-        let r = refusal("eth1", "xdp_capture", 7, "skb");
+        let r = refusal("eth1", "xdp_capture", 7, "skb", None);
         assert!(r.contains("another `xskit dump`"), "{r}");
-        let r = refusal("eth1", "xdp_dispatcher", 7, "native");
+        let r = refusal("eth1", "xdp_dispatcher", 7, "native", None);
         assert!(
             r.contains("another tool's XDP program xdp_dispatcher")
                 && r.contains("ip link set dev eth1 xdp off"),
             "{r}"
+        );
+        // In a named namespace, every suggested command acts there.
+        let r = refusal("eth1", "xdp_dispatcher", 7, "native", Some("opsA"));
+        assert!(
+            r.contains("ip netns exec opsA tcpdump -i eth1")
+                && r.contains("ip -n opsA link set dev eth1 xdp off")
+                && r.contains("xskit unload eth1 --any --netns opsA"),
+            "{r}"
+        );
+        let r = refusal("eth1", "xdp_pass", 7, "native", Some("opsA"));
+        assert!(r.contains("`xskit unload eth1 --netns opsA`"), "{r}");
+    }
+
+    #[test]
+    fn the_summary_counts_lost_frames_and_says_1_frame() {
+        use super::{summary_line, DumpArgs, DumpSummary};
+        use clap::{Args, FromArgMatches};
+        let args = |a: &[&str]| {
+            let cmd = DumpArgs::augment_args(clap::Command::new("dump"));
+            DumpArgs::from_arg_matches(&cmd.get_matches_from(a)).unwrap()
+        };
+        let s = |captured, lost, filtered_out| DumpSummary {
+            captured,
+            lost,
+            filtered_out,
+        };
+        assert_eq!(
+            summary_line(&s(1, 0, 0), &args(&["dump", "-i", "eth1"])),
+            "1 frame captured, 0 lost (not copied: ring buffer full)"
+        );
+        assert_eq!(
+            summary_line(&s(2, 3, 4), &args(&["dump", "-i", "eth1", "-w", "x.pcap"])),
+            "2 frames written to x.pcap, 3 lost (not copied: ring buffer full), 4 left out by the expression"
+        );
+        assert_eq!(
+            summary_line(&s(1, 0, 0), &args(&["dump", "-r", "x.pcap"])),
+            "1 frame read"
         );
     }
 

@@ -50,9 +50,10 @@ pub struct EchoArgs {
     /// source, like the kernel's icmp_ratelimit); `off` or 0 for no limit
     #[arg(long, default_value = "1000", value_parser = parse_per_second, value_name = "N|off")]
     pub rate_limit: u32,
-    /// Replies one source may get at once after a quiet period
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_burst: u32,
+    /// Replies one source may get at once after a quiet period [default: 200];
+    /// refused with `--rate-limit off`, where it would mean nothing
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: Option<u32>,
     /// Preferred busy polling (SO_PREFER_BUSY_POLL, Linux 5.11+): a busy loop
     /// whose recvfrom/sendto run the queue's NAPI poll themselves instead of
     /// waiting for the softirq; the lowest latency, one CPU kept at 100 %
@@ -75,7 +76,7 @@ impl EchoArgs {
     pub fn rate(&self) -> RateLimit {
         RateLimit {
             per_second: self.rate_limit,
-            burst: self.rate_burst,
+            burst: self.rate_burst.unwrap_or(ratelimit::DEFAULT_BURST),
         }
     }
 }
@@ -343,6 +344,11 @@ impl Background {
 /// Runs `xskit echo` until stopped, then prints its summary.
 pub fn exec(args: &EchoArgs, out: &mut dyn Write) -> Result<i32> {
     use crate::app::shared::{caps, signals};
+    // Options are strict: one that would be ignored is refused (exit 2).
+    if let Err(e) = ratelimit::check_options(args.rate_limit, args.rate_burst) {
+        eprintln!("xskit: error: {e} (see --help)");
+        return Ok(2);
+    }
     caps::require("echo", &caps::xsk(args.socket.interface.is_some()))?;
     let mut args = args.clone();
     // The responder waits in poll() unless --spin asks for a busy loop

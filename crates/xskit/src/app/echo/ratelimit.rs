@@ -13,6 +13,20 @@ use std::time::Instant;
 /// Buckets in the table (a power of two): 4096 × 16 bytes.
 pub const SLOTS: usize = 4096;
 
+/// `--rate-burst` unless given.
+pub const DEFAULT_BURST: u32 = 200;
+
+/// Refuses `--rate-burst` with `--rate-limit off` (0): there is no bucket
+/// for a burst to fill, and options are not silently ignored.
+pub fn check_options(per_second: u32, burst: Option<u32>) -> Result<(), String> {
+    match burst {
+        Some(b) if per_second == 0 => Err(format!(
+            "--rate-burst {b} means nothing with --rate-limit off (no limit, no bucket): leave out one of them"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The limit: `per_second` replies to one source, in bursts of up to
 /// `burst`; `per_second == 0` turns it off.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -108,6 +122,15 @@ mod tests {
 
     fn lim(per_second: u32, burst: u32) -> Limiter {
         Limiter::new(RateLimit { per_second, burst })
+    }
+
+    #[test]
+    fn a_burst_without_a_limit_is_refused() {
+        assert!(check_options(0, Some(10))
+            .unwrap_err()
+            .contains("--rate-burst 10"));
+        assert!(check_options(0, None).is_ok());
+        assert!(check_options(100, Some(10)).is_ok());
     }
 
     #[test]

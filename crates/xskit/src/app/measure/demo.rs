@@ -193,10 +193,58 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
     Ok(all_ok)
 }
 
-/// Runs `xskit demo`: exit 0 only if every reply was right.
+/// What the demo says when a signal ends it: it was interrupted, and its
+/// sandbox is gone (exit 128 + the signal: 130 for Ctrl-C).
+fn interrupted_line(sig: i32, sandbox: &str) -> String {
+    let name = match sig {
+        libc::SIGINT => "Ctrl-C",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "hang-up",
+        _ => "a signal",
+    };
+    format!(
+        "xskit demo: interrupted ({name}) before it finished: no result; sandbox {sandbox} removed"
+    )
+}
+
+/// As `signals::remove_sandbox_on_exit`, and says that the demo was
+/// interrupted (a silent exit 130 reads as a crash or a hang).
+fn remove_sandbox_and_say_so_on_signal(name: &str) -> Result<()> {
+    use anyhow::Context;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    crate::sys::ignore_sigpipe();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing signal handlers")?;
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            // Not halfway through making it: wait for `up` to finish.
+            let _made = sandbox::SETTING_UP.lock();
+            let _ = sandbox::down(&name);
+            eprintln!("{}", interrupted_line(sig, &name));
+            std::process::exit(128 + sig);
+        }
+    });
+    Ok(())
+}
+
+/// Runs `xskit demo`: exit 0 only if every reply was right; 130 (and a
+/// line saying so) if interrupted by Ctrl-C.
 pub fn exec(args: &DemoArgs, out: &mut dyn Write) -> Result<i32> {
-    use crate::app::shared::{caps, signals};
+    use crate::app::shared::caps;
     caps::require("demo", &caps::needs(true, true, true))?;
-    signals::remove_sandbox_on_exit(&args.name)?;
+    remove_sandbox_and_say_so_on_signal(&args.name)?;
     Ok(if run(args, out)? { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_interrupted_demo_says_so() {
+        let l = super::interrupted_line(libc::SIGINT, "xskit-demo");
+        assert!(
+            l.contains("interrupted (Ctrl-C)") && l.contains("sandbox xskit-demo removed"),
+            "{l}"
+        );
+    }
 }

@@ -45,6 +45,16 @@ fn confirm_each(p: &pending::Pending) -> Result<Vec<(String, u32, Outcome)>> {
         };
         let o = match g.confirm()? {
             state::Confirmed::Reverted(t) => Outcome::Late(t),
+            // The waiting process removes its record before it settles: a
+            // cleared guard of a rule change whose record is gone may have
+            // been cleared by its undo.
+            state::Confirmed::NotWaiting if p.change.is_some() && !p.recorded() => {
+                Outcome::Gone(format!(
+                    "{} (the wait ended meanwhile: pid {}'s own output says how)",
+                    attached_now(i),
+                    p.pid
+                ))
+            }
             // NotWaiting: confirmed already (`yes` at the same moment).
             _ if still_attached(i, id) => Outcome::Kept,
             _ => Outcome::Gone(attached_now(i)),
@@ -62,29 +72,49 @@ fn confirm_each(p: &pending::Pending) -> Result<Vec<(String, u32, Outcome)>> {
 /// said, and the exit code is 1.
 pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter()?;
+    let hint = args.ns.hint();
     let only_ns = (args.ns.netns.is_some() || args.ns.sandbox.is_some())
         .then(state::netns_id)
         .transpose()?;
     let mut confirmed = 0;
     let mut failed = 0;
     for p in pending::all() {
-        if args.pid.is_some_and(|pid| pid != p.pid)
-            || only_ns.is_some_and(|ns| ns != p.netns_cookie)
-        {
+        if args.pid.is_some_and(|pid| pid != p.pid) {
             continue;
         }
-        let what = format!("{} on {}", p.program, p.ifaces());
+        if only_ns.is_some_and(|ns| ns != p.netns_cookie) {
+            if args.pid.is_some() {
+                // Asked for by pid, but it waits elsewhere: said, not done.
+                anyhow::bail!(
+                    "{} waits in another network namespace (cookie {}), not in{hint}: run `xskit confirm {}` \
+                     (a pid alone finds its load wherever it waits) or give that namespace's --netns/--sandbox",
+                    p.describe(),
+                    p.netns_cookie,
+                    p.pid
+                );
+            }
+            continue;
+        }
+        let what = match &p.change {
+            Some(c) => format!("`{c}` of the filter on {}", p.ifaces()),
+            None => format!("{} on {}", p.program, p.ifaces()),
+        };
         let gone = |failed: &mut i32, out: &mut dyn Write, why: &str| -> Result<()> {
             p.remove();
             *failed += 1;
-            let fate = if state::monotonic_ns() >= p.deadline.0 {
-                format!("its program passed all traffic from {} (kernel guard) and is detached by the next `xskit status`, `load` or `unload`", utc(p.deadline.1))
+            let fate = match (&p.change, state::monotonic_ns() >= p.deadline.0) {
+                (None, true) => format!("its program passed all traffic from {} (kernel guard) and is detached by the next `xskit status`, `load` or `unload`", utc(p.deadline.1)),
+                (None, false) => format!("the kernel guard reverts it at {}", utc(p.deadline.1)),
+                (Some(_), _) => "the change is undone by the next xskit command in its namespace (and from its deadline the kernel passes all traffic there)".to_string(),
+            };
+            let kind = if p.change.is_some() {
+                "filter change"
             } else {
-                format!("the kernel guard reverts it at {}", utc(p.deadline.1))
+                "load"
             };
             writeln!(
                 out,
-                "load of pid {} ({what}) was not confirmed: {why}; {fate}",
+                "{kind} of pid {} ({what}) was not confirmed: {why}; {fate}",
                 p.pid
             )?;
             Ok(())
@@ -108,13 +138,21 @@ pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
             .map(|(i, id, _)| format!("{i} (program id {id})"))
             .collect();
         if !kept.is_empty() {
-            writeln!(
-                out,
-                "confirmed the load of pid {}: keeping {} on {}",
-                p.pid,
-                p.program,
-                kept.join(", ")
-            )?;
+            match &p.change {
+                Some(c) => writeln!(
+                    out,
+                    "confirmed the filter change of pid {}: keeping `{c}` (the filter on {})",
+                    p.pid,
+                    kept.join(", ")
+                )?,
+                None => writeln!(
+                    out,
+                    "confirmed the load of pid {}: keeping {} on {}",
+                    p.pid,
+                    p.program,
+                    kept.join(", ")
+                )?,
+            }
         }
         let mut ok = true;
         for (i, id, o) in &each {
@@ -124,16 +162,16 @@ pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
                     ok = false;
                     writeln!(
                         out,
-                        "cannot confirm the load of pid {} on {i}: {} (program id {id}) is no longer attached there (attached now: {now})",
-                        p.pid, p.program
+                        "cannot confirm {} on {i}: {} (program id {id}) is no longer attached there (attached now: {now})",
+                        p.kind(), p.program
                     )?;
                 }
                 Outcome::Late(t) => {
                     ok = false;
                     writeln!(
                         out,
-                        "too late for the load of pid {} ({} on {i}): reverted at {}, never confirmed",
-                        p.pid,
+                        "too late for {} ({} on {i}): reverted at {}, never confirmed",
+                        p.kind(),
                         p.program,
                         utc(mono_to_unix(*t))
                     )?;
@@ -150,9 +188,14 @@ pub fn confirm(args: &ConfirmArgs, out: &mut dyn Write) -> Result<i32> {
         // Nothing to do is a failure: said on stderr, exit 1.
         match args.pid {
             Some(pid) => anyhow::bail!(
-                "no xskit load of pid {pid} is waiting for confirmation (unknown pid, or already confirmed or reverted)"
+                "no xskit load or filter change of pid {pid} is waiting for confirmation (unknown pid, or already \
+                 confirmed or reverted)"
             ),
-            None => anyhow::bail!("no xskit load is waiting for confirmation"),
+            None if only_ns.is_some() => anyhow::bail!(
+                "no xskit load or filter change is waiting for confirmation in this namespace ({})",
+                hint.trim()
+            ),
+            None => anyhow::bail!("no xskit load or filter change is waiting for confirmation"),
         }
     }
     // Reverted loads of this namespace are detached now rather than later.

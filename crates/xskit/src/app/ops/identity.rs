@@ -142,9 +142,17 @@ pub fn run_in_fd<R: Send>(ns: BorrowedFd<'_>, f: impl FnOnce() -> R + Send) -> R
     })
 }
 
-/// The cookie of the network namespace held at `path` (an nsfs file).
-fn cookie_at(path: &Path) -> Option<u64> {
+/// The cookie of the network namespace held at `path` (an nsfs file),
+/// provided the file opened is still the namespace of inode `inode`: a
+/// holder found by a scan may have moved since (a thread's setns or
+/// unshare, a reused pid, tid or fd number, a replaced mount), and the
+/// cookie of whatever namespace it holds now proves nothing about `inode`.
+fn cookie_at(path: &Path, inode: u64) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
     let f = std::fs::File::open(path).ok()?;
+    if f.metadata().ok()?.ino() != inode {
+        return None;
+    }
     run_in_fd(f.as_fd(), cookie).ok()?.ok()
 }
 
@@ -384,7 +392,7 @@ impl Scan {
             };
         }
         for p in paths {
-            match cookie_at(&p) {
+            match cookie_at(&p, ns.inode) {
                 Some(c) if c == ns.cookie => return Fate::Alive,
                 Some(c) => {
                     return Fate::Gone(format!(
@@ -392,7 +400,7 @@ impl Scan {
                         ns.inode
                     ))
                 }
-                // The holder went away meanwhile: try the next one.
+                // The holder went away or moved meanwhile: try the next one.
                 None => {}
             }
         }

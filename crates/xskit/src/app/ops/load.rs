@@ -3,19 +3,15 @@
 
 use super::state;
 use super::{
-    attached_now, is_ours, now, now_f64, operator_interfaces, pending, still_attached, tidy, utc,
-    NsArgs,
+    attached_now, now, now_f64, operator_interfaces, owner, parse_confirm_within, pending, ssh,
+    still_attached, stop_on_signals, tidy, utc, wait_for_confirmation, NsArgs, Waited,
 };
-use crate::app::shared::args::parse_duration;
 use crate::app::shared::session::attach;
 use crate::net::addrs::interfaces;
-use crate::net::netns;
 use crate::xdp::filter::Verdict;
 use crate::xdp::{HookChoice, Program, XdpProgram};
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::io::Write;
 use std::time::Duration;
 
 /// Programs `xskit load` attaches.
@@ -30,6 +26,15 @@ pub enum Loadable {
 }
 
 impl Loadable {
+    /// The word `load` takes.
+    fn name(self) -> &'static str {
+        match self {
+            Loadable::Drop => "drop",
+            Loadable::Pass => "pass",
+            Loadable::Filter => "filter",
+        }
+    }
+
     fn program(self) -> Program {
         match self {
             Loadable::Drop => Program::Drop,
@@ -58,85 +63,15 @@ pub struct LoadArgs {
     #[arg(long)]
     pub force: bool,
     /// Revert unless confirmed within this time (type `yes`, or run `xskit
-    /// confirm`); 0 turns the guard off [default: 30s when it could cut this
-    /// session's own traffic, else 0]. The deadline is kept in the kernel:
-    /// the program passes everything once it has passed unconfirmed, even
-    /// if this process was killed or its terminal hung up
-    #[arg(long, value_parser = parse_duration)]
+    /// confirm`): at least 5s (e.g. 30s, 1m30s); 0 turns the guard off
+    /// [default: 30s when it could cut this session's own traffic, else 0].
+    /// The deadline is kept in the kernel: the program passes everything
+    /// once it has passed unconfirmed, even if this process was killed or
+    /// its terminal hung up
+    #[arg(long, value_parser = parse_confirm_within, value_name = "TIME")]
     pub confirm_within: Option<Duration>,
     #[command(flatten)]
     pub ns: NsArgs,
-}
-
-/// How the wait for confirmation ended.
-enum Waited {
-    /// Every guard's deadline was cleared (`xskit confirm`).
-    Confirmed,
-    /// `yes` on standard input.
-    Yes,
-    /// `no` on standard input.
-    No,
-    /// The deadline passed (or a guard latched its revert).
-    Deadline,
-    /// SIGHUP, SIGINT or SIGTERM.
-    Signal,
-}
-
-/// Waits for `yes` or `no` on stdin, or `xskit confirm` (which clears the
-/// guards' deadlines); stops early on SIGHUP, SIGINT or SIGTERM. The
-/// guards are this load's own (opened when pinned), whatever is pinned at
-/// their paths since.
-fn wait_for_confirmation(
-    guards: &[state::Guard],
-    deadline: (u64, f64),
-    stop: &AtomicBool,
-    out: &mut dyn Write,
-) -> Result<Waited> {
-    let mut stdin_open = true;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(Waited::Signal);
-        }
-        let mut cleared = true;
-        for g in guards {
-            match g.read()? {
-                (_, r) if r != 0 => return Ok(Waited::Deadline),
-                (0, _) => {}
-                _ => cleared = false,
-            }
-        }
-        if cleared {
-            return Ok(Waited::Confirmed);
-        }
-        if state::monotonic_ns() >= deadline.0 {
-            return Ok(Waited::Deadline);
-        }
-        if stdin_open {
-            let ready = crate::net::poll_readable(&std::io::stdin(), Duration::from_millis(100));
-            if ready.as_ref().is_ok_and(|r| *r) {
-                let mut line = String::new();
-                match std::io::stdin().lock().read_line(&mut line) {
-                    Ok(0) | Err(_) => stdin_open = false,
-                    Ok(_) if line.trim().eq_ignore_ascii_case("yes") => return Ok(Waited::Yes),
-                    Ok(_) if line.trim().eq_ignore_ascii_case("no") => return Ok(Waited::No),
-                    Ok(_) => {
-                        let _ = writeln!(out, "type `yes` to keep it, `no` to remove it now");
-                    }
-                }
-            } else if ready.is_err() {
-                stdin_open = false;
-            }
-        } else {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-/// True if `iface` holds the address `local`.
-fn ops_ifaces_hold(iface: &str, local: std::net::IpAddr) -> bool {
-    let (v4, v6) = crate::net::addrs::of_interface(iface);
-    v4.iter().any(|a| std::net::IpAddr::V4(*a) == local)
-        || v6.iter().any(|a| std::net::IpAddr::V6(*a) == local)
 }
 
 /// `xskit load`.
@@ -182,14 +117,27 @@ fn load_here(
     } else {
         args.ifaces.clone()
     };
+    let hint = args.ns.hint();
+    // Nothing is attached unless every interface is free: a load refused
+    // half-way would leave the rest attached.
     for i in &ifaces {
         xsk::netdev::ifindex(i)?;
-        if state::iface_dir(i)?.exists() {
-            let (xdp, meta) = (netns::xdp_attachment(i)?, state::load_meta(i)?);
-            if is_ours(&xdp, &meta) {
-                bail!("xskit already has a program on {i}: `xskit unload {i}` first");
+        if let Some(a) = owner::attached(i)? {
+            if a.owner == owner::Owner::Load {
+                bail!(
+                    "xskit already has a program on {i} ({} program id {}): `xskit unload {i}{hint}` first",
+                    a.program,
+                    a.id
+                );
             }
-            // Left from an interface that is gone.
+            bail!(
+                "cannot attach {} to {i}: {i} has {}",
+                program.function(),
+                a.describe(&hint)
+            );
+        }
+        if state::iface_dir(i)?.exists() {
+            // Left from an interface that is gone, or an attachment that is.
             state::unpin(i)?;
         }
     }
@@ -199,23 +147,52 @@ fn load_here(
     } else {
         None
     };
-    if let (Some(r), Some(ssh)) = (&filter_rules, super::ssh::ssh_session()) {
+    if let Some(r) = &filter_rules {
         let list: Vec<_> = r.list()?.into_iter().map(|l| l.rule).collect();
-        if let Some(why) = super::ssh::ssh_cut(&list, r.default_verdict()?, ssh) {
-            if !args.force && ifaces.iter().any(|i| ops_ifaces_hold(i, ssh.2)) {
-                bail!("refusing to load the filter: its rules would cut your SSH session ({} -> {}:{}): {why}; change the rules, or pass --force", ssh.0, ssh.2, ssh.3);
+        let default = r.default_verdict()?;
+        for s in ssh::sessions() {
+            if args.force || !s.interfaces().iter().any(|i| ifaces.contains(i)) {
+                continue;
+            }
+            if let Some(why) = ssh::ssh_cut(&list, default, &s) {
+                bail!(
+                    "refusing to load the filter: its rules would cut your SSH session ({}, found in {}): {why}; \
+                     change the rules, or pass --force",
+                    s.ends(),
+                    s.seen
+                );
             }
         }
     }
-    let denies = match &filter_rules {
+    let (denies, risk) = match &filter_rules {
         Some(r) => {
-            r.default_verdict()? == Verdict::Deny
-                || r.list()?.iter().any(|l| l.rule.verdict == Verdict::Deny)
+            let default = r.default_verdict()?;
+            let deny_rules = r
+                .list()?
+                .iter()
+                .filter(|l| l.rule.verdict == Verdict::Deny)
+                .count();
+            (
+                default == Verdict::Deny || deny_rules > 0,
+                format!(
+                    "the filter's rules can drop some of it (default policy {}, {deny_rules} deny rule(s))",
+                    default.name()
+                ),
+            )
         }
-        None => program == Program::Drop,
+        None if program == Program::Drop => (true, "xdp_drop drops all of it".to_string()),
+        None => (
+            false,
+            "xdp_pass passes every frame, so it does not cut it (the confirmation guards the load itself)"
+                .to_string(),
+        ),
     };
     let ops = operator_interfaces();
-    let touches_ops: Vec<&String> = ifaces.iter().filter(|i| ops.contains(i)).collect();
+    let touches_ops: Vec<String> = ops
+        .iter()
+        .filter(|(i, _)| ifaces.contains(i))
+        .map(|(i, why)| format!("{i} carries {why}"))
+        .collect();
     let within = args
         .confirm_within
         .unwrap_or(if denies && !touches_ops.is_empty() {
@@ -231,16 +208,11 @@ fn load_here(
     });
     // Signals that end the wait revert at once; registered before the
     // first attach so that none is lost in between.
-    let stop = Arc::new(AtomicBool::new(false));
-    if deadline.is_some() {
-        for sig in [
-            signal_hook::consts::SIGHUP,
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGTERM,
-        ] {
-            signal_hook::flag::register(sig, stop.clone())?;
-        }
-    }
+    let stop = if deadline.is_some() {
+        stop_on_signals()?
+    } else {
+        Default::default()
+    };
 
     let ns = state::netns_id()?;
     let pid = std::process::id();
@@ -294,6 +266,7 @@ fn load_here(
                     pid: deadline.map(|_| pid),
                     pid_start: deadline.map(|_| pid_start),
                     reverted_at: None,
+                    change: None,
                 },
             )?;
             writeln!(
@@ -315,32 +288,52 @@ fn load_here(
             }
         }
     }
+    if failures > 0 && !done.is_empty() {
+        let ok: Vec<&str> = done.iter().map(|(i, _)| i.as_str()).collect();
+        let failed: Vec<&str> = ifaces
+            .iter()
+            .filter(|i| !ok.contains(&i.as_str()))
+            .map(String::as_str)
+            .collect();
+        writeln!(
+            out,
+            "loaded on {} but not on {} (why above): fix that and run `xskit load {} {}{hint}` for the rest, \
+             or `xskit unload {}{hint}` to undo this load",
+            ok.join(", "),
+            failed.join(", "),
+            args.program.name(),
+            failed.join(" "),
+            ok.join(" ")
+        )?;
+    }
+    if program == Program::Filter && !done.is_empty() {
+        if let Some(r) = &filter_rules {
+            if r.default_verdict()? == Verdict::Deny {
+                writeln!(
+                    out,
+                    "note: the filter is stateless: with default deny it also drops the replies to this host's own \
+                     outgoing traffic (DNS answers, downloads, pings it sends) unless a rule allows them"
+                )?;
+            }
+        }
+    }
     let Some(deadline) = deadline.filter(|_| !done.is_empty()) else {
         return Ok(if failures == 0 { 0 } else { 1 });
     };
     if !touches_ops.is_empty() {
-        writeln!(
-            out,
-            "{} carries this session's own traffic, and {} can drop it.",
-            touches_ops
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            program.function()
-        )?;
+        writeln!(out, "{}: {risk}.", touches_ops.join(", "))?;
     }
     let pending = pending::for_this_process(&done, program.function(), deadline)?;
     pending.save()?;
     writeln!(
         out,
-        "type `yes` within {}s (or run `xskit confirm {pid}` in another shell) to keep it, `no` to remove it now; otherwise it is removed, \
+        "type `yes` within {}s (or run `xskit confirm {pid}{hint}` in another shell) to keep it, `no` to remove it now; otherwise it is removed, \
          and the kernel passes all traffic again from {} even if this process is killed (pid {pid})",
         within.as_secs_f64(),
         utc(deadline.1)
     )?;
     out.flush()?;
-    let waited = wait_for_confirmation(&guards, deadline, &stop, out);
+    let waited = wait_for_confirmation(&guards, deadline, &stop, "remove it", out);
     pending.remove();
     settle(
         program.function(),

@@ -15,9 +15,11 @@
 mod confirm;
 pub mod filter;
 pub mod identity;
+mod link;
 mod load;
+pub mod owner;
 mod pending;
-mod ssh;
+pub mod ssh;
 pub mod state;
 mod status;
 mod unload;
@@ -31,12 +33,11 @@ pub use status::{
 };
 pub use unload::{unload, UnloadArgs};
 
-use crate::net::addrs::interfaces;
-use crate::net::{addrs, netns};
+use crate::net::netns;
 use anyhow::Result;
-use ssh::ssh_session;
-use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Which network namespace an operator command works in.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -61,6 +62,23 @@ impl NsArgs {
         state::check()
     }
 
+    /// Moves this thread into the namespace asked for, if any, without
+    /// looking at xskit's state there (`doctor`).
+    pub fn enter_network_only(&self) -> Result<()> {
+        self.enter_only()
+    }
+
+    /// The options to add to an xskit command suggested in a message, so
+    /// that it acts in the same namespace: ` --netns NAME`, ` --sandbox
+    /// NAME` or nothing.
+    pub fn hint(&self) -> String {
+        match (&self.netns, &self.sandbox) {
+            (Some(n), _) => format!(" --netns {n}"),
+            (None, Some(s)) => format!(" --sandbox {s}"),
+            (None, None) => String::new(),
+        }
+    }
+
     fn enter_only(&self) -> Result<()> {
         let name = match (&self.netns, &self.sandbox) {
             (Some(n), _) => n.clone(),
@@ -75,6 +93,36 @@ impl NsArgs {
         };
         netns::enter(&name)
     }
+}
+
+/// The name (`ip netns`) of the network namespace this thread is in,
+/// if it has one: entered with `--netns`/`--sandbox`, or the whole
+/// command run by `ip netns exec`.
+pub fn thread_netns_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    let here = ino(std::path::Path::new("/proc/thread-self/ns/net"))?;
+    std::fs::read_dir("/run/netns")
+        .ok()?
+        .flatten()
+        .find(|e| ino(&e.path()) == Some(here))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+}
+
+/// The options that make a suggested xskit command act in the network
+/// namespace this thread is in, where that namespace has a name
+/// ([`thread_netns_name`]): ` --sandbox NAME` for a sandbox's inner
+/// namespace, ` --netns NAME` for another named one, else nothing.
+pub fn thread_ns_hint() -> String {
+    let Some(name) = thread_netns_name() else {
+        return String::new();
+    };
+    if let Some(sb) = name.strip_suffix("-in") {
+        if crate::app::shared::sandbox::State::load(sb).is_ok_and(|s| s.is_some()) {
+            return format!(" --sandbox {sb}");
+        }
+    }
+    format!(" --netns {name}")
 }
 
 fn now() -> u64 {
@@ -119,23 +167,150 @@ fn mono_to_unix(ns: u64) -> f64 {
     now_f64() - (state::monotonic_ns() as f64 - ns as f64) / 1e9
 }
 
-/// Interfaces this session's own traffic uses: those with a default route,
-/// and the one holding the local address of `SSH_CONNECTION`.
-pub fn operator_interfaces() -> Vec<String> {
-    let mut out = crate::xdp::netif::default_route_interfaces();
-    if let Some((_, _, local, _)) = ssh_session() {
-        for i in interfaces() {
-            let (v4, v6) = addrs::of_interface(&i);
-            if v4.iter().any(|a| std::net::IpAddr::V4(*a) == local)
-                || v6.iter().any(|a| std::net::IpAddr::V6(*a) == local)
-            {
-                out.push(i);
+/// Interfaces that may carry the operator's own traffic, each with why:
+/// those with a default route, and those an SSH session found by the SSH
+/// guard uses ([`ssh::sessions`]).
+pub fn operator_interfaces() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = crate::xdp::netif::default_route_interfaces()
+        .into_iter()
+        .map(|i| (i, "the default route".to_string()))
+        .collect();
+    for s in ssh::sessions() {
+        for i in s.interfaces() {
+            if !out.iter().any(|(o, _)| *o == i) {
+                out.push((i, format!("the SSH session {}", s.ends())));
             }
         }
     }
     out.sort();
-    out.dedup();
     out
+}
+
+/// How a wait for confirmation ended.
+enum Waited {
+    /// Every guard's deadline was cleared (`xskit confirm`).
+    Confirmed,
+    /// `yes` on standard input.
+    Yes,
+    /// `no` on standard input.
+    No,
+    /// The deadline passed (or a guard latched its revert).
+    Deadline,
+    /// SIGHUP, SIGINT or SIGTERM.
+    Signal,
+}
+
+/// Flags set by SIGHUP, SIGINT and SIGTERM, which end a wait for
+/// confirmation (and revert at once).
+fn stop_on_signals() -> Result<std::sync::Arc<AtomicBool>> {
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    Ok(stop)
+}
+
+/// Waits for `yes` or `no` on stdin, or `xskit confirm` (which clears the
+/// guards' deadlines); stops early on SIGHUP, SIGINT or SIGTERM. The
+/// guards are this process's own (opened when armed), whatever is pinned
+/// at their paths since. `undo` names what `no` does (`remove it`).
+fn wait_for_confirmation(
+    guards: &[state::Guard],
+    deadline: (u64, f64),
+    stop: &AtomicBool,
+    undo: &str,
+    out: &mut dyn Write,
+) -> Result<Waited> {
+    let mut stdin_open = true;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Waited::Signal);
+        }
+        let mut cleared = true;
+        for g in guards {
+            match g.read()? {
+                (_, r) if r != 0 => return Ok(Waited::Deadline),
+                (0, _) => {}
+                _ => cleared = false,
+            }
+        }
+        if cleared {
+            return Ok(Waited::Confirmed);
+        }
+        if state::monotonic_ns() >= deadline.0 {
+            return Ok(Waited::Deadline);
+        }
+        if stdin_open {
+            let ready = crate::net::poll_readable(&std::io::stdin(), Duration::from_millis(100));
+            if ready.as_ref().is_ok_and(|r| *r) {
+                let mut line = String::new();
+                match std::io::stdin().lock().read_line(&mut line) {
+                    Ok(0) | Err(_) => stdin_open = false,
+                    Ok(_) if line.trim().eq_ignore_ascii_case("yes") => return Ok(Waited::Yes),
+                    Ok(_) if line.trim().eq_ignore_ascii_case("no") => return Ok(Waited::No),
+                    Ok(_) => {
+                        let _ = writeln!(out, "type `yes` to keep it, `no` to {undo} now");
+                    }
+                }
+            } else if ready.is_err() {
+                stdin_open = false;
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Shortest `--confirm-within` other than 0: time to read the question
+/// and answer it (and for `xskit confirm` from another shell).
+pub const MIN_CONFIRM: Duration = Duration::from_secs(5);
+
+/// Parses `--confirm-within`: `0` (no guard), or a duration of at least
+/// [`MIN_CONFIRM`], in any of the units of `parse_duration` and their
+/// sums (`1m30s`, `2m`, `90s`, `1h`).
+pub fn parse_confirm_within(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err("expected a duration (e.g. 30s, 1m30s) or 0".into());
+    }
+    while !rest.is_empty() {
+        // One number and its unit: digits and dots, then letters.
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let unit_end = rest[num_end..]
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .map_or(rest.len(), |i| num_end + i);
+        let part = &rest[..unit_end];
+        // A bare number is seconds only on its own (`30`, not `1m30`).
+        if num_end == 0 || (unit_end == num_end && part.len() != s.len()) {
+            return Err(format!(
+                "{s:?} is not a duration: expected e.g. 30s, 1m30s or 0"
+            ));
+        }
+        let d = crate::app::shared::args::parse_duration(part)?;
+        total = total.saturating_add(d);
+        rest = &rest[unit_end..];
+    }
+    if total.as_secs_f64() > crate::app::shared::args::MAX_DURATION_SECS {
+        return Err(format!(
+            "{s:?} is too long: at most {}s",
+            crate::app::shared::args::MAX_DURATION_SECS
+        ));
+    }
+    if !total.is_zero() && total < MIN_CONFIRM {
+        return Err(format!(
+            "{s:?} is too short to read the question and answer it: use at least {}s (or 0 for no confirmation)",
+            MIN_CONFIRM.as_secs()
+        ));
+    }
+    Ok(total)
 }
 
 /// What is attached to `iface` now, in words: `xdp_pass (program id 57)`,
@@ -166,16 +341,20 @@ fn is_ours(xdp: &Option<(String, u32, &'static str)>, meta: &Option<state::Loade
 /// Detaches, in this namespace, every guarded load whose deadline passed
 /// unconfirmed (the kernel already passes its traffic), keeps the record
 /// with the time of the revert, says so on `out`, and removes pending
-/// state of loads whose process is gone. Returns the interfaces reverted.
+/// state of loads whose process is gone. Undoes a change of the filter's
+/// rules whose waiting process is gone unconfirmed ([`filter::tidy_change`]).
+/// Returns the interfaces reverted.
 pub fn tidy(out: &mut dyn Write) -> Result<Vec<String>> {
     pending::forget_dead();
+    filter::tidy_change(out)?;
     let ns = state::netns_id()?;
     let mut reverted = Vec::new();
     for (iface, mut meta) in state::metas()? {
         let Some((deadline, _)) = meta.deadline else {
             continue;
         };
-        if meta.reverted_at.is_some() {
+        // A rule change waits here, not a load (see filter::tidy_change).
+        if meta.reverted_at.is_some() || meta.change.is_some() {
             continue;
         }
         let guard = match state::Guard::of(ns, &iface, meta.prog_id)? {
@@ -211,6 +390,25 @@ pub fn tidy(out: &mut dyn Write) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn confirm_within_takes_sums_and_refuses_what_cannot_be_answered() {
+        use super::parse_confirm_within as p;
+        use std::time::Duration;
+        assert_eq!(p("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(p("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(p("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(p("1h0m5s"), Ok(Duration::from_secs(3605)));
+        assert_eq!(p("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(p("0"), Ok(Duration::ZERO));
+        assert_eq!(p("5s"), Ok(Duration::from_secs(5)));
+        for short in ["1ms", "4s", "4999ms", "0.5s"] {
+            assert!(p(short).unwrap_err().contains("at least 5s"), "{short}");
+        }
+        for bad in ["", "x", "1x", "s", "1m30", "-1", "1e400", "1000000001"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn utc_formats_unix_time() {
         assert_eq!(super::utc(0.0), "1970-01-01 00:00:00.00 UTC");

@@ -31,6 +31,10 @@ pub struct Pending {
     pub program: String,
     /// Deadline: CLOCK_MONOTONIC nanoseconds and Unix time.
     pub deadline: (u64, f64),
+    /// For a change of the filter's rules (not a load): the change, e.g.
+    /// `default deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
 }
 
 /// One interface of a waiting load and the program it attached there.
@@ -62,14 +66,50 @@ pub fn start_time(pid: u32) -> Option<u64> {
 impl Pending {
     /// Records this process's waiting load.
     pub fn save(&self) -> Result<()> {
-        std::fs::create_dir_all(dir())?;
-        std::fs::write(path(self.pid), serde_json::to_string(self)?)
+        let text = serde_json::to_string(self)?;
+        // Another xskit removes the folder when it finds it empty: once more.
+        for _ in 0..2 {
+            std::fs::create_dir_all(dir())?;
+            if std::fs::write(path(self.pid), &text).is_ok() {
+                return Ok(());
+            }
+        }
+        std::fs::write(path(self.pid), &text)
             .with_context(|| format!("writing {}", path(self.pid).display()))
     }
 
-    /// Forgets it.
+    /// Forgets it (and the folder, if it was the last).
     pub fn remove(&self) {
         let _ = std::fs::remove_file(path(self.pid));
+        state::remove_empty_roots();
+    }
+
+    /// True while its file is there (the waiting process removes it
+    /// before it settles).
+    pub fn recorded(&self) -> bool {
+        path(self.pid).exists()
+    }
+
+    /// `the load of pid N` or `the filter change of pid N (`default deny`)`.
+    pub fn kind(&self) -> String {
+        match &self.change {
+            Some(c) => format!("the filter change of pid {} (`{c}`)", self.pid),
+            None => format!("the load of pid {}", self.pid),
+        }
+    }
+
+    /// What waits: `the load of pid N (xdp_drop on eth1)` or `the filter
+    /// change of pid N (default deny)`.
+    pub fn describe(&self) -> String {
+        match &self.change {
+            Some(c) => format!("the filter change of pid {} (`{c}`)", self.pid),
+            None => format!(
+                "the load of pid {} ({} on {})",
+                self.pid,
+                self.program,
+                self.ifaces()
+            ),
+        }
     }
 
     /// True while the process that waits is alive.
@@ -143,5 +183,6 @@ pub fn for_this_process(
             .collect(),
         program: program.to_string(),
         deadline,
+        change: None,
     })
 }

@@ -8,6 +8,7 @@
 //!   /sys/fs/bpf/xskit/netns-<COOKIE>/filter/*           the filter's rule maps
 //!   /run/xskit/loaded/netns-<COOKIE>/<IFACE>.json       what was loaded, and when
 //!   /run/xskit/loaded/netns-<COOKIE>/identity           the namespace's cookie and inode
+//!   /run/xskit/loaded/netns-<COOKIE>/filter-change      a rule change waiting for confirmation
 //! ```
 //!
 //! bpffs is shared by every network namespace; the namespace cookie keeps
@@ -160,6 +161,12 @@ pub struct Loaded {
     /// attachment is then gone; the record stays to say so).
     #[serde(default)]
     pub reverted_at: Option<f64>,
+    /// While a change of the filter's rules waits for confirmation (the
+    /// deadline, pid and start time above are the change's, not the
+    /// load's): the change, e.g. `default deny`. Undone, not detached, if
+    /// not confirmed ([`FilterChange`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
 }
 
 impl Loaded {
@@ -288,6 +295,98 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Arms the guard: the program passes everything once `deadline`
+    /// (CLOCK_MONOTONIC ns) has passed unconfirmed. Refused if it is armed
+    /// or has latched a revert already.
+    pub fn arm(&mut self, deadline: u64) -> Result<()> {
+        let (d, r) = self.read()?;
+        if d != 0 || r != 0 {
+            bail!("its guard is armed already (deadline {d}, reverted {r})");
+        }
+        self.arr.set(0, deadline, 0)?;
+        Ok(())
+    }
+
+    /// Disarms the guard and clears a latched revert, so that the program
+    /// works again (after an unconfirmed rule change was undone): the
+    /// deadline first, or a frame could latch it again in between.
+    pub fn reset(&mut self) -> Result<()> {
+        self.arr.set(0, 0, 0)?;
+        self.arr.set(1, 0, 0)?;
+        Ok(())
+    }
+}
+
+/// A change of the filter's rules waiting for confirmation (`xskit filter
+/// ... --confirm-within`, or by default where the filter is on an
+/// interface that carries the operator's own traffic): the guards of the
+/// filter's attachments are armed, and unless the change is confirmed it
+/// is undone (by its process, or by the next xskit command here if that
+/// process is gone) and the guards are cleared again. Meanwhile, past the
+/// deadline, the kernel passes all traffic on those interfaces.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FilterChange {
+    /// The change in words: `default deny`, `add deny tcp dst 22`.
+    pub what: String,
+    /// The process that waits.
+    pub pid: u32,
+    /// Its start time (/proc/PID/stat).
+    pub pid_start: u64,
+    /// CLOCK_MONOTONIC ns and Unix time.
+    pub deadline: (u64, f64),
+    /// The filter's attachments whose guards are armed: (interface,
+    /// program id).
+    pub attached: Vec<(String, u32)>,
+    /// How to undo it.
+    pub undo: Undo,
+}
+
+/// How to undo a change of the filter's rules.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Undo {
+    /// The default policy before (`allow`/`deny`), if the change set it.
+    pub default: Option<String>,
+    /// Rules the change added: (id, rule as written), to remove.
+    pub remove: Vec<(u32, String)>,
+    /// Rules the change removed: (id, rule as written), to put back.
+    pub restore: Vec<(u32, String)>,
+}
+
+impl FilterChange {
+    /// True while the process that waits runs.
+    pub fn waiter_alive(&self) -> bool {
+        super::pending::start_time(self.pid) == Some(self.pid_start)
+    }
+}
+
+fn change_path(ns: u64) -> PathBuf {
+    run_of(ns).join("filter-change")
+}
+
+/// Records the change waiting for confirmation in this namespace.
+pub fn save_change(c: &FilterChange) -> Result<()> {
+    let ns = netns_id()?;
+    claim()?;
+    let p = change_path(ns);
+    std::fs::write(&p, serde_json::to_string(c)?)
+        .with_context(|| format!("writing {}", p.display()))
+}
+
+/// The change waiting for confirmation in this namespace, if any.
+pub fn filter_change() -> Result<Option<FilterChange>> {
+    let p = change_path(netns_id()?);
+    Ok(std::fs::read_to_string(p)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// Forgets the change waiting for confirmation.
+pub fn remove_change() -> Result<()> {
+    let _ = std::fs::remove_file(change_path(netns_id()?));
+    Ok(())
+}
+
 /// Interfaces with an xskit pin in this namespace (including ones that no
 /// longer exist).
 pub fn pinned_ifaces() -> Result<Vec<String>> {
@@ -373,7 +472,22 @@ pub fn forget_if_empty() -> Result<()> {
         let _ = std::fs::remove_dir(root_of(ns));
         forget_namespace(ns)?;
     }
+    remove_empty_roots();
     Ok(())
+}
+
+/// Removes xskit's top folders (`/sys/fs/bpf/xskit`, `/run/xskit/loaded`,
+/// `/run/xskit/pending`, `/run/xskit`) where nothing is left in them (a
+/// folder another xskit fills meanwhile is not empty and stays).
+pub fn remove_empty_roots() {
+    for d in [
+        bpf_root(),
+        PathBuf::from(RUN),
+        super::pending::dir(),
+        PathBuf::from("/run/xskit"),
+    ] {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 /// Cookies with a state directory, with the directories.

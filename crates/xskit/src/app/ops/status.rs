@@ -41,6 +41,11 @@ pub struct StatusArgs {
     /// Stop --watch after this many reports
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "watching")]
     pub count: Option<u64>,
+    /// Also write the counters to this file in the Prometheus text format
+    /// (through a temporary file and a rename, for node_exporter's textfile
+    /// collector): once, or with --watch at every report (at most once a second)
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub ns: NsArgs,
 }
@@ -54,6 +59,8 @@ pub struct Reverted {
     pub at: f64,
     /// The note text shows.
     pub text: String,
+    /// The command that clears the note.
+    pub clear_with: String,
 }
 
 /// A load not yet confirmed.
@@ -69,6 +76,10 @@ pub struct Waiting {
     /// and start time); false once it is gone: nothing can confirm the
     /// load then, and the kernel guard reverts it at the deadline.
     pub process_alive: bool,
+    /// What waits, when it is a change of the filter's rules rather than
+    /// the load: e.g. `default deny`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
 }
 
 /// Frames (or bytes) per action of the three actions the table shows.
@@ -134,8 +145,9 @@ fn by(c: &ActionCounters, f: impl Fn(&Counter) -> u64) -> ByAction {
     }
 }
 
-/// The rows of `xskit status` (after tidying reverted loads).
-pub fn status_rows() -> Result<StatusReport> {
+/// The rows of `xskit status` (after tidying reverted loads); `hint` is
+/// the `--netns`/`--sandbox` suffix of the commands the rows suggest.
+pub fn status_rows(hint: &str) -> Result<StatusReport> {
     let mut rows = Vec::new();
     let filter_rules = state::existing_rules()?;
     for i in interfaces() {
@@ -162,6 +174,7 @@ pub fn status_rows() -> Result<StatusReport> {
                     program: m.program.clone(),
                     at: t,
                     text: format!("{} reverted at {}, never confirmed", m.program, utc(t)),
+                    clear_with: format!("xskit unload {i}{hint}"),
                 });
             }
         }
@@ -182,6 +195,7 @@ pub fn status_rows() -> Result<StatusReport> {
                     seconds_left: left,
                     pid: meta.as_ref().and_then(|m| m.pid),
                     process_alive: meta.as_ref().is_some_and(|m| m.waiter_alive()),
+                    change: meta.as_ref().and_then(|m| m.change.clone()),
                 });
             }
             if meta.as_ref().is_some_and(|m| m.program == "xdp_filter") {
@@ -249,13 +263,10 @@ fn write_filter(
 ) -> fmt::Result {
     write!(
         f,
-        "{head}default {}, {} rule(s), non-IP {}, malformed {}, ARP passed {}, ND passed {}",
+        "{head}default {}, {} rule(s), {}",
         x.default,
         x.rules.len(),
-        x.non_ip,
-        x.malformed,
-        x.arp_passed,
-        x.nd_passed
+        x.counts()
     )?;
     for rule in &x.rules {
         write!(f, "{indent}{rule}")?;
@@ -271,7 +282,8 @@ impl fmt::Display for StatusRow {
             "{:<16} {:<18} {:>6} {:<8} {:<6} {:>12} {:>12} {:>12}",
             self.iface,
             self.program.as_deref().unwrap_or("-"),
-            dash(self.id.map(u64::from)),
+            // As `ip` prints it: no thousands separators.
+            self.id.map_or_else(|| "-".to_string(), |id| id.to_string()),
             self.mode.unwrap_or("-"),
             if self.xskit { "yes" } else { "no" },
             dash(c.map(|c| c.passed)),
@@ -297,15 +309,28 @@ impl fmt::Display for StatusRow {
             write!(f, "\n    also: {}", rest.join(", "))?;
         }
         if let Some(r) = &self.reverted {
-            write!(
-                f,
-                "\n    {} (`xskit unload {}` clears this note)",
-                r.text, self.iface
-            )?;
+            write!(f, "\n    {} (`{}` clears this note)", r.text, r.clear_with)?;
         }
         if let Some(w) = &self.waiting {
             let pid = w.pid.map_or_else(|| "null".to_string(), |p| p.to_string());
-            if w.process_alive {
+            if let Some(c) = &w.change {
+                if w.process_alive {
+                    write!(
+                        f,
+                        "\n    waiting for confirmation of the filter change `{c}` (pid {pid}): undone at {} unless confirmed ({:.1}s left)",
+                        utc(w.deadline),
+                        w.seconds_left
+                    )?;
+                } else {
+                    write!(
+                        f,
+                        "\n    the filter change `{c}` was not confirmed and its process (pid {pid}) is gone: the next xskit \
+                         command here undoes it (deadline {}, {:.1}s left)",
+                        utc(w.deadline),
+                        w.seconds_left
+                    )?;
+                }
+            } else if w.process_alive {
                 write!(
                     f,
                     "\n    waiting for confirmation (pid {pid}): reverts at {} ({:.1}s left)",
@@ -418,6 +443,8 @@ impl StatusReport {
                     ("malformed", x.malformed),
                     ("arp_passed", x.arp_passed),
                     ("nd_passed", x.nd_passed),
+                    ("default_passed", x.default_passed),
+                    ("default_dropped", x.default_dropped),
                 ] {
                     v.push(
                         Sample::counter(
@@ -460,7 +487,10 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
     // detach it and say so (in the rows too).
     let mut notes = Vec::new();
     tidy(&mut notes)?;
-    let rows = status_rows()?;
+    let rows = status_rows(&args.ns.hint())?;
+    if let Some(p) = &args.metrics_file {
+        write_metrics(p, &rows)?;
+    }
     if args.prometheus {
         // Notes about reverted loads would break the format: stderr.
         std::io::stderr().write_all(&notes)?;
@@ -474,12 +504,53 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
     Ok(0)
 }
 
-/// One reading for `--watch`: (label, frames, bytes) per counter.
-fn reading() -> Result<Vec<(String, u64, u64)>> {
+/// `status --metrics-file`: the rows' samples and the time written.
+fn write_metrics(path: &std::path::Path, rows: &StatusReport) -> Result<()> {
+    let mut samples = rows.prometheus();
+    samples.push(Sample::gauge(
+        "xskit_metrics_written_timestamp_seconds",
+        "When xskit last wrote this file (Unix time)",
+        super::now_f64(),
+    ));
+    crate::app::shared::metrics::write_atomic(path, &crate::app::shared::metrics::render(&samples))
+}
+
+/// One counter of a `--watch` reading: what it counts, frames and bytes.
+#[derive(Clone, Debug, PartialEq)]
+struct Counted {
+    /// Interface(s): one for a program's action, those the filter is on
+    /// for a rule (comma-separated).
+    interface: String,
+    program: String,
+    /// The action (`passed`, `dropped`, ...), or None for a rule.
+    action: Option<&'static str>,
+    /// The rule's id and words, or None for an action.
+    rule: Option<(u32, String)>,
+    packets: u64,
+    bytes: u64,
+}
+
+impl Counted {
+    fn key(&self) -> (String, Option<&'static str>, Option<u32>) {
+        (
+            self.interface.clone(),
+            self.action,
+            self.rule.as_ref().map(|r| r.0),
+        )
+    }
+}
+
+/// One reading for `--watch`: every action counter of xskit's loads, and
+/// every filter rule.
+fn reading() -> Result<Vec<Counted>> {
     let mut v = Vec::new();
+    let mut filter_on = Vec::new();
     for (iface, m) in state::metas()? {
         if m.reverted_at.is_some() {
             continue;
+        }
+        if m.program == "xdp_filter" {
+            filter_on.push(iface.clone());
         }
         if let Some(c) = state::read_stats(&iface)? {
             for (name, x) in [
@@ -489,13 +560,27 @@ fn reading() -> Result<Vec<(String, u64, u64)>> {
                 ("aborted", c.aborted),
                 ("tx", c.tx),
             ] {
-                v.push((format!("{iface} {} {name}", m.program), x.packets, x.bytes));
+                v.push(Counted {
+                    interface: iface.clone(),
+                    program: m.program.clone(),
+                    action: Some(name),
+                    rule: None,
+                    packets: x.packets,
+                    bytes: x.bytes,
+                });
             }
         }
     }
     if let Some(r) = state::existing_rules()? {
         for l in r.list()? {
-            v.push((format!("rule #{} {}", l.id, l.rule), l.hits, l.bytes));
+            v.push(Counted {
+                interface: filter_on.join(","),
+                program: "xdp_filter".into(),
+                action: None,
+                rule: Some((l.id, l.rule.to_string())),
+                packets: l.hits,
+                bytes: l.bytes,
+            });
         }
     }
     Ok(v)
@@ -511,6 +596,7 @@ fn watch(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
     let mut before = reading()?;
     let mut t0 = Instant::now();
     let mut n = 0;
+    let mut written: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) && args.count.is_none_or(|c| n < c) {
         let until = t0 + interval;
         while Instant::now() < until && !stop.load(Ordering::Relaxed) {
@@ -521,36 +607,58 @@ fn watch(args: &StatusArgs, out: &mut dyn Write) -> Result<i32> {
         t0 = Instant::now();
         n += 1;
         let rates = WatchReport {
+            time: super::now_f64(),
             period_s: dt,
             rows: now
                 .iter()
-                .map(|(k, p, b)| {
+                .map(|c| {
                     let (p0, b0) = before
                         .iter()
-                        .find(|x| &x.0 == k)
-                        .map_or((0, 0), |x| (x.1, x.2));
+                        .find(|x| x.key() == c.key())
+                        .map_or((0, 0), |x| (x.packets, x.bytes));
                     WatchRow {
-                        counter: k.clone(),
-                        pps: p.saturating_sub(p0) as f64 / dt,
-                        bps: b.saturating_sub(b0) as f64 * 8.0 / dt,
-                        packets: *p,
-                        bytes: *b,
+                        interface: c.interface.clone(),
+                        program: c.program.clone(),
+                        action: c.action.map(String::from),
+                        rule_id: c.rule.as_ref().map(|r| r.0),
+                        rule: c.rule.as_ref().map(|r| r.1.clone()),
+                        pps: c.packets.saturating_sub(p0) as f64 / dt,
+                        bps: c.bytes.saturating_sub(b0) as f64 * 8.0 / dt,
+                        packets: c.packets,
+                        bytes: c.bytes,
                     }
                 })
                 .collect(),
         };
         rates.print(out, args.json)?;
         out.flush()?;
+        if let Some(p) = &args.metrics_file {
+            if written.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                write_metrics(p, &status_rows(&args.ns.hint())?)?;
+                written = Some(Instant::now());
+            }
+        }
         before = now;
     }
     Ok(0)
 }
 
-/// One counter's rates on a `status --watch` report.
+/// One counter's rates on a `status --watch` report: an action of a
+/// program xskit loaded, or a filter rule.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WatchRow {
-    /// Interface, program and action, or the filter rule.
-    pub counter: String,
+    /// The interface (a rule: every interface the filter is on,
+    /// comma-separated; its counts are theirs together).
+    pub interface: String,
+    /// The program.
+    pub program: String,
+    /// The action counted (`passed`, `dropped`, `redirected`, `aborted`,
+    /// `tx`), or null for a rule.
+    pub action: Option<String>,
+    /// The filter rule's id, or null for an action.
+    pub rule_id: Option<u32>,
+    /// The filter rule, or null for an action.
+    pub rule: Option<String>,
     /// Frames per second over the period.
     pub pps: f64,
     /// Bits per second over the period.
@@ -561,30 +669,29 @@ pub struct WatchRow {
     pub bytes: u64,
 }
 
-/// One `status --watch` report (JSON: an array of rows).
-#[derive(Clone, Debug, PartialEq)]
+/// One `status --watch` report (JSON: one object a line).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WatchReport {
-    /// Seconds the period lasted (text only).
+    /// When it was read (Unix time; text: UTC).
+    pub time: f64,
+    /// Seconds the period lasted.
     pub period_s: f64,
     /// Every counter.
     pub rows: Vec<WatchRow>,
 }
 
-impl Serialize for WatchReport {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.rows.serialize(s)
-    }
-}
-
 impl fmt::Display for WatchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "--- {:.2}s", self.period_s)?;
+        write!(f, "--- {} ({:.2}s)", utc(self.time), self.period_s)?;
         for r in &self.rows {
-            write!(
-                f,
-                "\n{:<56} {:>12.0} pps {:>14.0} bit/s",
-                r.counter, r.pps, r.bps
-            )?;
+            let what = match (&r.action, r.rule_id, &r.rule) {
+                (Some(a), _, _) => format!("{} {} {a}", r.interface, r.program),
+                (None, Some(id), Some(rule)) => {
+                    format!("rule #{id} {rule} ({} on {})", r.program, r.interface)
+                }
+                _ => format!("{} {}", r.interface, r.program),
+            };
+            write!(f, "\n{what:<56} {:>12.0} pps {:>14.0} bit/s", r.pps, r.bps)?;
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! `xskit unload`: detach what `xskit load` attached.
 
+use super::owner::{self, Owner};
 use super::state;
-use super::{tidy, utc, NsArgs};
+use super::{link, tidy, utc, NsArgs};
 use crate::net::addrs::interfaces;
 use crate::net::netns;
 use anyhow::Result;
@@ -16,7 +17,9 @@ pub struct UnloadArgs {
     /// Every interface xskit pinned a program on in this namespace
     #[arg(long)]
     pub all: bool,
-    /// Also detach programs other tools attached (named in a warning)
+    /// Also detach programs xskit did not pin: other tools', and those of
+    /// running xskit commands (`dump`, `echo`, ...), each named in a
+    /// warning; a BPF link is detached through the link (BPF_LINK_DETACH)
     #[arg(long)]
     pub any: bool,
     /// Keep the filter's rule maps when the last filter goes (by default
@@ -44,6 +47,7 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
     } else {
         args.ifaces.clone()
     };
+    let hint = args.ns.hint();
     let mut status = 0;
     let mut removed_filter = false;
     for i in &ifaces {
@@ -66,43 +70,37 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
             removed_filter |= m.program == "xdp_filter";
             continue;
         }
-        let exists = xsk::netdev::ifindex(i).is_ok();
-        match (
-            exists,
-            if exists {
-                netns::xdp_attachment(i)?
-            } else {
-                None
-            },
-        ) {
-            (false, _) => {
-                writeln!(
-                    out,
-                    "{i}: no such interface and nothing xskit pinned for it"
-                )?;
-                status = 1;
+        if xsk::netdev::ifindex(i).is_err() {
+            writeln!(
+                out,
+                "{i}: no such interface and nothing xskit pinned for it"
+            )?;
+            status = 1;
+            continue;
+        }
+        let Some(a) = owner::attached(i)? else {
+            if !args.all {
+                writeln!(out, "{i}: no XDP program attached")?;
             }
-            (true, None) => {
-                if !args.all {
-                    writeln!(out, "{i}: no XDP program attached")?;
-                }
-            }
-            (true, Some((name, id, mode))) if args.any => {
-                writeln!(out, "warning: {i}: detaching {name} (id {id}, {mode} mode), which another tool attached")?;
-                let off = match mode {
-                    "skb" => "xdpgeneric",
-                    "offload" => "xdpoffload",
-                    _ => "xdpdrv",
-                };
-                if let Err(e) = netns::ip(&["link", "set", "dev", i, off, "off"]) {
-                    writeln!(out, "{i}: could not detach {name}: {e:#} (a program attached through a BPF link goes only when its owner closes or unpins it)")?;
-                    status = 1;
-                }
-            }
-            (true, Some((name, id, _))) => {
-                writeln!(out, "{i}: {name} (id {id}) was not attached by xskit; leaving it (use --any to detach it too)")?;
-                status = 1;
-            }
+            continue;
+        };
+        if !args.any {
+            let what = match a.owner {
+                Owner::Xskit(..) => "not pinned by `xskit load`",
+                _ => "not attached by xskit",
+            };
+            writeln!(
+                out,
+                "{i}: {what}: {}; leaving it (`--any` detaches it now)",
+                a.describe(&hint)
+            )?;
+            status = 1;
+            continue;
+        }
+        writeln!(out, "warning: {i}: detaching {}", a.what())?;
+        if let Err(e) = detach_any(&a) {
+            writeln!(out, "{i}: could not detach {}: {e:#}", a.program)?;
+            status = 1;
         }
     }
     if removed_filter {
@@ -122,7 +120,7 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
             } else if args.keep_rules {
                 writeln!(
                     out,
-                    "keeping the filter's rules in {} (--keep-rules); `xskit filter flush --maps` removes them",
+                    "keeping the filter's rules in {} (--keep-rules); `xskit filter flush --maps{hint}` removes them",
                     rules.dir().display()
                 )?;
             } else {
@@ -137,4 +135,20 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
     }
     state::forget_if_empty()?;
     Ok(status)
+}
+
+/// Detaches a program xskit did not pin: through its BPF link if one
+/// attaches it (the only way: netlink cannot replace or remove a link's
+/// program), else through netlink as `ip link set ... xdp off`.
+fn detach_any(a: &owner::Attached) -> Result<()> {
+    let ifindex = xsk::netdev::ifindex(&a.iface)?;
+    if link::detach_xdp_link(a.id, ifindex)?.is_some() {
+        return Ok(());
+    }
+    let off = match a.mode {
+        "skb" => "xdpgeneric",
+        "offload" => "xdpoffload",
+        _ => "xdpdrv",
+    };
+    netns::ip(&["link", "set", "dev", &a.iface, off, "off"])
 }

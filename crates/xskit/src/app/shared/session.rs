@@ -21,11 +21,23 @@ pub fn attach(
     out: &mut dyn Write,
 ) -> Result<XdpHook> {
     let (frags_aware, sockets) = (prog.is_frags_aware(), prog.has_xskmap());
+    let name = prog.name().to_string();
     let a = prog.attach(iface, mode, force).map_err(|e| match e {
         _ if e.mtu_too_large() && !frags_aware && sockets => {
             anyhow::anyhow!("{e}; in xskit: -F/--multi-buffer")
         }
         LoaderError::DefaultRoute { .. } => anyhow::anyhow!("{e} (in xskit: --force)"),
+        // Busy: name what holds the interface rather than guess.
+        LoaderError::Attach {
+            errno: Some(libc::EBUSY | libc::EEXIST),
+            ..
+        } => match crate::app::ops::owner::attached(iface) {
+            Ok(Some(held)) => anyhow::anyhow!(
+                "cannot attach {name} to {iface}: {iface} has {}",
+                held.describe(&crate::app::ops::thread_ns_hint())
+            ),
+            _ => e.into(),
+        },
         _ => e.into(),
     })?;
     if let Some(why) = &a.fallback_reason {

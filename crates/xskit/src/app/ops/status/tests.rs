@@ -11,6 +11,7 @@ fn row(iface: &str) -> StatusRow {
             program: "xdp_drop".into(),
             at: 1_700_000_000.0,
             text: "xdp_drop reverted at 2023-11-14 22:13:20 UTC, never confirmed".into(),
+            clear_with: "xskit unload xsk0 --sandbox sb".into(),
         }),
         counters: Some(ByAction {
             passed: 1001,
@@ -67,6 +68,7 @@ fn row(iface: &str) -> StatusRow {
             seconds_left: 12.5,
             pid: Some(777),
             process_alive: true,
+            change: None,
         }),
         filter: Some(FilterReport {
             default: "deny",
@@ -80,6 +82,8 @@ fn row(iface: &str) -> StatusRow {
             malformed: 42,
             arp_passed: 43,
             nd_passed: 44,
+            default_passed: 45,
+            default_dropped: 46,
         }),
         filter_shared_by: None,
     }
@@ -166,17 +170,56 @@ fn an_interface_without_a_program_has_nulls() {
 #[test]
 fn watch_report_text_and_json_carry_the_same_values() {
     let r = WatchReport {
+        time: 1_700_000_000.5,
         period_s: 1.25,
-        rows: vec![WatchRow {
-            counter: "xsk0 xdp_drop dropped".into(),
-            pps: 5001.0,
-            bps: 6_000_002.0,
-            packets: 7003,
-            bytes: 8004,
-        }],
+        rows: vec![
+            WatchRow {
+                interface: "xsk0".into(),
+                program: "xdp_drop".into(),
+                action: Some("dropped".into()),
+                rule_id: None,
+                rule: None,
+                pps: 5001.0,
+                bps: 6_000_002.0,
+                packets: 7003,
+                bytes: 8004,
+            },
+            WatchRow {
+                interface: "xsk0,xsk1".into(),
+                program: "xdp_filter".into(),
+                action: None,
+                rule_id: Some(9),
+                rule: Some("deny tcp dst 22".into()),
+                pps: 5005.0,
+                bps: 6_000_006.0,
+                packets: 7007,
+                bytes: 8008,
+            },
+        ],
     };
-    // Text shows the rates; the totals are on `status`.
-    crate::app::shared::report::assert_text_shows_json(&r, &["packets", "bytes"]);
+    // Text shows the rates and the time as UTC; the totals are on `status`.
+    crate::app::shared::report::assert_text_shows_json(&r, &["time", "rows.packets", "rows.bytes"]);
+    let t = r.to_string();
+    assert!(
+        t.starts_with("--- 2023-11-14 22:13:20.50 UTC (1.25s)"),
+        "{t}"
+    );
     let v = serde_json::to_value(&r).unwrap();
-    assert_eq!(v[0]["counter"], "xsk0 xdp_drop dropped");
+    assert_eq!(v["rows"][0]["interface"], "xsk0");
+    assert_eq!(v["rows"][0]["program"], "xdp_drop");
+    assert_eq!(v["rows"][0]["action"], "dropped");
+    assert_eq!(v["rows"][1]["rule_id"], 9);
+    assert_eq!(v["rows"][1]["action"], serde_json::Value::Null);
+}
+
+#[test]
+fn program_ids_have_no_thousands_separators() {
+    let mut r = row("xsk0");
+    r.id = Some(2884);
+    let t = r.to_string();
+    assert!(t.contains(" 2884 ") && !t.contains("2,884"), "{t}");
+    assert!(
+        t.contains("`xskit unload xsk0 --sandbox sb` clears this note"),
+        "{t}"
+    );
 }
