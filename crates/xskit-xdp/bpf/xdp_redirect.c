@@ -161,8 +161,9 @@ struct {
 } xsk_port_config SEC(".maps");
 
 /* True for an untagged IPv4 or IPv6 TCP or UDP segment to a port in
- * xsk_ports. IPv4 fragments but the first, and IPv6 with extension
- * headers, go to the kernel, which reassembles or parses them. */
+ * xsk_ports. IPv4 fragments and IPv6 with extension headers (fragments
+ * included) go to the kernel, which reassembles or parses them. A NIC that
+ * strips VLAN tags (rx-vlan-offload) shows tagged frames untagged here. */
 static __always_inline int is_port(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -176,15 +177,19 @@ static __always_inline int is_port(struct xdp_md *ctx)
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
-		if ((void *)(ip6 + 1) > end)
+		if ((void *)(ip6 + 1) > end || bpf_ntohs(ip6->payload_len) < 4)
 			return 0;
 		key.proto = ip6->nexthdr;
 		ports = (void *)(ip6 + 1);
 	} else if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
 
+		/* Fragments, the first one too (MF set), go to the kernel,
+		 * which reassembles them: a datagram split between the socket
+		 * and the kernel would be lost to both. */
 		if ((void *)(ip + 1) > end || ip->ihl < 5 ||
-		    (ip->frag_off & bpf_htons(0x1fff)) != 0)
+		    (ip->frag_off & bpf_htons(0x3fff)) != 0 ||
+		    bpf_ntohs(ip->tot_len) < ip->ihl * 4 + 4)
 			return 0;
 		key.proto = ip->protocol;
 		ports = (void *)ip + ip->ihl * 4;
