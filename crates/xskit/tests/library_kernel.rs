@@ -142,10 +142,24 @@ fn the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping() {
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         s.send(b"x").unwrap();
         let refused = s.recv(&mut [0u8; 16]).unwrap_err().kind();
-        (before, answered, refused)
+        // A datagram in fragments goes to the kernel whole, the first
+        // fragment too: the kernel reassembles it, and refuses it (nothing
+        // of its own listens on 7). Were the first fragment taken by the
+        // socket, neither side could reassemble: no answer at all.
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.connect((st.inner_v4, 7)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send(&[7u8; 3000]).unwrap();
+        let fragmented = s.recv(&mut [0u8; 16]).unwrap_err().kind();
+        (before, answered, (refused, fragmented))
     });
     assert_eq!(answered, 40);
-    assert_eq!(refused, std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(refused.0, std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        refused.1,
+        std::io::ErrorKind::ConnectionRefused,
+        "a fragmented datagram did not reach the kernel whole"
+    );
     let errors_after = in_outer(st, udp_csum_errors);
     assert_eq!(
         errors_after, errors_before,
