@@ -389,7 +389,16 @@ impl XdpProgram {
     }
 
     fn xskmap(&mut self) -> Result<XskMap<&mut MapData>, LoaderError> {
+        // Only the map the program was given with: a caller's own program
+        // without one has none to register in.
         let name = self.xskmap.as_deref().unwrap_or(XSKMAP);
+        if self.xskmap.is_none() && self.builtin.is_none() {
+            return Err(missing_map(
+                &self.function,
+                name,
+                "socket map (none was named)",
+            ));
+        }
         let map = self
             .ebpf
             .map_mut(name)

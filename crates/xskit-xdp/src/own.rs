@@ -1,7 +1,7 @@
 //! The caller's own XDP program: loaded from an ELF object or taken from an
 //! aya [`Ebpf`], attached like ours, with sockets registered in its XSKMAP.
 
-use crate::loader::{XdpProgram, XSKMAP};
+use crate::loader::XdpProgram;
 use crate::LoaderError;
 use aya::maps::Map;
 use aya::programs::{ProgramError, Xdp};
@@ -77,7 +77,7 @@ impl XdpProgram {
     /// Loads the caller's own object from its ELF bytes and takes its
     /// program `function` as [`from_ebpf`](Self::from_ebpf) does; the
     /// XSKMAP `xskmap` (if any) is sized to `queues` slots (the
-    /// interface's rx queue count).
+    /// interface's rx queue count); no other map is touched.
     ///
     /// # Errors
     /// As [`from_ebpf`](Self::from_ebpf), and [`LoaderError::Load`] if the
@@ -89,7 +89,9 @@ impl XdpProgram {
         queues: u32,
     ) -> Result<XdpProgram, LoaderError> {
         let mut loader = EbpfLoader::new();
-        loader.map_max_entries(xskmap.unwrap_or(XSKMAP), queues.max(1));
+        if let Some(name) = xskmap {
+            loader.map_max_entries(name, queues.max(1));
+        }
         let ebpf = loader.load(elf).map_err(|e| LoaderError::Load {
             program: function.to_string(),
             source: e.into(),

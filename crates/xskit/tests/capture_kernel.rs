@@ -236,6 +236,9 @@ const EXPRESSIONS: &[&str] = &[
     "less 70",
     "len > 70 and udp",
     "len != 82",
+    "len>70&&udp",
+    "ip6&&!tcp",
+    "net 198.19",
 ];
 
 #[test]

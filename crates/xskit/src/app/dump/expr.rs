@@ -109,27 +109,53 @@ struct Parser<'a> {
     last: Option<(Proto, Dir, &'a str)>,
 }
 
+/// Splits an expression into words: white space separates; parentheses
+/// are words of their own, and so is each run of operator characters
+/// (`len>70`, `ip&&udp`, `!udp`, `len != 82`).
 fn tokens(s: &str) -> Vec<&str> {
+    let op = |c: char| matches!(c, '<' | '>' | '=' | '!' | '&' | '|');
     let mut out = Vec::new();
-    let mut start = None;
+    let mut start: Option<(usize, bool)> = None;
     for (i, c) in s.char_indices() {
-        // `!` is `not`, but `!=` compares.
-        let special = matches!(c, '(' | ')') || (c == '!' && !s[i + 1..].starts_with('='));
-        if c.is_whitespace() || special {
-            if let Some(b) = start.take() {
+        let kind = op(c);
+        if let Some((b, k)) = start {
+            if c.is_whitespace() || matches!(c, '(' | ')') || k != kind {
                 out.push(&s[b..i]);
+                start = None;
             }
-            if special {
-                out.push(&s[i..i + 1]);
-            }
-        } else if start.is_none() {
-            start = Some(i);
+        }
+        if matches!(c, '(' | ')') {
+            out.push(&s[i..i + 1]);
+        } else if !c.is_whitespace() && start.is_none() {
+            start = Some((i, kind));
         }
     }
-    if let Some(b) = start {
+    if let Some((b, _)) = start {
         out.push(&s[b..]);
     }
-    out
+    // A run of operator characters is split into operators, longest first
+    // (`&&!` is `&&` `!`, `!!` is `!` `!`, `!=` stays one).
+    const OPS: [&str; 10] = ["&&", "||", "!=", ">=", "<=", "==", ">", "<", "=", "!"];
+    let mut split = Vec::new();
+    for t in out {
+        let mut rest = t;
+        while !rest.is_empty() && t.starts_with(op) {
+            match OPS.iter().find(|o| rest.starts_with(**o)) {
+                Some(o) => {
+                    split.push(&rest[..o.len()]);
+                    rest = &rest[o.len()..];
+                }
+                None => {
+                    split.push(rest);
+                    rest = "";
+                }
+            }
+        }
+        if !t.starts_with(op) {
+            split.push(t);
+        }
+    }
+    split
 }
 
 impl<'a> Parser<'a> {
@@ -333,6 +359,26 @@ impl<'a> Parser<'a> {
                     Some((a, l)) => (a, Some(l)),
                     None => (v, None),
                 };
+                // tcpdump's `net 10`, `net 198.18`: the octets given, the
+                // rest zero, as long a prefix as octets given.
+                let short = (kind == "net" && len.is_none())
+                    .then(|| {
+                        let parts: Vec<&str> = addr.split('.').collect();
+                        (parts.len() < 4 && parts.iter().all(|p| p.parse::<u8>().is_ok()))
+                            .then_some(parts.len())
+                    })
+                    .flatten();
+                let (addr, len) = match short {
+                    Some(n) => {
+                        let mut padded = addr.to_string();
+                        for _ in n..4 {
+                            padded.push_str(".0");
+                        }
+                        (padded, Some(format!("{}", n * 8)))
+                    }
+                    None => (addr.to_string(), len.map(str::to_string)),
+                };
+                let len = len.as_deref();
                 let addr: IpAddr = addr.parse().map_err(|_| {
                     anyhow::anyhow!("{v:?} is not an IP address (host names are not looked up)")
                 })?;
@@ -584,6 +630,12 @@ mod tests {
             ("less 70", true, false),
             ("len > 70", false, true),
             ("len != 82", true, false),
+            ("len>70", false, true),
+            ("len<=62&&ip", true, false),
+            ("ip&&!tcp", true, false),
+            ("!!udp", true, true),
+            ("net 198.18", true, false),
+            ("src net 198", true, false),
             ("inbound", true, true),
             ("outbound", false, false),
         ] {
