@@ -7,8 +7,18 @@
 //! dropping a batch without one rolls it back (the frames stay on RX and
 //! the next batch sees them again). A frame is thus always in exactly one
 //! ring, and the accounting needs no per-frame update.
+//!
+//! On a split socket the RX half has its own batch (`half.rs`): RX to FILL,
+//! or out as tokens for the TX half; the TX half writes new frames from the
+//! shared pool. Moving RX entries to TX in one pass needs both halves'
+//! rings, so `RxBatch` stays on the whole socket.
 
+use crate::ring::RxRing;
 use crate::xsk::{Parts, Xsk};
+
+mod half;
+
+pub use half::RxHalfBatch;
 
 /// What [`RxBatch::dispatch`] does with one received frame.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -89,7 +99,14 @@ impl RxFrame<'_> {
     }
 }
 
-/// A window onto received frames; see the module documentation.
+/// A window onto received frames of an [`Xsk`], from [`Xsk::rx_batch`].
+///
+/// The entries stay on RX, read but not taken, until a terminal call
+/// (`recycle`, `transmit`, `dispatch`) writes each frame's descriptor onto
+/// FILL or TX and takes them all at once. Dropping the batch without one
+/// rolls it back: the frames stay on RX and the next batch sees them again;
+/// so does a panic in `dispatch`'s closure. A frame is thus always in
+/// exactly one ring. For a split socket see [`RxHalfBatch`].
 #[must_use = "a batch that is dropped rolls back: its frames stay on RX"]
 pub struct RxBatch<'x> {
     xsk: &'x mut Xsk,
@@ -130,24 +147,31 @@ impl FillCursor {
     }
 }
 
+/// Up to `max` ready RX entries ending on a packet boundary: a
+/// multi-buffer packet is never split between two batches (one longer than
+/// `max` is taken whole once all of it has arrived), so each packet gets
+/// one verdict. Returns the first index and how many.
+fn window(rx: &mut RxRing, max: u32) -> (u32, u32) {
+    let (idx, avail) = rx.ready(max);
+    let continued =
+        |rx: &RxRing, k: u32| rx.read(idx.wrapping_add(k)).options & libc::XDP_PKT_CONTD != 0;
+    let mut count = avail;
+    while count > 0 && continued(rx, count - 1) {
+        count -= 1;
+    }
+    if count == 0 && avail > 0 {
+        let (_, all) = rx.ready(u32::MAX);
+        count = (0..all).find(|&k| !continued(rx, k)).map_or(0, |k| k + 1);
+    }
+    (idx, count)
+}
+
 impl<'x> RxBatch<'x> {
     /// The batch ends on a packet boundary: a multi-buffer packet is never
     /// split between two batches (one longer than `max` is taken whole once
     /// all of it has arrived), so each packet gets one verdict.
     pub(crate) fn new(xsk: &'x mut Xsk, max: u32) -> Self {
-        let p = xsk.parts();
-        let (idx, avail) = p.rx.ready(max);
-        let continued = |rx: &crate::ring::RxRing, k: u32| {
-            rx.read(idx.wrapping_add(k)).options & libc::XDP_PKT_CONTD != 0
-        };
-        let mut count = avail;
-        while count > 0 && continued(p.rx, count - 1) {
-            count -= 1;
-        }
-        if count == 0 && avail > 0 {
-            let (_, all) = p.rx.ready(u32::MAX);
-            count = (0..all).find(|&k| !continued(p.rx, k)).map_or(0, |k| k + 1);
-        }
+        let (idx, count) = window(xsk.parts().rx, max);
         RxBatch { xsk, idx, count }
     }
 
@@ -401,3 +425,5 @@ impl Xsk {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_split;

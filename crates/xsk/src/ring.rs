@@ -114,6 +114,47 @@ impl<T: Copy> RingMem<T> {
         // SAFETY: the masked index is < size, inside the descriptor array.
         unsafe { self.descs.add((idx & self.mask) as usize).read() }
     }
+
+    /// A read-only view of the two indices, for another thread.
+    fn indices(&self) -> Indices {
+        let base = self._map.as_ptr() as usize;
+        Indices {
+            producer: self.producer as usize - base,
+            consumer: self.consumer as usize - base,
+            map: self._map.clone(),
+        }
+    }
+}
+
+/// The producer and consumer indices of a ring as published in its
+/// mapping, readable from any thread (the accounting of a split socket
+/// reads all four rings while each half owns two). It reads only: the
+/// ring's owner alone writes user space's index.
+#[derive(Clone, Debug)]
+pub(crate) struct Indices {
+    /// Offsets in `map`, checked by `RingMem::new` (inside, 4-aligned).
+    producer: usize,
+    consumer: usize,
+    map: Arc<Mmap>,
+}
+
+impl Indices {
+    fn load(&self, off: usize) -> u32 {
+        // SAFETY: `RingMem::new` checked that `off..off + 4` lies inside the
+        // mapping and is 4-aligned (the mapping is page aligned); the Arc
+        // keeps it mapped; the word is only ever accessed atomically.
+        unsafe { (*self.map.as_ptr().add(off).cast::<AtomicU32>()).load(Ordering::Acquire) }
+    }
+
+    /// The producer index as last published.
+    pub(crate) fn producer(&self) -> u32 {
+        self.load(self.producer)
+    }
+
+    /// The consumer index as last published.
+    pub(crate) fn consumer(&self) -> u32 {
+        self.load(self.consumer)
+    }
 }
 
 /// The producing end of a ring (FILL and TX for user space).
@@ -249,6 +290,11 @@ impl<T: Copy> Producer<T> {
     pub fn needs_wakeup(&self) -> bool {
         self.mem.flags().load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
     }
+
+    /// Both indices, readable from another thread.
+    pub(crate) fn indices(&self) -> Indices {
+        self.mem.indices()
+    }
 }
 
 /// The consuming end of a ring (RX and COMPLETION for user space).
@@ -362,6 +408,11 @@ impl<T: Copy> Consumer<T> {
     /// True when the kernel asks to be woken up for this ring.
     pub fn needs_wakeup(&self) -> bool {
         self.mem.flags().load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
+    }
+
+    /// Both indices, readable from another thread.
+    pub(crate) fn indices(&self) -> Indices {
+        self.mem.indices()
     }
 }
 

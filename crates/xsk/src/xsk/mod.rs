@@ -3,10 +3,12 @@
 
 mod config;
 mod open;
+mod split;
 
 pub use config::{FrameAccounting, FrameCopy, XskConfig};
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) use open::{Bound, Rings};
+pub use split::{RxHalf, TxHalf};
 
 use crate::error::Result;
 use crate::if_xdp::Statistics;
@@ -30,7 +32,7 @@ pub struct Xsk {
     comp: CompletionRing,
     socket: Socket,
     umem: Arc<Umem>,
-    free: Vec<Frame>,
+    free: FreeList,
     /// A batch's frames that found FILL full, until it commits (capacity:
     /// the RX ring, the most one batch can hold).
     overflow: Vec<u64>,
@@ -83,7 +85,7 @@ impl Xsk {
             fill: &mut self.fill,
             comp: &mut self.comp,
             umem: &self.umem,
-            free: &mut self.free,
+            free: &mut self.free.0,
             overflow: &mut self.overflow,
         }
     }
@@ -181,17 +183,8 @@ impl Xsk {
 
     /// Appends up to `max` received frames to `out`; returns how many.
     pub fn recv(&mut self, out: &mut Vec<Frame>, max: u32) -> u32 {
-        let (idx, count) = self.rx.peek(max);
-        for i in 0..count {
-            let d = self.rx.read(idx.wrapping_add(i));
-            let mut f = self.umem.frame_from_kernel(d.addr, d.len);
-            f.set_continued(d.options & libc::XDP_PKT_CONTD != 0);
-            out.push(f);
-        }
-        if count > 0 {
-            self.rx.release();
-            self.handed_out = self.handed_out.wrapping_add(count as usize);
-        }
+        let count = take_rx(&mut self.rx, &self.umem, out, max);
+        self.handed_out = self.handed_out.wrapping_add(count as usize);
         count
     }
 
@@ -204,23 +197,7 @@ impl Xsk {
     /// # Panics
     /// If a frame belongs to another UMEM (checked before any is queued).
     pub fn send(&mut self, frames: &mut Vec<Frame>) -> u32 {
-        for f in frames.iter() {
-            self.umem.check(f);
-        }
-        // A zero-length frame is no packet (the kernel counts it invalid,
-        // and in zero-copy never completes it): stop before the first.
-        let sendable = frames
-            .iter()
-            .position(Frame::is_empty)
-            .unwrap_or(frames.len());
-        let want = u32::try_from(sendable).unwrap_or(u32::MAX);
-        let room = self.tx.free(want).min(want);
-        // Drain only what fits: a drained token that is not written would
-        // be dropped, and so lost.
-        let mut descs = frames.drain(..room as usize).map(Frame::into_desc);
-        let count = self.tx.produce(&mut descs, room);
-        debug_assert_eq!(count, room);
-        drop(descs);
+        let count = queue_frames(&mut self.tx, &self.umem, frames);
         self.handed_out = self.handed_out.wrapping_sub(count as usize);
         count
     }
@@ -231,15 +208,101 @@ impl Xsk {
     /// # Panics
     /// If `frame` belongs to another UMEM.
     pub fn send_one(&mut self, frame: Frame) -> std::result::Result<(), Frame> {
-        self.umem.check(&frame);
-        if frame.is_empty() || self.tx.free(1) == 0 {
-            return Err(frame);
-        }
-        let sent = self.tx.produce(&mut std::iter::once(frame.into_desc()), 1);
-        debug_assert_eq!(sent, 1);
+        queue_one(&mut self.tx, &self.umem, frame)?;
         self.handed_out = self.handed_out.wrapping_sub(1);
         Ok(())
     }
+}
+
+/// Takes up to `max` entries from RX as tokens into `out`.
+pub(crate) fn take_rx(rx: &mut RxRing, umem: &Umem, out: &mut Vec<Frame>, max: u32) -> u32 {
+    let (idx, count) = rx.ready(max);
+    // Every descriptor is checked before any token is made: a panic (a
+    // kernel bug) must not leave tokens for entries still on RX.
+    for i in 0..count {
+        let d = rx.read(idx.wrapping_add(i));
+        umem.decode(d.addr, d.len);
+    }
+    out.reserve(count as usize);
+    for i in 0..count {
+        let d = rx.read(idx.wrapping_add(i));
+        let mut f = umem.frame_from_kernel(d.addr, d.len);
+        f.set_continued(d.options & libc::XDP_PKT_CONTD != 0);
+        out.push(f);
+    }
+    rx.take(idx, count);
+    count
+}
+
+/// Takes up to `max` entries from COMPLETION, giving each (decoded) address
+/// to `put`.
+pub(crate) fn take_completions(
+    comp: &mut CompletionRing,
+    umem: &Umem,
+    max: u32,
+    mut put: impl FnMut(u64),
+) -> u32 {
+    let (idx, count) = comp.ready(max);
+    // All checked first, as in `take_rx`: nothing is given on for entries
+    // that stay on the ring.
+    for i in 0..count {
+        umem.decode(comp.read(idx.wrapping_add(i)), 0);
+    }
+    for i in 0..count {
+        put(umem.decode(comp.read(idx.wrapping_add(i)), 0));
+    }
+    comp.take(idx, count);
+    count
+}
+
+/// Puts tokens from the front of `frames` on TX (see [`Xsk::send`]).
+pub(crate) fn queue_frames(tx: &mut TxRing, umem: &Umem, frames: &mut Vec<Frame>) -> u32 {
+    for f in frames.iter() {
+        umem.check(f);
+    }
+    // A zero-length frame is no packet (the kernel counts it invalid,
+    // and in zero-copy never completes it): stop before the first.
+    let sendable = frames
+        .iter()
+        .position(Frame::is_empty)
+        .unwrap_or(frames.len());
+    let want = u32::try_from(sendable).unwrap_or(u32::MAX);
+    let room = tx.free(want).min(want);
+    // Drain only what fits: a drained token that is not written would
+    // be dropped, and so lost.
+    let mut descs = frames.drain(..room as usize).map(Frame::into_desc);
+    let count = tx.produce(&mut descs, room);
+    debug_assert_eq!(count, room);
+    count
+}
+
+/// Puts one token on TX, or gives it back (see [`Xsk::send_one`]).
+pub(crate) fn queue_one(
+    tx: &mut TxRing,
+    umem: &Umem,
+    frame: Frame,
+) -> std::result::Result<(), Frame> {
+    umem.check(&frame);
+    if frame.is_empty() || tx.free(1) == 0 {
+        return Err(frame);
+    }
+    let sent = tx.produce(&mut std::iter::once(frame.into_desc()), 1);
+    debug_assert_eq!(sent, 1);
+    Ok(())
+}
+
+/// Wakes the kernel to send what is on TX (see [`Xsk::flush`]).
+pub(crate) fn flush_tx(tx: &TxRing, socket: &Socket, need_wakeup: bool) -> Result<()> {
+    let mut before = tx.pending();
+    while before > 0 && (!need_wakeup || tx.needs_wakeup()) {
+        socket.kick_tx()?;
+        let after = tx.pending();
+        if after >= before {
+            break;
+        }
+        before = after;
+    }
+    Ok(())
 }
 
 impl Xsk {
@@ -258,24 +321,16 @@ impl Xsk {
     /// # Errors
     /// [`ErrorKind::InterfaceGone`](crate::ErrorKind::InterfaceGone) once the interface is gone.
     pub fn flush(&mut self) -> Result<()> {
-        let mut before = self.tx.pending();
-        while before > 0 && (!self.need_wakeup || self.tx.needs_wakeup()) {
-            self.socket.kick_tx()?;
-            let after = self.tx.pending();
-            if after >= before {
-                break;
-            }
-            before = after;
-        }
-        Ok(())
+        flush_tx(&self.tx, &self.socket, self.need_wakeup)
     }
 
     /// Moves up to `max` completed frames to the free list; returns how many.
     pub fn complete(&mut self, max: u32) -> u32 {
         let umem = &self.umem;
         let free = &mut self.free;
-        self.comp
-            .consume(max, |addr| free.push(umem.frame_from_kernel(addr, 0)))
+        take_completions(&mut self.comp, umem, max, |addr| {
+            free.push(umem.frame_from_kernel(addr, 0));
+        })
     }
 
     /// True if the kernel waits for a wake-up before it uses the FILL ring
@@ -313,46 +368,96 @@ impl Xsk {
     /// Where every frame is. Exact when the link is idle; while traffic
     /// flows the kernel's indices move between the reads.
     pub fn accounting(&self) -> FrameAccounting {
-        // Each shared index is read once, so the figures below agree.
-        let fill_cons = self.fill.consumer_index();
-        let rx_prod = self.rx.producer_index();
-        let tx_cons = self.tx.consumer_index();
-        let comp_prod = self.comp.producer_index();
-        let count = |later: u32, earlier: u32| later.wrapping_sub(earlier) as usize;
-        // Taken from FILL by the kernel minus put on RX by it, since bind;
-        // the same for TX and COMPLETION. Negative only mid-update.
-        let held = |taken: u32, given: u32| (taken.wrapping_sub(given) as i32).max(0) as usize;
-        let kernel = held(
-            fill_cons.wrapping_sub(self.fill_base),
-            rx_prod.wrapping_sub(self.rx_base),
-        ) + held(
-            tx_cons.wrapping_sub(self.tx_base),
-            comp_prod.wrapping_sub(self.comp_base),
-        );
-        let lost = self.umem.lost_frames();
-        FrameAccounting {
-            total: self.total,
-            free: self.free.len(),
-            fill: count(self.fill.index(), fill_cons),
-            rx: count(rx_prod, self.rx.index()),
-            tx: count(self.tx.index(), tx_cons),
-            completion: count(comp_prod, self.comp.index()),
-            kernel,
-            application: (self.handed_out as isize)
-                .saturating_sub(lost as isize)
-                .max(0) as usize,
-            lost,
-        }
+        let seen = Seen {
+            fill: (self.fill.index(), self.fill.consumer_index()),
+            rx: (self.rx.producer_index(), self.rx.index()),
+            tx: (self.tx.index(), self.tx.consumer_index()),
+            comp: (self.comp.producer_index(), self.comp.index()),
+        };
+        let bases = [self.fill_base, self.rx_base, self.tx_base, self.comp_base];
+        tally(
+            &seen,
+            bases,
+            self.total,
+            self.free.len(),
+            self.handed_out,
+            &self.umem,
+        )
     }
 }
 
-impl Drop for Xsk {
+/// The (producer, consumer) indices of the four rings, each read once.
+pub(crate) struct Seen {
+    pub fill: (u32, u32),
+    pub rx: (u32, u32),
+    pub tx: (u32, u32),
+    pub comp: (u32, u32),
+}
+
+/// Where every frame is, from the rings' indices (`bases`: FILL, RX, TX,
+/// COMPLETION at bind), the free count and the frames handed out.
+pub(crate) fn tally(
+    seen: &Seen,
+    [fill_base, rx_base, tx_base, comp_base]: [u32; 4],
+    total: usize,
+    free: usize,
+    handed_out: usize,
+    umem: &Umem,
+) -> FrameAccounting {
+    let count = |(later, earlier): (u32, u32)| later.wrapping_sub(earlier) as usize;
+    // Taken from FILL by the kernel minus put on RX by it, since bind;
+    // the same for TX and COMPLETION. Negative only mid-update.
+    let held = |taken: u32, given: u32| (taken.wrapping_sub(given) as i32).max(0) as usize;
+    let kernel = held(
+        seen.fill.1.wrapping_sub(fill_base),
+        seen.rx.0.wrapping_sub(rx_base),
+    ) + held(
+        seen.tx.1.wrapping_sub(tx_base),
+        seen.comp.0.wrapping_sub(comp_base),
+    );
+    let lost = umem.lost_frames();
+    FrameAccounting {
+        total,
+        free,
+        fill: count(seen.fill),
+        rx: count(seen.rx),
+        tx: count(seen.tx),
+        completion: count(seen.comp),
+        kernel,
+        application: (handed_out as isize).saturating_sub(lost as isize).max(0) as usize,
+        lost,
+    }
+}
+
+/// The free list of a whole socket. Frames on it go with the socket when
+/// it closes: they are not lost (a dropped token would count as lost).
+#[derive(Debug, Default)]
+pub(crate) struct FreeList(pub Vec<Frame>);
+
+impl From<Vec<Frame>> for FreeList {
+    fn from(frames: Vec<Frame>) -> Self {
+        FreeList(frames)
+    }
+}
+
+impl std::ops::Deref for FreeList {
+    type Target = Vec<Frame>;
+    fn deref(&self) -> &Vec<Frame> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for FreeList {
+    fn deref_mut(&mut self) -> &mut Vec<Frame> {
+        &mut self.0
+    }
+}
+
+impl Drop for FreeList {
     fn drop(&mut self) {
-        // Frames on the free list go with the socket; they are not lost.
-        for f in self.free.drain(..) {
+        for f in self.0.drain(..) {
             let _ = f.into_addr();
         }
-        // The fields then drop in order: rings unmapped, socket closed.
     }
 }
 

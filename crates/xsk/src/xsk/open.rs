@@ -313,7 +313,7 @@ impl Xsk {
             umem,
             total: frames.len(),
             overflow: Vec::with_capacity(rx_size),
-            free: frames,
+            free: frames.into(),
             handed_out: 0,
             ifindex,
             queue,
