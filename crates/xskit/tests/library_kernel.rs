@@ -54,17 +54,87 @@ fn a_foreign_program_carries_frames_to_a_socket_through_register() {
     });
 }
 
-/// The `udp_echo` example, built beside this test by `cargo test --workspace`.
-fn udp_echo_example() -> std::path::PathBuf {
+/// An example of xskit-xdp (`udp_echo`, ...), built beside this test by
+/// `cargo test --workspace`.
+fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join("udp_echo");
+    let path = dir.join("examples").join(name);
     assert!(
         path.exists(),
         "{} is missing: run the tests with `cargo test --workspace` (scripts/test), which builds the examples",
         path.display()
     );
     path
+}
+
+/// Starts the example `name` on the sandbox's inner end, port 7, and
+/// waits for its `ready` line.
+fn start_example(st: &xskit::app::shared::sandbox::State, name: &str) -> Kill {
+    let path = example(name);
+    let mut child = Kill(in_inner(st, || {
+        Command::new(&path)
+            .args([&st.inner_if, "7"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    }));
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("ready"), "{name} said {line:?}");
+    child
+}
+
+/// Sends `n` datagrams of each family to port 7 of the inner end from the
+/// outer one; returns how many came back whole from port 7.
+fn echoed(st: &xskit::app::shared::sandbox::State, n: u32) -> u32 {
+    in_outer(st, || {
+        let mut answered = 0;
+        for dst in [IpAddr::V4(st.inner_v4), IpAddr::V6(st.inner_v6)] {
+            let any: SocketAddr = if dst.is_ipv4() {
+                "0.0.0.0:0".parse().unwrap()
+            } else {
+                "[::]:0".parse().unwrap()
+            };
+            let s = UdpSocket::bind(any).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            for i in 0..n {
+                let msg = format!("datagram {i} to {dst}");
+                s.send_to(msg.as_bytes(), (dst, 7)).unwrap();
+                let mut buf = [0u8; 1500];
+                if let Ok((len, from)) = s.recv_from(&mut buf) {
+                    answered +=
+                        u32::from(&buf[..len] == msg.as_bytes() && from == SocketAddr::new(dst, 7));
+                }
+            }
+        }
+        answered
+    })
+}
+
+/// The split socket's examples, a thread per direction and a task per
+/// direction on tokio, answer as the single-threaded one does.
+#[test]
+fn the_split_examples_answer_udp_from_two_threads_and_two_tasks() {
+    if !have_root("the_split_examples_answer_udp_from_two_threads_and_two_tasks") {
+        return;
+    }
+    for name in ["udp_echo_threads", "udp_echo_async"] {
+        let g = sandbox("udpsplit").unwrap();
+        let st = &g.0;
+        let errors_before = in_outer(st, udp_csum_errors);
+        let child = start_example(st, name);
+        assert_eq!(echoed(st, 100), 200, "{name}");
+        assert_eq!(
+            in_outer(st, udp_csum_errors),
+            errors_before,
+            "{name}: bad checksums"
+        );
+        drop(child);
+    }
 }
 
 /// Ends the example when the test ends, however it ends.
@@ -98,22 +168,9 @@ fn the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping() {
     if !have_root("the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping") {
         return;
     }
-    let example = udp_echo_example();
     let g = sandbox("udpecho").unwrap();
     let st = &g.0;
-    let mut child = Kill(in_inner(st, || {
-        Command::new(&example)
-            .args([&st.inner_if, "7"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap()
-    }));
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("ready"), "the example said {line:?}");
+    let child = start_example(st, "udp_echo");
 
     let (errors_before, answered, refused) = in_outer(st, || {
         let before = udp_csum_errors();
