@@ -9,18 +9,12 @@ use xsk::loopback::loopback;
 use xsk::{UmemConfig, Verdict, XskConfig};
 
 fn config() -> XskConfig {
-    XskConfig {
-        umem: UmemConfig {
-            frame_count: 4096,
-            frame_size: 2048,
-            ..Default::default()
-        },
-        fill_size: 4096,
-        comp_size: 2048,
-        rx_size: 2048,
-        tx_size: 2048,
-        ..Default::default()
-    }
+    XskConfig::default()
+        .umem(UmemConfig::default().frame_count(4096).frame_size(2048))
+        .fill_size(4096)
+        .comp_size(2048)
+        .rx_size(2048)
+        .tx_size(2048)
 }
 
 fn swap_macs(d: &mut [u8]) {

@@ -15,7 +15,27 @@ const UNALIGNED_OFFSET_SHIFT: u32 = 48;
 const UNALIGNED_ADDR_MASK: u64 = (1 << UNALIGNED_OFFSET_SHIFT) - 1;
 
 /// Shape of a UMEM.
+///
+/// Built from [`UmemConfig::default`] with one chainable setter per field
+/// (each named after its field); the fields stay public for reading. The
+/// struct is `#[non_exhaustive]`, so outside this crate it cannot be built
+/// as a struct literal.
+///
+/// # Examples
+///
+/// ```
+/// use xsk::UmemConfig;
+///
+/// let umem = UmemConfig::default().frame_count(1024).frame_size(2048);
+/// assert_eq!(umem.len(), Some(1024 * 2048));
+/// assert!(!umem.unaligned);
+///
+/// // Unaligned chunks: any frame size.
+/// let odd = UmemConfig::default().unaligned(true).frame_size(3000);
+/// assert_eq!(odd.frame_size, 3000);
+/// ```
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
 pub struct UmemConfig {
     /// Number of frames (default 4096, as in xdp-tutorial's advanced03-AF_XDP).
     pub frame_count: u32,
@@ -44,6 +64,42 @@ impl Default for UmemConfig {
 }
 
 impl UmemConfig {
+    /// Sets [`frame_count`](UmemConfig::frame_count), the number of frames.
+    #[must_use]
+    pub fn frame_count(mut self, n: u32) -> Self {
+        self.frame_count = n;
+        self
+    }
+
+    /// Sets [`frame_size`](UmemConfig::frame_size), bytes per frame.
+    #[must_use]
+    pub fn frame_size(mut self, n: u32) -> Self {
+        self.frame_size = n;
+        self
+    }
+
+    /// Sets [`headroom`](UmemConfig::headroom), bytes the kernel leaves free
+    /// in front of each received frame.
+    #[must_use]
+    pub fn headroom(mut self, n: u32) -> Self {
+        self.headroom = n;
+        self
+    }
+
+    /// Sets [`unaligned`](UmemConfig::unaligned) chunk mode.
+    #[must_use]
+    pub fn unaligned(mut self, on: bool) -> Self {
+        self.unaligned = on;
+        self
+    }
+
+    /// Sets [`huge_pages`](UmemConfig::huge_pages) (`MAP_HUGETLB`).
+    #[must_use]
+    pub fn huge_pages(mut self, on: bool) -> Self {
+        self.huge_pages = on;
+        self
+    }
+
     /// Total bytes of packet memory, or `None` if `frame_count x frame_size`
     /// does not fit this machine's address space.
     pub fn len(&self) -> Option<usize> {

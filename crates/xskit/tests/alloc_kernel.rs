@@ -68,10 +68,7 @@ fn rx_tx_and_forward_loops_allocate_nothing_per_packet() {
     }
     let g = sandbox("alloc").unwrap();
     let st = &g.0;
-    let config = XskConfig {
-        bind: FrameCopy::Copy,
-        ..Default::default()
-    };
+    let config = XskConfig::default().bind(FrameCopy::Copy);
     let stop = AtomicBool::new(false);
     let (warm, measured) = if xskit::testing::slow() {
         (2_000, 20_000)

@@ -24,10 +24,7 @@ fn a_foreign_program_carries_frames_to_a_socket_through_register() {
     }
     in_netns(|| {
         let p = veth_pair().unwrap();
-        let cfg = XskConfig {
-            bind: FrameCopy::Copy,
-            ..XskConfig::default()
-        };
+        let cfg = XskConfig::default().bind(FrameCopy::Copy);
         let mut xsk = Xsk::new(&p.inner, 0, &cfg).unwrap();
         xsk.refill(u32::MAX);
         let elf = Program::Redirect.object();

@@ -31,11 +31,9 @@ fn multi_buffer_link() -> xskit::testing::Pair {
 }
 
 fn config() -> XskConfig {
-    XskConfig {
-        bind: FrameCopy::Copy,
-        multi_buffer: true,
-        ..XskConfig::default()
-    }
+    XskConfig::default()
+        .bind(FrameCopy::Copy)
+        .multi_buffer(true)
 }
 
 /// Frames of 9000 bytes (and a few other sizes around a frame's edge),

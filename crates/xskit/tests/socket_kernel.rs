@@ -10,10 +10,7 @@ use xskit::testing::{
 use xskit::xdp::{HookChoice, LoaderError, Program, XdpHook, XdpProgram};
 
 fn copy_config() -> XskConfig {
-    XskConfig {
-        bind: FrameCopy::Copy,
-        ..XskConfig::default()
-    }
+    XskConfig::default().bind(FrameCopy::Copy)
 }
 
 #[test]
@@ -311,19 +308,15 @@ fn fifty_bind_teardown_cycles_on_one_queue() {
         let p = veth_pair().unwrap();
         let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
         prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
-        let small = XskConfig {
-            umem: xsk::UmemConfig {
-                frame_count: 256,
-                ..Default::default()
-            },
-            fill_size: 256,
-            comp_size: 256,
-            rx_size: 256,
-            tx_size: 256,
-            bind: FrameCopy::Copy,
-            need_wakeup: true,
-            multi_buffer: false,
-        };
+        let small = XskConfig::default()
+            .umem(xsk::UmemConfig::default().frame_count(256))
+            .fill_size(256)
+            .comp_size(256)
+            .rx_size(256)
+            .tx_size(256)
+            .bind(FrameCopy::Copy)
+            .need_wakeup(true)
+            .multi_buffer(false);
         for i in 0..50 {
             let xsk = Xsk::new(&p.inner, 0, &small).unwrap_or_else(|e| panic!("cycle {i}: {e}"));
             prog.register(0, &xsk).unwrap();
@@ -362,10 +355,7 @@ fn bad_interface_queue_and_zero_copy_give_clear_errors() {
         assert_eq!(e.kind(), ErrorKind::QueueOutOfRange, "{e}");
         assert!(e.to_string().contains("1 rx queue"), "{e}");
 
-        let zc = XskConfig {
-            bind: FrameCopy::ZeroCopy,
-            ..XskConfig::default()
-        };
+        let zc = XskConfig::default().bind(FrameCopy::ZeroCopy);
         let e = Xsk::new(&p.inner, 0, &zc).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ZeroCopyUnsupported, "{e}");
         assert!(e.to_string().contains("FrameCopy::Copy"), "{e}");

@@ -28,19 +28,15 @@ const GEN: u8 = b'G';
 /// takes 128, RX up to 64, and in copy mode a sent frame stays in flight
 /// until the peer has read it.)
 fn config() -> XskConfig {
-    XskConfig {
-        umem: UmemConfig {
-            frame_count: 512,
-            ..Default::default()
-        },
-        fill_size: 128,
-        comp_size: 128,
-        rx_size: 128,
-        tx_size: 128,
-        bind: FrameCopy::Copy,
-        need_wakeup: true,
-        multi_buffer: false,
-    }
+    XskConfig::default()
+        .umem(UmemConfig::default().frame_count(512))
+        .fill_size(128)
+        .comp_size(128)
+        .rx_size(128)
+        .tx_size(128)
+        .bind(FrameCopy::Copy)
+        .need_wakeup(true)
+        .multi_buffer(false)
 }
 
 /// A test frame's tag and sequence number.

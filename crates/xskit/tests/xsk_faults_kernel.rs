@@ -18,19 +18,15 @@ use xskit::testing::{
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 fn small(bind: FrameCopy) -> XskConfig {
-    XskConfig {
-        umem: UmemConfig {
-            frame_count: 256,
-            ..Default::default()
-        },
-        fill_size: 256,
-        comp_size: 256,
-        rx_size: 256,
-        tx_size: 256,
-        bind,
-        need_wakeup: true,
-        multi_buffer: false,
-    }
+    XskConfig::default()
+        .umem(UmemConfig::default().frame_count(256))
+        .fill_size(256)
+        .comp_size(256)
+        .rx_size(256)
+        .tx_size(256)
+        .bind(bind)
+        .need_wakeup(true)
+        .multi_buffer(false)
 }
 
 fn panics(f: impl FnOnce()) -> String {
@@ -52,11 +48,7 @@ fn frames_of_another_umem_are_refused_by_every_socket_path() {
     in_netns(|| {
         let p = veth_pair().unwrap();
         let mut a = Xsk::new(&p.inner, 0, &small(FrameCopy::Copy)).unwrap();
-        let (b, mut fb) = Umem::new(UmemConfig {
-            frame_count: 8,
-            ..Default::default()
-        })
-        .unwrap();
+        let (b, mut fb) = Umem::new(UmemConfig::default().frame_count(8)).unwrap();
         let before = a.accounting();
         let m = panics(|| a.release(fb.pop().unwrap()));
         assert!(m.contains("does not belong"), "release: {m}");
@@ -77,11 +69,7 @@ fn frames_of_another_umem_are_refused_by_every_socket_path() {
         );
         assert_eq!(a.refill(u32::MAX), 256);
         // Constructors refuse foreign frames with an error.
-        let (c, fc) = Umem::new(UmemConfig {
-            frame_count: 2,
-            ..Default::default()
-        })
-        .unwrap();
+        let (c, fc) = Umem::new(UmemConfig::default().frame_count(2)).unwrap();
         let e = Xsk::with_umem(&p.inner, 0, &small(FrameCopy::Copy), b, fc).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
         assert!(e.to_string().contains("another UMEM"), "{e}");
@@ -162,11 +150,7 @@ fn shared_sockets_inherit_the_owners_wakeup_and_copy_mode() {
     }
     in_netns(|| {
         let p = veth_pair_named("xsk0", "peer0", 2).unwrap();
-        let (umem, mut frames) = Umem::new(UmemConfig {
-            frame_count: 512,
-            ..Default::default()
-        })
-        .unwrap();
+        let (umem, mut frames) = Umem::new(UmemConfig::default().frame_count(512)).unwrap();
         let theirs = frames.split_off(256);
         let mut cfg = small(FrameCopy::Copy);
         cfg.need_wakeup = false;
@@ -450,11 +434,7 @@ fn a_second_socket_on_the_owners_own_queue_is_refused_with_the_reason() {
     }
     in_netns(|| {
         let p = veth_pair().unwrap();
-        let (umem, mut frames) = Umem::new(UmemConfig {
-            frame_count: 512,
-            ..Default::default()
-        })
-        .unwrap();
+        let (umem, mut frames) = Umem::new(UmemConfig::default().frame_count(512)).unwrap();
         let theirs = frames.split_off(256);
         let owner = Xsk::with_umem(&p.inner, 0, &small(FrameCopy::Copy), umem, frames).unwrap();
         let e = Xsk::shared(&owner, &p.inner, 0, &small(FrameCopy::Copy), theirs).unwrap_err();

@@ -87,19 +87,15 @@ fn bind_flag() -> &'static str {
 
 /// A small socket: 1024 frames, rings of 512.
 fn config() -> XskConfig {
-    XskConfig {
-        umem: xsk::UmemConfig {
-            frame_count: 1024,
-            ..Default::default()
-        },
-        fill_size: 512,
-        comp_size: 512,
-        rx_size: 512,
-        tx_size: 512,
-        bind: bind_mode(),
-        need_wakeup: true,
-        multi_buffer: false,
-    }
+    XskConfig::default()
+        .umem(xsk::UmemConfig::default().frame_count(1024))
+        .fill_size(512)
+        .comp_size(512)
+        .rx_size(512)
+        .tx_size(512)
+        .bind(bind_mode())
+        .need_wakeup(true)
+        .multi_buffer(false)
 }
 
 /// The kernel says (XDP_OPTIONS) the socket is bound in zero-copy mode.

@@ -18,7 +18,29 @@ pub enum FrameCopy {
 }
 
 /// Everything needed to open an [`Xsk`](crate::Xsk).
+///
+/// Built from [`XskConfig::default`] with one chainable setter per field
+/// (each named after its field); the fields stay public for reading. The
+/// struct is `#[non_exhaustive]`: a field added for a new kernel option is
+/// not a breaking change, so outside this crate it cannot be built as a
+/// struct literal.
+///
+/// # Examples
+///
+/// ```
+/// use xsk::{FrameCopy, UmemConfig, XskConfig};
+///
+/// let config = XskConfig::default()
+///     .umem(UmemConfig::default().frame_count(1024).frame_size(2048))
+///     .rx_size(512)
+///     .tx_size(512)
+///     .bind(FrameCopy::Copy);
+/// assert_eq!(config.rx_size, 512);
+/// assert_eq!(config.umem.frame_size, 2048);
+/// assert_eq!(config.fill_size, 2048); // the default
+/// ```
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct XskConfig {
     /// The packet memory.
     pub umem: UmemConfig,
@@ -58,6 +80,65 @@ impl Default for XskConfig {
             need_wakeup: true,
             multi_buffer: false,
         }
+    }
+}
+
+impl XskConfig {
+    /// Sets [`umem`](XskConfig::umem), the packet memory.
+    #[must_use]
+    pub fn umem(mut self, umem: UmemConfig) -> Self {
+        self.umem = umem;
+        self
+    }
+
+    /// Sets [`fill_size`](XskConfig::fill_size), the FILL ring size (power of two).
+    #[must_use]
+    pub fn fill_size(mut self, n: u32) -> Self {
+        self.fill_size = n;
+        self
+    }
+
+    /// Sets [`comp_size`](XskConfig::comp_size), the COMPLETION ring size
+    /// (power of two).
+    #[must_use]
+    pub fn comp_size(mut self, n: u32) -> Self {
+        self.comp_size = n;
+        self
+    }
+
+    /// Sets [`rx_size`](XskConfig::rx_size), the RX ring size (power of two).
+    #[must_use]
+    pub fn rx_size(mut self, n: u32) -> Self {
+        self.rx_size = n;
+        self
+    }
+
+    /// Sets [`tx_size`](XskConfig::tx_size), the TX ring size (power of two).
+    #[must_use]
+    pub fn tx_size(mut self, n: u32) -> Self {
+        self.tx_size = n;
+        self
+    }
+
+    /// Sets [`bind`](XskConfig::bind): copy, zero-copy or auto.
+    #[must_use]
+    pub fn bind(mut self, bind: FrameCopy) -> Self {
+        self.bind = bind;
+        self
+    }
+
+    /// Sets [`need_wakeup`](XskConfig::need_wakeup).
+    #[must_use]
+    pub fn need_wakeup(mut self, on: bool) -> Self {
+        self.need_wakeup = on;
+        self
+    }
+
+    /// Sets [`multi_buffer`](XskConfig::multi_buffer) (XDP_USE_SG).
+    #[must_use]
+    pub fn multi_buffer(mut self, on: bool) -> Self {
+        self.multi_buffer = on;
+        self
     }
 }
 

@@ -174,21 +174,20 @@ impl SocketArgs {
         let half = (self.frames.max(1).next_power_of_two() / 2).clamp(64, 65536);
         let rx = self.rx_size.unwrap_or(half);
         let tx = self.tx_size.unwrap_or(rx);
-        XskConfig {
-            umem: UmemConfig {
-                frame_count: self.frames,
-                frame_size: self.frame_size,
-                huge_pages: self.huge_pages,
-                ..Default::default()
-            },
-            fill_size: self.fill_size.unwrap_or(rx.saturating_mul(2).min(1 << 20)),
-            comp_size: self.comp_size.unwrap_or(tx),
-            rx_size: rx,
-            tx_size: tx,
-            bind: self.bind_mode(),
-            need_wakeup: true,
-            multi_buffer: self.multi_buffer,
-        }
+        XskConfig::default()
+            .umem(
+                UmemConfig::default()
+                    .frame_count(self.frames)
+                    .frame_size(self.frame_size)
+                    .huge_pages(self.huge_pages),
+            )
+            .fill_size(self.fill_size.unwrap_or(rx.saturating_mul(2).min(1 << 20)))
+            .comp_size(self.comp_size.unwrap_or(tx))
+            .rx_size(rx)
+            .tx_size(tx)
+            .bind(self.bind_mode())
+            .need_wakeup(true)
+            .multi_buffer(self.multi_buffer)
     }
 
     /// Resolves the interface: the one given, or the sandbox's inner end
