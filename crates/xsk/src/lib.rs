@@ -16,12 +16,13 @@
 //!
 //! # Frames as tokens
 //! ```no_run
+//! use std::time::Duration;
 //! use xsk::{Xsk, XskConfig};
 //! let mut xsk = Xsk::new("veth0", 0, &XskConfig::default())?;
 //! xsk.refill(u32::MAX);
 //! let mut batch = Vec::with_capacity(64);
 //! loop {
-//!     xsk.socket().poll_rx(1000)?;
+//!     xsk.socket().poll_rx(Some(Duration::from_secs(1)))?;
 //!     xsk.recv(&mut batch, 64);
 //!     for frame in batch.drain(..) {
 //!         println!("{} bytes", xsk.umem().data(&frame).len());
@@ -37,10 +38,11 @@
 //! moves them to FILL or TX in one pass, with no token per frame
 //! ([`RxBatch`]); a dropped or panicking batch moves nothing.
 //! ```no_run
+//! # use std::time::Duration;
 //! # let mut xsk = xsk::Xsk::new("veth0", 0, &xsk::XskConfig::default())?;
 //! xsk.refill(u32::MAX);
 //! loop {
-//!     xsk.socket().poll_rx(1000)?;
+//!     xsk.socket().poll_rx(Some(Duration::from_secs(1)))?;
 //!     // Swap the MAC addresses and send each frame back out.
 //!     let moved = xsk.rx_batch(64).dispatch(|f| {
 //!         let d = f.data_mut();

@@ -7,6 +7,7 @@ use crate::syscall;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// An AF_XDP socket file descriptor.
 #[derive(Debug)]
@@ -153,7 +154,7 @@ impl Socket {
     /// [`ErrorKind::InterfaceGone`] once the interface is gone.
     pub fn kick_rx(&self) -> Result<()> {
         if self.no_recv.load(Ordering::Relaxed) {
-            return self.poll_rx(0).map(drop);
+            return self.poll_rx(Some(Duration::ZERO)).map(drop);
         }
         match syscall::recv_empty(self.fd.as_fd()) {
             Ok(()) => Ok(()),
@@ -167,7 +168,7 @@ impl Socket {
             }
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
                 self.no_recv.store(true, Ordering::Relaxed);
-                self.poll_rx(0).map(drop)
+                self.poll_rx(Some(Duration::ZERO)).map(drop)
             }
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Err(self.mark_gone()),
             Err(e) => Err(Error::os("recvfrom (RX wake-up)", e)),
@@ -230,32 +231,52 @@ impl Socket {
         Ok(())
     }
 
-    /// Waits up to `timeout_ms` (-1: forever) for frames on RX; true if
-    /// ready. The interface is checked at least once a second while it
-    /// waits (the kernel unbinds a socket whose interface goes away and
-    /// then never reports it ready), so no wait hides a vanished interface.
+    /// Waits for frames on RX, up to `timeout` (`None`: no timeout, wait
+    /// until frames arrive; `Some(Duration::ZERO)`: only look); true if
+    /// frames are ready, false when the time ran out or a signal
+    /// interrupted the wait. A timeout is rounded up to whole milliseconds
+    /// (the resolution of `poll(2)`).
+    ///
+    /// The interface is checked at least once a second while it waits (the
+    /// kernel unbinds a socket whose interface goes away and then never
+    /// reports it ready), so no wait hides a vanished interface.
     ///
     /// # Errors
     /// [`ErrorKind::InterfaceGone`] when the interface went away.
-    pub fn poll_rx(&self, timeout_ms: i32) -> Result<bool> {
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> xsk::Result<()> {
+    /// use std::time::Duration;
+    /// use xsk::{Xsk, XskConfig};
+    ///
+    /// let mut xsk = Xsk::new("eth0", 0, &XskConfig::default())?;
+    /// xsk.refill(u32::MAX);
+    /// // Up to 100 ms, then look at something else ...
+    /// if !xsk.socket().poll_rx(Some(Duration::from_millis(100)))? {
+    ///     // nothing arrived
+    /// }
+    /// // ... or until frames arrive (or the interface goes away).
+    /// xsk.socket().poll_rx(None)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn poll_rx(&self, timeout: Option<Duration>) -> Result<bool> {
         // An unbound socket's poll reports nothing, ever (the kernel wakes
         // the waiter once and then finds no events): wait in slices of at
         // most a second so that a long or endless wait still checks.
-        const SLICE_MS: i32 = 1000;
-        let mut left = timeout_ms;
+        const SLICE: Duration = Duration::from_secs(1);
+        let mut left = timeout;
         loop {
-            let slice = if left < 0 {
-                SLICE_MS
-            } else {
-                left.min(SLICE_MS)
-            };
-            match syscall::poll_one(self.fd.as_fd(), libc::POLLIN, slice) {
+            let slice = left.map_or(SLICE, |l| l.min(SLICE));
+            match syscall::poll_one(self.fd.as_fd(), libc::POLLIN, ceil_millis(slice)) {
                 Ok(revents) if revents & libc::POLLIN != 0 => return Ok(true),
                 Ok(_) => {
                     self.check_bound()?;
-                    if left >= 0 {
-                        left -= slice;
-                        if left <= 0 {
+                    if let Some(l) = left.as_mut() {
+                        *l = l.saturating_sub(slice);
+                        if l.is_zero() {
                             return Ok(false);
                         }
                     }
@@ -304,5 +325,29 @@ impl AsFd for Socket {
 impl AsRawFd for Socket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// Milliseconds for `poll(2)`, rounded up (a wait of 0.5 ms waits 1 ms, not
+/// 0); at most a second is ever asked for.
+fn ceil_millis(d: Duration) -> i32 {
+    let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
+    i32::try_from(ms).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ceil_millis;
+    use std::time::Duration;
+
+    #[test]
+    fn poll_timeouts_round_up_to_whole_milliseconds() {
+        assert_eq!(ceil_millis(Duration::ZERO), 0);
+        assert_eq!(ceil_millis(Duration::from_micros(1)), 1);
+        assert_eq!(ceil_millis(Duration::from_micros(500)), 1);
+        assert_eq!(ceil_millis(Duration::from_millis(100)), 100);
+        assert_eq!(ceil_millis(Duration::from_micros(100_001)), 101);
+        assert_eq!(ceil_millis(Duration::from_secs(1)), 1000);
+        assert_eq!(ceil_millis(Duration::MAX), i32::MAX);
     }
 }

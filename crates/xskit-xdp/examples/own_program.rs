@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut batch = Vec::with_capacity(64);
     let end = Instant::now() + Duration::from_secs(5);
     while Instant::now() < end {
-        xsk.socket().poll_rx(100)?;
+        xsk.socket().poll_rx(Some(Duration::from_millis(100)))?;
         xsk.recv(&mut batch, 64);
         for frame in batch.drain(..) {
             frames += 1;

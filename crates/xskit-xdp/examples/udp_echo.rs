@@ -21,6 +21,7 @@
 mod udp_reply;
 
 use std::error::Error;
+use std::time::Duration;
 use udp_reply::echo;
 use xsk::{Xsk, XskConfig};
 use xskit_xdp::{filter::Proto, HookChoice, Program, XdpProgram};
@@ -45,7 +46,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let mut batch = Vec::with_capacity(64);
     loop {
-        xsk.socket().poll_rx(1000)?;
+        xsk.socket().poll_rx(Some(Duration::from_secs(1)))?;
         xsk.recv(&mut batch, 64);
         for mut frame in batch.drain(..) {
             let umem = xsk.umem().clone();

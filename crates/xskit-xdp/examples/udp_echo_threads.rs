@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let receiver = std::thread::spawn(move || -> xsk::Result<()> {
         let mut batch = Vec::with_capacity(64);
         loop {
-            rx.socket().poll_rx(1000)?;
+            rx.socket().poll_rx(Some(Duration::from_secs(1)))?;
             rx.recv(&mut batch, 64);
             for mut frame in batch.drain(..) {
                 if udp_reply::echo(rx.umem().data_mut(&mut frame), port) {

@@ -150,7 +150,9 @@ pub fn recv_experimental(xsk: &mut xsk::Xsk, want: usize) -> Vec<Vec<u8>> {
     let mut batch = Vec::with_capacity(64);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while got.len() < want && std::time::Instant::now() < deadline {
-        xsk.socket().poll_rx(100).expect("poll the socket");
+        xsk.socket()
+            .poll_rx(Some(std::time::Duration::from_millis(100)))
+            .expect("poll the socket");
         xsk.recv(&mut batch, 64);
         for f in batch.drain(..) {
             let data = xsk.umem().data(&f);

@@ -120,7 +120,9 @@ fn multi_buffer_frames_arrive_as_chains_and_go_back_out_whole() {
         let mut batch: Vec<Frame> = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         while got.len() < sent.len() && Instant::now() < deadline {
-            xsk.socket().poll_rx(100).unwrap();
+            xsk.socket()
+                .poll_rx(Some(Duration::from_millis(100)))
+                .unwrap();
             xsk.recv(&mut batch, 64);
             for f in batch.drain(..) {
                 packet.extend_from_slice(xsk.umem().data(&f));
@@ -145,7 +147,9 @@ fn multi_buffer_frames_arrive_as_chains_and_go_back_out_whole() {
         let mut forwarded = 0;
         let deadline = Instant::now() + Duration::from_secs(5);
         while forwarded < sent.len() && Instant::now() < deadline {
-            xsk.socket().poll_rx(100).unwrap();
+            xsk.socket()
+                .poll_rx(Some(Duration::from_millis(100)))
+                .unwrap();
             xsk.complete_to_fill(u32::MAX);
             let m = xsk.rx_batch(64).dispatch(|f| {
                 if !f.starts_packet() {

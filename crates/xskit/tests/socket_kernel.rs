@@ -188,7 +188,9 @@ fn frames_sent_to_the_peer_arrive_on_rx_with_their_bytes() {
             let mut held = Vec::new();
             let deadline = Instant::now() + Duration::from_secs(5);
             while held.is_empty() && Instant::now() < deadline {
-                xsk.socket().poll_rx(100).unwrap();
+                xsk.socket()
+                    .poll_rx(Some(Duration::from_millis(100)))
+                    .unwrap();
                 xsk.recv(&mut held, 64);
             }
             let acc = xsk.accounting();

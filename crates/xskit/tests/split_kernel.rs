@@ -64,7 +64,9 @@ fn payload(tag: u8, seq: u32) -> Vec<u8> {
 fn receive(mut rx: RxHalf, to_tx: mpsc::Sender<Vec<Frame>>, seen: &AtomicU32) -> RxHalf {
     let deadline = Instant::now() + Duration::from_secs(20);
     while seen.load(Ordering::Relaxed) < FROM_PEER && Instant::now() < deadline {
-        rx.socket().poll_rx(100).unwrap();
+        rx.socket()
+            .poll_rx(Some(Duration::from_millis(100)))
+            .unwrap();
         let mut echo = Vec::new();
         let mut peer = 0;
         rx.rx_batch(64)

@@ -167,7 +167,9 @@ fn recv_tagged(xsk: &mut Xsk, tag: u8, want: usize, secs: u64) -> Vec<Vec<u8>> {
         if xsk.fill_needs_wakeup() {
             xsk.socket().kick_rx().unwrap();
         }
-        xsk.socket().poll_rx(50).unwrap();
+        xsk.socket()
+            .poll_rx(Some(Duration::from_millis(50)))
+            .unwrap();
         xsk.recv(&mut batch, 64);
         for f in batch.drain(..) {
             let data = xsk.umem().data(&f);
@@ -355,7 +357,9 @@ fn accounting_counts_the_frames_the_driver_holds_and_none_lost_after_close() {
     let mut batch = Vec::new();
     let end = Instant::now() + Duration::from_secs(10);
     while held.len() < sent.len() && Instant::now() < end {
-        xsk.socket().poll_rx(50).unwrap();
+        xsk.socket()
+            .poll_rx(Some(Duration::from_millis(50)))
+            .unwrap();
         xsk.recv(&mut batch, 64);
         for f in batch.drain(..) {
             if tagged(xsk.umem().data(&f), 0x05) {

@@ -119,6 +119,7 @@ impl std::fmt::Debug for Shared {
 /// frames to the shared pool the RX half refills FILL from.
 /// ```no_run
 /// use std::sync::mpsc;
+/// use std::time::Duration;
 /// let xsk = xsk::Xsk::new("eth1", 0, &xsk::XskConfig::default())?;
 /// let (mut rx, mut tx) = xsk.split();
 /// let (to_tx, from_rx) = mpsc::sync_channel::<Vec<xsk::Frame>>(64);
@@ -135,7 +136,7 @@ impl std::fmt::Debug for Shared {
 /// });
 /// rx.refill(u32::MAX);
 /// loop {
-///     rx.socket().poll_rx(1000)?;
+///     rx.socket().poll_rx(Some(Duration::from_secs(1)))?;
 ///     let mut frames = Vec::new();
 ///     rx.recv(&mut frames, 64);
 ///     if !frames.is_empty() {
@@ -399,6 +400,7 @@ impl Xsk {
     /// ```no_run
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
+    /// use std::time::Duration;
     /// let xsk = xsk::Xsk::new("eth1", 0, &xsk::XskConfig::default())?;
     /// let (mut rx, mut tx) = xsk.split();
     /// rx.refill(u32::MAX);
@@ -407,7 +409,7 @@ impl Xsk {
     ///     let stop = stop.clone();
     ///     move || -> xsk::Result<xsk::RxHalf> {
     ///         while !stop.load(Ordering::Relaxed) {
-    ///             rx.socket().poll_rx(100)?;
+    ///             rx.socket().poll_rx(Some(Duration::from_millis(100)))?;
     ///             rx.rx_batch(64).recycle(); // RX -> FILL in one pass
     ///             rx.refill(u32::MAX); // what the TX half completed
     ///         }

@@ -582,7 +582,7 @@ pub fn run(
         let mut session = Session::open(iface, &args.socket_args(), Program::Redirect, msg)?;
         let mut batch = Vec::with_capacity(64);
         while !done(&sink) {
-            session.xsk.socket().poll_rx(100)?;
+            session.xsk.socket().poll_rx(Some(Duration::from_millis(100)))?;
             session.xsk.recv(&mut batch, 64);
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

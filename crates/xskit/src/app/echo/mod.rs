@@ -127,7 +127,7 @@ pub fn run(
         ..Default::default()
     };
     let batch = s.batch;
-    let poll_ms = s.interval.as_millis().clamp(1, 100) as i32;
+    let poll_timeout = Duration::from_millis(s.interval.as_millis().clamp(1, 100) as u64);
 
     // Requests larger than a frame (-F) take the gathering path.
     let mut multi_buffer = s
@@ -146,7 +146,7 @@ pub fn run(
                 session.xsk.socket().kick_rx()?;
             }
         } else {
-            session.wait_rx(s.poll, poll_ms)?;
+            session.wait_rx(s.poll, poll_timeout)?;
         }
         let xsk = &mut session.xsk;
         if let Some(j) = multi_buffer.as_mut() {

@@ -172,7 +172,9 @@ impl Worker {
             // batch more frames are likely waiting, and a syscall per
             // batch is what keeps a shared core from keeping up.
             if !self.last_full {
-                self.xsk.socket().poll_rx(100)?;
+                self.xsk
+                    .socket()
+                    .poll_rx(Some(std::time::Duration::from_millis(100)))?;
             }
         } else if self.busy_poll || self.xsk.fill_needs_wakeup() {
             self.xsk.socket().kick_rx()?;

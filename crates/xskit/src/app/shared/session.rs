@@ -136,9 +136,9 @@ impl Session {
 
     /// Waits for RX work the way the options say: poll() with a timeout, or
     /// in a busy loop a wake-up only when the kernel asks for one.
-    pub fn wait_rx(&mut self, poll: bool, timeout_ms: i32) -> Result<()> {
+    pub fn wait_rx(&mut self, poll: bool, timeout: std::time::Duration) -> Result<()> {
         if poll {
-            self.xsk.socket().poll_rx(timeout_ms)?;
+            self.xsk.socket().poll_rx(Some(timeout))?;
         } else if self.xsk.fill_needs_wakeup() {
             self.xsk.socket().kick_rx()?;
         }
