@@ -1,8 +1,9 @@
 //! AF_XDP sockets for Rust, on `libc` alone.
 //!
 //! - [`Umem`]: page-aligned packet memory, cut into frames.
-//! - [`ring`]: the FILL, COMPLETION, RX and TX rings and their
-//!   producer/consumer protocol.
+//! - The FILL, COMPLETION, RX and TX rings and their producer/consumer
+//!   protocol stay inside: [`Xsk`] and its halves own them (the `ring`
+//!   module is public only with the `test-util` feature, for benchmarks).
 //! - [`Frame`]: a token that owns one frame; it moves between the free list,
 //!   the rings and the application, so a frame is never in two places.
 //! - [`Xsk`]: a bound socket with its rings and frames; [`Socket`] for the
@@ -113,7 +114,12 @@ pub mod loopback;
 mod mmap;
 pub mod netdev;
 mod pool;
+#[cfg(any(test, feature = "test-util"))]
 pub mod ring;
+// Without test-util some ring methods serve only the tests and benchmarks.
+#[cfg(not(any(test, feature = "test-util")))]
+#[allow(dead_code)]
+mod ring;
 mod socket;
 mod syscall;
 mod umem;

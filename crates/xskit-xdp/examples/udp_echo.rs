@@ -49,8 +49,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         xsk.socket().poll_rx(Some(Duration::from_secs(1)))?;
         xsk.recv(&mut batch, 64);
         for mut frame in batch.drain(..) {
-            let umem = xsk.umem().clone();
-            if echo(umem.data_mut(&mut frame), port) {
+            if echo(xsk.umem().data_mut(&mut frame), port) {
                 if let Err(frame) = xsk.send_one(frame) {
                     xsk.release(frame); // TX ring full: drop the reply
                 }

@@ -386,7 +386,7 @@ fn accounting_counts_the_frames_the_driver_holds_and_none_lost_after_close() {
         xsk.release(f);
     }
     xsk.refill(u32::MAX);
-    let umem = xsk.umem().clone();
+    let umem = xsk.umem_arc();
     drop(prog);
     drop(xsk);
     assert_eq!(umem.lost_frames(), 0, "frames counted lost at close");

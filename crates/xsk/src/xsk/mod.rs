@@ -115,8 +115,15 @@ impl Xsk {
     }
 
     /// The packet memory; frame data is read and written through it.
-    pub fn umem(&self) -> &Arc<Umem> {
+    pub fn umem(&self) -> &Umem {
         &self.umem
+    }
+
+    /// A handle on the packet memory that outlives the socket, e.g. to read
+    /// [`Umem::lost_frames`] after the socket is closed while tokens are
+    /// still held.
+    pub fn umem_arc(&self) -> Arc<Umem> {
+        Arc::clone(&self.umem)
     }
 
     /// The interface index this socket is bound to.
