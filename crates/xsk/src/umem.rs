@@ -34,6 +34,14 @@ const UNALIGNED_ADDR_MASK: u64 = (1 << UNALIGNED_OFFSET_SHIFT) - 1;
 /// let odd = UmemConfig::default().unaligned(true).frame_size(3000);
 /// assert_eq!(odd.frame_size, 3000);
 /// ```
+///
+/// A struct literal does not compile outside the crate:
+/// ```compile_fail,E0639
+/// let umem = xsk::UmemConfig {
+///     frame_count: 1024,
+///     ..Default::default()
+/// };
+/// ```
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub struct UmemConfig {

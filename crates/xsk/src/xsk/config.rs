@@ -39,6 +39,14 @@ pub enum FrameCopy {
 /// assert_eq!(config.umem.frame_size, 2048);
 /// assert_eq!(config.fill_size, 2048); // the default
 /// ```
+///
+/// A struct literal does not compile outside the crate:
+/// ```compile_fail,E0639
+/// let config = xsk::XskConfig {
+///     rx_size: 512,
+///     ..Default::default()
+/// };
+/// ```
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct XskConfig {
