@@ -131,3 +131,25 @@ fn the_command_prints_text_and_json() {
         }
     });
 }
+
+#[test]
+fn inside_a_namespace_the_jit_is_read_and_loopback_has_no_maximum_mtu() {
+    if !have_root("inside_a_namespace_the_jit_is_read_and_loopback_has_no_maximum_mtu") {
+        return;
+    }
+    in_netns(|| {
+        // A namespace has no net.core BPF sysctls: the JIT is read
+        // elsewhere, and the report says where.
+        let r = report(Some("lo")).unwrap();
+        assert!(r.bpf.jit.is_some(), "{:?}", r.bpf);
+        assert!(!r.bpf.jit_from.starts_with("unknown"), "{:?}", r.bpf);
+        let text = r.to_string();
+        assert!(!text.contains("JIT ?"), "{text}");
+        assert!(
+            text.contains("lo (index 1)")
+                && text.contains("mtu 65536 (no maximum set by the driver)"),
+            "{text}"
+        );
+        assert!(!text.contains("(max 0)"), "{text}");
+    });
+}

@@ -518,3 +518,97 @@ fn rule_counts_shared_by_two_interfaces_are_given_once() {
         cleanup();
     });
 }
+
+/// Sends `n` ICMP echo requests from the peer end to the inner end.
+fn send_ping(p: &xskit::testing::Pair, n: usize) {
+    let sock = xskit::net::packet::PacketSocket::bind(&p.peer).unwrap();
+    let (smac, dmac) = (veth::mac(&p.peer).unwrap(), veth::mac(&p.inner).unwrap());
+    let f = xskit::wire::build::echo_request_v4(
+        smac,
+        dmac,
+        Ipv4Addr::new(198, 18, 0, 2),
+        Ipv4Addr::new(198, 18, 0, 1),
+        7,
+        1,
+        b"xskit filter icmp",
+    );
+    for _ in 0..n {
+        sock.send(&f).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+#[test]
+fn icmp_and_ip_protocol_rules_and_the_default_policys_counts() {
+    if !have_root("icmp_and_ip_protocol_rules_and_the_default_policys_counts") {
+        return;
+    }
+    in_netns(|| {
+        let p = quiet_pair();
+        let _cleanup = Cleanup;
+        ok(&["filter", "add", "deny", "icmp"]);
+        ok(&["filter", "add", "allow", "udp", "dst", "9"]);
+        ok(&["load", "filter", &p.inner]);
+        let tap = xskit::net::packet::PacketSocket::bind(&p.inner).unwrap();
+        send_ping(&p, 3);
+        assert!(
+            tap.recv_incoming(Duration::from_millis(100))
+                .unwrap()
+                .is_none(),
+            "a ping got past `deny icmp`"
+        );
+        assert_eq!(rule("deny icmp")["hits"].as_u64(), Some(3));
+        // The kernel and the documented order agree.
+        let parsed: Vec<Rule> = ["deny icmp", "allow udp dst 9"]
+            .iter()
+            .map(|s| {
+                let w: Vec<String> = s.split(' ').map(String::from).collect();
+                Rule::parse(Verdict::parse(&w[0]).unwrap(), &w[1..]).unwrap()
+            })
+            .collect();
+        let ping = Frame {
+            src_mac: None,
+            dst_mac: None,
+            kind: Kind::IpProto {
+                src: Ipv4Addr::new(198, 18, 0, 2).into(),
+                dst: Ipv4Addr::new(198, 18, 0, 1).into(),
+                proto: 1,
+            },
+        };
+        assert_eq!(
+            decide(&parsed, Verdict::Allow, &ping)
+                .1
+                .map(|r| r.to_string()),
+            Some("deny icmp".into())
+        );
+        // A port rule beats a protocol rule: `deny udp` drops UDP but port 9.
+        ok(&["filter", "add", "deny", "udp"]);
+        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 2);
+        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 10, 4);
+        assert_eq!(rule("allow udp dst 9")["hits"].as_u64(), Some(2));
+        assert_eq!(rule("deny udp")["hits"].as_u64(), Some(4));
+        // `ip6 proto 17` and `udp` share IPv6's key.
+        let e = fails(&["filter", "add", "allow", "ip6", "proto", "17"]);
+        assert!(e.contains("clashes with #2 `deny udp`"), "{e}");
+        // Frames no rule decides: counted by what the default policy did.
+        ok(&["filter", "del", "deny", "udp"]);
+        ok(&["filter", "default", "deny"]);
+        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 11, 5);
+        ok(&["filter", "default", "allow"]);
+        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 12, 6);
+        let l = list();
+        assert_eq!(
+            (l["default_dropped"].as_u64(), l["default_passed"].as_u64()),
+            (Some(5), Some(6)),
+            "{l}"
+        );
+        // The same names in `filter list` and `status`.
+        let words =
+            "non-IP 0, malformed 0, ARP passed 0, ND passed 0, default passed 6, default dropped 5";
+        let list_text = ok(&["filter", "list"]);
+        let status_text = ok(&["status"]);
+        assert!(list_text.contains(words), "{list_text}");
+        assert!(status_text.contains(words), "{status_text}");
+        ok(&["unload", &p.inner]);
+    });
+}

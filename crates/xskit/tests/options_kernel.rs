@@ -337,6 +337,45 @@ fn contradictory_ignored_and_senseless_options_are_refused_in_one_line() {
             "--rate",
         ),
         (vec!["gen", "--sandbox", sb, "--flows", "0"], 2, "--flows"),
+        (
+            vec![
+                "echo",
+                "--sandbox",
+                sb,
+                "--rate-limit",
+                "off",
+                "--rate-burst",
+                "10",
+            ],
+            2,
+            "--rate-burst 10 means nothing with --rate-limit off",
+        ),
+        (
+            vec![
+                "load",
+                "pass",
+                "xsk0",
+                "--sandbox",
+                sb,
+                "--confirm-within",
+                "1ms",
+            ],
+            2,
+            "use at least 5s",
+        ),
+        (
+            vec![
+                "filter",
+                "default",
+                "deny",
+                "--sandbox",
+                sb,
+                "--confirm-within",
+                "2s",
+            ],
+            2,
+            "use at least 5s",
+        ),
         (vec!["status", "--count", "2"], 2, "--watch"),
         (vec!["status", "--prometheus", "--json"], 2, "--prometheus"),
         (vec!["sandbox", "up", "--queues", "0"], 2, "--queues"),
@@ -387,4 +426,49 @@ fn contradictory_ignored_and_senseless_options_are_refused_in_one_line() {
         assert_eq!(lines.len(), 1, "{}: {}", o.line, o.stderr);
         assert!(lines[0].contains(word), "{}: {}", o.line, o.stderr);
     }
+}
+
+#[test]
+fn an_interrupted_demo_says_so_and_exits_130() {
+    if !have_root("an_interrupted_demo_says_so_and_exits_130") {
+        return;
+    }
+    use std::io::BufRead;
+    let name = format!("xtdemo{}", std::process::id());
+    let mut c = common::bin()
+        .args(["demo", "--name", &name, "-C", "60000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(c.stdout.take().unwrap());
+    let err = c.stderr.take().unwrap();
+    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    // Interrupted once it pings (the sandbox is up, the responder runs).
+    let mut lines = out.lines().map_while(Result::ok);
+    assert!(
+        lines.any(|l| l.starts_with("sending ")),
+        "the demo did not start pinging"
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "demo still runs");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = err.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains(&format!(
+            "xskit demo: interrupted (Ctrl-C) before it finished: no result; sandbox {name} removed"
+        )),
+        "{err}"
+    );
+    assert!(!xskit::net::netns::exists(&format!("{name}-in")));
 }
