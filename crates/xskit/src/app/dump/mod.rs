@@ -368,23 +368,15 @@ impl Copier {
 /// Why dump cannot capture beside the program attached to `iface`; the
 /// commands it suggests act in `netns` (a name of `ip netns`) if given.
 fn refusal(iface: &str, name: &str, id: u32, mode: &str, netns: Option<&str>) -> String {
-    let (xskit, exec, ip) = match netns {
+    let (xskit, exec) = match netns {
         Some(n) => match n
             .strip_suffix("-in")
             .filter(|sb| crate::app::shared::sandbox::State::load(sb).is_ok_and(|s| s.is_some()))
         {
-            Some(sb) => (
-                format!(" --sandbox {sb}"),
-                format!("ip netns exec {n} "),
-                format!("ip -n {n}"),
-            ),
-            None => (
-                format!(" --netns {n}"),
-                format!("ip netns exec {n} "),
-                format!("ip -n {n}"),
-            ),
+            Some(sb) => (format!(" --sandbox {sb}"), format!("ip netns exec {n} ")),
+            None => (format!(" --netns {n}"), format!("ip netns exec {n} ")),
         },
-        None => (String::new(), String::new(), "ip".to_string()),
+        None => (String::new(), String::new()),
     };
     // The kernel keeps 15 bytes of a name: xdp_redirect_echo_frags is
     // xdp_redirect_ec.
@@ -405,7 +397,7 @@ fn refusal(iface: &str, name: &str, id: u32, mode: &str, netns: Option<&str>) ->
         format!(
             "{iface} has another tool's XDP program {name} (program id {id}, {mode} mode): xskit dump captures only \
              beside xskit's own programs; use that tool's capture, or `{exec}tcpdump -i {iface}` (it sees the frames the \
-             program passes), or detach it (`{ip} link set dev {iface} xdp off`, or `xskit unload {iface} --any{xskit}` \
+             program passes), or detach it (`{exec}ip link set dev {iface} xdp off`, or `xskit unload {iface} --any{xskit}` \
              for a BPF link) and run xskit dump again"
         )
     }
@@ -582,7 +574,10 @@ pub fn run(
         let mut session = Session::open(iface, &args.socket_args(), Program::Redirect, msg)?;
         let mut batch = Vec::with_capacity(64);
         while !done(&sink) {
-            session.xsk.socket().poll_rx(Some(Duration::from_millis(100)))?;
+            session
+                .xsk
+                .socket()
+                .poll_rx(Some(Duration::from_millis(100)))?;
             session.xsk.recv(&mut batch, 64);
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -784,7 +779,7 @@ mod tests {
         let r = refusal("eth1", "xdp_dispatcher", 7, "native", Some("opsA"));
         assert!(
             r.contains("ip netns exec opsA tcpdump -i eth1")
-                && r.contains("ip -n opsA link set dev eth1 xdp off")
+                && r.contains("ip netns exec opsA ip link set dev eth1 xdp off")
                 && r.contains("xskit unload eth1 --any --netns opsA"),
             "{r}"
         );
