@@ -568,6 +568,20 @@ impl Filter {
         self.0.matches(data, data.len())
     }
 
+    /// True if the expression names `inbound` or `outbound`, which only a
+    /// live capture can answer.
+    pub fn uses_direction(&self) -> bool {
+        fn walk(n: &Node) -> bool {
+            match n {
+                Node::And(a, b) | Node::Or(a, b) => walk(a) || walk(b),
+                Node::Not(a) => walk(a),
+                Node::Const(_) => true,
+                _ => false,
+            }
+        }
+        walk(&self.0)
+    }
+
     /// True if the frame matches, of which `data` is the captured part of
     /// `wire_len` bytes (`len`, `greater` and `less` compare `wire_len`).
     pub fn matches_frame(&self, data: &[u8], wire_len: usize) -> bool {
@@ -671,6 +685,9 @@ mod tests {
             let e = bad.parse::<Filter>().unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
+        // Only a live capture knows the direction.
+        assert!(f("udp or not inbound").uses_direction());
+        assert!(!f("udp or len > 5").uses_direction());
         // `len` compares the length on the wire, not what was captured.
         assert!(f("greater 100").matches_frame(&udp[..40], 100));
         assert!(!f("greater 100").matches_frame(&udp, 99));

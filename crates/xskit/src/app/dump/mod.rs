@@ -415,6 +415,11 @@ pub fn read_file(
 ) -> Result<DumpSummary> {
     use std::io::BufRead;
     let filter = args.filter()?;
+    if filter.as_ref().is_some_and(|f| f.uses_direction()) {
+        anyhow::bail!(
+            "inbound/outbound are known only for a live capture (every frame XDP sees was received): not for a file read with -r"
+        );
+    }
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut input = std::io::BufReader::new(f);
     let pcapng = input
@@ -425,7 +430,11 @@ pub fn read_file(
     let mut sum = DumpSummary::default();
     let limit = args.count.unwrap_or(u64::MAX);
     let mut each = |when: Duration, orig_len: u32, data: &[u8], verdict: Option<Verdict>| {
-        if filter.as_ref().is_some_and(|f| !f.matches(data)) {
+        // `len`, `greater` and `less` judge the length on the wire.
+        if filter
+            .as_ref()
+            .is_some_and(|f| !f.matches_frame(data, orig_len as usize))
+        {
             sum.filtered_out += 1;
             return Ok(false);
         }
@@ -564,8 +573,12 @@ pub fn run(
             || sink.captured >= limit
             || deadline.is_some_and(|d| std::time::Instant::now() >= d)
     };
-    let keep = |data: &[u8], n: &mut u64| {
-        let k = filter.as_ref().is_none_or(|f| f.matches(data));
+    // `wire_len`: the frame's length on the wire, which `len`, `greater`
+    // and `less` judge (the copy may be cut short by the snap length).
+    let keep = |data: &[u8], wire_len: u32, n: &mut u64| {
+        let k = filter
+            .as_ref()
+            .is_none_or(|f| f.matches_frame(data, wire_len as usize));
         *n += u64::from(!k);
         k
     };
@@ -584,7 +597,7 @@ pub fn run(
                 .unwrap_or_default();
             for f in batch.drain(..) {
                 let data = session.xsk.umem().data(&f);
-                if sink.captured < limit && keep(data, &mut filtered_out) {
+                if sink.captured < limit && keep(data, data.len() as u32, &mut filtered_out) {
                     sink.frame(now, data.len() as u32, data)?;
                 }
                 session.xsk.release(f);
@@ -652,7 +665,7 @@ pub fn run(
                 let Some(c) = Copier::parse(tapped, &item) else {
                     continue;
                 };
-                if c.ktime_ns < since || !keep(c.data, &mut filtered_out) {
+                if c.ktime_ns < since || !keep(c.data, c.len, &mut filtered_out) {
                     continue;
                 }
                 let when = offset + Duration::from_nanos(c.ktime_ns);
