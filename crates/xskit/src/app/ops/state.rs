@@ -469,8 +469,18 @@ pub fn forget_if_empty() -> Result<()> {
         })
     };
     if empty(&root_of(ns), &[]) && empty(&run_of(ns), &["identity"]) {
+        // Nothing recursive: another xskit may be pinning or recording in
+        // this namespace right now, and what it made must stay. Each
+        // removal takes only an empty folder or the identity record.
         let _ = std::fs::remove_dir(root_of(ns));
-        forget_namespace(ns)?;
+        let _ = std::fs::remove_file(run_of(ns).join("identity"));
+        let raced = std::fs::remove_dir(run_of(ns))
+            .is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound)
+            || root_of(ns).exists();
+        if raced {
+            // Its state needs its identity record back.
+            claim()?;
+        }
     }
     remove_empty_roots();
     Ok(())
@@ -558,14 +568,19 @@ pub fn check() -> Result<()> {
                 paths(&dirs)
             );
         }
+        // Cleaning another namespace's leftovers is a courtesy: a failure
+        // is said, never in the way of this command.
         if scan.inode_unused(inode) {
-            for d in &dirs {
-                remove_tree(d)?;
+            match dirs.iter().try_for_each(|d| remove_tree(d)) {
+                Ok(()) => eprintln!(
+                    "xskit: removed {}: state of an older xskit for network namespace inode {inode}, which no namespace has any more",
+                    paths(&dirs)
+                ),
+                Err(e) => eprintln!(
+                    "xskit: warning: cannot remove {} (state of a namespace that no longer exists): {e:#}",
+                    paths(&dirs)
+                ),
             }
-            eprintln!(
-                "xskit: removed {}: state of an older xskit for network namespace inode {inode}, which no namespace has any more",
-                paths(&dirs)
-            );
         }
     }
     for (cookie, dirs) in cookie_dirs() {
@@ -577,12 +592,17 @@ pub fn check() -> Result<()> {
             continue;
         };
         if let Fate::Gone(why) = scan.fate(ns) {
-            forget_namespace(cookie)?;
-            eprintln!(
-                "xskit: removed {}: state of the network namespace of cookie {cookie}, which no longer exists ({why}); \
-                 programs pinned there are detached",
-                paths(&dirs)
-            );
+            match forget_namespace(cookie) {
+                Ok(()) => eprintln!(
+                    "xskit: removed {}: state of the network namespace of cookie {cookie}, which no longer exists ({why}); \
+                     programs pinned there are detached",
+                    paths(&dirs)
+                ),
+                Err(e) => eprintln!(
+                    "xskit: warning: cannot remove {} (state of a namespace that no longer exists: {why}): {e:#}",
+                    paths(&dirs)
+                ),
+            }
         }
     }
     Ok(())
