@@ -735,7 +735,11 @@ fn guarded_change(
         waited?;
         return Ok(0);
     }
-    let done = undo_change(rules, &record.undo)?;
+    // (`unload` of the last filter meanwhile took the rule maps with it.)
+    let done = match state::existing_rules()? {
+        Some(_) => undo_change(rules, &record.undo)?,
+        None => "nothing: the rule maps are gone with the filter".to_string(),
+    };
     disarm(&mut guards);
     let why = match &waited {
         Ok(Waited::Signal) => "interrupted (hang-up or signal) before confirmation".to_string(),
