@@ -126,6 +126,28 @@ pub fn driver(name: &str) -> Result<Option<String>> {
     Ok((!driver.is_empty()).then_some(driver))
 }
 
+/// VIRTIO_F_ACCESS_PLATFORM, the virtio feature bit a virtio-net device
+/// needs for AF_XDP zero-copy: without it the driver maps no DMA and
+/// refuses a zero-copy bind (EINVAL). QEMU offers it with
+/// `iommu_platform=on`.
+pub const VIRTIO_F_ACCESS_PLATFORM: usize = 33;
+
+/// Whether the virtio device under `name` negotiated feature bit `bit`
+/// (its sysfs `features` file: one '0'/'1' per bit, bit 0 first); `None`
+/// where `name` is not a virtio device or the file is unreadable.
+pub fn virtio_feature(name: &str, bit: usize) -> Option<bool> {
+    let f = std::fs::read_to_string(format!("/sys/class/net/{name}/device/features")).ok()?;
+    virtio_bit(&f, bit)
+}
+
+fn virtio_bit(features: &str, bit: usize) -> Option<bool> {
+    let f = features.trim();
+    if f.is_empty() || !f.bytes().all(|c| c == b'0' || c == b'1') {
+        return None;
+    }
+    Some(f.as_bytes().get(bit) == Some(&b'1'))
+}
+
 /// By ethtool's definition rx-only and combined channels are disjoint, so
 /// the rx queues are their sum. veth (and drivers modelled on it) instead
 /// report every queue pair in all three counts (rx = tx = combined); that
@@ -141,6 +163,23 @@ fn channels_to_rx_queues(rx: u32, tx: u32, combined: u32) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn virtio_feature_bits_are_read_from_the_left() {
+        use super::virtio_bit;
+        let mut f = "0".repeat(64);
+        assert_eq!(virtio_bit(&f, 33), Some(false));
+        f.replace_range(33..34, "1");
+        assert_eq!(virtio_bit(&format!("{f}\n"), 33), Some(true));
+        assert_eq!(virtio_bit(&f, 32), Some(false));
+        assert_eq!(
+            virtio_bit("0101", 40),
+            Some(false),
+            "bits past the string are off"
+        );
+        assert_eq!(virtio_bit("", 1), None);
+        assert_eq!(virtio_bit("01x", 1), None);
+    }
+
     #[test]
     fn rx_queues_are_rx_plus_combined_channels() {
         use super::channels_to_rx_queues as f;

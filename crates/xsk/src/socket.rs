@@ -196,6 +196,21 @@ impl Socket {
         Ok((id != 0).then_some(id))
     }
 
+    /// Whether this kernel has preferred busy polling (SO_PREFER_BUSY_POLL,
+    /// Linux 5.11), asked of a fresh AF_XDP socket with the option off.
+    ///
+    /// # Errors
+    /// An OS error if no AF_XDP socket can be made (no privileges, no
+    /// AF_XDP in the kernel).
+    pub fn supports_busy_poll() -> Result<bool> {
+        let probe = Socket::new()?;
+        match probe.set(libc::SOL_SOCKET, libc::SO_PREFER_BUSY_POLL, &0i32) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(false),
+            Err(e) => Err(Error::os("setsockopt(SO_PREFER_BUSY_POLL)", e)),
+        }
+    }
+
     /// Turns on preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL
     /// of `usecs`, SO_BUSY_POLL_BUDGET of `budget`): the application then
     /// drives the driver's NAPI loop from its own wake-ups.

@@ -171,7 +171,11 @@ fn frames_sent_to_the_peer_arrive_on_rx_with_their_bytes() {
             let mut xsk = Xsk::new(&p.inner, 0, &copy_config()).unwrap();
             assert!(!xsk.is_zero_copy());
             prog.register(0, &xsk).unwrap();
-            assert_eq!(xsk.refill(u32::MAX), 2048);
+            // Bound under an attached program: FILL was given its frames
+            // before the bind (XskConfig::prefill), as igb needs; full.
+            let acc = xsk.accounting();
+            assert_eq!((acc.fill, acc.free), (2048, 2048), "{acc:?}");
+            assert_eq!(xsk.refill(u32::MAX), 0);
 
             let peer = PacketSocket::bind(&p.peer).unwrap();
             let src = veth::mac(&p.peer).unwrap();
@@ -354,8 +358,14 @@ fn bad_interface_queue_and_zero_copy_give_clear_errors() {
         );
 
         let e = Xsk::new(&p.inner, 7, &copy_config()).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::QueueOutOfRange, "{e}");
-        assert!(e.to_string().contains("1 rx queue"), "{e}");
+        if xsk::netdev::rx_queue_count(&p.inner).unwrap().is_some() {
+            assert_eq!(e.kind(), ErrorKind::QueueOutOfRange, "{e}");
+            assert!(e.to_string().contains("1 rx queue"), "{e}");
+        } else {
+            // veth before 5.11 reports no channels: the bind's EINVAL can
+            // only say that the queue may not exist.
+            assert!(e.to_string().contains("queue 7 may not exist"), "{e}");
+        }
 
         let zc = XskConfig::default().bind(FrameCopy::ZeroCopy);
         let e = Xsk::new(&p.inner, 0, &zc).unwrap_err();

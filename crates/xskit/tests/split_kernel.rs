@@ -39,6 +39,8 @@ fn config() -> XskConfig {
         .bind(FrameCopy::Copy)
         .need_wakeup(true)
         .multi_buffer(false)
+        // FILL filled by the test, which counts it.
+        .prefill(0)
 }
 
 /// A test frame's tag and sequence number.

@@ -74,6 +74,19 @@ pub struct XskConfig {
     ///
     /// [`Frame::is_continued`]: crate::Frame::is_continued
     pub multi_buffer: bool,
+    /// Frames put on the FILL ring before the bind: at most this many, at
+    /// most what FILL holds, and at most half the socket's frames (the rest
+    /// stay free for [`Xsk::alloc`](crate::Xsk::alloc)). Default
+    /// `u32::MAX`: as many as those limits allow; 0 leaves FILL empty (a
+    /// socket that only transmits).
+    ///
+    /// Some drivers take FILL frames into their receive ring only when the
+    /// ring is set up, which a zero-copy bind does: igb, bound under an XDP
+    /// program that is already attached, received nothing when FILL was
+    /// given its frames after the bind (its RX wake-up reaches the TX
+    /// interrupt). Frames on FILL before the bind are there when the ring
+    /// is set up, on every driver.
+    pub prefill: u32,
 }
 
 impl Default for XskConfig {
@@ -87,6 +100,7 @@ impl Default for XskConfig {
             bind: FrameCopy::Auto,
             need_wakeup: true,
             multi_buffer: false,
+            prefill: u32::MAX,
         }
     }
 }
@@ -146,6 +160,13 @@ impl XskConfig {
     #[must_use]
     pub fn multi_buffer(mut self, on: bool) -> Self {
         self.multi_buffer = on;
+        self
+    }
+
+    /// Sets [`prefill`](XskConfig::prefill): frames on FILL before the bind.
+    #[must_use]
+    pub fn prefill(mut self, max: u32) -> Self {
+        self.prefill = max;
         self
     }
 }

@@ -59,6 +59,9 @@ struct BindPlan {
     mode: FrameCopy,
     need_wakeup: bool,
     multi_buffer: bool,
+    /// The driver reported the interface's rx queues (so a bind's EINVAL is
+    /// not about a queue that does not exist).
+    queue_count_known: bool,
 }
 
 impl Xsk {
@@ -99,6 +102,7 @@ impl Xsk {
             mode: config.bind,
             need_wakeup: config.need_wakeup,
             multi_buffer: config.multi_buffer,
+            queue_count_known: true,
         };
         Xsk::open(interface, queue, config, umem, frames, plan)
     }
@@ -138,6 +142,7 @@ impl Xsk {
             },
             need_wakeup: owner.need_wakeup,
             multi_buffer: owner.multi_buffer,
+            queue_count_known: true,
         };
         Xsk::open(interface, queue, config, owner.umem.clone(), frames, plan)
     }
@@ -179,7 +184,9 @@ impl Xsk {
             }
         }
         let ifindex = netdev::ifindex(interface)?;
-        if let Some(n) = netdev::rx_queue_count(interface)? {
+        let queues = netdev::rx_queue_count(interface)?;
+        plan.queue_count_known = queues.is_some();
+        if let Some(n) = queues {
             if queue >= n {
                 return Err(Error::new(
                     ErrorKind::QueueOutOfRange,
@@ -267,27 +274,35 @@ impl Xsk {
         let fill = FillRing::new(fill_map, fr_o, config.fill_size)?;
         let comp = CompletionRing::new(comp_map, cr_o, config.comp_size)?;
 
-        let need_wakeup = bind(&socket, interface, ifindex, queue, &plan)?;
-        let zero_copy = match socket.zero_copy() {
-            Ok(z) => z,
-            // Before 5.3 the kernel cannot say; only an explicit zero-copy
-            // bind can have succeeded in zero-copy.
-            Err(e) if e.kind() == ErrorKind::Unsupported => plan.mode == FrameCopy::ZeroCopy,
-            Err(e) => return Err(e),
-        };
         let rings = Rings { rx, tx, fill, comp };
-        Ok(Xsk::assemble(
+        let prefill = config
+            .prefill
+            .min(u32::try_from(frames.len() / 2).unwrap_or(u32::MAX));
+        let mut xsk = Xsk::assemble(
             rings,
             socket,
             umem,
             frames,
             (ifindex, queue),
             Bound {
-                zero_copy,
-                need_wakeup,
+                zero_copy: false,
+                need_wakeup: plan.need_wakeup,
                 multi_buffer: plan.multi_buffer,
             },
-        ))
+        );
+        // FILL before the bind (see `XskConfig::prefill`): the socket is
+        // whole, so its accounting sees these frames on FILL from the start;
+        // an error below drops it, rings unmapped before the socket closes.
+        xsk.refill(prefill);
+        xsk.need_wakeup = bind(&xsk.socket, interface, ifindex, queue, &plan)?;
+        xsk.zero_copy = match xsk.socket.zero_copy() {
+            Ok(z) => z,
+            // Before 5.3 the kernel cannot say; only an explicit zero-copy
+            // bind can have succeeded in zero-copy.
+            Err(e) if e.kind() == ErrorKind::Unsupported => plan.mode == FrameCopy::ZeroCopy,
+            Err(e) => return Err(e),
+        };
+        Ok(xsk)
     }
 
     /// Puts a socket together from its parts (bound, or a test loopback).
@@ -436,9 +451,16 @@ fn bind(
             Some(libc::EOPNOTSUPP) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
                 "this driver has no multi-buffer support in zero-copy mode: bind with `FrameCopy::Copy`, or without `XskConfig::multi_buffer`",
             ),
+            Some(libc::EINVAL) if plan.mode == FrameCopy::ZeroCopy && plan.shared_fd.is_none() => {
+                err.with_kind(ErrorKind::ZeroCopyUnsupported).with_hint(zero_copy_refused(interface))
+            }
             Some(libc::EINVAL) if plan.shared_fd.is_some() => err.with_hint(
                 "the kernel refused to share the UMEM (sharing it across queues or interfaces needs Linux 5.10)",
             ),
+            Some(libc::EINVAL) if !plan.queue_count_known => err.with_hint(format!(
+                "the kernel refused the bind: queue {queue} may not exist on {interface}, whose driver \
+                 does not report its queues (ethtool -l), or the UMEM shape or flags do not suit it"
+            )),
             Some(libc::EINVAL) => err.with_hint(
                 "the kernel refused the bind (queue id, UMEM shape or flags); the queue exists, so check \
                  the frame size and headroom against this driver",
@@ -450,4 +472,31 @@ fn bind(
             _ => err,
         }
     })
+}
+
+/// Why a driver that has zero-copy may still refuse a zero-copy bind
+/// (EINVAL), naming what can be checked on this interface.
+fn zero_copy_refused(interface: &str) -> String {
+    let driver = netdev::driver(interface).ok().flatten().unwrap_or_default();
+    if driver == "virtio_net" {
+        return match netdev::virtio_feature(interface, netdev::VIRTIO_F_ACCESS_PLATFORM) {
+            Some(false) => format!(
+                "{interface} is virtio-net without VIRTIO_F_ACCESS_PLATFORM: its zero-copy needs that \
+                 feature (the host's iommu_platform=on) and Linux 6.13; bind with `FrameCopy::Copy` \
+                 or `FrameCopy::Auto`"
+            ),
+            _ => "virtio-net refused zero-copy: it needs Linux 6.13 and VIRTIO_F_ACCESS_PLATFORM \
+                  (the host's iommu_platform=on); bind with `FrameCopy::Copy` or `FrameCopy::Auto`"
+                .into(),
+        };
+    }
+    format!(
+        "the driver ({}) refused a zero-copy bind on this queue: its zero-copy may be off or \
+         need other frame sizes or headroom; bind with `FrameCopy::Copy` or `FrameCopy::Auto`",
+        if driver.is_empty() {
+            "unknown"
+        } else {
+            &driver
+        }
+    )
 }

@@ -150,6 +150,10 @@ pub fn start(
     let mut config = s.xsk_config();
     config.need_wakeup = !args.no_need_wakeup;
     config.umem.unaligned = args.unaligned;
+    if mode == Benchmark::Txonly {
+        // Nothing to receive: every frame stays free for sending.
+        config.prefill = 0;
+    }
     config.umem.frame_count = s
         .frames
         .checked_mul(queues.len() as u32)
