@@ -117,6 +117,52 @@ fn explain(e: &ProgramError, iface: &str, frags_aware: bool) -> String {
     }
 }
 
+/// BPF helpers xskit's programs call that older kernels lack: number (as
+/// the verifier names an unknown one), name, first Linux version.
+const NEWER_HELPERS: [(u32, &str, &str); 5] = [
+    (130, "bpf_ringbuf_output", "5.8"),
+    (131, "bpf_ringbuf_reserve", "5.8"),
+    (132, "bpf_ringbuf_submit", "5.8"),
+    (188, "bpf_xdp_get_buff_len", "5.18"),
+    (189, "bpf_xdp_load_bytes", "5.18"),
+];
+
+/// A program load error in one line where the kernel is too old for the
+/// program (the verifier's "invalid func unknown#N" for a helper it does
+/// not have, or a frags-aware program refused before verification); the
+/// error with its verifier log otherwise.
+fn kernel_too_old(frags_aware: bool, e: ProgramError) -> anyhow::Error {
+    if let ProgramError::LoadError {
+        io_error,
+        verifier_log,
+    } = &e
+    {
+        let log = verifier_log.to_string();
+        if let Some(id) = log
+            .split("invalid func unknown#")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            return match NEWER_HELPERS.iter().find(|h| h.0 == id) {
+                Some((_, name, linux)) => anyhow::anyhow!(
+                    "this kernel lacks the BPF helper {name} (Linux {linux} and later)"
+                ),
+                None => anyhow::anyhow!(
+                    "this kernel lacks BPF helper #{id}: it is older than this program needs"
+                ),
+            };
+        }
+        if frags_aware && io_error.raw_os_error() == Some(libc::EINVAL) && log.trim().is_empty() {
+            return anyhow::anyhow!(
+                "this kernel refuses frags-aware XDP programs (BPF_F_XDP_HAS_FRAGS, Linux 5.18; \
+                 multi-buffer AF_XDP needs 6.6): run without multi-buffer"
+            );
+        }
+    }
+    e.into()
+}
+
 impl XdpProgram {
     /// Loads `program` into the kernel. `queues` sizes its XSKMAP (use the
     /// interface's rx queue count; ignored for programs without one).
@@ -163,7 +209,8 @@ impl XdpProgram {
             })?
             .try_into()
             .map_err(|e: ProgramError| load_err(e.into()))?;
-        xdp.load().map_err(|e| load_err(e.into()))?;
+        xdp.load()
+            .map_err(|e| load_err(kernel_too_old(program.is_frags_aware(), e)))?;
         Ok(XdpProgram {
             ebpf,
             function: program.function().to_string(),

@@ -37,8 +37,9 @@ pub struct LatencyArgs {
     /// How xskit's responder waits for requests: `busy-poll` (`echo
     /// --busy-poll`, the lowest latency measured), `spin` (`echo --spin`) or
     /// `poll` (`echo`'s default: no CPU while idle, a wake-up per request)
-    #[arg(long, value_enum, default_value_t = Wait::BusyPoll)]
-    pub wait: Wait,
+    /// [default: busy-poll; spin on kernels before 5.11, which lack it]
+    #[arg(long, value_enum)]
+    pub wait: Option<Wait>,
     /// Pin the responder to this CPU [default: the last CPU, when there are two or more]
     #[arg(long)]
     pub cpu: Option<u32>,
@@ -373,8 +374,17 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
     let mut rates = args.rates.clone();
     let mut seen = std::collections::HashSet::new();
     rates.retain(|r| seen.insert(*r));
+    // Preferred busy polling where the kernel has it (5.11+), unless asked
+    // for another way; asked for where it has not, the responder's start
+    // fails saying so.
+    let (wait, no_busy_poll) = match args.wait {
+        Some(w) => (w, false),
+        None if xsk::Socket::supports_busy_poll()? => (Wait::BusyPoll, false),
+        None => (Wait::Spin, true),
+    };
     let args = &LatencyArgs {
         rates,
+        wait: Some(wait),
         ..args.clone()
     };
     let guard = Guard(sandbox::up(&UpArgs::named(&args.name))?);
@@ -392,20 +402,24 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
             "sender (and its softirq) on {}, xskit's responder on {}, {}{}",
             show(sender_cpu),
             show(responder_cpu),
-            args.wait,
-            match (args.wait, args.warm) {
+            wait,
+            match (wait, args.warm) {
                 (Wait::Poll, _) | (_, false) => "",
                 (_, true) => ", idle turns keep the reply path warm (--warm)",
             }
-        ),
+        ) + if no_busy_poll {
+            " (no preferred busy polling before Linux 5.11)"
+        } else {
+            ""
+        },
         rounds: args.rounds,
         xdp_mode: None,
         rows: Vec::new(),
     };
     let mut a: EchoArgs = defaults();
     a.socket.interface = Some(state.inner_if.clone());
-    a.socket.poll = args.wait == Wait::Poll;
-    a.busy_poll = args.wait == Wait::BusyPoll;
+    a.socket.poll = wait == Wait::Poll;
+    a.busy_poll = wait == Wait::BusyPoll;
     a.warm = args.warm;
     a.socket.mode = args.mode;
     a.socket.quiet = true;
@@ -434,7 +448,7 @@ pub fn run(args: &LatencyArgs) -> Result<Report> {
         // on that row, and compare it with nothing.
         let mut row = Row::from_rtts(responder, family, rate, u32::from(args.count), rtts);
         row.kernel_tx_stamps = tx;
-        row.warmed = responder == "xskit" && args.warm && args.wait != Wait::Poll;
+        row.warmed = responder == "xskit" && args.warm && wait != Wait::Poll;
         report.rows.push(row);
     }
     Ok(report)
