@@ -338,6 +338,19 @@ fn attached(iface: &str, ifindex: u32) -> Result<Option<Attached>> {
     }))
 }
 
+/// The negotiated feature bits of the virtio device under interface `name`
+/// (its sysfs `device/features`), if sysfs shows this very interface:
+/// sysfs shows the network namespace it was mounted in, which `--netns`
+/// does not change, so the ifindex must match too.
+fn virtio_features(name: &str, ifindex: u32) -> Option<String> {
+    let base = format!("/sys/class/net/{name}");
+    if read_u32(&format!("{base}/ifindex"))? != ifindex {
+        return None;
+    }
+    let f = std::fs::read_to_string(format!("{base}/device/features")).ok()?;
+    Some(f.trim().to_string())
+}
+
 fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
     let ifindex = xsk::netdev::ifindex(name)?;
     let link: serde_json::Value = serde_json::from_str(&netns::ip_output(&[
@@ -347,12 +360,21 @@ fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
     let num = |k: &str| link.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
     let driver = xsk::netdev::driver(name).ok().flatten();
     let features = genl::netdev_features(ifindex)?;
+    let virtio = match driver.as_deref() {
+        Some("virtio_net") => virtio_features(name, ifindex),
+        _ => None,
+    };
     let Judgement {
         native_xdp,
         zero_copy,
         need_wakeup,
         multi_buffer,
-    } = judge(kernel, driver.as_deref(), features.as_ref());
+    } = judge(
+        kernel,
+        driver.as_deref(),
+        features.as_ref(),
+        virtio.as_deref(),
+    );
     Ok(Interface {
         name: name.into(),
         ifindex,
