@@ -220,3 +220,48 @@ fn virtio_net_zero_copy_is_yes_only_with_access_platform_on_6_13() {
         }
     }
 }
+
+#[test]
+fn try_bind_answers_zero_copy_from_a_real_bind_and_says_so() {
+    if !have_root("try_bind_answers_zero_copy_from_a_real_bind_and_says_so") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair_named("tb0", "tbpeer0", 2).unwrap();
+        let doctor = |args: &[&str]| {
+            let o = common::bin().arg("doctor").args(args).output().unwrap();
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        };
+        // veth has no zero-copy: the bind fails, and the line says it tried.
+        for (args, queue) in [(vec!["--try-bind"], 0), (vec!["--try-bind", "1"], 1)] {
+            let mut a = vec![p.inner.as_str()];
+            a.extend(args);
+            let (code, out, err) = doctor(&a);
+            assert_eq!(code, Some(0), "{out}{err}");
+            let line = out
+                .lines()
+                .find(|l| l.trim_start().starts_with("zero-copy"))
+                .unwrap_or_else(|| panic!("{out}"));
+            assert!(
+                line.contains(" no ")
+                    && line.contains(&format!("tried a zero-copy bind on queue {queue}: failed")),
+                "{line}"
+            );
+        }
+        // A queue that is not there: unknown, naming it.
+        let (_, out, _) = doctor(&[&p.inner, "--try-bind", "7"]);
+        assert!(
+            out.contains("unknown  tried a zero-copy bind on queue 7: queue 7 does not exist"),
+            "{out}"
+        );
+        // Without it, nothing is tried; without an interface, refused.
+        let (_, out, _) = doctor(&[&p.inner]);
+        assert!(!out.contains("tried"), "{out}");
+        let (code, _, err) = doctor(&["--try-bind"]);
+        assert_eq!(code, Some(2), "{err}");
+    });
+}
