@@ -57,6 +57,21 @@ fn gen_reports_what_the_device_took_and_fails_when_it_took_none() {
         err.contains(&st.outer_if) && err.contains("took none") && err.contains("xskit load"),
         "{err}"
     );
+    // The periodic lines count what the device took too, not what was offered.
+    let o = xskit(&["gen", "--sandbox", &st.name, "-d", "700ms", "-n", "200ms"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| {
+            f.len() >= 9 && f[0].ends_with('s') && f[0].starts_with(|c: char| c.is_ascii_digit())
+        })
+        .collect();
+    assert!(!rows.is_empty(), "{out}");
+    for r in &rows {
+        let tx: u64 = r[5].replace(',', "").parse().unwrap();
+        assert!(tx <= 10, "tx pkts {tx} in {r:?}: {out}");
+    }
     // With one: every frame the device took reached the peer's program.
     let prog = on_inner(st, Program::Drop);
     let before = prog.counters().unwrap().dropped.packets;

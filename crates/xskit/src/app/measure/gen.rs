@@ -350,6 +350,8 @@ fn run_live(
             }
         )?;
     }
+    // The periodic lines count what the device took, where it says.
+    let base = devcount::tx_packets(ifindex).ok();
     let failed = AtomicBool::new(false);
     let result = std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
@@ -418,7 +420,14 @@ fn run_live(
             std::thread::sleep(Duration::from_millis(20));
             let now = Instant::now();
             if reporter.due(now) {
-                let n = sent.load(Ordering::Relaxed) - 1;
+                let offered = sent.load(Ordering::Relaxed) - 1;
+                let n = base
+                    .and_then(|b| {
+                        devcount::tx_packets(ifindex)
+                            .ok()
+                            .map(|c| c.saturating_sub(b))
+                    })
+                    .map_or(offered, |taken| taken.min(offered));
                 let t = Totals {
                     tx_packets: n,
                     tx_bytes: n * (plan.template.len() as u64 + 4),
