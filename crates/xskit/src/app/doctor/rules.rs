@@ -168,7 +168,7 @@ pub fn virtio_net_zero_copy(
         ),
         None => answer(
             Unknown,
-            "the virtio device's feature bits could not be read (/sys/class/net/IFACE/device/features): a zero-copy bind works only if it negotiated VIRTIO_F_ACCESS_PLATFORM (iommu_platform=on)",
+            "the virtio device's feature bits could not be read (/sys/class/net/IFACE/device/features): a zero-copy bind works only if it negotiated VIRTIO_F_ACCESS_PLATFORM (iommu_platform=on); `xskit doctor IFACE --try-bind` tries one",
         ),
     }
 }
@@ -227,7 +227,7 @@ pub fn judge(
             } else {
                 answer(
                     Unknown,
-                    format!("{old}; `xskit echo -z` tries a zero-copy bind"),
+                    format!("{old}; `xskit doctor IFACE --try-bind` tries a zero-copy bind"),
                 )
             },
         ),
