@@ -153,3 +153,115 @@ fn inside_a_namespace_the_jit_is_read_and_loopback_has_no_maximum_mtu() {
         assert!(!text.contains("(max 0)"), "{text}");
     });
 }
+
+/// The virtio-net interfaces this test sees (its own namespace: the host's,
+/// read only), with their virtio device's negotiated feature bits.
+fn virtio_net_interfaces() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let drv = std::fs::read_link(e.path().join("device/driver")).ok();
+        let virtio = std::fs::read_to_string(e.path().join("device/features")).ok();
+        // The netdev's `device` is the virtio device, bound to virtio_net.
+        if let (Some(d), Some(f)) = (drv, virtio) {
+            if d.file_name().is_some_and(|n| n == "virtio_net") {
+                out.push((name, f.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn virtio_net_zero_copy_is_yes_only_with_access_platform_on_6_13() {
+    if !have_root("virtio_net_zero_copy_is_yes_only_with_access_platform_on_6_13") {
+        return;
+    }
+    let found = virtio_net_interfaces();
+    if found.is_empty() {
+        eprintln!("SKIPPED virtio_net_zero_copy_...: no virtio-net interface here");
+        return;
+    }
+    let kernel = xskit::testing::kernel();
+    for (name, bits) in found {
+        // Read only: doctor attaches and binds nothing.
+        let i = one(&name);
+        assert_eq!(i.driver.as_deref(), Some("virtio_net"), "{i:?}");
+        let platform = bits.as_bytes().get(33) == Some(&b'1');
+        let reported = i
+            .xdp_features
+            .as_ref()
+            .is_some_and(|f| f.contains(&"xsk-zerocopy"));
+        let want = if kernel >= (6, 13) && platform && reported {
+            Value::Yes
+        } else {
+            Value::No
+        };
+        eprintln!(
+            "{name}: kernel {kernel:?}, VIRTIO_F_ACCESS_PLATFORM {platform}, xsk-zerocopy reported {reported}: zero-copy {:?} ({})",
+            i.zero_copy.value, i.zero_copy.why
+        );
+        assert_eq!(
+            i.zero_copy.value, want,
+            "{name} ({bits}): {:?}",
+            i.zero_copy
+        );
+        if kernel >= (6, 13) && !platform {
+            assert!(
+                i.zero_copy.why.contains("VIRTIO_F_ACCESS_PLATFORM")
+                    && i.zero_copy.why.contains("iommu_platform=on"),
+                "{:?}",
+                i.zero_copy
+            );
+        }
+    }
+}
+
+#[test]
+fn try_bind_answers_zero_copy_from_a_real_bind_and_says_so() {
+    if !have_root("try_bind_answers_zero_copy_from_a_real_bind_and_says_so") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair_named("tb0", "tbpeer0", 2).unwrap();
+        let doctor = |args: &[&str]| {
+            let o = common::bin().arg("doctor").args(args).output().unwrap();
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        };
+        // veth has no zero-copy: the bind fails, and the line says it tried.
+        for (args, queue) in [(vec!["--try-bind"], 0), (vec!["--try-bind", "1"], 1)] {
+            let mut a = vec![p.inner.as_str()];
+            a.extend(args);
+            let (code, out, err) = doctor(&a);
+            assert_eq!(code, Some(0), "{out}{err}");
+            let line = out
+                .lines()
+                .find(|l| l.trim_start().starts_with("zero-copy"))
+                .unwrap_or_else(|| panic!("{out}"));
+            assert!(
+                line.contains(" no ")
+                    && line.contains(&format!("tried a zero-copy bind on queue {queue}: failed")),
+                "{line}"
+            );
+        }
+        // A queue that is not there: unknown, naming it.
+        let (_, out, _) = doctor(&[&p.inner, "--try-bind", "7"]);
+        assert!(
+            out.contains("unknown  tried a zero-copy bind on queue 7: queue 7 does not exist"),
+            "{out}"
+        );
+        // Without it, nothing is tried; without an interface, refused.
+        let (_, out, _) = doctor(&[&p.inner]);
+        assert!(!out.contains("tried"), "{out}");
+        let (code, _, err) = doctor(&["--try-bind"]);
+        assert_eq!(code, Some(2), "{err}");
+    });
+}

@@ -25,6 +25,11 @@ pub struct DoctorArgs {
     /// JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// Try a zero-copy bind on this queue of IFACE (default 0; pick one that
+    /// carries no traffic) and answer zero-copy from it. Some drivers reset
+    /// the queue or the link for it (igb: ~2 s without carrier)
+    #[arg(long, value_name = "QUEUE", num_args = 0..=1, default_missing_value = "0", requires = "interface")]
+    pub try_bind: Option<u32>,
     #[command(flatten)]
     pub ns: crate::app::ops::NsArgs,
 }
@@ -338,6 +343,19 @@ fn attached(iface: &str, ifindex: u32) -> Result<Option<Attached>> {
     }))
 }
 
+/// The negotiated feature bits of the virtio device under interface `name`
+/// (its sysfs `device/features`), if sysfs shows this very interface:
+/// sysfs shows the network namespace it was mounted in, which `--netns`
+/// does not change, so the ifindex must match too.
+fn virtio_features(name: &str, ifindex: u32) -> Option<String> {
+    let base = format!("/sys/class/net/{name}");
+    if read_u32(&format!("{base}/ifindex"))? != ifindex {
+        return None;
+    }
+    let f = std::fs::read_to_string(format!("{base}/device/features")).ok()?;
+    Some(f.trim().to_string())
+}
+
 fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
     let ifindex = xsk::netdev::ifindex(name)?;
     let link: serde_json::Value = serde_json::from_str(&netns::ip_output(&[
@@ -347,12 +365,21 @@ fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
     let num = |k: &str| link.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
     let driver = xsk::netdev::driver(name).ok().flatten();
     let features = genl::netdev_features(ifindex)?;
+    let virtio = match driver.as_deref() {
+        Some("virtio_net") => virtio_features(name, ifindex),
+        _ => None,
+    };
     let Judgement {
         native_xdp,
         zero_copy,
         need_wakeup,
         multi_buffer,
-    } = judge(kernel, driver.as_deref(), features.as_ref());
+    } = judge(
+        kernel,
+        driver.as_deref(),
+        features.as_ref(),
+        virtio.as_deref(),
+    );
     Ok(Interface {
         name: name.into(),
         ifindex,
@@ -517,10 +544,50 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     write!(out, "{r}")
 }
 
+/// The zero-copy answer from a real bind on `queue` of `iface`: a small
+/// socket bound with XDP_ZEROCOPY (no program attached), closed at once.
+pub fn try_zero_copy_bind(iface: &str, queue: u32) -> Answer {
+    use xsk::{ErrorKind, FrameCopy, UmemConfig, Xsk, XskConfig};
+    let cfg = XskConfig::default()
+        .umem(UmemConfig::default().frame_count(64))
+        .fill_size(64)
+        .comp_size(64)
+        .rx_size(64)
+        .tx_size(64)
+        .bind(FrameCopy::ZeroCopy)
+        .need_wakeup(true)
+        .multi_buffer(false);
+    let tried = format!("tried a zero-copy bind on queue {queue}");
+    match Xsk::new(iface, queue, &cfg) {
+        Ok(x) => match x.socket().zero_copy() {
+            Ok(true) => rules::answer(Value::Yes, format!("{tried}: ok")),
+            Ok(false) => rules::answer(
+                Value::No,
+                format!("{tried}: the kernel bound it in copy mode"),
+            ),
+            Err(e) => rules::answer(
+                Value::Unknown,
+                format!("{tried}: bound, but the mode cannot be read ({e})"),
+            ),
+        },
+        Err(e) if matches!(e.kind(), ErrorKind::QueueBusy) => rules::answer(
+            Value::Unknown,
+            format!("{tried}: the queue is busy ({e}); try an idle one, `--try-bind N`"),
+        ),
+        Err(e) if matches!(e.kind(), ErrorKind::QueueOutOfRange | ErrorKind::Permission) => {
+            rules::answer(Value::Unknown, format!("{tried}: {e}"))
+        }
+        Err(e) => rules::answer(Value::No, format!("{tried}: failed: {e}")),
+    }
+}
+
 /// `xskit doctor`.
 pub fn run(args: &DoctorArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter_network_only()?;
-    let r = report(args.interface.as_deref())?;
+    let mut r = report(args.interface.as_deref())?;
+    if let (Some(q), Some(i)) = (args.try_bind, r.interfaces.first_mut()) {
+        i.zero_copy = try_zero_copy_bind(&i.name, q);
+    }
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
     } else {

@@ -116,12 +116,72 @@ pub struct Judgement {
     pub multi_buffer: Answer,
 }
 
+/// VIRTIO_F_ACCESS_PLATFORM: the device reaches memory through the
+/// platform's DMA API (an IOMMU, or its bypass), `iommu_platform=on` in QEMU.
+pub const VIRTIO_F_ACCESS_PLATFORM: usize = 33;
+
+/// True if bit `bit` is set in a virtio device's sysfs `features` (one '0'
+/// or '1' per bit, bit 0 first); None if the string is too short to say.
+pub fn virtio_bit(features: &str, bit: usize) -> Option<bool> {
+    match features.trim().as_bytes().get(bit)? {
+        b'1' => Some(true),
+        b'0' => Some(false),
+        _ => None,
+    }
+}
+
+/// Zero-copy on virtio-net, which reports xsk-zerocopy (6.13+) whatever
+/// the device negotiated: a bind needs the DMA API on both queues of the
+/// pair (virtnet_xsk_pool_enable: no DMA device, EINVAL), and virtio uses
+/// it only with VIRTIO_F_ACCESS_PLATFORM. `xsk_zerocopy`: the driver's
+/// xdp-features flag (None: not reported); `features`: the virtio device's
+/// sysfs `features` (None: not read).
+pub fn virtio_net_zero_copy(
+    kernel: (u32, u32),
+    xsk_zerocopy: Option<bool>,
+    features: Option<&str>,
+) -> Answer {
+    use Value::*;
+    if kernel < (6, 13) {
+        return answer(
+            No,
+            format!(
+                "virtio-net has AF_XDP zero-copy from Linux 6.13 (this is {}.{}): copy mode",
+                kernel.0, kernel.1
+            ),
+        );
+    }
+    if xsk_zerocopy == Some(false) {
+        return answer(
+            No,
+            "the driver has no AF_XDP zero-copy (no xsk-zerocopy feature): copy mode (`-c`)",
+        );
+    }
+    match features.and_then(|f| virtio_bit(f, VIRTIO_F_ACCESS_PLATFORM)) {
+        Some(true) => answer(
+            Yes,
+            "the driver reports xsk-zerocopy and the device negotiated VIRTIO_F_ACCESS_PLATFORM",
+        ),
+        Some(false) => answer(
+            No,
+            "virtio-net without VIRTIO_F_ACCESS_PLATFORM (the host must give the device iommu_platform=on): zero-copy binds fail; copy mode",
+        ),
+        None => answer(
+            Unknown,
+            "the virtio device's feature bits could not be read (/sys/class/net/IFACE/device/features): a zero-copy bind works only if it negotiated VIRTIO_F_ACCESS_PLATFORM (iommu_platform=on); `xskit doctor IFACE --try-bind` tries one",
+        ),
+    }
+}
+
 /// The per-interface answers from the kernel version, the driver's name
-/// and, where the kernel reports them (6.3+), the driver's features.
+/// and, where the kernel reports them (6.3+), the driver's features;
+/// `virtio_features` is the sysfs `features` string of a virtio device
+/// (virtio-net only, None elsewhere or where unreadable).
 pub fn judge(
     kernel: (u32, u32),
     driver: Option<&str>,
     features: Option<&DevFeatures>,
+    virtio_features: Option<&str>,
 ) -> Judgement {
     use Value::*;
     let drv = driver.unwrap_or("?");
@@ -167,10 +227,19 @@ pub fn judge(
             } else {
                 answer(
                     Unknown,
-                    format!("{old}; `xskit echo -z` tries a zero-copy bind"),
+                    format!("{old}; `xskit doctor IFACE --try-bind` tries a zero-copy bind"),
                 )
             },
         ),
+    };
+    let zc = if driver == Some("virtio_net") {
+        virtio_net_zero_copy(
+            kernel,
+            features.map(|f| f.xdp_features & xdp_act::XSK_ZEROCOPY != 0),
+            virtio_features,
+        )
+    } else {
+        zc
     };
     let wakeup = if kernel >= (5, 4) {
         answer(
@@ -218,7 +287,7 @@ mod tests {
             zero_copy: z,
             need_wakeup: w,
             multi_buffer: m,
-        } = judge((6, 1), Some("veth"), None);
+        } = judge((6, 1), Some("veth"), None, None);
         assert_eq!(
             (n.value, z.value, w.value, m.value),
             (Value::Yes, Value::No, Value::Yes, Value::No)
@@ -229,9 +298,9 @@ mod tests {
             native_xdp: n,
             zero_copy: z,
             ..
-        } = judge((6, 1), Some("exotic"), None);
+        } = judge((6, 1), Some("exotic"), None, None);
         assert_eq!((n.value, z.value), (Value::Unknown, Value::Unknown));
-        let w = judge((5, 3), Some("veth"), None).need_wakeup;
+        let w = judge((5, 3), Some("veth"), None, None).need_wakeup;
         assert_eq!(w.value, Value::No);
     }
 
@@ -246,7 +315,7 @@ mod tests {
             zero_copy: z,
             multi_buffer: m,
             ..
-        } = judge((6, 12), Some("exotic"), Some(&f));
+        } = judge((6, 12), Some("exotic"), Some(&f), None);
         assert_eq!(
             (n.value, z.value, m.value),
             (Value::Yes, Value::Yes, Value::Yes)
@@ -258,7 +327,7 @@ mod tests {
             zero_copy: z,
             multi_buffer: m,
             ..
-        } = judge((6, 12), Some("veth"), Some(&none));
+        } = judge((6, 12), Some("veth"), Some(&none), None);
         assert_eq!(
             (n.value, z.value, m.value),
             (Value::No, Value::No, Value::No)
@@ -267,5 +336,74 @@ mod tests {
             feature_names(xdp_act::BASIC | xdp_act::RX_SG),
             ["basic", "rx-sg"]
         );
+    }
+
+    /// A virtio device's features string with `bits` set (128 chars, as sysfs).
+    fn virtio(bits: &[usize]) -> String {
+        (0..128)
+            .map(|i| if bits.contains(&i) { '1' } else { '0' })
+            .collect()
+    }
+
+    #[test]
+    fn virtio_net_zero_copy_needs_access_platform_and_6_13() {
+        let zc = DevFeatures {
+            xdp_features: xdp_act::BASIC | xdp_act::REDIRECT | xdp_act::XSK_ZEROCOPY,
+            zc_max_segs: Some(1),
+        };
+        // VERSION_1 (32) and ACCESS_PLATFORM (33), on 6.13: yes.
+        let with = virtio(&[0, 5, 32, 33]);
+        let z = judge((6, 13), Some("virtio_net"), Some(&zc), Some(&with)).zero_copy;
+        assert_eq!(z.value, Value::Yes, "{}", z.why);
+        assert!(z.why.contains("VIRTIO_F_ACCESS_PLATFORM"), "{}", z.why);
+        // Without bit 33 (this host's eth0, as sysfs prints it): no, why.
+        let host = "11000101101110110000000000000100100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\n";
+        assert_eq!(virtio_bit(host, 32), Some(true));
+        assert_eq!(virtio_bit(host, 33), Some(false));
+        for without in [virtio(&[0, 5, 32]), host.to_string()] {
+            let z = judge((6, 18), Some("virtio_net"), Some(&zc), Some(&without)).zero_copy;
+            assert_eq!(z.value, Value::No, "{}", z.why);
+            assert_eq!(
+                z.why,
+                "virtio-net without VIRTIO_F_ACCESS_PLATFORM (the host must give the device iommu_platform=on): zero-copy binds fail; copy mode"
+            );
+        }
+        // 6.12: no, whatever the device has.
+        let z = judge((6, 12), Some("virtio_net"), Some(&zc), Some(&with)).zero_copy;
+        assert_eq!(z.value, Value::No, "{}", z.why);
+        assert!(z.why.contains("6.13"), "{}", z.why);
+        let z = judge((6, 1), Some("virtio_net"), None, Some(&with)).zero_copy;
+        assert_eq!(z.value, Value::No, "{}", z.why);
+        // The driver not reporting xsk-zerocopy: no; the bits unreadable
+        // (or too short to hold bit 33): unknown, saying what decides.
+        let none = DevFeatures {
+            xdp_features: xdp_act::BASIC,
+            zc_max_segs: None,
+        };
+        let z = judge((6, 13), Some("virtio_net"), Some(&none), Some(&with)).zero_copy;
+        assert_eq!(z.value, Value::No, "{}", z.why);
+        for unread in [None, Some("0101")] {
+            let z = judge((6, 13), Some("virtio_net"), Some(&zc), unread).zero_copy;
+            assert_eq!(z.value, Value::Unknown, "{}", z.why);
+            assert!(z.why.contains("iommu_platform=on"), "{}", z.why);
+        }
+        // Other drivers: as before, the features string changes nothing.
+        for (drv, f, want) in [
+            ("igb", Some(&zc), Value::Yes),
+            ("veth", Some(&none), Value::No),
+            ("i40e", None, Value::Yes),
+        ] {
+            for v in [None, Some(with.as_str()), Some(host)] {
+                assert_eq!(
+                    judge((6, 18), Some(drv), f, v).zero_copy.value,
+                    want,
+                    "{drv}"
+                );
+                assert_eq!(
+                    judge((6, 1), Some(drv), None, v).zero_copy.value,
+                    judge((6, 1), Some(drv), None, None).zero_copy.value
+                );
+            }
+        }
     }
 }

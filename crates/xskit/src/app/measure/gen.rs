@@ -20,6 +20,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod devcount;
+
 /// Options of `xskit gen`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct GenArgs {
@@ -86,7 +88,15 @@ pub const MAX_GEN_SIZE: usize = 4096;
 /// What the generator did.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GenSummary {
-    /// Frames handed to the kernel for sending.
+    /// Frames handed to the kernel for sending (BPF_PROG_RUN iterations, or
+    /// AF_XDP descriptors completed): what was offered, not what left.
+    pub offered: u64,
+    /// Frames the sending interface counted as transmitted while the
+    /// generator ran (its own `tx_packets`; at most `offered`), or `None` if
+    /// its counters could not be read. This is what was sent.
+    pub accepted: Option<u64>,
+    /// The same as `offered`, kept for callers that count drops against the
+    /// frames offered (tests/modes_kernel.rs); read `offered` or `accepted`.
     pub sent: u64,
     /// Seconds spent.
     pub elapsed: f64,
@@ -169,6 +179,85 @@ impl GenArgs {
     }
 }
 
+/// Frames of the first call of a thread, before its cost is known.
+const FIRST_BATCH: u64 = 1024;
+/// Most frames in one call.
+const MAX_BATCH: u64 = 1 << 20;
+/// Shortest and longest time a call is sized for: the generator checks its
+/// duration and `stop` between calls only.
+const BATCH_TIME: (f64, f64) = (0.05, 0.25);
+
+/// What a BPF_PROG_RUN call costs on this interface, as measured: a fixed
+/// part (page pool set-up and tear-down: ~20 ms here whatever the size) and
+/// a part per frame.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pace {
+    /// Seconds of the cheapest call so far (its frames included: an upper
+    /// bound of the fixed cost).
+    pub fixed: Option<f64>,
+    /// Seconds per frame beyond the fixed cost.
+    pub per_frame: Option<f64>,
+    /// Frames of the last call.
+    pub last: u64,
+}
+
+impl Pace {
+    /// Learns from a call of `n` frames that took `took` seconds.
+    pub fn observe(&mut self, n: u64, took: f64) {
+        let fixed = self.fixed.map_or(took, |f| f.min(took));
+        self.fixed = Some(fixed);
+        self.last = n;
+        // A call that cost little more than the fixed part says nothing of
+        // the per-frame cost: the next one grows instead.
+        if n > 0 && took > 1.5 * fixed {
+            let b = (took - fixed) / n as f64;
+            // Slowing down is believed at once, speeding up by halves.
+            self.per_frame = Some(self.per_frame.map_or(b, |p| b.max((p + b) / 2.0)));
+        }
+    }
+
+    /// Seconds a call of `n` frames is expected to take (at least).
+    fn cost(&self, n: u64) -> Option<f64> {
+        let fixed = self.fixed?;
+        let per = self.per_frame.unwrap_or(fixed / self.last.max(1) as f64);
+        Some(fixed + per * n as f64)
+    }
+}
+
+/// Frames for the next BPF_PROG_RUN call: as many as take a few times the
+/// fixed cost (between 50 and 250 ms), no more than a rate limit's 50 ms
+/// worth (`rate`, per thread, 0: none), and no more than end before the
+/// deadline, `left` from now. 0: do not start another call.
+pub fn batch_size(pace: &Pace, rate: u64, left: Option<Duration>) -> u64 {
+    let mut n = match (pace.fixed, pace.per_frame) {
+        (None, _) => FIRST_BATCH,
+        (Some(fixed), Some(per)) => {
+            let t = (10.0 * fixed).clamp(BATCH_TIME.0, BATCH_TIME.1);
+            ((t - fixed) / per) as u64
+        }
+        (Some(_), None) => pace.last.saturating_mul(4),
+    }
+    .clamp(1, MAX_BATCH);
+    if rate > 0 {
+        n = n.min((rate / 20).max(1));
+    }
+    if let Some(left) = left {
+        let left = left.as_secs_f64();
+        if let Some(fixed) = pace.fixed {
+            let per = pace.cost(1).unwrap_or(fixed) - fixed;
+            if left < fixed + per {
+                return 0;
+            }
+            if per > 0.0 {
+                n = n.min(((left - fixed) / per) as u64);
+            }
+        } else if left <= 0.0 {
+            return 0;
+        }
+    }
+    n
+}
+
 /// Sends until `stop`, the count or the duration.
 pub fn run(
     args: &GenArgs,
@@ -182,6 +271,38 @@ pub fn run(
     } else {
         None
     });
+    // The interface's own count, before anything is offered (the probe too).
+    let before = devcount::tx_packets(ifindex);
+    if let Err(e) = &before {
+        writeln!(
+            out,
+            "gen: cannot read the transmit counters of {} ({e:#}): how many frames it took will be unknown",
+            plan.iface
+        )?;
+    }
+    let mut sum = run_offered(args, plan, ifindex, duration, stop, out)?;
+    if let Ok(b) = before {
+        match devcount::settled_tx_packets(ifindex, Duration::from_millis(500)) {
+            // Other traffic counts too: never claim more than was offered.
+            Ok(a) => sum.accepted = Some(a.saturating_sub(b).min(sum.offered)),
+            Err(e) => writeln!(
+                out,
+                "gen: cannot read the transmit counters of {} ({e:#}): how many frames it took is unknown",
+                plan.iface
+            )?,
+        }
+    }
+    Ok(sum)
+}
+
+fn run_offered(
+    args: &GenArgs,
+    plan: &Plan,
+    ifindex: u32,
+    duration: Option<Duration>,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<GenSummary> {
     if !args.af_xdp {
         let mut prog = XdpProgram::load(Program::Gen, 1)?;
         prog.configure_gen(1024, args.flows)?;
@@ -229,6 +350,8 @@ fn run_live(
             }
         )?;
     }
+    // The periodic lines count what the device took, where it says.
+    let base = devcount::tx_packets(ifindex).ok();
     let failed = AtomicBool::new(false);
     let result = std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
@@ -240,22 +363,21 @@ fn run_live(
                     cpu::pin(c)?;
                 }
                 let per_thread_rate = args.rate / threads as u64;
-                // Each BPF_PROG_RUN call costs about 25 ms of set-up and
-                // tear-down here whatever its size, so unlimited runs send
-                // 2^20 frames a call (~70 ms at 15 Mpps); a rate limit sends
-                // 50 ms worth a call as one burst, then sleeps.
-                let chunk: u64 = if per_thread_rate > 0 {
-                    (per_thread_rate / 20).clamp(1, 1 << 20)
-                } else {
-                    1 << 20
-                };
+                // Each call is sized from the cost of the previous ones to
+                // take 50-250 ms, and never to end past the deadline: one
+                // call of 2^20 frames takes seconds where a driver is slow,
+                // and nothing stops it. A rate limit sends 50 ms worth a
+                // call as one burst, then sleeps.
+                let mut pace = Pace::default();
                 let t0 = Instant::now();
                 let mut mine: u64 = 0;
                 loop {
-                    if stop.load(Ordering::Relaxed)
-                        || failed.load(Ordering::Relaxed)
-                        || deadline.is_some_and(|d| Instant::now() >= d)
-                    {
+                    if stop.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    let chunk = batch_size(&pace, per_thread_rate, left);
+                    if chunk == 0 {
                         break;
                     }
                     let before = sent.fetch_add(chunk, Ordering::Relaxed);
@@ -267,15 +389,20 @@ fn run_live(
                     if n < chunk {
                         sent.fetch_sub(chunk - n, Ordering::Relaxed);
                     }
+                    let call = Instant::now();
                     if let Err(e) = live::run_live(fd, ifindex, 0, &plan.template, n as u32, 64) {
                         failed.store(true, Ordering::Relaxed);
                         sent.fetch_sub(n, Ordering::Relaxed);
                         return Err(e).context("BPF_PROG_RUN (live frames)");
                     }
+                    pace.observe(n, call.elapsed().as_secs_f64());
                     mine += n;
                     if per_thread_rate > 0 {
                         let due = Duration::from_secs_f64(mine as f64 / per_thread_rate as f64);
-                        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                        if let Some(mut wait) = due.checked_sub(t0.elapsed()) {
+                            if let Some(d) = deadline {
+                                wait = wait.min(d.saturating_duration_since(Instant::now()));
+                            }
                             std::thread::sleep(wait);
                         }
                     }
@@ -293,7 +420,14 @@ fn run_live(
             std::thread::sleep(Duration::from_millis(20));
             let now = Instant::now();
             if reporter.due(now) {
-                let n = sent.load(Ordering::Relaxed) - 1;
+                let offered = sent.load(Ordering::Relaxed) - 1;
+                let n = base
+                    .and_then(|b| {
+                        devcount::tx_packets(ifindex)
+                            .ok()
+                            .map(|c| c.saturating_sub(b))
+                    })
+                    .map_or(offered, |taken| taken.min(offered));
                 let t = Totals {
                     tx_packets: n,
                     tx_bytes: n * (plan.template.len() as u64 + 4),
@@ -309,13 +443,15 @@ fn run_live(
         Ok(())
     });
     result?;
-    let summary = GenSummary {
-        // `sent` started at 1 for the probe frame.
-        sent: sent.load(Ordering::Relaxed),
+    // `sent` started at 1 for the probe frame.
+    let offered = sent.load(Ordering::Relaxed);
+    Ok(GenSummary {
+        offered,
+        accepted: None,
+        sent: offered,
         elapsed: start.elapsed().as_secs_f64(),
         live_frames: true,
-    };
-    Ok(summary)
+    })
 }
 
 fn run_af_xdp(
@@ -336,10 +472,51 @@ fn run_af_xdp(
     m.template = Some(plan.template.clone());
     let sum = modes::run(Benchmark::Txonly, &m, &plan.iface, stop, out)?;
     Ok(GenSummary {
+        offered: sum.total.tx_packets,
+        accepted: None,
         sent: sum.total.tx_packets,
         elapsed: sum.elapsed,
         live_frames: false,
     })
+}
+
+/// True if the device took none of the frames offered: its counter did not
+/// move, or moved by less than 1% of 1,000 or more frames offered (the
+/// counter counts the interface's other traffic too: neighbour discovery,
+/// ARP).
+pub fn took_none(s: &GenSummary) -> bool {
+    s.offered > 0
+        && s.accepted
+            .is_some_and(|a| a == 0 || (s.offered >= 1000 && a.saturating_mul(100) < s.offered))
+}
+
+/// Why a device took none of the frames offered, in one line.
+pub const NONE_TAKEN: &str = "the device took none of the frames: some drivers transmit XDP frames only while an XDP program is attached (igb, ixgbe...: to the sending interface; veth: to its peer); attach one (`xskit load pass IFACE`) or use --af-xdp";
+
+/// The closing line of `xskit gen`.
+pub fn summary_line(s: &GenSummary, iface: &str) -> String {
+    let how = if s.live_frames {
+        "live frames"
+    } else {
+        "AF_XDP txonly"
+    };
+    let secs = s.elapsed.max(1e-9);
+    match s.accepted {
+        Some(a) => format!(
+            "gen: {} frames accepted by {iface} ({} offered) in {:.2} s, {:.3} Mpps ({how})",
+            thousands(a),
+            thousands(s.offered),
+            s.elapsed,
+            a as f64 / secs / 1e6
+        ),
+        None => format!(
+            "gen: {} frames offered to {iface} in {:.2} s, {:.3} Mpps offered ({how}); \
+             how many it sent is unknown (its counters could not be read)",
+            thousands(s.offered),
+            s.elapsed,
+            s.offered as f64 / secs / 1e6
+        ),
+    }
 }
 
 /// Runs `xskit gen` and prints what it sent.
@@ -349,17 +526,82 @@ pub fn exec(args: &GenArgs, out: &mut dyn Write) -> Result<i32> {
     let stop = signals::stop_flag()?;
     let plan = args.plan()?;
     let s = run(args, &plan, &stop, out)?;
-    writeln!(
-        out,
-        "sent {} frames in {:.2}s: {:.3} Mpps ({})",
-        crate::app::shared::stats::thousands(s.sent),
-        s.elapsed,
-        s.sent as f64 / s.elapsed.max(1e-9) / 1e6,
-        if s.live_frames {
-            "live frames"
-        } else {
-            "AF_XDP txonly"
-        }
-    )?;
+    writeln!(out, "{}", summary_line(&s, &plan.iface))?;
+    if took_none(&s) {
+        bail!("{}: {NONE_TAKEN}", plan.iface);
+    }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_fit_the_measured_cost_and_never_pass_the_deadline() {
+        let mut p = Pace::default();
+        assert_eq!(batch_size(&p, 0, None), FIRST_BATCH);
+        assert_eq!(batch_size(&p, 0, Some(Duration::ZERO)), 0);
+        // 1024 frames in 20 ms: all fixed cost so far, so the next grows.
+        p.observe(1024, 0.020);
+        assert_eq!(batch_size(&p, 0, None), 4096);
+        // 100,000 frames in 70 ms: 0.5 µs a frame beyond 20 ms; calls of
+        // 200 ms (10x the fixed cost) hold 360,000.
+        p.observe(100_000, 0.070);
+        assert!((359_990..=360_000).contains(&batch_size(&p, 0, None)));
+        // 30 ms left: 20 fixed + 10 ms of frames.
+        let n = batch_size(&p, 0, Some(Duration::from_millis(30)));
+        assert!((19_990..=20_000).contains(&n), "{n}");
+        // Less than the fixed cost left: no call.
+        assert_eq!(batch_size(&p, 0, Some(Duration::from_millis(19))), 0);
+        // A rate limit: 50 ms worth at most.
+        assert_eq!(batch_size(&p, 1000, None), 50);
+        // A slow call is believed at once.
+        p.observe(360_000, 2.0);
+        assert!(batch_size(&p, 0, None) < 40_000, "{p:?}");
+        // Never more than 2^20, however cheap.
+        let mut q = Pace::default();
+        q.observe(1024, 0.0001);
+        q.observe(1_000_000, 0.0002);
+        assert_eq!(batch_size(&q, 0, None), MAX_BATCH);
+    }
+
+    #[test]
+    fn the_closing_line_says_accepted_beside_offered() {
+        let s = GenSummary {
+            offered: 1_300_000,
+            accepted: Some(1_234_567),
+            sent: 1_300_000,
+            elapsed: 5.0,
+            live_frames: true,
+        };
+        assert_eq!(
+            summary_line(&s, "veth0"),
+            "gen: 1,234,567 frames accepted by veth0 (1,300,000 offered) in 5.00 s, 0.247 Mpps (live frames)"
+        );
+        let u = GenSummary {
+            accepted: None,
+            ..s
+        };
+        assert!(!took_none(&s) && !took_none(&u));
+        for (accepted, offered, none) in [
+            (0, 1, true),
+            (0, 0, false),
+            (9, 1000, true),
+            (10, 1000, false),
+            (1, 10, false),
+        ] {
+            let t = GenSummary {
+                accepted: Some(accepted),
+                offered,
+                ..s
+            };
+            assert_eq!(took_none(&t), none, "{t:?}");
+        }
+        let l = summary_line(&u, "veth0");
+        assert!(
+            l.contains("offered") && l.contains("unknown") && !l.contains("accepted"),
+            "{l}"
+        );
+    }
 }
