@@ -233,7 +233,8 @@ fn frames_put_on_tx_arrive_at_the_peer() {
         let p = veth_pair().unwrap();
         let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
         prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
-        let mut xsk = Xsk::new(&p.inner, 0, &copy_config()).unwrap();
+        // Sends only: every frame free, none on FILL.
+        let mut xsk = Xsk::new(&p.inner, 0, &copy_config().prefill(0)).unwrap();
         prog.register(0, &xsk).unwrap();
         let peer = PacketSocket::bind(&p.peer).unwrap();
         let src = veth::mac(&p.inner).unwrap();
