@@ -5,16 +5,20 @@
 //! `netdev` netlink family (6.3+); before that, from a short list of drivers
 //! whose support is known, and otherwise "unknown" with the reason.
 
+mod render;
 pub mod rules;
+mod trybind;
+
+pub use render::render;
+pub use trybind::try_zero_copy_bind;
 
 use crate::app::ops::state;
 use crate::net::addrs::interfaces;
 use crate::net::genl;
 use crate::net::netns;
 use anyhow::Result;
-use rules::{feature_names, judge, kernel_version, Answer, Judgement, Value};
+use rules::{feature_names, judge, kernel_version, Answer, Judgement};
 use serde::Serialize;
-use std::fmt;
 use std::io::Write;
 
 /// Arguments of `xskit doctor`.
@@ -431,156 +435,6 @@ pub fn report(only: Option<&str>) -> Result<Report> {
     })
 }
 
-fn yn(v: Value) -> &'static str {
-    match v {
-        Value::Yes => "yes",
-        Value::No => "no",
-        Value::Unknown => "unknown",
-    }
-}
-
-fn bytes(v: Option<u64>) -> String {
-    match v {
-        None => "unlimited".into(),
-        Some(b) if b >= 1 << 20 => format!("{} MiB", b >> 20),
-        Some(b) => format!("{} KiB", b >> 10),
-    }
-}
-
-/// The report as text, one screen (each line ends with a newline).
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = self;
-        let o = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
-        writeln!(f, "kernel      {}", r.kernel)?;
-        writeln!(
-            f,
-            "bpf         BTF {}, bpffs {}, JIT {} (from {}), unprivileged BPF {}",
-            if r.bpf.btf_vmlinux {
-                "yes (/sys/kernel/btf/vmlinux)"
-            } else {
-                "no"
-            },
-            r.bpf
-                .bpffs
-                .as_deref()
-                .unwrap_or("not mounted (`xskit load` mounts /sys/fs/bpf)"),
-            o(r.bpf.jit),
-            r.bpf.jit_from,
-            match r.bpf.unprivileged_bpf_disabled {
-                Some(0) => "allowed",
-                Some(_) => "disabled",
-                None => "?",
-            }
-        )?;
-        writeln!(
-            f,
-            "privileges  euid {}, CapEff {:#x}",
-            r.privileges.euid, r.privileges.cap_eff
-        )?;
-        for c in &r.privileges.capabilities {
-            writeln!(
-                f,
-                "  {:<3} {:<14} {}",
-                if c.held { "yes" } else { "NO" },
-                c.name,
-                c.for_what
-            )?;
-        }
-        writeln!(
-            f,
-            "memlock     soft {}, hard {}: {}",
-            bytes(r.memlock.soft),
-            bytes(r.memlock.hard),
-            r.memlock.note
-        )?;
-        for i in &r.interfaces {
-            writeln!(f)?;
-            writeln!(
-                f,
-                "{} (index {}): driver {}, mtu {} ({}), rx queues {}, xdp-features {}",
-                i.name,
-                i.ifindex,
-                i.driver.as_deref().unwrap_or("?"),
-                o(i.mtu),
-                match i.max_mtu {
-                    Some(0) => "no maximum set by the driver".to_string(),
-                    m => format!("max {}", o(m)),
-                },
-                o(i.rx_queues),
-                i.xdp_features
-                    .as_ref()
-                    .map_or("not reported (kernel < 6.3)".into(), |f| if f.is_empty() {
-                        "none".into()
-                    } else {
-                        f.join(",")
-                    })
-            )?;
-            for (k, a) in [
-                ("native XDP", &i.native_xdp),
-                ("zero-copy", &i.zero_copy),
-                ("need_wakeup", &i.need_wakeup),
-                ("multi-buffer", &i.multi_buffer),
-            ] {
-                writeln!(f, "  {k:<13}{:<8} {}", yn(a.value), a.why)?;
-            }
-            match &i.attached {
-                None => writeln!(f, "  {:<13}none", "attached")?,
-                Some(a) => writeln!(
-                    f,
-                    "  {:<13}{} (id {}, {} mode): {}",
-                    "attached", a.program, a.id, a.mode, a.owner
-                )?,
-            }
-        }
-        Ok(())
-    }
-}
-
-impl crate::app::shared::report::Report for Report {}
-
-/// The report as text, one screen.
-pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    write!(out, "{r}")
-}
-
-/// The zero-copy answer from a real bind on `queue` of `iface`: a small
-/// socket bound with XDP_ZEROCOPY (no program attached), closed at once.
-pub fn try_zero_copy_bind(iface: &str, queue: u32) -> Answer {
-    use xsk::{ErrorKind, FrameCopy, UmemConfig, Xsk, XskConfig};
-    let cfg = XskConfig::default()
-        .umem(UmemConfig::default().frame_count(64))
-        .fill_size(64)
-        .comp_size(64)
-        .rx_size(64)
-        .tx_size(64)
-        .bind(FrameCopy::ZeroCopy)
-        .need_wakeup(true)
-        .multi_buffer(false);
-    let tried = format!("tried a zero-copy bind on queue {queue}");
-    match Xsk::new(iface, queue, &cfg) {
-        Ok(x) => match x.socket().zero_copy() {
-            Ok(true) => rules::answer(Value::Yes, format!("{tried}: ok")),
-            Ok(false) => rules::answer(
-                Value::No,
-                format!("{tried}: the kernel bound it in copy mode"),
-            ),
-            Err(e) => rules::answer(
-                Value::Unknown,
-                format!("{tried}: bound, but the mode cannot be read ({e})"),
-            ),
-        },
-        Err(e) if matches!(e.kind(), ErrorKind::QueueBusy) => rules::answer(
-            Value::Unknown,
-            format!("{tried}: the queue is busy ({e}); try an idle one, `--try-bind N`"),
-        ),
-        Err(e) if matches!(e.kind(), ErrorKind::QueueOutOfRange | ErrorKind::Permission) => {
-            rules::answer(Value::Unknown, format!("{tried}: {e}"))
-        }
-        Err(e) => rules::answer(Value::No, format!("{tried}: failed: {e}")),
-    }
-}
-
 /// `xskit doctor`.
 pub fn run(args: &DoctorArgs, out: &mut dyn Write) -> Result<i32> {
     args.ns.enter_network_only()?;
@@ -598,6 +452,7 @@ pub fn run(args: &DoctorArgs, out: &mut dyn Write) -> Result<i32> {
 
 #[cfg(test)]
 mod tests {
+    use super::rules::Value;
     use super::*;
 
     #[test]
