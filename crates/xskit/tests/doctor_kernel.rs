@@ -254,10 +254,16 @@ fn try_bind_answers_zero_copy_from_a_real_bind_and_says_so() {
         }
         // A queue that is not there: unknown, naming it.
         let (_, out, _) = doctor(&[&p.inner, "--try-bind", "7"]);
-        assert!(
-            out.contains("unknown  tried a zero-copy bind on queue 7: queue 7 does not exist"),
-            "{out}"
-        );
+        if xsk::netdev::rx_queue_count(&p.inner).unwrap().is_some() {
+            assert!(
+                out.contains("unknown  tried a zero-copy bind on queue 7: queue 7 does not exist"),
+                "{out}"
+            );
+        } else {
+            // veth before 5.11 reports no queues: the bind's EINVAL says
+            // the queue may not exist.
+            assert!(out.contains("queue 7 may not exist"), "{out}");
+        }
         // Without it, nothing is tried; without an interface, refused.
         let (_, out, _) = doctor(&[&p.inner]);
         assert!(!out.contains("tried"), "{out}");

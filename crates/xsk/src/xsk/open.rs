@@ -451,9 +451,6 @@ fn bind(
             Some(libc::EOPNOTSUPP) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
                 "this driver has no multi-buffer support in zero-copy mode: bind with `FrameCopy::Copy`, or without `XskConfig::multi_buffer`",
             ),
-            Some(libc::EINVAL) if plan.mode == FrameCopy::ZeroCopy && plan.shared_fd.is_none() => {
-                err.with_kind(ErrorKind::ZeroCopyUnsupported).with_hint(zero_copy_refused(interface))
-            }
             Some(libc::EINVAL) if plan.shared_fd.is_some() => err.with_hint(
                 "the kernel refused to share the UMEM (sharing it across queues or interfaces needs Linux 5.10)",
             ),
@@ -461,6 +458,9 @@ fn bind(
                 "the kernel refused the bind: queue {queue} may not exist on {interface}, whose driver \
                  does not report its queues (ethtool -l), or the UMEM shape or flags do not suit it"
             )),
+            Some(libc::EINVAL) if plan.mode == FrameCopy::ZeroCopy && plan.shared_fd.is_none() => {
+                err.with_kind(ErrorKind::ZeroCopyUnsupported).with_hint(zero_copy_refused(interface))
+            }
             Some(libc::EINVAL) => err.with_hint(
                 "the kernel refused the bind (queue id, UMEM shape or flags); the queue exists, so check \
                  the frame size and headroom against this driver",
