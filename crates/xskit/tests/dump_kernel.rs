@@ -23,6 +23,8 @@ fn args(path: &std::path::Path, consume: bool, count: Option<u64>) -> DumpArgs {
         snaplen: dump::MAX_SNAPLEN,
         read: None,
         consume,
+        copy: false,
+        zero_copy: false,
         force: false,
         duration: Some(Duration::from_secs(20)),
         metrics_file: None,

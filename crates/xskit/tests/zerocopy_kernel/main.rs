@@ -25,5 +25,6 @@ mod common;
 
 mod commands;
 mod faults;
+mod features;
 mod nics;
 mod socket;

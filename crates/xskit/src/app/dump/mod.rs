@@ -76,6 +76,13 @@ pub struct DumpArgs {
     /// Take the frames with AF_XDP (af_xdp_user's way): they do not reach the kernel
     #[arg(long)]
     pub consume: bool,
+    /// With --consume: bind in copy mode (`-c` is the frame count here)
+    #[arg(long, requires = "consume", conflicts_with = "zero_copy")]
+    pub copy: bool,
+    /// With --consume: bind in zero-copy mode, or fail [default: zero-copy
+    /// where the driver can, else copy]
+    #[arg(short = 'z', long, requires = "consume")]
+    pub zero_copy: bool,
     /// With --consume: allow it on the interface of the default route
     #[arg(long, requires = "consume")]
     pub force: bool,
@@ -109,6 +116,8 @@ impl DumpArgs {
         s.duration = self.duration;
         s.quiet = true;
         s.force = self.force;
+        s.copy = self.copy;
+        s.zero_copy = self.zero_copy;
         s
     }
 
