@@ -170,7 +170,7 @@ pub fn run_in_process_netns<R: Send>(
     // Checked after the open: a process that still runs with this start
     // time is the one whose namespace was opened (a pid is not reused
     // while its process lives).
-    if super::pending::start_time(pid) != Some(start) {
+    if super::process::start_time(pid) != Some(start) {
         bail!("process {pid} is gone");
     }
     run_in_fd(f_ns.as_fd(), || -> Result<R> {

@@ -8,7 +8,7 @@ use super::ssh::operator_interfaces;
 use super::state;
 use super::tidy::tidy;
 use super::wait::{parse_confirm_within, stop_on_signals, wait_for_confirmation, Waited};
-use super::{owner, pending, ssh};
+use super::{owner, pending, process, ssh};
 use crate::app::shared::session::attach;
 use crate::net::addrs::interfaces;
 use crate::xdp::filter::Verdict;
@@ -219,7 +219,7 @@ fn load_here(
 
     let ns = state::netns_id()?;
     let pid = std::process::id();
-    let pid_start = pending::own_start()?;
+    let pid_start = process::own_start()?;
     // (interface, program id) of each attachment made, and its guard.
     let mut done: Vec<(String, u32)> = Vec::new();
     let mut guards: Vec<state::Guard> = Vec::new();

@@ -22,10 +22,12 @@ mod load;
 mod ns;
 pub mod owner;
 mod pending;
+mod process;
 pub mod ssh;
 pub mod state;
 mod status;
 mod tidy;
+mod undo;
 mod unload;
 mod wait;
 
@@ -40,5 +42,6 @@ pub use status::{
     WatchReport, WatchRow,
 };
 pub use tidy::tidy;
+pub use undo::tidy_change;
 pub use unload::{unload, UnloadArgs};
 pub use wait::{parse_confirm_within, MIN_CONFIRM};

@@ -1,7 +1,7 @@
 //! Clearing up after loads and rule changes whose confirmation never came.
 
 use super::clock::{mono_to_unix, utc};
-use super::{filter, pending, state};
+use super::{pending, state, undo};
 use anyhow::Result;
 use std::io::Write;
 
@@ -9,18 +9,18 @@ use std::io::Write;
 /// unconfirmed (the kernel already passes its traffic), keeps the record
 /// with the time of the revert, says so on `out`, and removes pending
 /// state of loads whose process is gone. Undoes a change of the filter's
-/// rules whose waiting process is gone unconfirmed ([`filter::tidy_change`]).
+/// rules whose waiting process is gone unconfirmed ([`undo::tidy_change`]).
 /// Returns the interfaces reverted.
 pub fn tidy(out: &mut dyn Write) -> Result<Vec<String>> {
     pending::forget_dead();
-    filter::tidy_change(out)?;
+    undo::tidy_change(out)?;
     let ns = state::netns_id()?;
     let mut reverted = Vec::new();
     for (iface, mut meta) in state::metas()? {
         let Some((deadline, _)) = meta.deadline else {
             continue;
         };
-        // A rule change waits here, not a load (see filter::tidy_change).
+        // A rule change waits here, not a load (see undo::tidy_change).
         if meta.reverted_at.is_some() || meta.change.is_some() {
             continue;
         }

@@ -1,13 +1,13 @@
 //! A rule change that may drop the operator's traffic: planned, made
 //! with the guards armed, and kept or undone by its confirmation.
 
-use super::undo::{mark_waiting, undo_change};
 use crate::app::ops::attached::still_attached;
 use crate::app::ops::clock::{now_f64, utc};
-use crate::app::ops::pending;
 use crate::app::ops::ssh::operator_interfaces;
 use crate::app::ops::state::{self, FilterChange, Undo};
+use crate::app::ops::undo::{mark_waiting, undo_change};
 use crate::app::ops::wait::{stop_on_signals, wait_for_confirmation, Waited};
+use crate::app::ops::{pending, process};
 use crate::xdp::filter::Rules;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -131,7 +131,7 @@ pub(super) fn guarded_change(
             .with_context(|| format!("arming the guard of the filter on {i}"))?;
     }
     let pid = std::process::id();
-    let pid_start = pending::own_start()?;
+    let pid_start = process::own_start()?;
     let disarm = |guards: &mut [state::Guard]| {
         for g in guards.iter_mut() {
             let _ = g.reset();

@@ -11,16 +11,14 @@
 //!   the filter's attachments are armed first, so past the deadline the
 //!   kernel passes all their traffic whatever became of this process; the
 //!   change is then undone (by this process, or by the next xskit command
-//!   here if it is gone, see [`tidy_change`]) and the guards cleared, so
+//!   here if it is gone, see [`crate::app::ops::tidy_change`]) and the guards cleared, so
 //!   the filter works on with the rules as they were.
 
 mod args;
 mod change;
 mod cmd;
 mod report;
-mod undo;
 
 pub use args::{ConfirmWithin, FilterArgs, FilterCmd, MATCH_ORDER};
 pub use cmd::filter_cmd;
 pub use report::{FilterReport, RuleReport};
-pub use undo::tidy_change;

@@ -1,5 +1,6 @@
-//! Undoing a rule change: by its own process, or by the next xskit
-//! command once that process is gone unconfirmed.
+//! Undoing a change of the filter's rules (`xskit filter`): by its own
+//! process, or by the next xskit command once that process is gone
+//! unconfirmed ([`tidy_change`]).
 
 use crate::app::ops::clock::{mono_to_unix, utc};
 use crate::app::ops::state::{self, Undo};
@@ -9,7 +10,7 @@ use std::io::Write;
 
 /// Marks the records of the filter's attachments `on` as waiting for the
 /// confirmation of `change` (what, deadline, pid, start), or no longer.
-pub(super) fn mark_waiting(
+pub fn mark_waiting(
     on: &[(String, u32)],
     change: Option<(&str, (u64, f64), u32, u64)>,
 ) -> Result<()> {
@@ -26,7 +27,7 @@ pub(super) fn mark_waiting(
 }
 
 /// Undoes a change of the rules: what was done, in words.
-pub(super) fn undo_change(rules: &Rules, u: &Undo) -> Result<String> {
+pub fn undo_change(rules: &Rules, u: &Undo) -> Result<String> {
     let mut done = Vec::new();
     for (id, _) in &u.remove {
         if let Some(l) = rules.del_id(*id)? {
