@@ -40,7 +40,7 @@ fn reverts_after_under(under: &[&str], end: impl FnOnce(&mut Child)) -> f64 {
         Some((first, rest)) => {
             let mut c = std::process::Command::new(first);
             c.args(rest)
-                .arg(env!("CARGO_BIN_EXE_xskit"))
+                .arg(BIN)
                 .args(args)
                 .env_remove("SSH_CONNECTION");
             c

@@ -10,9 +10,8 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use xskit::net::packet::PacketSocket;
 use xskit::testing::{have_root, in_inner, in_netns, in_outer, sandbox};
@@ -136,38 +135,6 @@ fn the_guard_reads_ssh_connection_of_the_commands_parents() {
     });
 }
 
-/// Starts `xskit ARGS` with piped stdin and stdout; returns it once it
-/// asks for confirmation, with its stdin, the question and a thread that
-/// collects the rest of its stdout.
-fn waiting(
-    args: &[&str],
-) -> (
-    Child,
-    std::process::ChildStdin,
-    String,
-    std::thread::JoinHandle<String>,
-) {
-    let mut child = cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok);
-    let mut seen = String::new();
-    let asked = loop {
-        match lines.next() {
-            Some(l) if l.contains("type `yes`") => break l,
-            Some(l) => seen += &(l + "\n"),
-            None => panic!("xskit {args:?} did not ask for confirmation: {seen}"),
-        }
-    };
-    let rest = std::thread::spawn(move || lines.map(|l| l + "\n").collect());
-    (child, stdin, seen + &asked, rest)
-}
-
 fn default_policy() -> String {
     let v: serde_json::Value = serde_json::from_str(&ok(&["filter", "list", "--json"])).unwrap();
     v["default"].as_str().unwrap().to_string()
@@ -190,14 +157,15 @@ fn default_deny_on_the_default_route_interface_waits_for_confirmation() {
                 if prog == "drop" {
                     a.push("--force");
                 }
-                let (mut c, mut stdin, asked, _rest) = waiting(&a);
+                let mut w = Waiting::start(&a);
+                let asked = &w.asked;
                 assert!(
                     asked.contains(&format!("{} carries the default route: {risk}", p.inner))
                         && !asked.contains("xdp_pass can drop"),
                     "{asked}"
                 );
-                stdin.write_all(b"no\n").unwrap();
-                assert_eq!(c.wait().unwrap().code(), Some(2));
+                w.type_line("no");
+                assert_eq!(w.end(Duration::from_secs(30)).0, Some(2));
                 ok(&["unload", &p.inner]);
             }
             // An empty filter drops nothing: loaded without a question.
@@ -205,7 +173,8 @@ fn default_deny_on_the_default_route_interface_waits_for_confirmation() {
             assert!(!out.contains("type `yes`"), "{out}");
 
             // `default deny` asks (30 s by default), and `no` undoes it at once.
-            let (mut c, mut stdin, asked, rest) = waiting(&["filter", "default", "deny"]);
+            let mut w = Waiting::start(&["filter", "default", "deny"]);
+            let asked = &w.asked;
             assert!(
                 asked.contains(&format!(
                     "{} carries the default route; `default deny` can drop some of its traffic.",
@@ -217,10 +186,10 @@ fn default_deny_on_the_default_route_interface_waits_for_confirmation() {
             assert!(!flows(p, &tap), "default deny let a frame through");
             let r = row(&status_json(), &p.inner);
             assert_eq!(r["waiting"]["change"], "default deny", "{r}");
-            assert_eq!(r["waiting"]["pid"], c.id(), "{r}");
-            stdin.write_all(b"no\n").unwrap();
-            assert_eq!(c.wait().unwrap().code(), Some(2));
-            let out = rest.join().unwrap();
+            assert_eq!(r["waiting"]["pid"], w.pid(), "{r}");
+            w.type_line("no");
+            let (code, out) = w.end(Duration::from_secs(30));
+            assert_eq!(code, Some(2));
             assert!(
                 out.contains(
                     "not confirmed (`no`): undid `default deny` (default policy allow again)"
@@ -232,10 +201,10 @@ fn default_deny_on_the_default_route_interface_waits_for_confirmation() {
             assert!(row(&status_json(), &p.inner).get("waiting").is_none());
 
             // `yes` keeps it; so does `xskit confirm PID`, for a deny rule.
-            let (mut c, mut stdin, _, rest) = waiting(&["filter", "default", "deny"]);
-            stdin.write_all(b"yes\n").unwrap();
-            assert_eq!(c.wait().unwrap().code(), Some(0));
-            let out = rest.join().unwrap();
+            let mut w = Waiting::start(&["filter", "default", "deny"]);
+            w.type_line("yes");
+            let (code, out) = w.end(Duration::from_secs(30));
+            assert_eq!(code, Some(0));
             assert!(
                 out.contains("confirmed: keeping `default deny` (the filter on"),
                 "{out}"
@@ -249,8 +218,8 @@ fn default_deny_on_the_default_route_interface_waits_for_confirmation() {
                 let out = ok(args);
                 assert!(!out.contains("type `yes`"), "{args:?}: {out}");
             }
-            let (mut c, _stdin, _, rest) = waiting(&["filter", "add", "deny", "udp", "dst", "9"]);
-            let pid = c.id().to_string();
+            let w = Waiting::start(&["filter", "add", "deny", "udp", "dst", "9"]);
+            let pid = w.pid().to_string();
             let out = ok(&["confirm", &pid]);
             assert!(
                 out.contains(&format!(
@@ -258,23 +227,18 @@ fn default_deny_on_the_default_route_interface_waits_for_confirmation() {
                 )),
                 "{out}"
             );
-            assert_eq!(c.wait().unwrap().code(), Some(0));
-            assert!(rest
-                .join()
-                .unwrap()
-                .contains("confirmed: keeping `add deny udp dst 9`"));
+            let (code, rest) = w.end(Duration::from_secs(30));
+            assert_eq!(code, Some(0));
+            assert!(rest.contains("confirmed: keeping `add deny udp dst 9`"));
             assert!(!flows(p, &tap), "the confirmed deny rule is not there");
             ok(&["filter", "flush", "--confirm-within", "0"]);
 
             // Killed while waiting: from the deadline the kernel passes all
             // traffic, and the next command undoes the change and says so.
-            let (mut c, _stdin, _, _rest) =
-                waiting(&["filter", "default", "deny", "--confirm-within", "5s"]);
+            let mut w = Waiting::start(&["filter", "default", "deny", "--confirm-within", "5s"]);
             let started = Instant::now();
             assert!(!flows(p, &tap));
-            // SAFETY: kill(2) on a child we spawned and have not reaped.
-            assert_eq!(unsafe { libc::kill(c.id() as i32, libc::SIGKILL) }, 0);
-            c.wait().unwrap();
+            w.sigkill();
             while !flows(p, &tap) {
                 assert!(
                     started.elapsed() < Duration::from_secs(7),
