@@ -14,6 +14,7 @@
 //! rings, so `RxBatch` stays on the whole socket.
 
 use crate::ring::RxRing;
+use crate::umem::Umem;
 use crate::xsk::{Parts, Xsk};
 
 mod half;
@@ -55,6 +56,38 @@ pub struct RxFrame<'a> {
     len: u32,
     continued: bool,
     first: bool,
+}
+
+impl<'a> RxFrame<'a> {
+    /// The frame of the RX descriptor `d` as a batch shows it to its
+    /// callback, with its chunk's address and its `XDP_PKT_CONTD` option;
+    /// counts its length in `moved.bytes`.
+    ///
+    /// # Safety
+    /// `d` was read from RX of `umem`'s socket and its entry is not taken
+    /// yet (the kernel has handed the chunk over and will not touch it), no
+    /// token exists for the chunk, and no other slice of it lives while the
+    /// frame does.
+    unsafe fn from_rx(
+        umem: &'a Umem,
+        d: libc::xdp_desc,
+        first: bool,
+        moved: &mut Moved,
+    ) -> (u64, u32, RxFrame<'a>) {
+        let continued = d.options & libc::XDP_PKT_CONTD;
+        let addr = umem.decode(d.addr, d.len);
+        moved.bytes += u64::from(d.len);
+        // SAFETY: the caller's contract above: the chunk is held
+        // exclusively and `addr` comes from `decode`.
+        let buf = unsafe { umem.chunk_from(addr) };
+        let frame = RxFrame {
+            buf,
+            len: d.len,
+            continued: continued != 0,
+            first,
+        };
+        (addr, continued, frame)
+    }
 }
 
 impl RxFrame<'_> {
@@ -219,19 +252,11 @@ impl<'x> RxBatch<'x> {
         let (mut packet_tx_start, mut no_room) = (0u32, false);
         for i in 0..count {
             let d = p.rx.read(idx.wrapping_add(i));
-            let continued = d.options & libc::XDP_PKT_CONTD;
-            let addr = p.umem.decode(d.addr, d.len);
-            moved.bytes += u64::from(d.len);
             // SAFETY: the descriptor was read from RX and is not taken yet,
             // so the kernel has handed the chunk over and will not touch it;
             // this is the only slice of it, dropped before the next frame.
-            let buf = unsafe { p.umem.chunk_from(addr) };
-            let mut frame = RxFrame {
-                buf,
-                len: d.len,
-                continued: continued != 0,
-                first,
-            };
+            let (addr, continued, mut frame) =
+                unsafe { RxFrame::from_rx(p.umem, d, first, &mut moved) };
             let verdict = f(&mut frame);
             if first {
                 (packet_verdict, packet_tx_start, no_room) = (verdict, tused, false);
@@ -423,6 +448,8 @@ impl Xsk {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -19,30 +19,21 @@
 
 #[path = "shared/udp_reply.rs"]
 mod udp_reply;
+#[path = "shared/udp_service.rs"]
+mod udp_service;
 
 use std::error::Error;
 use std::time::Duration;
 use udp_reply::echo;
-use xsk::{Xsk, XskConfig};
-use xskit_xdp::{filter::Proto, HookChoice, Program, XdpProgram};
+use udp_service::Service;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
-    let iface = args.next().ok_or("usage: udp_echo IFACE [PORT]")?;
-    let port: u16 = match args.next() {
-        Some(p) => p.parse().map_err(|_| format!("{p:?} is not a port"))?,
-        None => 7,
-    };
-
-    // The socket first, its FILL ring full, registered; then the program:
-    // no frame of the port reaches the kernel in between.
-    let mut xsk = Xsk::new(&iface, 0, &XskConfig::default())?;
-    xsk.refill(u32::MAX);
-    let mut prog = XdpProgram::load(Program::RedirectPort, 1)?;
-    prog.redirect_port(Proto::Udp, port)?;
-    prog.register(0, &xsk)?;
-    let mode = prog.attach(&iface, HookChoice::Auto, false)?.mode;
-    println!("ready: UDP echo on {iface} port {port} ({mode} mode)");
+    // The program is detached when `_prog` is dropped: kept to the end.
+    let Service {
+        mut xsk,
+        prog: _prog,
+        port,
+    } = udp_service::start("udp_echo", "")?;
 
     let mut batch = Vec::with_capacity(64);
     loop {

@@ -7,28 +7,22 @@
 
 #[path = "shared/udp_reply.rs"]
 mod udp_reply;
+#[path = "shared/udp_service.rs"]
+mod udp_service;
 
 use std::error::Error;
 use tokio::sync::mpsc;
-use xsk::{AsyncXsk, Frame, RxHalf, TxHalf, Xsk, XskConfig};
-use xskit_xdp::{filter::Proto, HookChoice, Program, XdpProgram};
+use udp_service::Service;
+use xsk::{AsyncXsk, Frame, RxHalf, TxHalf};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
-    let iface = args.next().ok_or("usage: udp_echo_async IFACE [PORT]")?;
-    let port: u16 = match args.next() {
-        Some(p) => p.parse().map_err(|_| format!("{p:?} is not a port"))?,
-        None => 7,
-    };
-
-    let mut xsk = Xsk::new(&iface, 0, &XskConfig::default())?;
-    xsk.refill(u32::MAX);
-    let mut prog = XdpProgram::load(Program::RedirectPort, 1)?;
-    prog.redirect_port(Proto::Udp, port)?;
-    prog.register(0, &xsk)?;
-    let mode = prog.attach(&iface, HookChoice::Auto, false)?.mode;
-    println!("ready: UDP echo on {iface} port {port} ({mode} mode), on tokio");
+    // The program is detached when `_prog` is dropped: kept to the end.
+    let Service {
+        xsk,
+        prog: _prog,
+        port,
+    } = udp_service::start("udp_echo_async", ", on tokio")?;
 
     let (rx, tx) = xsk.split();
     let (replies, to_send) = mpsc::channel::<Frame>(1024);

@@ -7,108 +7,12 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use xskit::net::netns;
-use xskit::testing::{have_root, in_netns};
 
-/// A `load` waiting for confirmation: the process, its stdin, the question
-/// it asked and a thread collecting the rest of its stdout.
-struct Waiting {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    rest: Option<JoinHandle<String>>,
-}
-
-impl Waiting {
-    fn start(args: &[&str]) -> Waiting {
-        let mut child = cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut seen = String::new();
-        loop {
-            match lines.next() {
-                Some(Ok(l)) => {
-                    seen += &l;
-                    seen.push('\n');
-                    if l.contains("type `yes`") {
-                        break;
-                    }
-                }
-                _ => panic!("xskit load did not ask for confirmation: {seen}"),
-            }
-        }
-        let rest = std::thread::spawn(move || {
-            let mut s = String::new();
-            for l in lines.map_while(Result::ok) {
-                s += &l;
-                s.push('\n');
-            }
-            s
-        });
-        Waiting {
-            child,
-            stdin,
-            rest: Some(rest),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let s = self.stdin.as_mut().unwrap();
-        s.write_all(format!("{line}\n").as_bytes()).unwrap();
-        s.flush().unwrap();
-    }
-
-    /// Waits up to `limit` for the process to end: its exit code and the
-    /// rest of its output.
-    fn end(mut self, limit: Duration) -> (Option<i32>, String) {
-        let t = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                let rest = self.rest.take().unwrap().join().unwrap();
-                return (st.code(), rest);
-            }
-            if t.elapsed() > limit {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                let rest = self.rest.take().unwrap().join().unwrap();
-                let _ =
-                    std::fs::remove_file(format!("/run/xskit/pending/{}.json", self.child.id()));
-                panic!("xskit load still ran after {limit:?}; it said: {rest}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        if self.rest.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            // Its record of the wait, which a killed load leaves.
-            let _ = std::fs::remove_file(format!("/run/xskit/pending/{}.json", self.child.id()));
-        }
-    }
-}
-
-/// One test at a time: any xskit command forgets the waiting-load records
-/// of processes that are gone, including the one a test forges.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
+// One test at a time (`serial()`): any xskit command forgets the
+// waiting-load records of processes that are gone, including the one a
+// test forges.
 
 fn prog_id(iface: &str) -> Option<u32> {
     netns::xdp_attachment(iface).unwrap().map(|x| x.1)
@@ -120,185 +24,171 @@ fn attached(iface: &str) -> Option<String> {
 
 #[test]
 fn yes_after_an_unload_confirms_nothing_and_says_nothing_is_attached() {
-    if !have_root("yes_after_an_unload_confirms_nothing_and_says_nothing_is_attached") {
-        return;
-    }
     let _serial = serial();
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        let mut w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
-        let id = prog_id(&p.inner).unwrap();
-        ok(&["unload", &p.inner]);
-        w.type_line("yes");
-        let (code, out) = w.end(Duration::from_secs(5));
-        assert_eq!(code, Some(1), "{out}");
-        assert!(!out.contains("confirmed: keeping"), "{out}");
-        assert!(
+    in_quiet_netns(
+        "yes_after_an_unload_confirms_nothing_and_says_nothing_is_attached",
+        |p| {
+            let mut w = Waiting::drop_on(&p.inner, "20s");
+            let id = prog_id(&p.inner).unwrap();
+            ok(&["unload", &p.inner]);
+            w.type_line("yes");
+            let (code, out) = w.end(Duration::from_secs(5));
+            assert_eq!(code, Some(1), "{out}");
+            assert!(!out.contains("confirmed: keeping"), "{out}");
+            assert!(
             out.contains(&format!(
                 "{}: xdp_drop (program id {id}) is no longer attached there (attached now: nothing): cannot confirm it",
                 p.inner
             )),
             "{out}"
         );
-        assert_eq!(attached(&p.inner), None);
-        cleanup();
-    });
+            assert_eq!(attached(&p.inner), None);
+        },
+    );
 }
 
 #[test]
 fn a_waiting_load_does_not_confirm_or_remove_a_newer_load_on_its_interface() {
-    if !have_root("a_waiting_load_does_not_confirm_or_remove_a_newer_load_on_its_interface") {
-        return;
-    }
     let _serial = serial();
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        // `yes` typed after another load took the interface.
-        let mut w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
-        let old = prog_id(&p.inner).unwrap();
-        ok(&["unload", &p.inner]);
-        ok(&["load", "pass", &p.inner, "--confirm-within", "0"]);
-        let new = prog_id(&p.inner).unwrap();
-        assert_ne!(old, new);
-        // The newer load's cleared guard is no confirmation of the older.
-        std::thread::sleep(Duration::from_millis(500));
-        w.type_line("yes");
-        let (code, out) = w.end(Duration::from_secs(5));
-        assert_eq!(code, Some(1), "{out}");
-        assert!(!out.contains("confirmed: keeping"), "{out}");
-        assert!(
+    in_quiet_netns(
+        "a_waiting_load_does_not_confirm_or_remove_a_newer_load_on_its_interface",
+        |p| {
+            // `yes` typed after another load took the interface.
+            let mut w = Waiting::drop_on(&p.inner, "20s");
+            let old = prog_id(&p.inner).unwrap();
+            ok(&["unload", &p.inner]);
+            ok(&["load", "pass", &p.inner, "--confirm-within", "0"]);
+            let new = prog_id(&p.inner).unwrap();
+            assert_ne!(old, new);
+            // The newer load's cleared guard is no confirmation of the older.
+            std::thread::sleep(Duration::from_millis(500));
+            w.type_line("yes");
+            let (code, out) = w.end(Duration::from_secs(5));
+            assert_eq!(code, Some(1), "{out}");
+            assert!(!out.contains("confirmed: keeping"), "{out}");
+            assert!(
             out.contains(&format!(
                 "xdp_drop (program id {old}) is no longer attached there (attached now: xdp_pass (program id {new}))"
             )),
             "{out}"
         );
-        assert_eq!(prog_id(&p.inner), Some(new));
-        ok(&["unload", &p.inner]);
+            assert_eq!(prog_id(&p.inner), Some(new));
+            ok(&["unload", &p.inner]);
 
-        // The deadline passes after another load took the interface: the
-        // newer load stays.
-        let w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
-        let old = prog_id(&p.inner).unwrap();
-        ok(&["unload", &p.inner]);
-        ok(&["load", "pass", &p.inner, "--confirm-within", "0"]);
-        let new = prog_id(&p.inner).unwrap();
-        let (code, out) = w.end(Duration::from_secs(9));
-        assert_eq!(code, Some(1), "{out}");
-        assert!(
+            // The deadline passes after another load took the interface: the
+            // newer load stays.
+            let w = Waiting::drop_on(&p.inner, "5s");
+            let old = prog_id(&p.inner).unwrap();
+            ok(&["unload", &p.inner]);
+            ok(&["load", "pass", &p.inner, "--confirm-within", "0"]);
+            let new = prog_id(&p.inner).unwrap();
+            let (code, out) = w.end(Duration::from_secs(9));
+            assert_eq!(code, Some(1), "{out}");
+            assert!(
             out.contains(&format!(
                 "xdp_drop (program id {old}) is no longer attached there (attached now: xdp_pass (program id {new})): nothing to remove"
             )) && !out.contains("removed xdp_drop"),
             "{out}"
         );
-        assert_eq!(
-            prog_id(&p.inner),
-            Some(new),
-            "the old load removed the new one"
-        );
-        let r = row(&status_json(), &p.inner);
-        assert_eq!(
-            (r["program"].as_str(), r["xskit"].as_bool()),
-            (Some("xdp_pass"), Some(true)),
-            "{r}"
-        );
-        assert!(r.get("reverted").is_none(), "{r}");
-        ok(&["unload", &p.inner]);
-        cleanup();
-    });
+            assert_eq!(
+                prog_id(&p.inner),
+                Some(new),
+                "the old load removed the new one"
+            );
+            let r = row(&status_json(), &p.inner);
+            assert_eq!(
+                (r["program"].as_str(), r["xskit"].as_bool()),
+                (Some("xdp_pass"), Some(true)),
+                "{r}"
+            );
+            assert!(r.get("reverted").is_none(), "{r}");
+            ok(&["unload", &p.inner]);
+        },
+    );
 }
 
 #[test]
 fn confirm_pid_confirms_only_an_attached_program_of_a_live_load_and_names_its_id() {
-    if !have_root("confirm_pid_confirms_only_an_attached_program_of_a_live_load_and_names_its_id") {
-        return;
-    }
     let _serial = serial();
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        // After an unload: nothing to confirm, said with what is attached.
-        let w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
-        let pid = w.pid();
-        let id = prog_id(&p.inner).unwrap();
-        ok(&["unload", &p.inner]);
-        let o = xskit(&["confirm", &pid.to_string()]);
-        let text = String::from_utf8_lossy(&o.stdout);
-        assert_eq!(o.status.code(), Some(1), "{text}");
-        assert!(
+    in_quiet_netns(
+        "confirm_pid_confirms_only_an_attached_program_of_a_live_load_and_names_its_id",
+        |p| {
+            // After an unload: nothing to confirm, said with what is attached.
+            let w = Waiting::drop_on(&p.inner, "5s");
+            let pid = w.pid();
+            let id = prog_id(&p.inner).unwrap();
+            ok(&["unload", &p.inner]);
+            let o = xskit(&["confirm", &pid.to_string()]);
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert_eq!(o.status.code(), Some(1), "{text}");
+            assert!(
             text.contains(&format!(
                 "cannot confirm the load of pid {pid} on {}: xdp_drop (program id {id}) is no longer attached there (attached now: nothing)",
                 p.inner
             )) && !text.contains("confirmed the load"),
             "{text}"
         );
-        let (code, out) = w.end(Duration::from_secs(9));
-        assert_eq!(code, Some(1), "{out}");
-        assert!(out.contains("nothing to remove"), "{out}");
+            let (code, out) = w.end(Duration::from_secs(9));
+            assert_eq!(code, Some(1), "{out}");
+            assert!(out.contains("nothing to remove"), "{out}");
 
-        // Attached: confirmed, naming the program id kept.
-        let w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
-        let pid = w.pid();
-        let id = prog_id(&p.inner).unwrap();
-        let out = ok(&["confirm", &pid.to_string()]);
-        assert!(
-            out.contains(&format!(
-                "confirmed the load of pid {pid}: keeping xdp_drop on {} (program id {id})",
-                p.inner
-            )),
-            "{out}"
-        );
-        let (code, out) = w.end(Duration::from_secs(5));
-        assert_eq!(code, Some(0), "{out}");
-        assert!(
-            out.contains(&format!(
-                "confirmed: keeping xdp_drop on {} (program id {id})",
-                p.inner
-            )),
-            "{out}"
-        );
-        assert_eq!(prog_id(&p.inner), Some(id));
-        ok(&["unload", &p.inner]);
+            // Attached: confirmed, naming the program id kept.
+            let w = Waiting::drop_on(&p.inner, "20s");
+            let pid = w.pid();
+            let id = prog_id(&p.inner).unwrap();
+            let out = ok(&["confirm", &pid.to_string()]);
+            assert!(
+                out.contains(&format!(
+                    "confirmed the load of pid {pid}: keeping xdp_drop on {} (program id {id})",
+                    p.inner
+                )),
+                "{out}"
+            );
+            let (code, out) = w.end(Duration::from_secs(5));
+            assert_eq!(code, Some(0), "{out}");
+            assert!(
+                out.contains(&format!(
+                    "confirmed: keeping xdp_drop on {} (program id {id})",
+                    p.inner
+                )),
+                "{out}"
+            );
+            assert_eq!(prog_id(&p.inner), Some(id));
+            ok(&["unload", &p.inner]);
 
-        // A record whose pid now belongs to another process (its start
-        // time differs) is not that load.
-        let mut other = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        let fake = serde_json::json!({
-            "pid": other.id(),
-            "start": 1,
-            "netns_cookie": xskit::app::ops::state::netns_id().unwrap(),
-            "attached": [{"iface": p.inner, "prog_id": id}],
-            "program": "xdp_drop",
-            "deadline": [u64::MAX, 0.0],
-        });
-        let path = format!("/run/xskit/pending/{}.json", other.id());
-        std::fs::create_dir_all("/run/xskit/pending").unwrap();
-        std::fs::write(&path, fake.to_string()).unwrap();
-        let o = xskit(&["confirm", &other.id().to_string()]);
-        let _ = other.kill();
-        let _ = other.wait();
-        let text = String::from_utf8_lossy(&o.stdout);
-        assert_eq!(o.status.code(), Some(1), "{text}");
-        assert!(text.contains("its process is gone"), "{text}");
-        assert!(!std::path::Path::new(&path).exists());
-        cleanup();
-    });
+            // A record whose pid now belongs to another process (its start
+            // time differs) is not that load.
+            let mut other = std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            let fake = serde_json::json!({
+                "pid": other.id(),
+                "start": 1,
+                "netns_cookie": xskit::app::ops::state::netns_id().unwrap(),
+                "attached": [{"iface": p.inner, "prog_id": id}],
+                "program": "xdp_drop",
+                "deadline": [u64::MAX, 0.0],
+            });
+            let path = format!("/run/xskit/pending/{}.json", other.id());
+            std::fs::create_dir_all("/run/xskit/pending").unwrap();
+            std::fs::write(&path, fake.to_string()).unwrap();
+            let o = xskit(&["confirm", &other.id().to_string()]);
+            let _ = other.kill();
+            let _ = other.wait();
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert_eq!(o.status.code(), Some(1), "{text}");
+            assert!(text.contains("its process is gone"), "{text}");
+            assert!(!std::path::Path::new(&path).exists());
+        },
+    );
 }
 
 #[test]
 fn no_reverts_at_once() {
-    if !have_root("no_reverts_at_once") {
-        return;
-    }
     let _serial = serial();
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        let mut w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "30s"]);
+    in_quiet_netns("no_reverts_at_once", |p| {
+        let mut w = Waiting::drop_on(&p.inner, "30s");
         assert!(attached(&p.inner).is_some());
         w.type_line("no");
         let (code, out) = w.end(Duration::from_secs(3));
@@ -314,45 +204,41 @@ fn no_reverts_at_once() {
         let text = ok(&["status"]);
         assert!(text.contains("xdp_drop reverted at"), "{text}");
         ok(&["unload", &p.inner]);
-        cleanup();
     });
 }
 
 #[test]
 fn status_says_waiting_only_while_the_waiting_process_lives() {
-    if !have_root("status_says_waiting_only_while_the_waiting_process_lives") {
-        return;
-    }
     let _serial = serial();
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        let w = Waiting::start(&["load", "drop", &p.inner, "--confirm-within", "30s"]);
-        let pid = w.pid();
-        let text = ok(&["status"]);
-        assert!(
-            text.contains(&format!("waiting for confirmation (pid {pid})")),
-            "{text}"
-        );
-        let r = row(&status_json(), &p.inner);
-        assert_eq!(r["waiting"]["process_alive"], true, "{r}");
-        // The process dies without reverting (as by SIGPIPE or SIGKILL).
-        // SAFETY: kill(2) on a child we spawned and have not reaped.
-        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
-        let (code, _) = w.end(Duration::from_secs(3));
-        assert_eq!(code, None);
-        let text = ok(&["status"]);
-        assert!(!text.contains("waiting for confirmation"), "{text}");
-        assert!(
-            text.contains(&format!(
-                "not confirmed, and its load process (pid {pid}) is gone"
-            )) && text.contains("the kernel guard reverts it at"),
-            "{text}"
-        );
-        let r = row(&status_json(), &p.inner);
-        assert_eq!(r["waiting"]["process_alive"], false, "{r}");
-        assert!(r["waiting"]["seconds_left"].as_f64().unwrap() > 20.0, "{r}");
-        ok(&["unload", &p.inner]);
-        cleanup();
-    });
+    in_quiet_netns(
+        "status_says_waiting_only_while_the_waiting_process_lives",
+        |p| {
+            let w = Waiting::drop_on(&p.inner, "30s");
+            let pid = w.pid();
+            let text = ok(&["status"]);
+            assert!(
+                text.contains(&format!("waiting for confirmation (pid {pid})")),
+                "{text}"
+            );
+            let r = row(&status_json(), &p.inner);
+            assert_eq!(r["waiting"]["process_alive"], true, "{r}");
+            // The process dies without reverting (as by SIGPIPE or SIGKILL).
+            // SAFETY: kill(2) on a child we spawned and have not reaped.
+            assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+            let (code, _) = w.end(Duration::from_secs(3));
+            assert_eq!(code, None);
+            let text = ok(&["status"]);
+            assert!(!text.contains("waiting for confirmation"), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "not confirmed, and its load process (pid {pid}) is gone"
+                )) && text.contains("the kernel guard reverts it at"),
+                "{text}"
+            );
+            let r = row(&status_json(), &p.inner);
+            assert_eq!(r["waiting"]["process_alive"], false, "{r}");
+            assert!(r["waiting"]["seconds_left"].as_f64().unwrap() > 20.0, "{r}");
+            ok(&["unload", &p.inner]);
+        },
+    );
 }

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::time::Duration;
 use xskit::app::ops::state;
 use xskit::net::{netns, veth};
-use xskit::testing::{have_root, in_inner, in_netns, in_outer, sandbox};
+use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 use xskit::xdp::filter::{decide, Frame, Kind, Proto, Rule, Verdict};
 
 fn fails(args: &[&str]) -> String {
@@ -52,12 +52,7 @@ fn rule(name: &str) -> Value {
 
 #[test]
 fn rules_do_what_they_say() {
-    if !have_root("rules_do_what_they_say") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
+    in_quiet_netns("rules_do_what_they_say", |p| {
         assert!(ok(&["filter", "add", "allow", "src", "198.18.0.0/24"]).contains("added #0"));
         // Host bits: an error showing the network form; nothing changes.
         let e = fails(&["filter", "add", "deny", "src", "198.18.0.1/24"]);
@@ -166,178 +161,174 @@ fn rules_do_what_they_say() {
 
 #[test]
 fn the_ssh_guard_refuses_cutting_the_peer_at_layer_2_or_3() {
-    if !have_root("the_ssh_guard_refuses_cutting_the_peer_at_layer_2_or_3") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        let peer_mac = veth::mac(&p.peer).unwrap();
-        let mac: String = xskit::xdp::filter::mac_string(&peer_mac);
-        // A peer that is not local (198.18.0.2 is: the other end is here too).
-        netns::ip(&[
-            "neigh",
-            "replace",
-            "198.18.0.3",
-            "lladdr",
-            &mac,
-            "dev",
-            &p.inner,
-        ])
-        .unwrap();
-        let run = |args: &[&str]| {
-            cmd(args)
-                .env("SSH_CONNECTION", "198.18.0.3 50000 198.18.0.1 22")
-                .output()
-                .unwrap()
-        };
-        for (r, why) in [
-            (&["deny", "arp"][..], "ARP"),
-            (&["deny", "src", "ether", &mac], "TCP"),
-            (&["deny", "ether", "type", "0x0800"], "TCP"),
-            (&["deny", "tcp", "dst", "22"], "TCP"),
-        ] {
-            let mut a = vec!["filter", "add"];
-            a.extend_from_slice(r);
-            let o = run(&a);
+    in_quiet_netns(
+        "the_ssh_guard_refuses_cutting_the_peer_at_layer_2_or_3",
+        |p| {
+            let peer_mac = veth::mac(&p.peer).unwrap();
+            let mac: String = xskit::xdp::filter::mac_string(&peer_mac);
+            // A peer that is not local (198.18.0.2 is: the other end is here too).
+            netns::ip(&[
+                "neigh",
+                "replace",
+                "198.18.0.3",
+                "lladdr",
+                &mac,
+                "dev",
+                &p.inner,
+            ])
+            .unwrap();
+            let run = |args: &[&str]| {
+                cmd(args)
+                    .env("SSH_CONNECTION", "198.18.0.3 50000 198.18.0.1 22")
+                    .output()
+                    .unwrap()
+            };
+            for (r, why) in [
+                (&["deny", "arp"][..], "ARP"),
+                (&["deny", "src", "ether", &mac], "TCP"),
+                (&["deny", "ether", "type", "0x0800"], "TCP"),
+                (&["deny", "tcp", "dst", "22"], "TCP"),
+            ] {
+                let mut a = vec!["filter", "add"];
+                a.extend_from_slice(r);
+                let o = run(&a);
+                let e = String::from_utf8_lossy(&o.stderr);
+                assert!(
+                    !o.status.success() && e.contains("SSH session") && e.contains(why),
+                    "{r:?}: {e}"
+                );
+            }
+            // Default deny with SSH allowed: ARP passes, so that is fine.
+            assert!(run(&["filter", "add", "allow", "tcp", "dst", "22"])
+                .status
+                .success());
+            assert!(run(&["filter", "default", "deny"]).status.success());
+            // Removing the allow rule now would cut it.
+            let o = run(&["filter", "del", "allow", "tcp", "dst", "22"]);
+            assert!(!o.status.success());
+            let o = run(&["filter", "flush"]);
+            assert!(!o.status.success());
+            assert!(run(&["filter", "flush", "--force"]).status.success());
+            // Loading a filter whose rules cut the session on its interface.
+            assert!(run(&["filter", "default", "allow"]).status.success());
+            assert!(run(&["filter", "add", "deny", "arp", "--force"])
+                .status
+                .success());
+            let o = run(&["load", "filter", &p.inner, "--confirm-within", "0"]);
             let e = String::from_utf8_lossy(&o.stderr);
-            assert!(
-                !o.status.success() && e.contains("SSH session") && e.contains(why),
-                "{r:?}: {e}"
-            );
-        }
-        // Default deny with SSH allowed: ARP passes, so that is fine.
-        assert!(run(&["filter", "add", "allow", "tcp", "dst", "22"])
-            .status
-            .success());
-        assert!(run(&["filter", "default", "deny"]).status.success());
-        // Removing the allow rule now would cut it.
-        let o = run(&["filter", "del", "allow", "tcp", "dst", "22"]);
-        assert!(!o.status.success());
-        let o = run(&["filter", "flush"]);
-        assert!(!o.status.success());
-        assert!(run(&["filter", "flush", "--force"]).status.success());
-        // Loading a filter whose rules cut the session on its interface.
-        assert!(run(&["filter", "default", "allow"]).status.success());
-        assert!(run(&["filter", "add", "deny", "arp", "--force"])
-            .status
-            .success());
-        let o = run(&["load", "filter", &p.inner, "--confirm-within", "0"]);
-        let e = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && e.contains("ARP"), "{e}");
-        assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
-    });
+            assert!(!o.status.success() && e.contains("ARP"), "{e}");
+            assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
+        },
+    );
 }
 
 #[test]
 fn the_most_specific_rule_decides_as_documented_with_byte_counters() {
-    if !have_root("the_most_specific_rule_decides_as_documented_with_byte_counters") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        let help = String::from_utf8_lossy(&xskit(&["filter", "--help"]).stdout).to_string();
-        assert!(
-            help.contains("most specific matching rule decides"),
-            "{help}"
-        );
-        let set = [
-            "deny src 198.18.0.0/16",
-            "allow src 198.18.5.9/32",
-            "allow udp dst 7",
-            "deny dst 198.18.0.1/32",
-        ];
-        ok(&["filter", "default", "deny"]);
-        for r in &set[..3] {
-            let w: Vec<&str> = r.split(' ').collect();
-            let mut a = vec!["filter", "add"];
-            a.extend_from_slice(&w);
-            ok(&a);
-        }
-        ok(&["load", "filter", &p.inner]);
-        // (source, port, frames, expected)
-        let cases = [
-            ((198, 18, 5, 9), 9, 3, "allow src 198.18.5.9/32"), // /32 beats /16
-            ((198, 18, 3, 3), 7, 4, "deny src 198.18.0.0/16"),  // address beats port
-            ((10, 0, 0, 1), 7, 5, "allow udp dst 7"),           // port beats default
-            ((10, 0, 0, 1), 8, 6, ""),                          // default deny
-        ];
-        let parsed: Vec<Rule> = set[..3]
-            .iter()
-            .map(|s| {
-                let w: Vec<String> = s.split(' ').map(String::from).collect();
-                Rule::parse(Verdict::parse(&w[0]).unwrap(), &w[1..]).unwrap()
-            })
-            .collect();
-        for (src, port, n, by) in cases {
-            let src = Ipv4Addr::new(src.0, src.1, src.2, src.3);
-            send_udp(&p, src, port, n);
-            // The kernel and the documented order (user-space model) agree.
-            let frame = Frame {
-                src_mac: None,
-                dst_mac: None,
-                kind: Kind::Ip {
-                    src: src.into(),
-                    dst: Ipv4Addr::new(198, 18, 0, 1).into(),
-                    ports: Some((Proto::Udp, 4000, port)),
-                },
-            };
-            let (_, decided) = decide(&parsed, Verdict::Deny, &frame);
-            assert_eq!(decided.map(|r| r.to_string()).unwrap_or_default(), by);
-            if !by.is_empty() {
-                let r = rule(by);
-                assert_eq!(r["hits"].as_u64(), Some(n as u64), "{by}: {r}");
-                // 14 + 20 + 8 + 17 bytes of payload per frame.
-                assert_eq!(r["bytes"].as_u64(), Some(59 * n as u64), "{by}: {r}");
+    in_quiet_netns(
+        "the_most_specific_rule_decides_as_documented_with_byte_counters",
+        |p| {
+            let help = String::from_utf8_lossy(&xskit(&["filter", "--help"]).stdout).to_string();
+            assert!(
+                help.contains("most specific matching rule decides"),
+                "{help}"
+            );
+            let set = [
+                "deny src 198.18.0.0/16",
+                "allow src 198.18.5.9/32",
+                "allow udp dst 7",
+                "deny dst 198.18.0.1/32",
+            ];
+            ok(&["filter", "default", "deny"]);
+            for r in &set[..3] {
+                let w: Vec<&str> = r.split(' ').collect();
+                let mut a = vec!["filter", "add"];
+                a.extend_from_slice(&w);
+                ok(&a);
             }
-        }
-        let c = row(&status_json(), &p.inner);
-        assert_eq!(c["counters"]["passed"].as_u64(), Some(3 + 5), "{c}");
-        assert_eq!(c["counters"]["dropped"].as_u64(), Some(4 + 6), "{c}");
-        assert_eq!(c["bytes"]["dropped"].as_u64(), Some(59 * 10), "{c}");
-        // A /32 destination rule beats the /16 source rule.
-        ok(&["filter", "add", "deny", "dst", "198.18.0.1/32"]);
-        send_udp(&p, Ipv4Addr::new(198, 18, 5, 9), 9, 2);
-        assert_eq!(rule("allow src 198.18.5.9/32")["hits"].as_u64(), Some(3));
-        assert_eq!(
-            rule("deny dst 198.18.0.1/32")["hits"].as_u64(),
-            Some(2),
-            "equal /32s: deny wins"
-        );
-        // A MAC rule beats every address rule; an EtherType rule decides
-        // frames no other rule matched.
-        let mac = xskit::xdp::filter::mac_string(&veth::mac(&p.peer).unwrap());
-        ok(&["filter", "add", "deny", "src", "ether", &mac]);
-        send_udp(&p, Ipv4Addr::new(198, 18, 5, 9), 9, 3);
-        assert_eq!(
-            rule(&format!("deny src ether {mac}"))["hits"].as_u64(),
-            Some(3)
-        );
-        assert_eq!(rule("allow src 198.18.5.9/32")["hits"].as_u64(), Some(3));
-        ok(&["filter", "del", "deny", "src", "ether", &mac]);
-        ok(&["filter", "add", "allow", "ether", "type", "0x88b5"]);
-        let sock = xskit::net::packet::PacketSocket::bind(&p.peer).unwrap();
-        let smac = veth::mac(&p.peer).unwrap();
-        for _ in 0..4 {
-            sock.send(&xskit::testing::experimental_frame(smac, &[0; 50]))
-                .unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let r = rule("allow ether type 0x88b5");
-        assert_eq!(
-            (r["hits"].as_u64(), r["bytes"].as_u64()),
-            (Some(4), Some(4 * 64)),
-            "{r}"
-        );
-        // Live rates.
-        let out = ok(&["status", "-n", "300ms", "--count", "1"]);
-        assert!(
-            out.contains("rule #0 deny src 198.18.0.0/16") && out.contains("pps"),
-            "{out}"
-        );
-        ok(&["unload", &p.inner]);
-    });
+            ok(&["load", "filter", &p.inner]);
+            // (source, port, frames, expected)
+            let cases = [
+                ((198, 18, 5, 9), 9, 3, "allow src 198.18.5.9/32"), // /32 beats /16
+                ((198, 18, 3, 3), 7, 4, "deny src 198.18.0.0/16"),  // address beats port
+                ((10, 0, 0, 1), 7, 5, "allow udp dst 7"),           // port beats default
+                ((10, 0, 0, 1), 8, 6, ""),                          // default deny
+            ];
+            let parsed: Vec<Rule> = set[..3]
+                .iter()
+                .map(|s| {
+                    let w: Vec<String> = s.split(' ').map(String::from).collect();
+                    Rule::parse(Verdict::parse(&w[0]).unwrap(), &w[1..]).unwrap()
+                })
+                .collect();
+            for (src, port, n, by) in cases {
+                let src = Ipv4Addr::new(src.0, src.1, src.2, src.3);
+                send_udp(p, src, port, n);
+                // The kernel and the documented order (user-space model) agree.
+                let frame = Frame {
+                    src_mac: None,
+                    dst_mac: None,
+                    kind: Kind::Ip {
+                        src: src.into(),
+                        dst: Ipv4Addr::new(198, 18, 0, 1).into(),
+                        ports: Some((Proto::Udp, 4000, port)),
+                    },
+                };
+                let (_, decided) = decide(&parsed, Verdict::Deny, &frame);
+                assert_eq!(decided.map(|r| r.to_string()).unwrap_or_default(), by);
+                if !by.is_empty() {
+                    let r = rule(by);
+                    assert_eq!(r["hits"].as_u64(), Some(n as u64), "{by}: {r}");
+                    // 14 + 20 + 8 + 17 bytes of payload per frame.
+                    assert_eq!(r["bytes"].as_u64(), Some(59 * n as u64), "{by}: {r}");
+                }
+            }
+            let c = row(&status_json(), &p.inner);
+            assert_eq!(c["counters"]["passed"].as_u64(), Some(3 + 5), "{c}");
+            assert_eq!(c["counters"]["dropped"].as_u64(), Some(4 + 6), "{c}");
+            assert_eq!(c["bytes"]["dropped"].as_u64(), Some(59 * 10), "{c}");
+            // A /32 destination rule beats the /16 source rule.
+            ok(&["filter", "add", "deny", "dst", "198.18.0.1/32"]);
+            send_udp(p, Ipv4Addr::new(198, 18, 5, 9), 9, 2);
+            assert_eq!(rule("allow src 198.18.5.9/32")["hits"].as_u64(), Some(3));
+            assert_eq!(
+                rule("deny dst 198.18.0.1/32")["hits"].as_u64(),
+                Some(2),
+                "equal /32s: deny wins"
+            );
+            // A MAC rule beats every address rule; an EtherType rule decides
+            // frames no other rule matched.
+            let mac = xskit::xdp::filter::mac_string(&veth::mac(&p.peer).unwrap());
+            ok(&["filter", "add", "deny", "src", "ether", &mac]);
+            send_udp(p, Ipv4Addr::new(198, 18, 5, 9), 9, 3);
+            assert_eq!(
+                rule(&format!("deny src ether {mac}"))["hits"].as_u64(),
+                Some(3)
+            );
+            assert_eq!(rule("allow src 198.18.5.9/32")["hits"].as_u64(), Some(3));
+            ok(&["filter", "del", "deny", "src", "ether", &mac]);
+            ok(&["filter", "add", "allow", "ether", "type", "0x88b5"]);
+            let sock = xskit::net::packet::PacketSocket::bind(&p.peer).unwrap();
+            let smac = veth::mac(&p.peer).unwrap();
+            for _ in 0..4 {
+                sock.send(&xskit::testing::experimental_frame(smac, &[0; 50]))
+                    .unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let r = rule("allow ether type 0x88b5");
+            assert_eq!(
+                (r["hits"].as_u64(), r["bytes"].as_u64()),
+                (Some(4), Some(4 * 64)),
+                "{r}"
+            );
+            // Live rates.
+            let out = ok(&["status", "-n", "300ms", "--count", "1"]);
+            assert!(
+                out.contains("rule #0 deny src 198.18.0.0/16") && out.contains("pps"),
+                "{out}"
+            );
+            ok(&["unload", &p.inner]);
+        },
+    );
 }
 
 /// Writes a line on `s` and reads it back within 3 s.
@@ -451,16 +442,11 @@ fn default_deny_with_ssh_allowed_keeps_tcp_across_a_neighbour_flush_until_arp_or
 
 #[test]
 fn rule_counts_shared_by_two_interfaces_are_given_once() {
-    if !have_root("rule_counts_shared_by_two_interfaces_are_given_once") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
+    in_quiet_netns("rule_counts_shared_by_two_interfaces_are_given_once", |p| {
         ok(&["filter", "add", "deny", "udp", "dst", "9"]);
         ok(&["load", "filter", &p.inner, &p.peer]);
         // Only the inner end receives them.
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 5);
+        send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 9, 5);
         let v = status_json();
         let (a, b) = (row(&v, &p.inner), row(&v, &p.peer));
         assert_eq!(a["counters"]["dropped"], 5, "{a}");
@@ -515,7 +501,6 @@ fn rule_counts_shared_by_two_interfaces_are_given_once() {
             .count();
         assert_eq!(kinds, 1, "{prom}");
         ok(&["unload", "--all"]);
-        cleanup();
     });
 }
 
@@ -540,75 +525,73 @@ fn send_ping(p: &xskit::testing::Pair, n: usize) {
 
 #[test]
 fn icmp_and_ip_protocol_rules_and_the_default_policys_counts() {
-    if !have_root("icmp_and_ip_protocol_rules_and_the_default_policys_counts") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        ok(&["filter", "add", "deny", "icmp"]);
-        ok(&["filter", "add", "allow", "udp", "dst", "9"]);
-        ok(&["load", "filter", &p.inner]);
-        let tap = xskit::net::packet::PacketSocket::bind(&p.inner).unwrap();
-        send_ping(&p, 3);
-        assert!(
-            tap.recv_incoming(Duration::from_millis(100))
-                .unwrap()
-                .is_none(),
-            "a ping got past `deny icmp`"
-        );
-        assert_eq!(rule("deny icmp")["hits"].as_u64(), Some(3));
-        // The kernel and the documented order agree.
-        let parsed: Vec<Rule> = ["deny icmp", "allow udp dst 9"]
-            .iter()
-            .map(|s| {
-                let w: Vec<String> = s.split(' ').map(String::from).collect();
-                Rule::parse(Verdict::parse(&w[0]).unwrap(), &w[1..]).unwrap()
-            })
-            .collect();
-        let ping = Frame {
-            src_mac: None,
-            dst_mac: None,
-            kind: Kind::IpProto {
-                src: Ipv4Addr::new(198, 18, 0, 2).into(),
-                dst: Ipv4Addr::new(198, 18, 0, 1).into(),
-                proto: 1,
-            },
-        };
-        assert_eq!(
-            decide(&parsed, Verdict::Allow, &ping)
-                .1
-                .map(|r| r.to_string()),
-            Some("deny icmp".into())
-        );
-        // A port rule beats a protocol rule: `deny udp` drops UDP but port 9.
-        ok(&["filter", "add", "deny", "udp"]);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 2);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 10, 4);
-        assert_eq!(rule("allow udp dst 9")["hits"].as_u64(), Some(2));
-        assert_eq!(rule("deny udp")["hits"].as_u64(), Some(4));
-        // `ip6 proto 17` and `udp` share IPv6's key.
-        let e = fails(&["filter", "add", "allow", "ip6", "proto", "17"]);
-        assert!(e.contains("clashes with #2 `deny udp`"), "{e}");
-        // Frames no rule decides: counted by what the default policy did.
-        ok(&["filter", "del", "deny", "udp"]);
-        ok(&["filter", "default", "deny"]);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 11, 5);
-        ok(&["filter", "default", "allow"]);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 12, 6);
-        let l = list();
-        assert_eq!(
-            (l["default_dropped"].as_u64(), l["default_passed"].as_u64()),
-            (Some(5), Some(6)),
-            "{l}"
-        );
-        // The same names in `filter list` and `status`.
-        let words =
+    in_quiet_netns(
+        "icmp_and_ip_protocol_rules_and_the_default_policys_counts",
+        |p| {
+            ok(&["filter", "add", "deny", "icmp"]);
+            ok(&["filter", "add", "allow", "udp", "dst", "9"]);
+            ok(&["load", "filter", &p.inner]);
+            let tap = xskit::net::packet::PacketSocket::bind(&p.inner).unwrap();
+            send_ping(p, 3);
+            assert!(
+                tap.recv_incoming(Duration::from_millis(100))
+                    .unwrap()
+                    .is_none(),
+                "a ping got past `deny icmp`"
+            );
+            assert_eq!(rule("deny icmp")["hits"].as_u64(), Some(3));
+            // The kernel and the documented order agree.
+            let parsed: Vec<Rule> = ["deny icmp", "allow udp dst 9"]
+                .iter()
+                .map(|s| {
+                    let w: Vec<String> = s.split(' ').map(String::from).collect();
+                    Rule::parse(Verdict::parse(&w[0]).unwrap(), &w[1..]).unwrap()
+                })
+                .collect();
+            let ping = Frame {
+                src_mac: None,
+                dst_mac: None,
+                kind: Kind::IpProto {
+                    src: Ipv4Addr::new(198, 18, 0, 2).into(),
+                    dst: Ipv4Addr::new(198, 18, 0, 1).into(),
+                    proto: 1,
+                },
+            };
+            assert_eq!(
+                decide(&parsed, Verdict::Allow, &ping)
+                    .1
+                    .map(|r| r.to_string()),
+                Some("deny icmp".into())
+            );
+            // A port rule beats a protocol rule: `deny udp` drops UDP but port 9.
+            ok(&["filter", "add", "deny", "udp"]);
+            send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 9, 2);
+            send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 10, 4);
+            assert_eq!(rule("allow udp dst 9")["hits"].as_u64(), Some(2));
+            assert_eq!(rule("deny udp")["hits"].as_u64(), Some(4));
+            // `ip6 proto 17` and `udp` share IPv6's key.
+            let e = fails(&["filter", "add", "allow", "ip6", "proto", "17"]);
+            assert!(e.contains("clashes with #2 `deny udp`"), "{e}");
+            // Frames no rule decides: counted by what the default policy did.
+            ok(&["filter", "del", "deny", "udp"]);
+            ok(&["filter", "default", "deny"]);
+            send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 11, 5);
+            ok(&["filter", "default", "allow"]);
+            send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 12, 6);
+            let l = list();
+            assert_eq!(
+                (l["default_dropped"].as_u64(), l["default_passed"].as_u64()),
+                (Some(5), Some(6)),
+                "{l}"
+            );
+            // The same names in `filter list` and `status`.
+            let words =
             "non-IP 0, malformed 0, ARP passed 0, ND passed 0, default passed 6, default dropped 5";
-        let list_text = ok(&["filter", "list"]);
-        let status_text = ok(&["status"]);
-        assert!(list_text.contains(words), "{list_text}");
-        assert!(status_text.contains(words), "{status_text}");
-        ok(&["unload", &p.inner]);
-    });
+            let list_text = ok(&["filter", "list"]);
+            let status_text = ok(&["status"]);
+            assert!(list_text.contains(words), "{list_text}");
+            assert!(status_text.contains(words), "{status_text}");
+            ok(&["unload", &p.inner]);
+        },
+    );
 }

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -15,15 +14,6 @@ use xskit::testing::{have_root, in_netns, veth_pair};
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 const DEADLINE: Duration = Duration::from_secs(5);
-
-/// True if a datagram from the peer reaches the inner end's stack.
-fn flows(p: &xskit::testing::Pair, tap: &PacketSocket) -> bool {
-    while tap.recv_incoming(Duration::ZERO).unwrap().is_some() {}
-    send_udp_quick(p, Ipv4Addr::new(198, 18, 0, 2), 9, 1);
-    tap.recv_incoming(Duration::from_millis(50))
-        .unwrap()
-        .is_some()
-}
 
 fn no_pending_of(pid: u32) -> bool {
     !std::path::Path::new(&format!("/run/xskit/pending/{pid}.json")).exists()
@@ -50,7 +40,7 @@ fn reverts_after_under(under: &[&str], end: impl FnOnce(&mut Child)) -> f64 {
         Some((first, rest)) => {
             let mut c = std::process::Command::new(first);
             c.args(rest)
-                .arg(env!("CARGO_BIN_EXE_xskit"))
+                .arg(BIN)
                 .args(args)
                 .env_remove("SSH_CONNECTION");
             c
@@ -180,77 +170,75 @@ fn the_guard_keeps_its_deadline_from_inside_a_time_namespace() {
 
 #[test]
 fn a_confirmed_load_survives_its_deadline_and_its_process() {
-    if !have_root("a_confirmed_load_survives_its_deadline_and_its_process") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        let tap = PacketSocket::bind(&p.inner).unwrap();
-        let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
-        let pid = child.id();
-        let out = ok(&["confirm", &pid.to_string()]);
-        assert!(
-            out.contains(&format!("confirmed the load of pid {pid}")),
-            "{out}"
-        );
-        assert!(child.wait().unwrap().success());
-        assert!(no_pending_of(pid));
-        std::thread::sleep(DEADLINE + Duration::from_millis(500));
-        assert!(!flows(&p, &tap), "a confirmed xdp_drop let a frame through");
-        let r = row(&status_json(), &p.inner);
-        assert_eq!(
-            (r["program"].as_str(), r["xskit"].as_bool()),
-            (Some("xdp_drop"), Some(true)),
-            "{r}"
-        );
-        assert!(
-            r.get("reverted").is_none() && r.get("waiting").is_none(),
-            "{r}"
-        );
-        // Confirming twice: nothing waits any more.
-        let o = xskit(&["confirm", &pid.to_string()]);
-        assert_eq!(o.status.code(), Some(1));
-        ok(&["unload", &p.inner]);
-        assert!(flows(&p, &tap));
-    });
+    in_quiet_netns(
+        "a_confirmed_load_survives_its_deadline_and_its_process",
+        |p| {
+            let tap = PacketSocket::bind(&p.inner).unwrap();
+            let (mut child, _) =
+                load_waiting(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
+            let pid = child.id();
+            let out = ok(&["confirm", &pid.to_string()]);
+            assert!(
+                out.contains(&format!("confirmed the load of pid {pid}")),
+                "{out}"
+            );
+            assert!(child.wait().unwrap().success());
+            assert!(no_pending_of(pid));
+            std::thread::sleep(DEADLINE + Duration::from_millis(500));
+            assert!(!flows(p, &tap), "a confirmed xdp_drop let a frame through");
+            let r = row(&status_json(), &p.inner);
+            assert_eq!(
+                (r["program"].as_str(), r["xskit"].as_bool()),
+                (Some("xdp_drop"), Some(true)),
+                "{r}"
+            );
+            assert!(
+                r.get("reverted").is_none() && r.get("waiting").is_none(),
+                "{r}"
+            );
+            // Confirming twice: nothing waits any more.
+            let o = xskit(&["confirm", &pid.to_string()]);
+            assert_eq!(o.status.code(), Some(1));
+            ok(&["unload", &p.inner]);
+            assert!(flows(p, &tap));
+        },
+    );
 }
 
 #[test]
 fn confirm_of_a_dead_or_unknown_load_fails_and_cleans_up() {
-    if !have_root("confirm_of_a_dead_or_unknown_load_fails_and_cleans_up") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "30s"]);
-        let pid = child.id();
-        signal(&child, libc::SIGKILL);
-        child.wait().unwrap();
-        assert!(!no_pending_of(pid), "the test needs the stale file");
-        let o = xskit(&["confirm", &pid.to_string()]);
-        let text = String::from_utf8_lossy(&o.stdout);
-        assert_eq!(o.status.code(), Some(1), "{text}");
-        assert!(
-            text.contains("process is gone") && text.contains("reverts it at"),
-            "{text}"
-        );
-        assert!(no_pending_of(pid));
-        // Still guarded in the kernel; `status` says so.
-        let r = row(&status_json(), &p.inner);
-        assert!(r["waiting"]["seconds_left"].as_f64().unwrap() > 20.0, "{r}");
-        let o = xskit(&["confirm", "4000000"]);
-        assert_eq!(o.status.code(), Some(1));
-        // Nothing to confirm is an error: one line on stderr.
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            err.contains("no xskit load or filter change of pid 4000000 is waiting"),
-            "{err}"
-        );
-        assert_eq!(err.lines().count(), 1, "{err}");
-        ok(&["unload", &p.inner]);
-    });
+    in_quiet_netns(
+        "confirm_of_a_dead_or_unknown_load_fails_and_cleans_up",
+        |p| {
+            let (mut child, _) =
+                load_waiting(&["load", "drop", &p.inner, "--confirm-within", "30s"]);
+            let pid = child.id();
+            signal(&child, libc::SIGKILL);
+            child.wait().unwrap();
+            assert!(!no_pending_of(pid), "the test needs the stale file");
+            let o = xskit(&["confirm", &pid.to_string()]);
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert_eq!(o.status.code(), Some(1), "{text}");
+            assert!(
+                text.contains("process is gone") && text.contains("reverts it at"),
+                "{text}"
+            );
+            assert!(no_pending_of(pid));
+            // Still guarded in the kernel; `status` says so.
+            let r = row(&status_json(), &p.inner);
+            assert!(r["waiting"]["seconds_left"].as_f64().unwrap() > 20.0, "{r}");
+            let o = xskit(&["confirm", "4000000"]);
+            assert_eq!(o.status.code(), Some(1));
+            // Nothing to confirm is an error: one line on stderr.
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("no xskit load or filter change of pid 4000000 is waiting"),
+                "{err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+            ok(&["unload", &p.inner]);
+        },
+    );
 }
 
 #[test]

@@ -13,12 +13,7 @@ use xskit::wire::build;
 
 #[test]
 fn load_drop_outlives_the_command_counts_and_unloads() {
-    if !have_root("load_drop_outlives_the_command_counts_and_unloads") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
+    in_quiet_netns("load_drop_outlives_the_command_counts_and_unloads", |p| {
         let out = ok(&["load", "drop", &p.inner, "--mode", "native"]);
         assert!(out.contains("xdp_drop attached in native mode"), "{out}");
         // The command has exited; the program is still there.
@@ -27,7 +22,7 @@ fn load_drop_outlives_the_command_counts_and_unloads() {
             Some("xdp")
         );
         let tap = PacketSocket::bind(&p.inner).unwrap();
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 250);
+        send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 9, 250);
         assert!(
             tap.recv_incoming(Duration::from_millis(200))
                 .unwrap()
@@ -53,23 +48,17 @@ fn load_drop_outlives_the_command_counts_and_unloads() {
         let out = ok(&["unload", &p.inner]);
         assert!(out.contains("removed"), "{out}");
         assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 1);
+        send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 9, 1);
         assert!(
             tap.recv_incoming(Duration::from_secs(1)).unwrap().is_some(),
             "traffic not restored"
         );
-        cleanup();
     });
 }
 
 #[test]
 fn skb_mode_all_interfaces_and_foreign_programs() {
-    if !have_root("skb_mode_all_interfaces_and_foreign_programs") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
+    in_quiet_netns("skb_mode_all_interfaces_and_foreign_programs", |p| {
         let out = ok(&["load", "pass", "--all", "--mode", "skb"]);
         assert!(
             out.contains(&format!("{}: xdp_pass attached in skb mode", p.inner)),
@@ -88,20 +77,7 @@ fn skb_mode_all_interfaces_and_foreign_programs() {
         assert_eq!(netns::xdp_shown_by_ip(&p.peer).unwrap(), None);
 
         // A program attached by another tool (netlink, as `ip link set xdp` does).
-        let obj = std::env::temp_dir().join(format!("xskit-foreign-{}.o", std::process::id()));
-        std::fs::write(&obj, xskit::xdp::Program::Pass.object()).unwrap();
-        netns::ip(&[
-            "link",
-            "set",
-            "dev",
-            &p.inner,
-            "xdpgeneric",
-            "obj",
-            obj.to_str().unwrap(),
-            "sec",
-            "xdp",
-        ])
-        .unwrap();
+        attach_with_ip(&p.inner);
         let o = xskit(&["unload", &p.inner]);
         assert!(!o.status.success());
         assert!(String::from_utf8_lossy(&o.stdout).contains("not attached by xskit"));
@@ -109,29 +85,13 @@ fn skb_mode_all_interfaces_and_foreign_programs() {
         let out = ok(&["unload", &p.inner, "--any"]);
         assert!(out.contains("warning") && out.contains("xdp_pass"), "{out}");
         assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
-        let _ = std::fs::remove_file(obj);
-        cleanup();
     });
 }
 
 #[test]
 fn drop_on_the_default_route_interface_needs_force() {
-    if !have_root("drop_on_the_default_route_interface_needs_force") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        netns::ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "198.18.0.2",
-            "dev",
-            &p.inner,
-        ])
-        .unwrap();
+    in_quiet_netns("drop_on_the_default_route_interface_needs_force", |p| {
+        default_route_via(p);
         let o = xskit(&["load", "drop", &p.inner, "--confirm-within", "0"]);
         let text = String::from_utf8_lossy(&o.stdout);
         assert!(!o.status.success() && text.contains("--force"), "{text}");
@@ -148,7 +108,6 @@ fn drop_on_the_default_route_interface_needs_force() {
         // Pass cannot drop anything: no question.
         ok(&["load", "pass", &p.inner]);
         ok(&["unload", &p.inner]);
-        cleanup();
     });
 }
 
@@ -168,18 +127,13 @@ fn hits(rule: &str) -> u64 {
 
 #[test]
 fn filter_rules_on_prefixes_and_ports_with_hit_counts() {
-    if !have_root("filter_rules_on_prefixes_and_ports_with_hit_counts") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
+    in_quiet_netns("filter_rules_on_prefixes_and_ports_with_hit_counts", |p| {
         ok(&["load", "filter", &p.inner]);
         let counters = || row(&status_json(), &p.inner)["counters"].clone();
 
         ok(&["filter", "add", "deny", "src", "198.18.0.2/32"]);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 30);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 3), 9, 20);
+        send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 9, 30);
+        send_udp(p, Ipv4Addr::new(198, 18, 0, 3), 9, 20);
         assert_eq!(hits("deny src 198.18.0.2/32"), 30);
         let c = counters();
         assert_eq!(
@@ -189,8 +143,8 @@ fn filter_rules_on_prefixes_and_ports_with_hit_counts() {
         );
 
         ok(&["filter", "add", "deny", "udp", "dst", "5353"]);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 3), 5353, 7);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 3), 5354, 3);
+        send_udp(p, Ipv4Addr::new(198, 18, 0, 3), 5353, 7);
+        send_udp(p, Ipv4Addr::new(198, 18, 0, 3), 5354, 3);
         assert_eq!(hits("deny udp dst 5353"), 7);
 
         // Default deny with an allow rule.
@@ -198,8 +152,8 @@ fn filter_rules_on_prefixes_and_ports_with_hit_counts() {
         ok(&["filter", "add", "allow", "src", "198.18.0.0/24"]);
         ok(&["filter", "del", "deny", "src", "198.18.0.2/32"]);
         ok(&["filter", "del", "deny", "udp", "dst", "5353"]);
-        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 5);
-        send_udp(&p, Ipv4Addr::new(198, 18, 1, 2), 9, 4);
+        send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 9, 5);
+        send_udp(p, Ipv4Addr::new(198, 18, 1, 2), 9, 4);
         assert_eq!(hits("allow src 198.18.0.0/24"), 5);
         let list = rules_json();
         assert_eq!(list["default"], "deny");
@@ -239,56 +193,52 @@ fn filter_rules_on_prefixes_and_ports_with_hit_counts() {
             "{text}"
         );
         ok(&["unload", &p.inner]);
-        cleanup();
     });
 }
 
 #[test]
 fn a_rule_added_while_traffic_flows_takes_effect_without_reattach() {
-    if !have_root("a_rule_added_while_traffic_flows_takes_effect_without_reattach") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        ok(&["load", "filter", &p.inner]);
-        let id_before = row(&status_json(), &p.inner)["id"].clone();
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        std::thread::scope(|s| {
-            let pair = p.clone();
-            let stop = &stop;
-            // The sender needs the test's namespace too: spawn it from here.
-            let ns = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
-            let sender = s.spawn(move || {
-                use std::os::fd::AsFd;
-                rustix::thread::move_into_link_name_space(
-                    ns.as_fd(),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )
-                .unwrap();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    send_udp(&pair, Ipv4Addr::new(198, 18, 0, 2), 9, 10);
-                }
+    in_quiet_netns(
+        "a_rule_added_while_traffic_flows_takes_effect_without_reattach",
+        |p| {
+            ok(&["load", "filter", &p.inner]);
+            let id_before = row(&status_json(), &p.inner)["id"].clone();
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|s| {
+                let pair = p.clone();
+                let stop = &stop;
+                // The sender needs the test's namespace too: spawn it from here.
+                let ns = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+                let sender = s.spawn(move || {
+                    use std::os::fd::AsFd;
+                    rustix::thread::move_into_link_name_space(
+                        ns.as_fd(),
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )
+                    .unwrap();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        send_udp(&pair, Ipv4Addr::new(198, 18, 0, 2), 9, 10);
+                    }
+                });
+                std::thread::sleep(Duration::from_millis(500));
+                let before = row(&status_json(), &p.inner)["counters"].clone();
+                assert!(before["passed"].as_u64().unwrap() > 0);
+                assert_eq!(before["dropped"].as_u64(), Some(0));
+                ok(&["filter", "add", "deny", "src", "198.18.0.0/24"]);
+                std::thread::sleep(Duration::from_millis(500));
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                sender.join().unwrap();
             });
-            std::thread::sleep(Duration::from_millis(500));
-            let before = row(&status_json(), &p.inner)["counters"].clone();
-            assert!(before["passed"].as_u64().unwrap() > 0);
-            assert_eq!(before["dropped"].as_u64(), Some(0));
-            ok(&["filter", "add", "deny", "src", "198.18.0.0/24"]);
-            std::thread::sleep(Duration::from_millis(500));
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            sender.join().unwrap();
-        });
-        let r = row(&status_json(), &p.inner);
-        assert_eq!(r["id"], id_before, "the program was replaced");
-        assert!(r["counters"]["dropped"].as_u64().unwrap() > 0, "{r}");
-        assert_eq!(
-            hits("deny src 198.18.0.0/24"),
-            r["counters"]["dropped"].as_u64().unwrap()
-        );
-        ok(&["unload", &p.inner]);
-        cleanup();
-    });
+            let r = row(&status_json(), &p.inner);
+            assert_eq!(r["id"], id_before, "the program was replaced");
+            assert!(r["counters"]["dropped"].as_u64().unwrap() > 0, "{r}");
+            assert_eq!(
+                hits("deny src 198.18.0.0/24"),
+                r["counters"]["dropped"].as_u64().unwrap()
+            );
+            ok(&["unload", &p.inner]);
+        },
+    );
 }
 
 #[test]
@@ -336,43 +286,41 @@ fn rules_that_would_cut_the_ssh_session_need_force() {
             .status
             .success());
         assert!(run(&["filter", "default", "deny"]).status.success());
-        cleanup();
     });
 }
 
 #[test]
 fn confirm_timer_reverts_an_unconfirmed_load_and_keeps_a_confirmed_one() {
-    if !have_root("confirm_timer_reverts_an_unconfirmed_load_and_keeps_a_confirmed_one") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        // Nobody confirms: reverted (5 s: the shortest time allowed).
-        let o = xskit(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
-        let text = String::from_utf8_lossy(&o.stdout);
-        assert_eq!(o.status.code(), Some(2), "{text}");
-        assert!(
-            text.contains("no confirmation within 5s: removed xdp_drop"),
-            "{text}"
-        );
-        assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
+    in_quiet_netns(
+        "confirm_timer_reverts_an_unconfirmed_load_and_keeps_a_confirmed_one",
+        |p| {
+            // Nobody confirms: reverted (5 s: the shortest time allowed).
+            let o = xskit(&["load", "drop", &p.inner, "--confirm-within", "5s"]);
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert_eq!(o.status.code(), Some(2), "{text}");
+            assert!(
+                text.contains("no confirmation within 5s: removed xdp_drop"),
+                "{text}"
+            );
+            assert_eq!(netns::xdp_shown_by_ip(&p.inner).unwrap(), None);
 
-        // `yes` on standard input.
-        let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
-        child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
-        assert!(child.wait().unwrap().success());
-        assert!(netns::xdp_shown_by_ip(&p.inner).unwrap().is_some());
-        ok(&["unload", &p.inner]);
+            // `yes` on standard input.
+            let (mut child, _) =
+                load_waiting(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
+            child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+            assert!(child.wait().unwrap().success());
+            assert!(netns::xdp_shown_by_ip(&p.inner).unwrap().is_some());
+            ok(&["unload", &p.inner]);
 
-        // `xskit confirm PID` from another process.
-        let (mut child, _) = load_waiting(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
-        let pid = child.id().to_string();
-        let out = ok(&["confirm", &pid]);
-        assert!(out.contains("confirmed the load of pid"), "{out}");
-        assert!(child.wait().unwrap().success());
-        assert!(netns::xdp_shown_by_ip(&p.inner).unwrap().is_some());
-        ok(&["unload", &p.inner]);
-        cleanup();
-    });
+            // `xskit confirm PID` from another process.
+            let (mut child, _) =
+                load_waiting(&["load", "drop", &p.inner, "--confirm-within", "20s"]);
+            let pid = child.id().to_string();
+            let out = ok(&["confirm", &pid]);
+            assert!(out.contains("confirmed the load of pid"), "{out}");
+            assert!(child.wait().unwrap().success());
+            assert!(netns::xdp_shown_by_ip(&p.inner).unwrap().is_some());
+            ok(&["unload", &p.inner]);
+        },
+    );
 }

@@ -10,11 +10,10 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Stdio};
+use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-use xskit::net::{netns, packet::PacketSocket};
+use xskit::net::packet::PacketSocket;
 use xskit::testing::{have_root, in_inner, in_netns, in_outer, sandbox};
 
 fn stderr_of(o: &std::process::Output) -> String {
@@ -133,40 +132,7 @@ fn the_guard_reads_ssh_connection_of_the_commands_parents() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", stderr_of(&o));
-        cleanup();
     });
-}
-
-/// Starts `xskit ARGS` with piped stdin and stdout; returns it once it
-/// asks for confirmation, with its stdin, the question and a thread that
-/// collects the rest of its stdout.
-fn waiting(
-    args: &[&str],
-) -> (
-    Child,
-    std::process::ChildStdin,
-    String,
-    std::thread::JoinHandle<String>,
-) {
-    let mut child = cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok);
-    let mut seen = String::new();
-    let asked = loop {
-        match lines.next() {
-            Some(l) if l.contains("type `yes`") => break l,
-            Some(l) => seen += &(l + "\n"),
-            None => panic!("xskit {args:?} did not ask for confirmation: {seen}"),
-        }
-    };
-    let rest = std::thread::spawn(move || lines.map(|l| l + "\n").collect());
-    (child, stdin, seen + &asked, rest)
 }
 
 fn default_policy() -> String {
@@ -174,158 +140,136 @@ fn default_policy() -> String {
     v["default"].as_str().unwrap().to_string()
 }
 
-/// True if a datagram from the peer reaches the inner end's stack.
-fn flows(p: &xskit::testing::Pair, tap: &PacketSocket) -> bool {
-    while tap.recv_incoming(Duration::ZERO).unwrap().is_some() {}
-    send_udp_quick(p, Ipv4Addr::new(198, 18, 0, 2), 9, 1);
-    tap.recv_incoming(Duration::from_millis(50))
-        .unwrap()
-        .is_some()
-}
-
 #[test]
 fn default_deny_on_the_default_route_interface_waits_for_confirmation() {
-    if !have_root("default_deny_on_the_default_route_interface_waits_for_confirmation") {
-        return;
-    }
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        netns::ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "198.18.0.2",
-            "dev",
-            &p.inner,
-        ])
-        .unwrap();
-        let tap = PacketSocket::bind(&p.inner).unwrap();
-        // The question states each program's own risk: xdp_pass cannot
-        // cut the session, xdp_drop drops all of it.
-        for (prog, risk) in [
-            ("pass", "xdp_pass passes every frame, so it does not cut it"),
-            ("drop", "xdp_drop drops all of it"),
-        ] {
-            let mut a = vec!["load", prog, &p.inner, "--confirm-within", "5s"];
-            if prog == "drop" {
-                a.push("--force");
+    in_quiet_netns(
+        "default_deny_on_the_default_route_interface_waits_for_confirmation",
+        |p| {
+            default_route_via(p);
+            let tap = PacketSocket::bind(&p.inner).unwrap();
+            // The question states each program's own risk: xdp_pass cannot
+            // cut the session, xdp_drop drops all of it.
+            for (prog, risk) in [
+                ("pass", "xdp_pass passes every frame, so it does not cut it"),
+                ("drop", "xdp_drop drops all of it"),
+            ] {
+                let mut a = vec!["load", prog, &p.inner, "--confirm-within", "5s"];
+                if prog == "drop" {
+                    a.push("--force");
+                }
+                let mut w = Waiting::start(&a);
+                let asked = &w.asked;
+                assert!(
+                    asked.contains(&format!("{} carries the default route: {risk}", p.inner))
+                        && !asked.contains("xdp_pass can drop"),
+                    "{asked}"
+                );
+                w.type_line("no");
+                assert_eq!(w.end(Duration::from_secs(30)).0, Some(2));
+                ok(&["unload", &p.inner]);
             }
-            let (mut c, mut stdin, asked, _rest) = waiting(&a);
+            // An empty filter drops nothing: loaded without a question.
+            let out = ok(&["load", "filter", &p.inner]);
+            assert!(!out.contains("type `yes`"), "{out}");
+
+            // `default deny` asks (30 s by default), and `no` undoes it at once.
+            let mut w = Waiting::start(&["filter", "default", "deny"]);
+            let asked = &w.asked;
             assert!(
-                asked.contains(&format!("{} carries the default route: {risk}", p.inner))
-                    && !asked.contains("xdp_pass can drop"),
+                asked.contains(&format!(
+                    "{} carries the default route; `default deny` can drop some of its traffic.",
+                    p.inner
+                )) && asked.contains("type `yes` within 30s"),
                 "{asked}"
             );
-            stdin.write_all(b"no\n").unwrap();
-            assert_eq!(c.wait().unwrap().code(), Some(2));
-            ok(&["unload", &p.inner]);
-        }
-        // An empty filter drops nothing: loaded without a question.
-        let out = ok(&["load", "filter", &p.inner]);
-        assert!(!out.contains("type `yes`"), "{out}");
-
-        // `default deny` asks (30 s by default), and `no` undoes it at once.
-        let (mut c, mut stdin, asked, rest) = waiting(&["filter", "default", "deny"]);
-        assert!(
-            asked.contains(&format!(
-                "{} carries the default route; `default deny` can drop some of its traffic.",
-                p.inner
-            )) && asked.contains("type `yes` within 30s"),
-            "{asked}"
-        );
-        assert_eq!(default_policy(), "deny");
-        assert!(!flows(&p, &tap), "default deny let a frame through");
-        let r = row(&status_json(), &p.inner);
-        assert_eq!(r["waiting"]["change"], "default deny", "{r}");
-        assert_eq!(r["waiting"]["pid"], c.id(), "{r}");
-        stdin.write_all(b"no\n").unwrap();
-        assert_eq!(c.wait().unwrap().code(), Some(2));
-        let out = rest.join().unwrap();
-        assert!(
-            out.contains("not confirmed (`no`): undid `default deny` (default policy allow again)"),
-            "{out}"
-        );
-        assert_eq!(default_policy(), "allow");
-        assert!(flows(&p, &tap));
-        assert!(row(&status_json(), &p.inner).get("waiting").is_none());
-
-        // `yes` keeps it; so does `xskit confirm PID`, for a deny rule.
-        let (mut c, mut stdin, _, rest) = waiting(&["filter", "default", "deny"]);
-        stdin.write_all(b"yes\n").unwrap();
-        assert_eq!(c.wait().unwrap().code(), Some(0));
-        let out = rest.join().unwrap();
-        assert!(
-            out.contains("confirmed: keeping `default deny` (the filter on"),
-            "{out}"
-        );
-        assert_eq!(default_policy(), "deny");
-        // What cannot drop more asks nothing: `default allow`, an allow rule.
-        for args in [
-            &["filter", "default", "allow"][..],
-            &["filter", "add", "allow", "udp", "dst", "7"],
-        ] {
-            let out = ok(args);
-            assert!(!out.contains("type `yes`"), "{args:?}: {out}");
-        }
-        let (mut c, _stdin, _, rest) = waiting(&["filter", "add", "deny", "udp", "dst", "9"]);
-        let pid = c.id().to_string();
-        let out = ok(&["confirm", &pid]);
-        assert!(
-            out.contains(&format!(
-                "confirmed the filter change of pid {pid}: keeping `add deny udp dst 9`"
-            )),
-            "{out}"
-        );
-        assert_eq!(c.wait().unwrap().code(), Some(0));
-        assert!(rest
-            .join()
-            .unwrap()
-            .contains("confirmed: keeping `add deny udp dst 9`"));
-        assert!(!flows(&p, &tap), "the confirmed deny rule is not there");
-        ok(&["filter", "flush", "--confirm-within", "0"]);
-
-        // Killed while waiting: from the deadline the kernel passes all
-        // traffic, and the next command undoes the change and says so.
-        let (mut c, _stdin, _, _rest) =
-            waiting(&["filter", "default", "deny", "--confirm-within", "5s"]);
-        let started = Instant::now();
-        assert!(!flows(&p, &tap));
-        // SAFETY: kill(2) on a child we spawned and have not reaped.
-        assert_eq!(unsafe { libc::kill(c.id() as i32, libc::SIGKILL) }, 0);
-        c.wait().unwrap();
-        while !flows(&p, &tap) {
+            assert_eq!(default_policy(), "deny");
+            assert!(!flows(p, &tap), "default deny let a frame through");
+            let r = row(&status_json(), &p.inner);
+            assert_eq!(r["waiting"]["change"], "default deny", "{r}");
+            assert_eq!(r["waiting"]["pid"], w.pid(), "{r}");
+            w.type_line("no");
+            let (code, out) = w.end(Duration::from_secs(30));
+            assert_eq!(code, Some(2));
             assert!(
-                started.elapsed() < Duration::from_secs(7),
-                "traffic still dropped 2 s after the deadline"
+                out.contains(
+                    "not confirmed (`no`): undid `default deny` (default policy allow again)"
+                ),
+                "{out}"
             );
-        }
-        assert!(
-            started.elapsed() > Duration::from_secs(4),
-            "reverted before its deadline"
-        );
-        let out = ok(&["status"]);
-        assert!(
+            assert_eq!(default_policy(), "allow");
+            assert!(flows(p, &tap));
+            assert!(row(&status_json(), &p.inner).get("waiting").is_none());
+
+            // `yes` keeps it; so does `xskit confirm PID`, for a deny rule.
+            let mut w = Waiting::start(&["filter", "default", "deny"]);
+            w.type_line("yes");
+            let (code, out) = w.end(Duration::from_secs(30));
+            assert_eq!(code, Some(0));
+            assert!(
+                out.contains("confirmed: keeping `default deny` (the filter on"),
+                "{out}"
+            );
+            assert_eq!(default_policy(), "deny");
+            // What cannot drop more asks nothing: `default allow`, an allow rule.
+            for args in [
+                &["filter", "default", "allow"][..],
+                &["filter", "add", "allow", "udp", "dst", "7"],
+            ] {
+                let out = ok(args);
+                assert!(!out.contains("type `yes`"), "{args:?}: {out}");
+            }
+            let w = Waiting::start(&["filter", "add", "deny", "udp", "dst", "9"]);
+            let pid = w.pid().to_string();
+            let out = ok(&["confirm", &pid]);
+            assert!(
+                out.contains(&format!(
+                    "confirmed the filter change of pid {pid}: keeping `add deny udp dst 9`"
+                )),
+                "{out}"
+            );
+            let (code, rest) = w.end(Duration::from_secs(30));
+            assert_eq!(code, Some(0));
+            assert!(rest.contains("confirmed: keeping `add deny udp dst 9`"));
+            assert!(!flows(p, &tap), "the confirmed deny rule is not there");
+            ok(&["filter", "flush", "--confirm-within", "0"]);
+
+            // Killed while waiting: from the deadline the kernel passes all
+            // traffic, and the next command undoes the change and says so.
+            let mut w = Waiting::start(&["filter", "default", "deny", "--confirm-within", "5s"]);
+            let started = Instant::now();
+            assert!(!flows(p, &tap));
+            w.sigkill();
+            while !flows(p, &tap) {
+                assert!(
+                    started.elapsed() < Duration::from_secs(7),
+                    "traffic still dropped 2 s after the deadline"
+                );
+            }
+            assert!(
+                started.elapsed() > Duration::from_secs(4),
+                "reverted before its deadline"
+            );
+            let out = ok(&["status"]);
+            assert!(
             out.contains("the filter change `default deny` of pid")
                 && out.contains("was never confirmed and its process is gone: undone (default policy allow again)")
                 && out.contains("the kernel passed all traffic on"),
             "{out}"
         );
-        assert_eq!(default_policy(), "allow");
-        // The filter works again with the rules as they were (the guard cleared).
-        ok(&[
-            "filter",
-            "add",
-            "deny",
-            "udp",
-            "dst",
-            "9",
-            "--confirm-within",
-            "0",
-        ]);
-        assert!(!flows(&p, &tap), "the guard still passes everything");
-        ok(&["unload", &p.inner]);
-        cleanup();
-    });
+            assert_eq!(default_policy(), "allow");
+            // The filter works again with the rules as they were (the guard cleared).
+            ok(&[
+                "filter",
+                "add",
+                "deny",
+                "udp",
+                "dst",
+                "9",
+                "--confirm-within",
+                "0",
+            ]);
+            assert!(!flows(p, &tap), "the guard still passes everything");
+            ok(&["unload", &p.inner]);
+        },
+    );
 }

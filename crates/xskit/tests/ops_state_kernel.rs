@@ -10,19 +10,14 @@ use common::*;
 use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xskit::app::ops::state;
 use xskit::net::netns;
-use xskit::testing::{have_root, in_netns};
+use xskit::testing::have_root;
 
-/// Every persistent command removes state of namespaces that are gone and
-/// says so: one test at a time, so that each sees its own notes.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
+// Every persistent command removes state of namespaces that are gone and
+// says so: one test at a time (`serial()`), so that each sees its own
+// notes.
 
 /// Named namespaces made by a test; removed with their xskit state when
 /// dropped, even when the test fails.
@@ -363,54 +358,35 @@ fn a_deleted_namespaces_state_goes_once_it_provably_no_longer_exists() {
 
 #[test]
 fn a_failed_filter_load_leaves_no_rule_maps_it_made_and_keeps_those_that_were_there() {
-    if !have_root(
-        "a_failed_filter_load_leaves_no_rule_maps_it_made_and_keeps_those_that_were_there",
-    ) {
-        return;
-    }
     let _serial = serial();
-    in_netns(|| {
-        let p = quiet_pair();
-        let _cleanup = Cleanup;
-        // Another tool's program holds the interface: the attach fails.
-        let obj = std::env::temp_dir().join(format!("xskit-state-{}.o", std::process::id()));
-        std::fs::write(&obj, xskit::xdp::Program::Pass.object()).unwrap();
-        netns::ip(&[
-            "link",
-            "set",
-            "dev",
-            &p.inner,
-            "xdpgeneric",
-            "obj",
-            obj.to_str().unwrap(),
-            "sec",
-            "xdp",
-        ])
-        .unwrap();
-        let _ = std::fs::remove_file(&obj);
-        let o = xskit(&["load", "filter", &p.inner, "--mode", "skb"]);
-        let text =
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{text}");
-        assert!(text.contains(&p.inner), "{text}");
-        let cookie = xskit::app::ops::identity::cookie().unwrap();
-        assert!(
-            !bpf_dir(cookie).join("filter").exists(),
-            "the failed load left its rule maps: {:?}",
-            tree(&bpf_dir(cookie))
-        );
-        assert!(!bpf_dir(cookie).exists(), "{:?}", tree(&bpf_dir(cookie)));
-        assert!(!run_dir(cookie).exists(), "{:?}", tree(&run_dir(cookie)));
+    in_quiet_netns(
+        "a_failed_filter_load_leaves_no_rule_maps_it_made_and_keeps_those_that_were_there",
+        |p| {
+            // Another tool's program holds the interface: the attach fails.
+            attach_with_ip(&p.inner);
+            let o = xskit(&["load", "filter", &p.inner, "--mode", "skb"]);
+            let text = String::from_utf8_lossy(&o.stdout).to_string()
+                + &String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{text}");
+            assert!(text.contains(&p.inner), "{text}");
+            let cookie = xskit::app::ops::identity::cookie().unwrap();
+            assert!(
+                !bpf_dir(cookie).join("filter").exists(),
+                "the failed load left its rule maps: {:?}",
+                tree(&bpf_dir(cookie))
+            );
+            assert!(!bpf_dir(cookie).exists(), "{:?}", tree(&bpf_dir(cookie)));
+            assert!(!run_dir(cookie).exists(), "{:?}", tree(&run_dir(cookie)));
 
-        // Maps that were there before stay, with their rules.
-        ok(&["filter", "add", "deny", "src", "198.18.7.0/24"]);
-        let o = xskit(&["load", "filter", &p.inner, "--mode", "skb"]);
-        assert_eq!(o.status.code(), Some(1));
-        let list: Value = serde_json::from_str(&ok(&["filter", "list", "--json"])).unwrap();
-        assert_eq!(list["rules"][0]["rule"], "deny src 198.18.7.0/24", "{list}");
-        netns::ip(&["link", "set", "dev", &p.inner, "xdpgeneric", "off"]).unwrap();
-        ok(&["filter", "flush", "--maps"]);
-        assert!(!bpf_dir(cookie).exists(), "{:?}", tree(&bpf_dir(cookie)));
-        cleanup();
-    });
+            // Maps that were there before stay, with their rules.
+            ok(&["filter", "add", "deny", "src", "198.18.7.0/24"]);
+            let o = xskit(&["load", "filter", &p.inner, "--mode", "skb"]);
+            assert_eq!(o.status.code(), Some(1));
+            let list: Value = serde_json::from_str(&ok(&["filter", "list", "--json"])).unwrap();
+            assert_eq!(list["rules"][0]["rule"], "deny src 198.18.7.0/24", "{list}");
+            netns::ip(&["link", "set", "dev", &p.inner, "xdpgeneric", "off"]).unwrap();
+            ok(&["filter", "flush", "--maps"]);
+            assert!(!bpf_dir(cookie).exists(), "{:?}", tree(&bpf_dir(cookie)));
+        },
+    );
 }

@@ -104,20 +104,12 @@ impl RxHalfBatch<'_> {
         let (mut first, mut verdict) = (true, Verdict::Recycle);
         for i in 0..count {
             let d = p.rx.read(idx.wrapping_add(i));
-            let continued = d.options & libc::XDP_PKT_CONTD;
-            let addr = p.umem.decode(d.addr, d.len);
-            moved.bytes += u64::from(d.len);
             // SAFETY: the descriptor was read from RX and is not taken yet,
             // so the kernel has handed the chunk over and will not touch it;
             // no token exists for it; this is the only slice of it, dropped
             // before the next frame.
-            let buf = unsafe { p.umem.chunk_from(addr) };
-            let mut frame = RxFrame {
-                buf,
-                len: d.len,
-                continued: continued != 0,
-                first,
-            };
+            let (addr, continued, mut frame) =
+                unsafe { RxFrame::from_rx(p.umem, d, first, &mut moved) };
             let v = f(&mut frame);
             if first {
                 verdict = v;
@@ -180,7 +172,19 @@ struct TxStage<'a> {
     holding: Option<u64>,
 }
 
-impl TxStage<'_> {
+impl<'a> TxStage<'a> {
+    /// A stage that writes TX from slot `idx` on, with nothing written.
+    fn new(tx: &'a mut TxRing, umem: &'a Umem, pool: &'a FreePool, idx: u32) -> Self {
+        TxStage {
+            tx,
+            umem,
+            pool,
+            idx,
+            used: 0,
+            holding: None,
+        }
+    }
+
     /// Gives the frames written from slot `from` on back to the pool.
     fn unwind_to(&mut self, from: u32) {
         for k in from..self.used {
@@ -231,14 +235,7 @@ impl TxHalf {
         let p = self.parts();
         let umem = p.umem;
         let (idx, room) = p.tx.room(max);
-        let mut st = TxStage {
-            tx: p.tx,
-            umem,
-            pool: p.pool,
-            idx,
-            used: 0,
-            holding: None,
-        };
+        let mut st = TxStage::new(p.tx, umem, p.pool, idx);
         while st.used < room {
             let Some(chunk) = st.pool.pop() else { break };
             st.holding = Some(chunk);
@@ -280,14 +277,7 @@ impl TxHalf {
             return 0;
         }
         let (idx, room) = p.tx.room(max.saturating_mul(per32));
-        let mut st = TxStage {
-            tx: p.tx,
-            umem,
-            pool: p.pool,
-            idx,
-            used: 0,
-            holding: None,
-        };
+        let mut st = TxStage::new(p.tx, umem, p.pool, idx);
         let mut packets = 0;
         'packets: while packets < room / per32 {
             let start = st.used;

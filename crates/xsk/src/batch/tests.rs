@@ -1,28 +1,8 @@
+use super::fixture::{config, continued, setup};
 use super::*;
-use crate::loopback::{loopback, FakeKernel};
-use crate::{Frame, UmemConfig, XskConfig};
+use crate::loopback::loopback;
+use crate::Frame;
 use proptest::prelude::*;
-
-fn config() -> XskConfig {
-    XskConfig {
-        umem: UmemConfig {
-            frame_count: 32,
-            frame_size: 2048,
-            ..Default::default()
-        },
-        fill_size: 16,
-        comp_size: 16,
-        rx_size: 16,
-        tx_size: 8,
-        ..Default::default()
-    }
-}
-
-fn setup() -> (Xsk, FakeKernel) {
-    let (mut xsk, k) = loopback(&config()).unwrap();
-    assert_eq!(xsk.refill(u32::MAX), 16);
-    (xsk, k)
-}
 
 #[test]
 fn recycle_moves_rx_straight_to_fill() {
@@ -138,12 +118,7 @@ fn transmit_packets_chains_a_packet_larger_than_a_frame() {
     assert_eq!(k.transmit(64), 6);
     let lens: Vec<u32> = k.sent.iter().map(|d| d.len).collect();
     assert_eq!(lens, [2048, 2048, 904, 2048, 2048, 904]);
-    let more: Vec<bool> = k
-        .sent
-        .iter()
-        .map(|d| d.options & libc::XDP_PKT_CONTD != 0)
-        .collect();
-    assert_eq!(more, [true, true, false, true, true, false]);
+    assert_eq!(continued(&k), [true, true, false, true, true, false]);
     // Without multi-buffer a packet larger than a frame is refused.
     let (mut plain, _k) = loopback(&config()).unwrap();
     assert_eq!(plain.transmit_packets(5, &data), 0);

@@ -3,24 +3,17 @@
 //! on a thread of their own, at once; after every round each chunk must be
 //! in exactly one place and the accounting must add up.
 
+use super::fixture::census;
 use crate::loopback::{loopback, FakeKernel};
-use crate::{Frame, RxHalf, TxHalf, UmemConfig, Verdict, XskConfig};
+use crate::{Frame, RxHalf, TxHalf, Verdict, XskConfig};
 use proptest::prelude::*;
 use std::sync::Mutex;
 
+/// The tests' socket ([`super::fixture::config`]), multi-buffer.
 fn config() -> XskConfig {
     XskConfig {
-        umem: UmemConfig {
-            frame_count: 32,
-            frame_size: 2048,
-            ..Default::default()
-        },
-        fill_size: 16,
-        comp_size: 16,
-        rx_size: 16,
-        tx_size: 8,
         multi_buffer: true,
-        ..Default::default()
+        ..super::fixture::config()
     }
 }
 
@@ -198,22 +191,6 @@ fn run_kernel(k: &mut FakeKernel, ops: &[KernelOp]) {
             }
         }
     }
-}
-
-/// Every chunk address: the pool, the rings, and every token held.
-fn census(rx: &RxHalf, tx: &TxHalf, held: &[&[Frame]]) -> Vec<u64> {
-    let umem = rx.umem();
-    let (fill, rxd) = rx.ring_views();
-    let (txd, comp) = tx.ring_views();
-    let mut all = rx.pool_snapshot();
-    all.extend(held.iter().flat_map(|h| h.iter().map(Frame::addr)));
-    all.extend(fill);
-    all.extend(rxd.iter().map(|d| umem.decode(d.addr, d.len)));
-    all.extend(txd.iter().map(|d| d.addr));
-    all.extend(comp);
-    let mut all: Vec<u64> = all.into_iter().map(|a| umem.chunk_base(a)).collect();
-    all.sort_unstable();
-    all
 }
 
 proptest! {

@@ -13,6 +13,10 @@ use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{veth_pair, Pair};
 use xskit::wire::build;
 
+mod ops;
+#[allow(unused_imports)]
+pub use ops::*;
+
 /// Where the `xskit` binary under test is.
 pub const BIN: &str = env!("CARGO_BIN_EXE_xskit");
 

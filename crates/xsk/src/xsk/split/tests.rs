@@ -2,47 +2,17 @@
 //! the accounting read from either half, rollback, and two threads.
 
 use super::*;
+use crate::batch::fixture::{census, config, continued, setup};
 use crate::loopback::{loopback, FakeKernel};
-use crate::{UmemConfig, Verdict, XskConfig};
+use crate::Verdict;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 
-fn config() -> XskConfig {
-    XskConfig {
-        umem: UmemConfig {
-            frame_count: 32,
-            frame_size: 2048,
-            ..Default::default()
-        },
-        fill_size: 16,
-        comp_size: 16,
-        rx_size: 16,
-        tx_size: 8,
-        ..Default::default()
-    }
-}
-
+/// The halves of the tests' socket ([`setup`]), FILL full.
 fn split_with_fill() -> (RxHalf, TxHalf, FakeKernel) {
-    let (mut xsk, k) = loopback(&config()).unwrap();
-    assert_eq!(xsk.refill(u32::MAX), 16);
+    let (xsk, k) = setup();
     let (rx, tx) = xsk.split();
     (rx, tx, k)
-}
-
-/// Every chunk, wherever it is: pool, the four rings, and `held` tokens.
-fn census(rx: &RxHalf, tx: &TxHalf, held: &[Frame]) -> Vec<u64> {
-    let umem = rx.umem();
-    let (fill, rxd) = rx.ring_views();
-    let (txd, comp) = tx.ring_views();
-    let mut all: Vec<u64> = rx.pool_snapshot();
-    all.extend(held.iter().map(|f| f.addr()));
-    all.extend(fill);
-    all.extend(rxd.iter().map(|d| umem.decode(d.addr, d.len)));
-    all.extend(txd.iter().map(|d| d.addr));
-    all.extend(comp);
-    let mut all: Vec<u64> = all.into_iter().map(|a| umem.chunk_base(a)).collect();
-    all.sort_unstable();
-    all
 }
 
 fn every() -> Vec<u64> {
@@ -69,7 +39,7 @@ fn split_and_unsplit_keep_every_frame_where_it_was() {
     assert_eq!(rx.accounting(), before, "read from the RX half");
     assert_eq!(tx.accounting(), before, "read from the TX half");
     assert_eq!(rx.free_frames(), 16);
-    assert_eq!(census(&rx, &tx, &held), every());
+    assert_eq!(census(&rx, &tx, &[&held]), every());
     let mut xsk = Xsk::unsplit(rx, tx);
     assert_eq!(xsk.accounting(), before);
     xsk.release(held.pop().unwrap());
@@ -217,12 +187,7 @@ fn transmit_packets_queues_whole_chains_only() {
     // 2048-byte frames: 3 buffers a packet; TX holds 8, so 2 packets.
     assert_eq!(tx.transmit_packets(5, &[1; 5000]), 2);
     assert_eq!(k.transmit(64), 6);
-    let more: Vec<bool> = k
-        .sent
-        .iter()
-        .map(|d| d.options & libc::XDP_PKT_CONTD != 0)
-        .collect();
-    assert_eq!(more, [true, true, false, true, true, false]);
+    assert_eq!(continued(&k), [true, true, false, true, true, false]);
     tx.complete(64);
     // Only 2 frames left in the pool: a 3-buffer packet does not fit.
     let mut hold: Vec<Frame> = std::iter::from_fn(|| tx.alloc()).take(30).collect();

@@ -1,7 +1,11 @@
 //! `xskit confirm [PID]`: keep loads that wait for confirmation.
 
+use super::attached::{attached_now, still_attached};
+use super::clock::{mono_to_unix, utc};
+use super::ns::NsArgs;
 use super::state;
-use super::{attached_now, identity, mono_to_unix, pending, still_attached, tidy, utc, NsArgs};
+use super::tidy::tidy;
+use super::{identity, pending};
 use anyhow::Result;
 use std::io::Write;
 

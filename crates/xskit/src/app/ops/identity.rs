@@ -17,8 +17,20 @@
 //! - a live network namespace has that inode but another cookie (the
 //!   number was reused: two live namespaces never share one), or
 //! - no live network namespace has that inode, and this process can see
-//!   every process (it runs in the initial PID namespace, and nothing it
-//!   looked at was refused to it).
+//!   every process: it runs in the initial PID namespace with
+//!   CAP_SYS_PTRACE in its effective set, /proc is mounted without
+//!   `hidepid=` (which hides other users' processes without an error),
+//!   and nothing it looked at was refused to it; and two scans, the second
+//!   started after the first ended, both found no holder.
+//!
+//! What the proof of absence survives: processes this process may not
+//! see (hidepid, no CAP_SYS_PTRACE, another PID namespace, a refused
+//! link): no conclusion; a holder that moves while a scan runs (forks and
+//! exits, hands its descriptor on, a new mount or setns after the scan
+//! passed it): the other scan finds it, as the namespace is held
+//! throughout. It does not survive a holder that dodges both scans (moves
+//! again during the second one to a place that scan has passed), nor a
+//! namespace held only by a socket (below).
 //!
 //! A process whose namespace links this process may not read (root may be
 //! refused some, as a PID 1 shielded by its supervisor) could hold any
@@ -46,6 +58,10 @@ const SO_NETNS_COOKIE: libc::c_int = libc::SO_NETNS_COOKIE;
 
 /// Inode of the initial PID namespace (`PROC_PID_INIT_INO`).
 const INIT_PID_NS: &str = "pid:[4026531836]";
+
+/// `CAP_SYS_PTRACE` (include/uapi/linux/capability.h): without it, other
+/// users' namespace links are refused, or their processes hidden.
+const CAP_SYS_PTRACE: u32 = 19;
 
 /// What xskit's state records about its namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,7 +186,7 @@ pub fn run_in_process_netns<R: Send>(
     // Checked after the open: a process that still runs with this start
     // time is the one whose namespace was opened (a pid is not reused
     // while its process lives).
-    if super::pending::start_time(pid) != Some(start) {
+    if super::process::start_time(pid) != Some(start) {
         bail!("process {pid} is gone");
     }
     run_in_fd(f_ns.as_fd(), || -> Result<R> {
@@ -203,6 +219,9 @@ pub struct Scan {
     /// Something could not be read for want of permission: the scan
     /// cannot prove that a namespace is gone.
     incomplete: bool,
+    /// The second scan that an absence is confirmed by, started once this
+    /// one ended ([`Scan::absent`]).
+    again: Option<Box<Scan>>,
 }
 
 /// The `net:[N]` inode a namespace link points to; notes a link this
@@ -270,6 +289,51 @@ fn nsfs_mounts(mountinfo: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// The effective capabilities (`CapEff:`) in a `/proc/PID/status` text.
+fn cap_eff(status: &str) -> Option<u64> {
+    let v = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(v.trim(), 16).ok()
+}
+
+/// True if the calling thread has `CAP_SYS_PTRACE` in its effective set.
+fn can_ptrace() -> bool {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| cap_eff(&s))
+        .is_some_and(|c| c & (1 << CAP_SYS_PTRACE) != 0)
+}
+
+/// True if the `proc` mounted at /proc in `mountinfo` shows every process:
+/// every such mount is without `hidepid=` (or with `hidepid=0`/`off`) in
+/// its mount and superblock options. False where none is found.
+fn proc_shows_every_process(mountinfo: &str) -> bool {
+    let mut found = false;
+    for l in mountinfo.lines() {
+        let Some((left, right)) = l.split_once(" - ") else {
+            continue;
+        };
+        let f: Vec<&str> = left.split_whitespace().collect();
+        let r: Vec<&str> = right.split_whitespace().collect();
+        if r.first() != Some(&"proc") || f.get(4).map(|p| unescape(p)).as_deref() != Some("/proc") {
+            continue;
+        }
+        found = true;
+        let options = f
+            .get(5)
+            .into_iter()
+            .chain(r.get(2))
+            .flat_map(|o| o.split(','));
+        for o in options {
+            if o.strip_prefix("hidepid=")
+                .is_some_and(|v| v != "0" && v != "off")
+            {
+                return false;
+            }
+        }
+    }
+    found
+}
+
 impl Scan {
     /// A scan that has looked at nothing yet.
     pub fn new() -> Scan {
@@ -277,11 +341,29 @@ impl Scan {
     }
 
     /// True if this process sees every process of the machine (and the
-    /// scan could read all it looked at).
+    /// scan could read all it looked at): the initial PID namespace,
+    /// CAP_SYS_PTRACE, and a /proc without `hidepid=`.
     fn sees_everything(&self) -> bool {
         !self.incomplete
             && std::fs::read_link("/proc/self/ns/pid")
                 .is_ok_and(|l| l.to_str() == Some(INIT_PID_NS))
+            && can_ptrace()
+            && std::fs::read_to_string("/proc/self/mountinfo")
+                .is_ok_and(|m| proc_shows_every_process(&m))
+    }
+
+    /// True if, for certain, no holder of inode `inode` is left: this scan
+    /// found none and saw everything, and so did a second scan started
+    /// after this one ended (a holder that moved while this one ran, as a
+    /// process that forked and exited, is found by the second).
+    fn absent(&mut self, inode: u64) -> bool {
+        if !self.paths_of(inode).is_empty() || !self.sees_everything() {
+            return false;
+        }
+        // `paths_of` found nothing: this scan has read every holder
+        // (descriptors too), so the second starts after it ended.
+        let again = self.again.get_or_insert_with(Box::default);
+        again.paths_of(inode).is_empty() && again.sees_everything()
     }
 
     fn holders(&mut self) -> &mut BTreeMap<u64, Vec<PathBuf>> {
@@ -365,7 +447,7 @@ impl Scan {
     /// (false when none was found but this process cannot see every
     /// process).
     pub fn inode_unused(&mut self, inode: u64) -> bool {
-        self.paths_of(inode).is_empty() && self.sees_everything()
+        self.absent(inode)
     }
 
     /// True if this scan can prove a namespace gone by finding nothing
@@ -380,16 +462,20 @@ impl Scan {
 
     /// Whether the namespace `ns` still exists.
     pub fn fate(&mut self, ns: Netns) -> Fate {
-        let paths = self.paths_of(ns.inode);
+        let mut paths = self.paths_of(ns.inode);
         if paths.is_empty() {
-            return if self.sees_everything() {
-                Fate::Gone(format!(
+            if self.absent(ns.inode) {
+                return Fate::Gone(format!(
                     "no network namespace has inode {} any more",
                     ns.inode
-                ))
-            } else {
-                Fate::Unknown
-            };
+                ));
+            }
+            // The second scan may have found a holder the first missed.
+            paths = self
+                .again
+                .as_mut()
+                .map(|a| a.paths_of(ns.inode))
+                .unwrap_or_default();
         }
         for p in paths {
             match cookie_at(&p, ns.inode) {
@@ -429,6 +515,55 @@ mod tests {
         );
         assert_eq!(net_inode("net:[12]"), Some(12));
         assert_eq!(net_inode("pid:[12]"), None);
+    }
+
+    #[test]
+    fn hidepid_is_read_from_the_proc_mount() {
+        let line = |opts: &str, sup: &str| {
+            format!(
+                "25 1 0:24 / /sys rw,nosuid - sysfs sysfs rw\n\
+                 26 1 0:5 / /proc {opts} shared:12 - proc proc {sup}\n\
+                 27 26 0:40 / /proc/sys/fs/binfmt_misc rw - binfmt_misc binfmt_misc rw,hidepid=2\n"
+            )
+        };
+        assert!(proc_shows_every_process(&line("rw,nosuid", "rw")));
+        assert!(proc_shows_every_process(&line("rw", "rw,hidepid=0")));
+        assert!(proc_shows_every_process(&line("rw", "rw,hidepid=off")));
+        for hidden in ["1", "2", "invisible", "noaccess", "ptraceable"] {
+            let h = format!("rw,hidepid={hidden},gid=4");
+            assert!(!proc_shows_every_process(&line("rw", &h)), "{hidden}");
+            assert!(
+                !proc_shows_every_process(&line(&h, "rw")),
+                "{hidden} per mount"
+            );
+        }
+        // A second proc stacked on /proc hides what the first shows.
+        let two = format!(
+            "{}28 1 0:50 / /proc rw - proc proc rw,hidepid=invisible\n",
+            line("rw", "rw")
+        );
+        assert!(!proc_shows_every_process(&two));
+        // A proc elsewhere is not the /proc this process reads; none: false.
+        assert!(!proc_shows_every_process(
+            "26 1 0:5 / /mnt/proc rw - proc proc rw\n"
+        ));
+        assert!(!proc_shows_every_process(""));
+    }
+
+    #[test]
+    fn cap_sys_ptrace_is_read_from_cap_eff() {
+        let status = |eff: &str| {
+            format!(
+                "Name:\tx\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t{eff}\n"
+            )
+        };
+        let has = |eff: &str| cap_eff(&status(eff)).map(|c| c & (1 << CAP_SYS_PTRACE) != 0);
+        assert_eq!(has("000001ffffffffff"), Some(true));
+        assert_eq!(has("0000000000080000"), Some(true));
+        assert_eq!(has("000001fffff7ffff"), Some(false));
+        assert_eq!(has("0000000000000000"), Some(false));
+        assert_eq!(cap_eff("Name:\tx\n"), None);
+        assert_eq!(cap_eff("CapEff:\tzz\n"), None);
     }
 
     #[test]

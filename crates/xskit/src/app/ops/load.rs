@@ -1,11 +1,14 @@
 //! `xskit load`: attach so that it stays after the command, with a
 //! confirm-or-revert guard that the kernel enforces.
 
+use super::attached::{attached_now, still_attached};
+use super::clock::{now, now_f64, utc};
+use super::ns::NsArgs;
+use super::ssh::operator_interfaces;
 use super::state;
-use super::{
-    attached_now, now, now_f64, operator_interfaces, owner, parse_confirm_within, pending, ssh,
-    still_attached, stop_on_signals, tidy, utc, wait_for_confirmation, NsArgs, Waited,
-};
+use super::tidy::tidy;
+use super::wait::{parse_confirm_within, stop_on_signals, wait_for_confirmation, Waited};
+use super::{owner, pending, process, ssh};
 use crate::app::shared::session::attach;
 use crate::net::addrs::interfaces;
 use crate::xdp::filter::Verdict;
@@ -216,7 +219,7 @@ fn load_here(
 
     let ns = state::netns_id()?;
     let pid = std::process::id();
-    let pid_start = pending::own_start()?;
+    let pid_start = process::own_start()?;
     // (interface, program id) of each attachment made, and its guard.
     let mut done: Vec<(String, u32)> = Vec::new();
     let mut guards: Vec<state::Guard> = Vec::new();

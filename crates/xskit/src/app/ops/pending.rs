@@ -6,15 +6,11 @@
 //! removed; records of older xskit versions (another layout) are removed
 //! unread.
 
-use super::state;
+use super::process::{own_start, start_time};
+use super::state::{self, pending_dir as dir};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// Where the files are.
-pub fn dir() -> PathBuf {
-    PathBuf::from("/run/xskit/pending")
-}
 
 /// One waiting load.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,19 +44,6 @@ pub struct Attached {
 
 fn path(pid: u32) -> PathBuf {
     dir().join(format!("{pid}.json"))
-}
-
-/// Start time of process `pid` in clock ticks since boot, if it runs (a
-/// zombie does not count).
-pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces: fields after its ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    if f.first() == Some(&"Z") || f.first() == Some(&"X") {
-        return None;
-    }
-    f.get(19)?.parse().ok()
 }
 
 impl Pending {
@@ -156,11 +139,6 @@ impl Pending {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-/// This process's start time.
-pub fn own_start() -> Result<u64> {
-    start_time(std::process::id()).context("reading /proc/self/stat")
 }
 
 /// This process's record for a load of `program` on `attached`

@@ -379,6 +379,25 @@ pub fn newly_cut<'a>(
     })
 }
 
+/// Interfaces that may carry the operator's own traffic, each with why:
+/// those with a default route, and those an SSH session found by the SSH
+/// guard uses ([`sessions`]).
+pub fn operator_interfaces() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = crate::xdp::netif::default_route_interfaces()
+        .into_iter()
+        .map(|i| (i, "the default route".to_string()))
+        .collect();
+    for s in sessions() {
+        for i in s.interfaces() {
+            if !out.iter().any(|(o, _)| *o == i) {
+                out.push((i, format!("the SSH session {}", s.ends())));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,7 +173,7 @@ impl Loaded {
     /// True while the process that waits for its confirmation runs.
     pub fn waiter_alive(&self) -> bool {
         match (self.pid, self.pid_start) {
-            (Some(pid), Some(start)) => super::pending::start_time(pid) == Some(start),
+            (Some(pid), Some(start)) => super::process::start_time(pid) == Some(start),
             _ => false,
         }
     }
@@ -356,7 +356,7 @@ pub struct Undo {
 impl FilterChange {
     /// True while the process that waits runs.
     pub fn waiter_alive(&self) -> bool {
-        super::pending::start_time(self.pid) == Some(self.pid_start)
+        super::process::start_time(self.pid) == Some(self.pid_start)
     }
 }
 
@@ -486,6 +486,12 @@ pub fn forget_if_empty() -> Result<()> {
     Ok(())
 }
 
+/// Where the records of loads and rule changes waiting for confirmation
+/// are, one file per waiting process.
+pub fn pending_dir() -> PathBuf {
+    PathBuf::from("/run/xskit/pending")
+}
+
 /// Removes xskit's top folders (`/sys/fs/bpf/xskit`, `/run/xskit/loaded`,
 /// `/run/xskit/pending`, `/run/xskit`) where nothing is left in them (a
 /// folder another xskit fills meanwhile is not empty and stays).
@@ -493,7 +499,7 @@ pub fn remove_empty_roots() {
     for d in [
         bpf_root(),
         PathBuf::from(RUN),
-        super::pending::dir(),
+        pending_dir(),
         PathBuf::from("/run/xskit"),
     ] {
         let _ = std::fs::remove_dir(d);

@@ -1,8 +1,11 @@
 //! `xskit unload`: detach what `xskit load` attached.
 
+use super::clock::utc;
+use super::link;
+use super::ns::NsArgs;
 use super::owner::{self, Owner};
 use super::state;
-use super::{link, tidy, utc, NsArgs};
+use super::tidy::tidy;
 use crate::net::addrs::interfaces;
 use crate::net::netns;
 use anyhow::Result;

@@ -1,4 +1,6 @@
 use super::*;
+use crate::app::ops::filter::FilterReport;
+use crate::xdp::Counter;
 
 fn row(iface: &str) -> StatusRow {
     StatusRow {
