@@ -97,12 +97,7 @@ fn a_nic_removed_under_a_command_ends_it_within_2_s_with_one_line() {
         vec!["echo", "-i", &n.a, bind_flag(), "-N", "-Q"],
         vec!["rxdrop", "-i", &n.a, bind_flag(), "-N", "-Q", "-p"],
     ] {
-        let mut child = common::cmd(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_xskit(&args);
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();

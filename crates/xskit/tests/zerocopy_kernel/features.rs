@@ -2,10 +2,8 @@
 //! unaligned chunks in huge pages, busy polling on the socket's own NAPI,
 //! multi-buffer (or its clear refusal), and `dump --consume`.
 
-use super::common;
 use super::nics::*;
 use std::io::{BufRead, Read};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use xsk::{ErrorKind, Umem, UmemConfig, Xsk};
 use xskit::net::{packet::PacketSocket, veth};
@@ -162,7 +160,7 @@ fn multi_buffer_binds_or_is_refused_in_one_line() {
 #[ignore = "needs two zero-copy NICs: scripts/vm-test --zero-copy"]
 fn dump_consume_takes_the_frames_in_zero_copy() {
     let n = nics("dump_consume_takes_the_frames_in_zero_copy");
-    let mut child = common::cmd(&[
+    let mut child = spawn_xskit(&[
         "dump",
         "-i",
         &n.a,
@@ -173,12 +171,7 @@ fn dump_consume_takes_the_frames_in_zero_copy() {
         "20",
         "-d",
         "60s",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ]);
     // Its set-up lines on stderr, the socket's among them.
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut setup = String::new();

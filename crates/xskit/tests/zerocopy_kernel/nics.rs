@@ -252,6 +252,16 @@ impl Drop for Moved {
     }
 }
 
+/// Starts `xskit ARGS`, its input empty, its output and errors piped.
+pub(crate) fn spawn_xskit(args: &[&str]) -> std::process::Child {
+    common::cmd(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Runs `xskit ARGS` for its duration and returns its stdout and stderr;
 /// `during` runs once the command has said what it set up (its first line
 /// on stdout, printed when the socket is bound and the program attached):
@@ -260,12 +270,7 @@ impl Drop for Moved {
 /// pings were answered by the kernel, echo counted none).
 pub(crate) fn run_xskit(args: &[&str], during: impl FnOnce()) -> String {
     use std::io::{BufRead, Read};
-    let mut child = common::cmd(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_xskit(args);
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut text = String::new();
     stdout.read_line(&mut text).unwrap();
