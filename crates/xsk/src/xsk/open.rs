@@ -442,14 +442,17 @@ fn bind(
                 let why = why.unwrap_or(busy::Busy::Unknown);
                 err.with_kind(ErrorKind::QueueBusy).with_hint(busy::hint(&why))
             }
+            // Before the zero-copy refusal: igb has zero-copy, but not with
+            // XDP_USE_SG (EOPNOTSUPP, seen on 6.18).
+            Some(libc::EOPNOTSUPP) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
+                "this driver refused zero-copy with multi-buffer (XDP_USE_SG): it has no zero-copy for multi-buffer \
+                 (igb), or none at all; bind with `FrameCopy::Copy`, or without `XskConfig::multi_buffer`",
+            ),
             Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT) if plan.mode == FrameCopy::ZeroCopy => err
                 .with_kind(ErrorKind::ZeroCopyUnsupported)
                 .with_hint("this driver has no zero-copy AF_XDP support: bind with `FrameCopy::Copy` or `FrameCopy::Auto`"),
             Some(libc::EINVAL) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
                 "multi-buffer AF_XDP (XDP_USE_SG) needs Linux 6.6: run without it (no packets larger than a frame)",
-            ),
-            Some(libc::EOPNOTSUPP) if plan.multi_buffer => err.with_kind(ErrorKind::Unsupported).with_hint(
-                "this driver has no multi-buffer support in zero-copy mode: bind with `FrameCopy::Copy`, or without `XskConfig::multi_buffer`",
             ),
             Some(libc::EINVAL) if plan.shared_fd.is_some() => err.with_hint(
                 "the kernel refused to share the UMEM (sharing it across queues or interfaces needs Linux 5.10)",
