@@ -4,9 +4,9 @@
 //! `xskit::testing`.)
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::net::Ipv4Addr;
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Output, Stdio};
 use std::time::Duration;
 use xskit::app::ops::state;
 use xskit::net::{netns, packet::PacketSocket, veth};
@@ -109,18 +109,32 @@ pub fn load_waiting(args: &[&str]) -> (std::process::Child, String) {
     wait_for_question(child)
 }
 
-/// Reads the child's output until it asks for confirmation.
+/// Reads the child's output until it asks for confirmation; returns it
+/// and the question.
 pub fn wait_for_question(mut child: std::process::Child) -> (std::process::Child, String) {
+    let (seen, lines) = read_to_question(&mut child);
+    // Keep reading, or the child dies writing to a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let question = seen.lines().last().unwrap_or_default().to_string();
+    (child, question)
+}
+
+/// Reads the child's stdout up to and with the line that asks for
+/// confirmation (`type `yes` ...`): what it said so far, a line each, and
+/// the rest of its lines, still to read.
+pub fn read_to_question(child: &mut Child) -> (String, Lines<BufReader<ChildStdout>>) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
     loop {
         match lines.next() {
-            Some(Ok(l)) if l.contains("type `yes`") => {
-                // Keep reading, or the child dies writing to a closed pipe.
-                std::thread::spawn(move || lines.for_each(drop));
-                return (child, l);
+            Some(Ok(l)) => {
+                seen += &l;
+                seen.push('\n');
+                if l.contains("type `yes`") {
+                    return (seen, lines);
+                }
             }
-            Some(Ok(_)) => {}
-            _ => panic!("xskit load did not ask for confirmation"),
+            _ => panic!("xskit did not ask for confirmation: {seen}"),
         }
     }
 }

@@ -2,9 +2,9 @@
 //! `status`, `filter`, `confirm`): a quiet link in a fresh namespace,
 //! one test at a time, routes, another tool's program, traffic checks.
 
-use super::cmd;
+use super::{cmd, read_to_question};
 use super::{quiet_pair, send_udp_quick, Cleanup};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Child, ChildStdin, Stdio};
 use std::thread::JoinHandle;
@@ -104,20 +104,7 @@ impl Waiting {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut seen = String::new();
-        loop {
-            match lines.next() {
-                Some(Ok(l)) => {
-                    seen += &l;
-                    seen.push('\n');
-                    if l.contains("type `yes`") {
-                        break;
-                    }
-                }
-                _ => panic!("xskit {args:?} did not ask for confirmation: {seen}"),
-            }
-        }
+        let (seen, lines) = read_to_question(&mut child);
         let rest = std::thread::spawn(move || {
             let mut s = String::new();
             for l in lines.map_while(Result::ok) {
