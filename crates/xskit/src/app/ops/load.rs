@@ -7,7 +7,9 @@ use super::ns::NsArgs;
 use super::ssh::operator_interfaces;
 use super::state;
 use super::tidy::tidy;
-use super::wait::{parse_confirm_within, stop_on_signals, wait_for_confirmation, Waited};
+use super::wait::{
+    parse_confirm_within, stop_on_signals, wait_for_confirmation, why_reverted, Waited,
+};
 use super::{owner, pending, process, ssh};
 use crate::app::shared::session::attach;
 use crate::net::addrs::interfaces;
@@ -419,15 +421,7 @@ fn settle(
         writeln!(out, "{g}: {what}")?;
     }
     if !removed.is_empty() {
-        let why = match &waited {
-            Ok(Waited::Signal) => "interrupted (hang-up or signal) before confirmation".to_string(),
-            Ok(Waited::No) => "not confirmed (`no`)".to_string(),
-            Ok(Waited::Yes | Waited::Confirmed) => {
-                "too late: the deadline passed before the confirmation".to_string()
-            }
-            Ok(Waited::Deadline) => format!("no confirmation within {}s", within.as_secs_f64()),
-            Err(e) => format!("waiting for the confirmation failed ({e:#})"),
-        };
+        let why = why_reverted(&waited, within);
         writeln!(
             out,
             "{why}: removed {function} from {} again",

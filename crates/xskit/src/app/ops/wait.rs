@@ -21,6 +21,20 @@ pub(super) enum Waited {
     Signal,
 }
 
+/// Why a wait for confirmation ended in a revert, for the line that says
+/// what was undone (load's and the filter's, worded alike).
+pub(super) fn why_reverted(waited: &Result<Waited>, within: Duration) -> String {
+    match waited {
+        Ok(Waited::Signal) => "interrupted (hang-up or signal) before confirmation".to_string(),
+        Ok(Waited::No) => "not confirmed (`no`)".to_string(),
+        Ok(Waited::Yes | Waited::Confirmed) => {
+            "too late: the deadline passed before the confirmation".to_string()
+        }
+        Ok(Waited::Deadline) => format!("no confirmation within {}s", within.as_secs_f64()),
+        Err(e) => format!("waiting for the confirmation failed ({e:#})"),
+    }
+}
+
 /// Flags set by SIGHUP, SIGINT and SIGTERM, which end a wait for
 /// confirmation (and revert at once).
 pub(super) fn stop_on_signals() -> Result<std::sync::Arc<AtomicBool>> {

@@ -6,7 +6,7 @@ use crate::app::ops::clock::{now_f64, utc};
 use crate::app::ops::ssh::operator_interfaces;
 use crate::app::ops::state::{self, FilterChange, Undo};
 use crate::app::ops::undo::{mark_waiting, undo_change};
-use crate::app::ops::wait::{stop_on_signals, wait_for_confirmation, Waited};
+use crate::app::ops::wait::{stop_on_signals, wait_for_confirmation, why_reverted, Waited};
 use crate::app::ops::{pending, process};
 use crate::xdp::filter::Rules;
 use anyhow::{bail, Context, Result};
@@ -246,15 +246,7 @@ pub(super) fn guarded_change(
         None => "nothing: the rule maps are gone with the filter".to_string(),
     };
     disarm(&mut guards);
-    let why = match &waited {
-        Ok(Waited::Signal) => "interrupted (hang-up or signal) before confirmation".to_string(),
-        Ok(Waited::No) => "not confirmed (`no`)".to_string(),
-        Ok(Waited::Yes | Waited::Confirmed) => {
-            "too late: the deadline passed before the confirmation".to_string()
-        }
-        Ok(Waited::Deadline) => format!("no confirmation within {}s", within.as_secs_f64()),
-        Err(e) => format!("waiting for the confirmation failed ({e:#})"),
-    };
+    let why = why_reverted(&waited, within);
     writeln!(
         out,
         "{why}: undid `{}` ({done}); the filter works on with the rules as they were",
