@@ -23,7 +23,11 @@
 //!
 //! Every access to the indices and the sequence numbers is `SeqCst`, so the
 //! halves' steps fall in one total order and "the head is a lap behind" is
-//! read as it is, not from a stale value. On x86 a `SeqCst` load is a plain
+//! read as it is, not from a stale value. The push compares the head with
+//! a tail it read before: only if a second read of the tail gives the same
+//! position, or the other half may have pushed and taken past it meanwhile
+//! (the difference then wraps, and read as "full" it once panicked a run
+//! under emulation). On x86 a `SeqCst` load is a plain
 //! load; stores and compare-and-swaps take a locked instruction.
 //!
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -108,12 +112,19 @@ impl FreePool {
             } else if lag < 0 {
                 // The slot's previous lap is not handed back: really full
                 // only if no take has even claimed it.
-                let head = self.head.0.load(Ordering::SeqCst);
-                assert!(
-                    pos.wrapping_sub(head) < self.slots.len(),
-                    "free pool full ({} slots): a frame was given back twice",
-                    self.slots.len()
-                );
+                match self.lap_behind(pos) {
+                    Some(true) => panic!(
+                        "free pool full ({} slots): a frame was given back twice",
+                        self.slots.len()
+                    ),
+                    // `pos` is stale: the other half pushed (and maybe took)
+                    // past it meanwhile. Start again from the tail.
+                    None => {
+                        pos = self.tail.0.load(Ordering::SeqCst);
+                        continue;
+                    }
+                    Some(false) => {}
+                }
                 // Claimed by the other half, which is about to hand it back.
                 spins += 1;
                 if spins.is_multiple_of(64) {
@@ -126,6 +137,21 @@ impl FreePool {
                 pos = self.tail.0.load(Ordering::SeqCst);
             }
         }
+    }
+
+    /// Whether the head is a whole lap behind position `pos`, read from
+    /// the tail earlier: `None` if the tail has moved since, when the head
+    /// may already be past `pos` and the difference means nothing.
+    ///
+    /// The head is read between two reads of the tail; the tail only grows,
+    /// so if both give `pos` it was `pos` all along and the head, never past
+    /// the tail, is at most `pos`.
+    fn lap_behind(&self, pos: usize) -> Option<bool> {
+        let head = self.head.0.load(Ordering::SeqCst);
+        if self.tail.0.load(Ordering::SeqCst) != pos {
+            return None;
+        }
+        Some(pos.wrapping_sub(head) >= self.slots.len())
     }
 
     /// Takes an address, or `None` if the pool is empty (or its only
@@ -238,6 +264,28 @@ mod tests {
             assert_eq!(pool.pop(), Some(a + 100));
         }
         assert_eq!(pool.len(), 0);
+    }
+
+    /// A push that read the tail, was preempted, and came back after the
+    /// other half had pushed and taken past that position (head beyond it)
+    /// must start again, not call the pool full: under emulation the
+    /// difference `pos - head` wrapped and the push panicked.
+    #[test]
+    fn a_stale_tail_is_not_a_full_pool() {
+        let pool = FreePool::new(4);
+        for a in 0..3 {
+            pool.push(a);
+        }
+        assert_eq!(pool.pop(), Some(0));
+        assert_eq!(pool.pop(), Some(1));
+        // A push that read the tail at 1: the head (2) is now past it.
+        assert_eq!(pool.lap_behind(1), None);
+        assert_eq!(pool.lap_behind(3), Some(false));
+        for a in 3..6 {
+            pool.push(a);
+        }
+        // Four in four slots: a push at the tail (6) finds the head at 2.
+        assert_eq!(pool.lap_behind(6), Some(true));
     }
 
     /// Two threads, each putting back what it took, as the halves do: no
