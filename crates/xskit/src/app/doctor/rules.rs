@@ -5,6 +5,7 @@
 
 use crate::net::genl::{xdp_act, DevFeatures};
 use serde::Serialize;
+use xsk::netdev::{virtio_bit, VIRTIO_F_ACCESS_PLATFORM};
 
 /// A yes/no answer that may not be known.
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,20 +115,6 @@ pub struct Judgement {
     pub need_wakeup: Answer,
     /// AF_XDP multi-buffer.
     pub multi_buffer: Answer,
-}
-
-/// VIRTIO_F_ACCESS_PLATFORM: the device reaches memory through the
-/// platform's DMA API (an IOMMU, or its bypass), `iommu_platform=on` in QEMU.
-pub const VIRTIO_F_ACCESS_PLATFORM: usize = 33;
-
-/// True if bit `bit` is set in a virtio device's sysfs `features` (one '0'
-/// or '1' per bit, bit 0 first); None if the string is too short to say.
-pub fn virtio_bit(features: &str, bit: usize) -> Option<bool> {
-    match features.trim().as_bytes().get(bit)? {
-        b'1' => Some(true),
-        b'0' => Some(false),
-        _ => None,
-    }
 }
 
 /// Zero-copy on virtio-net, which reports xsk-zerocopy (6.13+) whatever
