@@ -9,25 +9,13 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use xskit::app::measure::gen::{self, GenArgs};
-use xskit::app::modes::{self, Benchmark, List, ModeArgs, Running, RxModeArgs, TxonlyArgs};
+use xskit::app::modes::{self, Benchmark, List, ModeArgs, Running};
 use xskit::app::shared::sandbox::{Guard, State, UpArgs};
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{
     experimental_frame, have_root, in_inner, in_outer, is_experimental, kernel, sandbox,
 };
 use xskit::xdp::{HookChoice, Program, XdpProgram};
-
-#[derive(Parser)]
-struct Rx {
-    #[command(flatten)]
-    a: RxModeArgs,
-}
-
-#[derive(Parser)]
-struct Tx {
-    #[command(flatten)]
-    a: TxonlyArgs,
-}
 
 #[derive(Parser)]
 struct G {
@@ -37,16 +25,16 @@ struct G {
 
 /// rxdrop's or l2fwd's options on the sandbox's inner end.
 fn mode_args(st: &State, extra: &[&str]) -> ModeArgs {
-    let mut argv = vec!["x", "-i", &st.inner_if, "-Q"];
+    let mut argv = vec!["-i", &st.inner_if, "-Q"];
     argv.extend_from_slice(extra);
-    Rx::parse_from(argv).a.into()
+    common::rx_mode_args(&argv)
 }
 
 /// txonly's options on the sandbox's inner end.
 fn tx_args(st: &State, extra: &[&str]) -> ModeArgs {
-    let mut argv = vec!["x", "-i", &st.inner_if, "-Q"];
+    let mut argv = vec!["-i", &st.inner_if, "-Q"];
     argv.extend_from_slice(extra);
-    Tx::parse_from(argv).a.into()
+    common::tx_mode_args(&argv)
 }
 
 fn start(st: &State, mode: Benchmark, args: ModeArgs) -> Running {

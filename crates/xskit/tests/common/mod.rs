@@ -13,7 +13,10 @@ use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{veth_pair, Pair};
 use xskit::wire::build;
 
+mod modes;
 mod ops;
+#[allow(unused_imports)]
+pub use modes::*;
 #[allow(unused_imports)]
 pub use ops::*;
 

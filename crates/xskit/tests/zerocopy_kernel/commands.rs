@@ -2,10 +2,9 @@
 
 use super::common;
 use super::nics::*;
-use clap::Parser;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use xskit::app::modes::{self, Benchmark, ModeArgs, RxModeArgs, TxonlyArgs};
+use xskit::app::modes::{self, Benchmark, ModeArgs};
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::experimental_frame;
 use xskit::xdp::{HookChoice, Program, XdpProgram};
@@ -83,21 +82,8 @@ fn echo_answers_pings_over_both_families() {
     );
 }
 
-#[derive(Parser)]
-struct Rx {
-    #[command(flatten)]
-    a: RxModeArgs,
-}
-
-#[derive(Parser)]
-struct Tx {
-    #[command(flatten)]
-    a: TxonlyArgs,
-}
-
 fn rx_args(iface: &str, extra: &[&str]) -> ModeArgs {
     let mut argv = vec![
-        "x",
         "-i",
         iface,
         "-Q",
@@ -108,7 +94,7 @@ fn rx_args(iface: &str, extra: &[&str]) -> ModeArgs {
         "2048",
     ];
     argv.extend_from_slice(extra);
-    Rx::parse_from(argv).a.into()
+    common::rx_mode_args(&argv)
 }
 
 #[test]
@@ -155,8 +141,7 @@ fn rxdrop_txonly_l2fwd_in_zero_copy() {
     let peer = PacketSocket::bind(&n.a).unwrap();
     let dst = veth::mac(&n.a).unwrap();
     let dst = dst.map(|b| format!("{b:02x}")).join(":");
-    let argv = vec![
-        "x",
+    let argv = [
         "-i",
         &n.b,
         "-Q",
@@ -171,7 +156,7 @@ fn rxdrop_txonly_l2fwd_in_zero_copy() {
         "-s",
         "128",
     ];
-    let targs: ModeArgs = Tx::parse_from(argv).a.into();
+    let targs = common::tx_mode_args(&argv);
     let tx_before = counter(&n.b, "tx_packets");
     let running = modes::start(Benchmark::Txonly, &targs, &n.b, &mut out)
         .unwrap_or_else(|e| panic!("txonly on {}: {e:#}", n.b));
