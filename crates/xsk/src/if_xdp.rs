@@ -194,6 +194,18 @@ pub(crate) struct UmemReg {
 /// `struct xdp_options`.
 pub(crate) const XDP_OPTIONS_ZEROCOPY: u32 = 1;
 
+/// `SOL_XDP` option 9 (Linux 6.17; not in `libc` yet): how many frames one
+/// copy-mode TX wake-up (`sendto`) may send, an `unsigned int`. The kernel
+/// takes it once the socket has a TX ring, before or after the bind, and
+/// refuses a value outside [`TX_BUDGET_MIN`] to the TX ring's size with
+/// EACCES; older kernels refuse the unknown option with ENOPROTOOPT.
+pub(crate) const XDP_MAX_TX_SKB_BUDGET: i32 = 9;
+
+/// The smallest TX budget ([`XskConfig::tx_budget`](crate::XskConfig::tx_budget))
+/// the kernel takes, which is also its default: frames one copy-mode
+/// `sendto` sends (`TX_BATCH_SIZE` in the kernel's net/xdp/xsk.c).
+pub const TX_BUDGET_MIN: u32 = 32;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,7 +129,7 @@ mod xsk;
 pub use asynch::AsyncXsk;
 pub use batch::{Moved, RxBatch, RxFrame, RxHalfBatch, Verdict};
 pub use error::{Error, ErrorKind, Result};
-pub use if_xdp::Statistics;
+pub use if_xdp::{Statistics, TX_BUDGET_MIN};
 pub use socket::Socket;
 pub use umem::{Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
 pub use xsk::{FrameAccounting, FrameCopy, RxHalf, TxHalf, Xsk, XskConfig};

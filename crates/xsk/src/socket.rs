@@ -28,6 +28,33 @@ fn interface_gone() -> Error {
     .with_hint("the socket cannot receive or send any more: open a new one on an existing interface")
 }
 
+/// What an `XDP_MAX_TX_SKB_BUDGET` refused as unknown means.
+const TX_BUDGET_NEEDS_6_17: &str =
+    "the TX budget (XDP_MAX_TX_SKB_BUDGET) needs Linux 6.17 or later";
+
+/// A TX budget outside what the kernel takes: [`if_xdp::TX_BUDGET_MIN`] to
+/// the TX ring's size (`tx_size`, where known).
+pub(crate) fn tx_budget_out_of_range(budget: u32, tx_size: Option<u32>) -> Error {
+    let min = if_xdp::TX_BUDGET_MIN;
+    Error::config(match tx_size {
+        Some(n) => format!(
+            "TX budget {budget} is out of range: the kernel takes {min} to the TX ring size ({n})"
+        ),
+        None => format!(
+            "TX budget {budget} is out of range: the kernel takes {min} to the size of the \
+             socket's TX ring"
+        ),
+    })
+}
+
+/// Refuses a TX budget the kernel would, where the TX ring's size is known.
+pub(crate) fn check_tx_budget(budget: u32, tx_size: u32) -> Result<()> {
+    if !(if_xdp::TX_BUDGET_MIN..=tx_size).contains(&budget) {
+        return Err(tx_budget_out_of_range(budget, Some(tx_size)));
+    }
+    Ok(())
+}
+
 impl Socket {
     /// Creates an unbound AF_XDP socket.
     ///
@@ -122,6 +149,44 @@ impl Socket {
                 _ => e,
             })?;
         Ok(n == 4 && u32::from_ne_bytes(buf) & if_xdp::XDP_OPTIONS_ZEROCOPY != 0)
+    }
+
+    /// Sets the TX budget (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17): how many
+    /// frames one copy-mode TX wake-up (`sendto`, as [`Socket::kick_tx`]
+    /// makes) may send before it returns, so that fewer wake-ups send as
+    /// many frames. The kernel's default is [`TX_BUDGET_MIN`] (32). Only
+    /// copy mode uses it; a zero-copy socket takes it and sends as its
+    /// driver does. The kernel takes it at any time once the socket has a
+    /// TX ring, before or after the bind, so a bound socket can change it.
+    ///
+    /// [`XskConfig::tx_budget`](crate::XskConfig::tx_budget) sets it when
+    /// the socket is opened, and [`Xsk::set_tx_budget`](crate::Xsk::set_tx_budget)
+    /// checks the value against the socket's TX ring first.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] before Linux 6.17, which has no such
+    /// option; [`ErrorKind::InvalidConfig`], naming the range, for a budget
+    /// below [`TX_BUDGET_MIN`] (checked here, before the call) or above
+    /// the TX ring's size (refused by the kernel, which knows the size:
+    /// this socket does not), or on a socket without a TX ring.
+    ///
+    /// [`TX_BUDGET_MIN`]: crate::TX_BUDGET_MIN
+    pub fn set_tx_budget(&self, budget: u32) -> Result<()> {
+        if budget < if_xdp::TX_BUDGET_MIN {
+            return Err(tx_budget_out_of_range(budget, None));
+        }
+        self.set(libc::SOL_XDP, if_xdp::XDP_MAX_TX_SKB_BUDGET, &budget)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOPROTOOPT) => Error::os(TX_BUDGET_NEEDS_6_17, e)
+                    .with_kind(ErrorKind::Unsupported)
+                    .with_hint(
+                        "run without a TX budget: older kernels send a fixed batch per wake-up",
+                    ),
+                // The kernel's answer to a value out of range, or to a
+                // socket without a TX ring: not a missing privilege.
+                Some(libc::EACCES) => tx_budget_out_of_range(budget, None),
+                _ => Error::os("setsockopt(XDP_MAX_TX_SKB_BUDGET)", e),
+            })
     }
 
     /// Asks the kernel to transmit what is on the TX ring.
@@ -352,8 +417,28 @@ fn ceil_millis(d: Duration) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::ceil_millis;
+    use super::{ceil_millis, check_tx_budget};
+    use crate::error::ErrorKind;
     use std::time::Duration;
+
+    #[test]
+    fn tx_budgets_from_32_to_the_ring_size_pass_and_others_name_the_range() {
+        for ok in [32, 100, 512] {
+            check_tx_budget(ok, 512).unwrap();
+        }
+        for bad in [0, 31, 513, u32::MAX] {
+            let e = check_tx_budget(bad, 512).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "TX budget {bad} is out of range: the kernel takes 32 to the TX ring size (512)"
+                )
+            );
+        }
+        // A ring smaller than the kernel's minimum takes no budget at all.
+        assert!(check_tx_budget(32, 16).is_err());
+    }
 
     #[test]
     fn poll_timeouts_round_up_to_whole_milliseconds() {

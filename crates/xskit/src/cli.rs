@@ -2,7 +2,7 @@
 //! command's module, which does the work and prints its own output.
 
 use crate::app::measure::{bench, demo, gen, latency};
-use crate::app::modes::{self, Benchmark, RxModeArgs, TxonlyArgs};
+use crate::app::modes::{self, Benchmark, L2fwdArgs, RxModeArgs, TxonlyArgs};
 use crate::app::shared::caps;
 use crate::app::shared::sandbox;
 use crate::app::{doctor, dump, echo, ops};
@@ -33,7 +33,7 @@ enum Command {
     /// Benchmark: send prebuilt UDP frames (xdpsock -t)
     Txonly(TxonlyArgs),
     /// Benchmark: swap MACs and send frames back out (xdpsock -l)
-    L2fwd(RxModeArgs),
+    L2fwd(L2fwdArgs),
     /// Measure every mode against the kernel's own drop rate, in one run
     Bench(bench::BenchArgs),
     /// Echo round-trip times (p50 ... max), the kernel and xskit answering, in one run

@@ -60,6 +60,14 @@ fn cases() -> Vec<(Vec<&'static str>, &'static str, [&'static str; 4])> {
             list,
         ));
     }
+    // The TX budget: 32 to the TX ring size (2048 here), Linux 6.17+.
+    for cmd in ["echo", "l2fwd", "txonly"] {
+        v.push((
+            vec![cmd, "--sandbox", "SB", "-Q", "-d", "100ms"],
+            "--tx-budget",
+            ["0", "32", "1048576", "1048577"],
+        ));
+    }
     let tx = vec!["txonly", "--sandbox", "SB", "-Q", "-d", "100ms"];
     v.push((tx.clone(), "-s", ["0", "1", "65535", "65536"]));
     // The sizes that wrapped a 16-bit length and panicked (issue 13).

@@ -87,6 +87,18 @@ pub struct XskConfig {
     /// interrupt). Frames on FILL before the bind are there when the ring
     /// is set up, on every driver.
     pub prefill: u32,
+    /// The TX budget (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17): how many frames
+    /// one copy-mode TX wake-up (`sendto`) may send, from
+    /// [`TX_BUDGET_MIN`](crate::TX_BUDGET_MIN) (32) to
+    /// [`tx_size`](XskConfig::tx_size). A larger budget sends a full TX
+    /// ring with fewer wake-ups. Only copy mode uses it; in zero-copy the
+    /// driver sends. Default `None`: the kernel's default (32), and no
+    /// option set, so every kernel opens the socket; `Some` on a kernel
+    /// before 6.17 fails the open ([`ErrorKind::Unsupported`]).
+    /// [`Xsk::set_tx_budget`](crate::Xsk::set_tx_budget) changes it later.
+    ///
+    /// [`ErrorKind::Unsupported`]: crate::ErrorKind::Unsupported
+    pub tx_budget: Option<u32>,
 }
 
 impl Default for XskConfig {
@@ -101,6 +113,7 @@ impl Default for XskConfig {
             need_wakeup: true,
             multi_buffer: false,
             prefill: u32::MAX,
+            tx_budget: None,
         }
     }
 }
@@ -167,6 +180,19 @@ impl XskConfig {
     #[must_use]
     pub fn prefill(mut self, max: u32) -> Self {
         self.prefill = max;
+        self
+    }
+
+    /// Sets [`tx_budget`](XskConfig::tx_budget): frames one copy-mode TX
+    /// wake-up may send (Linux 6.17+), `None` for the kernel's default.
+    ///
+    /// ```
+    /// let config = xsk::XskConfig::default().tx_size(512).tx_budget(Some(512));
+    /// assert_eq!(config.tx_budget, Some(512));
+    /// ```
+    #[must_use]
+    pub fn tx_budget(mut self, budget: Option<u32>) -> Self {
+        self.tx_budget = budget;
         self
     }
 }

@@ -356,6 +356,21 @@ impl Xsk {
         self.need_wakeup
     }
 
+    /// Sets the TX budget ([`XskConfig::tx_budget`], Linux 6.17) of this
+    /// open socket: how many frames one copy-mode TX wake-up may send,
+    /// from [`TX_BUDGET_MIN`](crate::TX_BUDGET_MIN) (32) to the TX ring's
+    /// size. It takes effect at the next wake-up.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig),
+    /// naming the range, for a budget outside it (checked before the
+    /// call); [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)
+    /// before Linux 6.17.
+    pub fn set_tx_budget(&self, budget: u32) -> Result<()> {
+        crate::socket::check_tx_budget(budget, self.tx.size())?;
+        self.socket.set_tx_budget(budget)
+    }
+
     /// The kernel's counters for this socket.
     ///
     /// # Errors

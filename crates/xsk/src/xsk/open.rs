@@ -8,7 +8,7 @@ use crate::if_xdp::{self, MmapOffsets, SockaddrXdp, UmemReg};
 use crate::mmap::Mmap;
 use crate::netdev;
 use crate::ring::{CompletionRing, FillRing, RingOffsets, RxRing, TxRing};
-use crate::socket::Socket;
+use crate::socket::{self, Socket};
 use crate::umem::{Frame, Umem};
 use std::io;
 use std::mem::size_of;
@@ -169,6 +169,9 @@ impl Xsk {
         ] {
             check_ring_size(name, size)?;
         }
+        if let Some(budget) = config.tx_budget {
+            socket::check_tx_budget(budget, config.tx_size)?;
+        }
         if umem.config().unaligned && !umem.config().huge_pages {
             // The kernel drops (silently) every FILL or TX address whose
             // chunk crosses a page in zero-copy unless the UMEM is in huge
@@ -222,6 +225,11 @@ impl Xsk {
             &config.tx_size,
             "setsockopt(XDP_TX_RING)",
         )?;
+        // Once there is a TX ring, which the kernel checks the budget
+        // against; before the bind, so an older kernel's refusal binds nothing.
+        if let Some(budget) = config.tx_budget {
+            socket.set_tx_budget(budget)?;
+        }
 
         let mut buf = [0u8; if_xdp::MMAP_OFFSETS_LEN];
         let n = socket.get_xdp(

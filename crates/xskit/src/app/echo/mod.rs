@@ -14,7 +14,7 @@ pub mod warm;
 
 use crate::app::echo::ratelimit::{parse_per_second, Limiter, RateLimit};
 use crate::app::echo::warm::Warm;
-use crate::app::shared::args::SocketArgs;
+use crate::app::shared::args::{SocketArgs, TxBudgetArgs};
 use crate::app::shared::sandbox::State;
 use crate::app::shared::session::Session;
 use crate::app::shared::stats::{Extra, ReportStyle, Reporter};
@@ -69,6 +69,8 @@ pub struct EchoArgs {
     /// counts the sendtos; not with -F). Off by default
     #[arg(long)]
     pub warm: bool,
+    #[command(flatten)]
+    pub tx_budget: TxBudgetArgs,
 }
 
 impl EchoArgs {
@@ -97,7 +99,8 @@ pub fn run(
         (false, false) => Program::RedirectEcho,
         (false, true) => Program::RedirectEchoMultiBuffer,
     };
-    let mut session = Session::open(iface, s, program, out)?;
+    let config = args.tx_budget.apply(s.xsk_config())?;
+    let mut session = Session::open_with(iface, s, &config, program, out)?;
     // With --busy-poll, Some(true): recvfrom each turn runs the queue's
     // NAPI; Some(false): the socket has no NAPI to poll, so the loop spins
     // on the rings instead; None: not known until the first request (before

@@ -2,7 +2,7 @@
 //! frame txonly sends.
 
 use crate::app::shared::args::List;
-use crate::app::shared::args::SocketArgs;
+use crate::app::shared::args::{SocketArgs, TxBudgetArgs};
 use crate::wire::build;
 use anyhow::{bail, Result};
 use std::net::IpAddr;
@@ -59,6 +59,9 @@ pub struct ModeArgs {
     /// txonly: send this frame instead of building one (for the generator)
     #[arg(skip)]
     pub template: Option<Vec<u8>>,
+    /// `--tx-budget` of txonly and l2fwd ([`TxonlyArgs`], [`L2fwdArgs`]).
+    #[arg(skip)]
+    pub tx_budget: TxBudgetArgs,
 }
 
 /// Options of the receiving modes, `rxdrop` and `l2fwd`.
@@ -83,6 +86,24 @@ impl From<RxModeArgs> for ModeArgs {
     }
 }
 
+/// Options of `l2fwd`: the receiving modes' and the TX budget.
+#[derive(clap::Args, Clone, Debug)]
+pub struct L2fwdArgs {
+    #[command(flatten)]
+    pub rx: RxModeArgs,
+    #[command(flatten)]
+    pub tx_budget: TxBudgetArgs,
+}
+
+impl From<L2fwdArgs> for ModeArgs {
+    fn from(a: L2fwdArgs) -> ModeArgs {
+        ModeArgs {
+            tx_budget: a.tx_budget,
+            ..a.rx.into()
+        }
+    }
+}
+
 /// Options of `txonly`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct TxonlyArgs {
@@ -90,12 +111,15 @@ pub struct TxonlyArgs {
     pub mode: ModeArgs,
     #[command(flatten)]
     pub frame: TxFrameArgs,
+    #[command(flatten)]
+    pub tx_budget: TxBudgetArgs,
 }
 
 impl From<TxonlyArgs> for ModeArgs {
     fn from(a: TxonlyArgs) -> ModeArgs {
         ModeArgs {
             tx: a.frame,
+            tx_budget: a.tx_budget,
             ..a.mode
         }
     }

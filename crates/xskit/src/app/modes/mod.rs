@@ -15,7 +15,7 @@ mod txonly;
 mod worker;
 
 pub use crate::app::shared::args::List;
-pub use args::{udp_template, Benchmark, ModeArgs, RxModeArgs, TxFrameArgs, TxonlyArgs};
+pub use args::{udp_template, Benchmark, L2fwdArgs, ModeArgs, RxModeArgs, TxFrameArgs, TxonlyArgs};
 pub use report::ModeSummary;
 pub use running::{start, Running};
 pub use worker::{QueueCounters, Worker, WorkerConfig};

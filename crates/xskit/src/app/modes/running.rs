@@ -147,7 +147,7 @@ pub fn start(
         }
     }
     crate::app::shared::args::check_frame_size(s.frame_size, args.unaligned, true)?;
-    let mut config = s.xsk_config();
+    let mut config = args.tx_budget.apply(s.xsk_config())?;
     config.need_wakeup = !args.no_need_wakeup;
     config.umem.unaligned = args.unaligned;
     if mode == Benchmark::Txonly {
@@ -260,7 +260,7 @@ pub fn start(
     if !s.json {
         writeln!(
             out,
-            "{} on {iface} queue(s) {:?}: {}, {} bind, {} frames x {} B{}, {}{}",
+            "{} on {iface} queue(s) {:?}: {}, {} bind, {} frames x {} B{}, {}{}{}",
             mode.name(),
             queues,
             mode_in_use
@@ -284,6 +284,10 @@ pub fn start(
             } else {
                 ""
             },
+            config
+                .tx_budget
+                .map(|b| format!(", TX budget {b}"))
+                .unwrap_or_default(),
         )?;
     }
 

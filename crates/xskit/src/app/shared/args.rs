@@ -119,6 +119,57 @@ pub struct SocketArgs {
     pub metrics_file: Option<std::path::PathBuf>,
 }
 
+/// `--tx-budget`, on the commands that transmit (`txonly`, `l2fwd`, `echo`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TxBudgetArgs {
+    /// Frames one TX wake-up (sendto) may send (XDP_MAX_TX_SKB_BUDGET,
+    /// Linux 6.17+), 32 to the TX ring size (--tx-size): fewer wake-ups for
+    /// as many frames. Matters in copy mode only; an older kernel refuses it
+    /// [default: the kernel's, 32]
+    #[arg(long, value_name = "N", value_parser = parse_tx_budget)]
+    pub tx_budget: Option<u32>,
+}
+
+impl TxBudgetArgs {
+    /// `config` with the budget asked for; refuses, naming the options, a
+    /// budget above its TX ring.
+    pub fn apply(&self, config: XskConfig) -> Result<XskConfig> {
+        if let Some(b) = self.tx_budget {
+            if config.tx_size < xsk::TX_BUDGET_MIN {
+                bail!(
+                    "--tx-budget needs a TX ring of at least {} entries; this one has {} (--tx-size)",
+                    xsk::TX_BUDGET_MIN,
+                    config.tx_size
+                );
+            }
+            if b > config.tx_size {
+                bail!(
+                    "--tx-budget {b} is above the TX ring size ({}): use {} to {}, or a larger --tx-size",
+                    config.tx_size,
+                    xsk::TX_BUDGET_MIN,
+                    config.tx_size
+                );
+            }
+        }
+        Ok(config.tx_budget(self.tx_budget))
+    }
+}
+
+/// A TX budget: [`xsk::TX_BUDGET_MIN`] (32) to the largest ring size; the
+/// TX ring's own size is checked once it is known ([`TxBudgetArgs::apply`]).
+pub fn parse_tx_budget(s: &str) -> std::result::Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of frames (e.g. 256)"))?;
+    if !(xsk::TX_BUDGET_MIN..=1 << 20).contains(&n) {
+        return Err(format!(
+            "{n} is not a TX budget: use {} to the TX ring size (e.g. 256)",
+            xsk::TX_BUDGET_MIN
+        ));
+    }
+    Ok(n)
+}
+
 /// Most frames a UMEM may have (1 GiB of 4096-byte frames).
 pub const MAX_FRAMES: u32 = 1 << 18;
 
@@ -294,6 +345,24 @@ pub fn ring_size(s: &str) -> std::result::Result<u32, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tx_budgets_are_32_to_the_tx_ring() {
+        assert_eq!(super::parse_tx_budget("32"), Ok(32));
+        assert_eq!(super::parse_tx_budget("1048576"), Ok(1 << 20));
+        for bad in ["0", "31", "1048577", "-1", "abc", "", "4294967296"] {
+            assert!(super::parse_tx_budget(bad).is_err(), "{bad}");
+        }
+        let config = xsk::XskConfig::default().tx_size(512);
+        let a = |b| super::TxBudgetArgs { tx_budget: b };
+        assert_eq!(a(Some(512)).apply(config).unwrap().tx_budget, Some(512));
+        assert_eq!(a(None).apply(config).unwrap().tx_budget, None);
+        let e = a(Some(1024)).apply(config).unwrap_err().to_string();
+        assert!(e.contains("32 to 512") && e.contains("--tx-size"), "{e}");
+        let small = config.tx_size(16);
+        let e = a(Some(32)).apply(small).unwrap_err().to_string();
+        assert!(e.contains("at least 32 entries") && e.contains("16"), "{e}");
+    }
+
     #[test]
     fn ring_sizes_are_powers_of_two_in_range() {
         assert_eq!(super::ring_size("2048"), Ok(2048));

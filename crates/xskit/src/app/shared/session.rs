@@ -9,7 +9,7 @@ use crate::xdp::LoaderError;
 use crate::xdp::{HookChoice, Program, XdpHook, XdpProgram};
 use anyhow::{Context, Result};
 use std::io::Write;
-use xsk::Xsk;
+use xsk::{Xsk, XskConfig};
 
 /// Attaches `prog` to `iface` and, when auto mode fell back to SKB, says
 /// why on `out`. Returns the mode in use.
@@ -98,6 +98,18 @@ impl Session {
         program: Program,
         out: &mut dyn Write,
     ) -> Result<Session> {
+        Session::open_with(iface, args, &args.xsk_config(), program, out)
+    }
+
+    /// As [`Session::open`], with the socket opened as `config` says
+    /// (`args.xsk_config()` with a command's own settings added).
+    pub fn open_with(
+        iface: &str,
+        args: &SocketArgs,
+        config: &XskConfig,
+        program: Program,
+        out: &mut dyn Write,
+    ) -> Result<Session> {
         crate::app::shared::args::check_frame_size(args.frame_size, false, false)?;
         let mut prog = XdpProgram::load(program, xskmap_slots(iface, args.queue)?)?;
         // The refusals first, so that nothing is bound on an interface the
@@ -106,7 +118,7 @@ impl Session {
         // passes what it cannot redirect, so in the other order the first
         // frames would go to the kernel's stack instead.
         prog.check_attach(iface, args.force)?;
-        let mut xsk = Xsk::new(iface, args.queue, &args.xsk_config()).map_err(with_option_hint)?;
+        let mut xsk = Xsk::new(iface, args.queue, config).map_err(with_option_hint)?;
         xsk.refill(u32::MAX);
         prog.register(args.queue, &xsk)
             .with_context(|| format!("registering the socket for queue {}", args.queue))?;
@@ -114,7 +126,7 @@ impl Session {
         if !args.json {
             writeln!(
                 out,
-                "{program} on {iface} queue {}: XDP {mode} mode, {} bind, {} frames x {} B, {}",
+                "{program} on {iface} queue {}: XDP {mode} mode, {} bind, {} frames x {} B, {}{}",
                 args.queue,
                 if xsk.is_zero_copy() {
                     "zero-copy"
@@ -124,6 +136,10 @@ impl Session {
                 args.frames,
                 args.frame_size,
                 if args.poll { "poll()" } else { "busy loop" },
+                config
+                    .tx_budget
+                    .map(|b| format!(", TX budget {b}"))
+                    .unwrap_or_default(),
             )?;
         }
         Ok(Session {
