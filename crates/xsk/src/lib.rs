@@ -120,6 +120,7 @@ pub mod ring;
 #[cfg(not(any(test, feature = "test-util")))]
 #[allow(dead_code)]
 mod ring;
+mod rx_meta;
 mod socket;
 mod syscall;
 mod umem;
@@ -130,6 +131,7 @@ pub use asynch::AsyncXsk;
 pub use batch::{Moved, RxBatch, RxFrame, RxHalfBatch, Verdict};
 pub use error::{Error, ErrorKind, Result};
 pub use if_xdp::{Statistics, TX_BUDGET_MIN};
+pub use rx_meta::{RssHashType, RxHash, RxMetadata, Vlan, RX_META_LEN};
 pub use socket::Socket;
 pub use umem::{Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
 pub use xsk::{FrameAccounting, FrameCopy, RxHalf, TxHalf, Xsk, XskConfig};
