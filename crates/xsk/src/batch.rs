@@ -99,8 +99,12 @@ impl<'a> RxFrame<'a> {
 impl RxFrame<'_> {
     /// The RX metadata an XDP program wrote in front of the frame (the
     /// RSS hash, timestamp and VLAN tag from xskit-xdp's `RxMetaProgram`);
-    /// `None` if there is none.
+    /// `None` if there is none, and for the later frames of a multi-buffer
+    /// packet (the metadata goes with its first).
     pub fn metadata(&self) -> Option<crate::RxMetadata> {
+        if !self.first {
+            return None;
+        }
         crate::RxMetadata::from_head(self.head)
     }
 

@@ -310,7 +310,9 @@ impl Umem {
 
     /// The RX metadata an XDP program wrote in front of `frame`
     /// ([`crate::RxMetadata::from_head`] of its chunk's headroom); `None`
-    /// if there is none.
+    /// if there is none. Ask it of a packet's first frame only: the
+    /// headroom of a multi-buffer packet's later frames holds whatever an
+    /// earlier use of the chunk left there.
     ///
     /// # Panics
     /// If `frame` belongs to another UMEM.

@@ -71,6 +71,13 @@ fn load_err(e: impl std::fmt::Display) -> LoaderError {
     }
 }
 
+fn map_error(what: String, call: &'static str, io_error: io::Error) -> LoaderError {
+    LoaderError::Map {
+        what,
+        source: aya::maps::MapError::SyscallError(aya::sys::SyscallError { call, io_error }),
+    }
+}
+
 /// bpf(2) with `attr` of `size_of::<A>()` bytes; the new descriptor, or
 /// the call's result as a number.
 fn sys_bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<i64> {
@@ -365,7 +372,7 @@ impl RxMetaProgram {
     /// Sends frames of rx `queue` to `socket`.
     ///
     /// # Errors
-    /// [`LoaderError::Load`] (with the kernel's reason) if the kernel
+    /// [`LoaderError::Map`] (with the kernel's reason) if the kernel
     /// refuses, e.g. `queue` is past the map's slots.
     pub fn register(&mut self, queue: u32, socket: &impl AsRawFd) -> Result<(), LoaderError> {
         let (key, value) = (queue, socket.as_raw_fd() as u32);
@@ -376,10 +383,14 @@ impl RxMetaProgram {
             ..Default::default()
         };
         sys_bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map_err(|e| {
-            load_err(format!(
-                "registering the socket for queue {queue} (map has {} slots): {e}",
-                self.queues
-            ))
+            map_error(
+                format!(
+                    "registering the socket for queue {queue} (map has {} slots)",
+                    self.queues
+                ),
+                "bpf_map_update_elem",
+                e,
+            )
         })?;
         Ok(())
     }
@@ -387,7 +398,7 @@ impl RxMetaProgram {
     /// Stops sending frames of rx `queue` to a socket.
     ///
     /// # Errors
-    /// [`LoaderError::Load`] if the kernel refuses (no socket there).
+    /// [`LoaderError::Map`] if the kernel refuses (no socket there).
     pub fn unregister(&mut self, queue: u32) -> Result<(), LoaderError> {
         let key = queue;
         let mut attr = MapElem {
@@ -395,8 +406,13 @@ impl RxMetaProgram {
             key: &key as *const u32 as u64,
             ..Default::default()
         };
-        sys_bpf(BPF_MAP_DELETE_ELEM, &mut attr)
-            .map_err(|e| load_err(format!("unregistering queue {queue}: {e}")))?;
+        sys_bpf(BPF_MAP_DELETE_ELEM, &mut attr).map_err(|e| {
+            map_error(
+                format!("unregistering queue {queue}"),
+                "bpf_map_delete_elem",
+                e,
+            )
+        })?;
         Ok(())
     }
 }
