@@ -457,9 +457,12 @@ fn prog_load(insns: &[u8], ifindex: u32, iface: &str) -> Result<OwnedFd, LoaderE
         Some(libc::EPERM) => {
             format!("{first} (loading BPF programs needs CAP_BPF and CAP_NET_ADMIN: run as root)")
         }
-        Some(libc::EINVAL) if text.trim().is_empty() => format!(
+        // Refused before verification, for want of ndo_bpf (6.18 says
+        // EOPNOTSUPP for lo; EINVAL is what the code of 6.3 reads as).
+        Some(libc::EINVAL | libc::EOPNOTSUPP) if text.trim().is_empty() => format!(
             "{first} (the driver of {iface} has no native XDP, so no program can be bound to it)"
         ),
+        _ if text.trim().is_empty() => first.to_string(),
         _ => format!("{first}; verifier: {}", tail.join(" | ")),
     }))
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use xsk::{FrameCopy, RssHashType, RxMetadata, Vlan, Xsk, XskConfig};
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_netns, kernel, push_vlan_on_egress, veth_pair};
-use xskit::xdp::{HookChoice, RxMetaProgram};
+use xskit::xdp::{HookChoice, Program, RxMetaProgram, XdpProgram};
 
 /// An IPv4/UDP frame from `src` to `dst` with source port `sport`; the
 /// payload carries `tag` to find it again.
@@ -208,5 +208,51 @@ fn a_vlan_tag_carried_out_of_band_is_reported() {
             assert_eq!(meta.vlan, Some(want), "frame {tag}");
             assert!(meta.hash.is_some(), "frame {tag}");
         }
+    });
+}
+
+#[test]
+fn refusals_are_one_line_and_someone_elses_program_stays() {
+    if !have_root("refusals_are_one_line_and_someone_elses_program_stays") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let e = RxMetaProgram::load("nosuch0", 1).unwrap_err().to_string();
+        assert!(e.contains("no network interface named"), "{e}");
+        // Loopback has no native XDP (no ndo_bpf): nothing can be bound to it.
+        let lo = RxMetaProgram::load("lo", 1).unwrap_err().to_string();
+        if kernel() >= (6, 3) {
+            assert!(lo.contains("has no native XDP"), "{lo}");
+        }
+        assert!(!lo.contains('\n'), "{lo}");
+        let Some(mut prog) = load(&p.inner) else {
+            return;
+        };
+        // Someone else's program on the interface: refused, and it stays.
+        let mut theirs = XdpProgram::load(Program::Pass, 1).unwrap();
+        theirs.attach(&p.inner, HookChoice::Native, false).unwrap();
+        let e = prog
+            .attach(HookChoice::Auto, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another XDP program is attached"), "{e}");
+        drop(prog);
+        assert_eq!(
+            netns::xdp_shown_by_ip(&p.inner).unwrap().as_deref(),
+            Some("xdp")
+        );
+        drop(theirs);
+        // Attached once only.
+        let mut prog = load(&p.inner).unwrap();
+        prog.attach(HookChoice::Native, false).unwrap();
+        assert!(prog.is_attached());
+        let e = prog
+            .attach(HookChoice::Native, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already attached"), "{e}");
+        prog.detach();
+        assert!(!prog.is_attached());
     });
 }
