@@ -12,8 +12,10 @@
 //!   there (the frame's bytes stay untagged).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use xsk::{FrameCopy, RssHashType, RxMetadata, Vlan, Xsk, XskConfig};
+use xskit::app::dump::{self, DumpArgs};
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_netns, kernel, push_vlan_on_egress, veth_pair};
 use xskit::xdp::{HookChoice, Program, RxMetaProgram, XdpProgram};
@@ -87,6 +89,21 @@ fn recv_tagged(xsk: &mut Xsk, want: usize, tokens: bool) -> Vec<(u32, u16, Optio
     got
 }
 
+/// Asserts that no program is left on `iface`. The link goes with its
+/// last descriptor: a child a parallel test is spawning holds a copy
+/// between its fork and its exec (close-on-exec), so allow it a moment.
+fn assert_detached(iface: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while netns::xdp_shown_by_ip(iface).unwrap().is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        netns::xdp_shown_by_ip(iface).unwrap(),
+        None,
+        "left attached after drop"
+    );
+}
+
 /// Loads the program on `iface`; `None` on a kernel before 6.3, after
 /// checking that it refuses in one clear line.
 fn load(iface: &str) -> Option<RxMetaProgram> {
@@ -150,18 +167,7 @@ fn each_frame_has_its_flow_hash_and_no_timestamp() {
 
         drop(xsk);
         drop(prog);
-        // The link goes with its last descriptor: a child the parallel
-        // test is spawning holds a copy between its fork and its exec
-        // (close-on-exec), so allow it a moment.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while netns::xdp_shown_by_ip(&p.inner).unwrap().is_some() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(
-            netns::xdp_shown_by_ip(&p.inner).unwrap(),
-            None,
-            "left attached after drop"
-        );
+        assert_detached(&p.inner);
     });
 }
 
@@ -254,5 +260,75 @@ fn refusals_are_one_line_and_someone_elses_program_stays() {
         assert!(e.contains("already attached"), "{e}");
         prog.detach();
         assert!(!prog.is_attached());
+    });
+}
+
+#[test]
+fn dump_consume_prints_each_frames_hash() {
+    if !have_root("dump_consume_prints_each_frames_hash") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let args = DumpArgs {
+            interface: Some(p.inner.clone()),
+            sandbox: None,
+            netns: None,
+            queue: 0,
+            mode: HookChoice::Native,
+            count: None,
+            hex: false,
+            write: None,
+            pcapng: false,
+            packet_buffered: false,
+            snaplen: dump::MAX_SNAPLEN,
+            read: None,
+            consume: true,
+            copy: true,
+            zero_copy: false,
+            force: false,
+            rx_meta: true,
+            duration: Some(Duration::from_secs(20)),
+            metrics_file: None,
+            expression: Vec::new(),
+        };
+        let stop = AtomicBool::new(false);
+        let (mut out, mut msg) = (Vec::new(), Vec::new());
+        let r = std::thread::scope(|s| {
+            let c = s.spawn(|| dump::run(&args, &p.inner, &stop, &mut out, &mut msg));
+            let end = Instant::now() + Duration::from_secs(20);
+            while netns::xdp_shown_by_ip(&p.inner).unwrap().is_none() && !c.is_finished() {
+                assert!(Instant::now() < end, "dump never attached");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            let peer = PacketSocket::bind(&p.peer).unwrap();
+            let (dst, src) = (veth::mac(&p.inner).unwrap(), veth::mac(&p.peer).unwrap());
+            for i in 0..4 {
+                peer.send(&udp_frame(dst, src, 40000 + i as u16, i))
+                    .unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            stop.store(true, Ordering::Relaxed);
+            c.join().unwrap()
+        });
+        if kernel() < (6, 3) {
+            let e = format!("{:#}", r.unwrap_err());
+            assert!(e.contains("RX metadata needs Linux 6.3"), "{e}");
+            return;
+        }
+        r.unwrap();
+        let msg = String::from_utf8(msg).unwrap();
+        assert!(
+            msg.contains("xdp_redirect_meta on xsk0 queue 0: XDP native mode"),
+            "{msg}"
+        );
+        let text = String::from_utf8(out).unwrap();
+        let ours: Vec<&str> = text.lines().filter(|l| l.contains("9999")).collect();
+        assert_eq!(ours.len(), 4, "{text}");
+        for l in ours {
+            assert!(l.contains("[hash 0x") && l.contains(" L4]"), "{l}");
+        }
+        assert_detached(&p.inner);
     });
 }
