@@ -243,7 +243,7 @@ impl RxMetaProgram {
             .map_err(|_| LoaderError::NoSuchInterface(iface.to_string()))?;
         let btf = Btf::from_sys_fs().map_err(|e| {
             load_err(format!(
-                "RX metadata needs a kernel with BTF (CONFIG_DEBUG_INFO_BTF; /sys/kernel/btf/vmlinux: {e})"
+                "RX metadata needs Linux 6.3 with BTF (CONFIG_DEBUG_INFO_BTF): cannot read /sys/kernel/btf/vmlinux: {e}"
             ))
         })?;
         let id = |name: &str| btf.id_by_type_name_kind(name, BtfKind::Func).ok();
