@@ -11,6 +11,9 @@
 //! - [`RxHalf`] and [`TxHalf`]: an [`Xsk`] split by [`Xsk::split`] for a
 //!   thread or task per direction, without a lock.
 //! - [`AsyncXsk`] (feature `tokio`): waits for RX, TX room or completions.
+//! - [`RxMetadata`]: the RX hash, hardware timestamp and VLAN tag an XDP
+//!   program (xskit-xdp's `RxMetaProgram`) wrote in front of a frame
+//!   ([`RxFrame::metadata`], [`Umem::rx_metadata`]).
 //!
 //! An XDP program must redirect frames to the socket (through an XSKMAP) for
 //! anything to arrive on RX; loading one is not this crate's business.
