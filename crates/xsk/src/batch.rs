@@ -53,6 +53,8 @@ pub struct Moved {
 #[derive(Debug)]
 pub struct RxFrame<'a> {
     buf: &'a mut [u8],
+    /// The chunk's bytes before the data (its headroom).
+    head: &'a [u8],
     len: u32,
     continued: bool,
     first: bool,
@@ -80,8 +82,12 @@ impl<'a> RxFrame<'a> {
         // SAFETY: the caller's contract above: the chunk is held
         // exclusively and `addr` comes from `decode`.
         let buf = unsafe { umem.chunk_from(addr) };
+        // SAFETY: as above; the head ends where `buf` begins, so the two
+        // slices do not overlap.
+        let head = unsafe { umem.head_before(addr) };
         let frame = RxFrame {
             buf,
+            head,
             len: d.len,
             continued: continued != 0,
             first,
@@ -91,6 +97,17 @@ impl<'a> RxFrame<'a> {
 }
 
 impl RxFrame<'_> {
+    /// The RX metadata an XDP program wrote in front of the frame (the
+    /// RSS hash, timestamp and VLAN tag from xskit-xdp's `RxMetaProgram`);
+    /// `None` if there is none, and for the later frames of a multi-buffer
+    /// packet (the metadata goes with its first).
+    pub fn metadata(&self) -> Option<crate::RxMetadata> {
+        if !self.first {
+            return None;
+        }
+        crate::RxMetadata::from_head(self.head)
+    }
+
     /// The received bytes.
     pub fn data(&self) -> &[u8] {
         &self.buf[..self.len as usize]

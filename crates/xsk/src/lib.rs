@@ -11,6 +11,9 @@
 //! - [`RxHalf`] and [`TxHalf`]: an [`Xsk`] split by [`Xsk::split`] for a
 //!   thread or task per direction, without a lock.
 //! - [`AsyncXsk`] (feature `tokio`): waits for RX, TX room or completions.
+//! - [`RxMetadata`]: the RX hash, hardware timestamp and VLAN tag an XDP
+//!   program (xskit-xdp's `RxMetaProgram`) wrote in front of a frame
+//!   ([`RxFrame::metadata`], [`Umem::rx_metadata`]).
 //!
 //! An XDP program must redirect frames to the socket (through an XSKMAP) for
 //! anything to arrive on RX; loading one is not this crate's business.
@@ -120,6 +123,7 @@ pub mod ring;
 #[cfg(not(any(test, feature = "test-util")))]
 #[allow(dead_code)]
 mod ring;
+mod rx_meta;
 mod socket;
 mod syscall;
 mod umem;
@@ -130,6 +134,7 @@ pub use asynch::AsyncXsk;
 pub use batch::{Moved, RxBatch, RxFrame, RxHalfBatch, Verdict};
 pub use error::{Error, ErrorKind, Result};
 pub use if_xdp::{Statistics, TX_BUDGET_MIN};
+pub use rx_meta::{RssHashType, RxHash, RxMetadata, Vlan, RX_META_LEN};
 pub use socket::Socket;
 pub use umem::{Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
 pub use xsk::{FrameAccounting, FrameCopy, RxHalf, TxHalf, Xsk, XskConfig};

@@ -290,6 +290,39 @@ impl Umem {
         unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(addr as usize), cap) }
     }
 
+    /// The bytes of `addr`'s chunk before `addr`: the headroom in front of a
+    /// received frame, where an XDP program's metadata lies.
+    ///
+    /// # Safety
+    /// As [`Umem::chunk_from`], for the chunk's bytes before `addr`: the
+    /// caller holds the chunk and writes none of them while this lives.
+    pub(crate) unsafe fn head_before(&self, addr: u64) -> &[u8] {
+        let base = self.chunk_base(addr);
+        // SAFETY: `decode` or a token bounded `addr`'s chunk inside the
+        // mapping, so [base, addr) is too; exclusivity is the caller's.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.area.as_ptr().add(base as usize),
+                (addr - base) as usize,
+            )
+        }
+    }
+
+    /// The RX metadata an XDP program wrote in front of `frame`
+    /// ([`crate::RxMetadata::from_head`] of its chunk's headroom); `None`
+    /// if there is none. Ask it of a packet's first frame only: the
+    /// headroom of a multi-buffer packet's later frames holds whatever an
+    /// earlier use of the chunk left there.
+    ///
+    /// # Panics
+    /// If `frame` belongs to another UMEM.
+    pub fn rx_metadata(&self, frame: &Frame) -> Option<crate::RxMetadata> {
+        self.check(frame);
+        // SAFETY: the token proves exclusive ownership of the chunk, and the
+        // borrow of `frame` keeps it while the slice lives (it ends here).
+        crate::RxMetadata::from_head(unsafe { self.head_before(frame.addr) })
+    }
+
     /// Decodes a descriptor address from the kernel (unaligned mode carries
     /// an offset in the top bits) and checks that `len` bytes from it lie
     /// inside one chunk of this UMEM.

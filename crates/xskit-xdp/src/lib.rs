@@ -9,6 +9,9 @@
 //!   EtherTypes), editable while it runs, and its match order in user space.
 //! - [`tap`]: the capture tap every attachable program carries.
 //! - [`guard`]: the kernel-side confirm-or-revert deadline.
+//! - [`RxMetaProgram`]: the device-bound program that hands each frame to
+//!   its socket with its RSS hash, hardware timestamp and VLAN tag (Linux
+//!   6.3+; read them with `xsk::RxMetadata`).
 //!
 //! The programs themselves are C (`bpf/` in this crate), committed as
 //! objects and embedded in this crate.
@@ -36,6 +39,7 @@ pub mod guard;
 mod hook;
 pub mod live;
 pub mod loader;
+pub mod meta;
 pub mod netif;
 mod own;
 mod port;
@@ -45,4 +49,5 @@ pub mod tap;
 pub use loader::{
     ActionCounters, Attachment, Counter, HookChoice, LoaderError, XdpHook, XdpProgram,
 };
+pub use meta::RxMetaProgram;
 pub use programs::Program;

@@ -26,6 +26,7 @@ fn args(path: &std::path::Path, consume: bool, count: Option<u64>) -> DumpArgs {
         copy: false,
         zero_copy: false,
         force: false,
+        rx_meta: false,
         duration: Some(Duration::from_secs(20)),
         metrics_file: None,
         expression: Vec::new(),

@@ -12,6 +12,7 @@
 //!   queue; those frames do not reach the kernel stack.
 
 pub mod expr;
+pub mod rxmeta;
 pub mod sink;
 
 use crate::app::dump::expr::Filter;
@@ -86,6 +87,11 @@ pub struct DumpArgs {
     /// With --consume: allow it on the interface of the default route
     #[arg(long, requires = "consume")]
     pub force: bool,
+    /// With --consume: take the frames with the RX metadata program
+    /// (native mode, Linux 6.3+) and print each one's RX hash, VLAN tag and
+    /// hardware timestamp
+    #[arg(long, requires = "consume")]
+    pub rx_meta: bool,
     /// Stop after this long
     #[arg(short = 'd', long, value_parser = crate::app::shared::args::parse_duration)]
     pub duration: Option<Duration>,
@@ -593,33 +599,47 @@ pub fn run(
     };
     let lost;
     if args.consume {
-        let mut session = Session::open(iface, &args.socket_args(), Program::Redirect, msg)?;
+        // The socket lives in one of the two; `xsk` borrows it.
+        let (mut plain, mut meta) = (None, None);
+        let xsk = if args.rx_meta {
+            &mut meta
+                .insert(rxmeta::MetaSession::open(iface, &args.socket_args(), msg)?)
+                .xsk
+        } else {
+            &mut plain
+                .insert(Session::open(
+                    iface,
+                    &args.socket_args(),
+                    Program::Redirect,
+                    msg,
+                )?)
+                .xsk
+        };
         let mut batch = Vec::with_capacity(64);
         while !done(&sink) {
-            session
-                .xsk
-                .socket()
-                .poll_rx(Some(Duration::from_millis(100)))?;
-            session.xsk.recv(&mut batch, 64);
+            xsk.socket().poll_rx(Some(Duration::from_millis(100)))?;
+            xsk.recv(&mut batch, 64);
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();
             for f in batch.drain(..) {
-                let data = session.xsk.umem().data(&f);
+                let data = xsk.umem().data(&f);
                 if sink.captured < limit && keep(data, data.len() as u32, &mut filtered_out) {
+                    if args.rx_meta {
+                        sink.set_note(rxmeta::describe(xsk.umem().rx_metadata(&f)));
+                    }
                     sink.frame(now, data.len() as u32, data)?;
                 }
-                session.xsk.release(f);
+                xsk.release(f);
             }
-            session.xsk.refill(u32::MAX);
+            xsk.refill(u32::MAX);
             sink.flush()?;
             if let Some(m) = &mut metrics {
                 m.maybe_write(&dump_counters(sink.captured, filtered_out, 0))?;
             }
         }
         // What the kernel could not put on the socket's RX ring.
-        lost = session
-            .xsk
+        lost = xsk
             .socket()
             .statistics()
             .map_or(0, |st| st.rx_dropped + st.rx_ring_full.unwrap_or(0));

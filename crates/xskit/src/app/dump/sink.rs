@@ -56,6 +56,8 @@ pub struct Sink<'a> {
     pub captured: u64,
     /// A note added to each pcapng packet (how it was captured).
     comment: String,
+    /// A note on the next frame only ([`Sink::set_note`]).
+    note: Option<String>,
 }
 
 /// What the program that copied a frame did with it (a capture beside an
@@ -105,6 +107,7 @@ impl<'a> Sink<'a> {
                 per_packet: o.packet_buffered,
                 captured: 0,
                 comment: o.comment.clone(),
+                note: None,
             });
         };
         let (w, name, pipe): (Box<dyn Write>, String, bool) = if path == Path::new("-") {
@@ -157,6 +160,7 @@ impl<'a> Sink<'a> {
             per_packet: o.packet_buffered || pipe,
             captured: 0,
             comment: o.comment.clone(),
+            note: None,
         };
         sink.flush()?;
         Ok(sink)
@@ -166,6 +170,12 @@ impl<'a> Sink<'a> {
     /// are captured).
     pub fn set_comment(&mut self, comment: String) {
         self.comment = comment;
+    }
+
+    /// Puts `note` on the next frame written: on its text line (`[note]`)
+    /// and in its pcapng comment (its RX metadata, for `--rx-meta`).
+    pub fn set_note(&mut self, note: String) {
+        self.note = Some(note);
     }
 
     /// Writes one frame received at `when` (since the Unix epoch).
@@ -184,6 +194,7 @@ impl<'a> Sink<'a> {
         verdict: Option<Verdict>,
     ) -> Result<()> {
         self.captured += 1;
+        let note = self.note.take();
         // Lines and comments describe the whole frame; files keep -s bytes.
         let full = data;
         let data = &data[..data.len().min(self.snaplen)];
@@ -204,6 +215,10 @@ impl<'a> Sink<'a> {
                     ),
                     None => format!("{}; {}", summarize(full), self.comment),
                 };
+                let comment = match &note {
+                    Some(n) => format!("{n}; {comment}"),
+                    None => comment,
+                };
                 let epb = EnhancedPacketBlock {
                     interface_id: 0,
                     timestamp: when,
@@ -218,6 +233,10 @@ impl<'a> Sink<'a> {
                 let verdict = verdict
                     .map(|v| format!("[{} q{}] ", v.action, v.rx_queue))
                     .unwrap_or_default();
+                let verdict = match &note {
+                    Some(n) => format!("{verdict}[{n}] "),
+                    None => verdict,
+                };
                 writeln!(
                     self.text_out,
                     "{:02}:{:02}:{:02}.{:06} {verdict}{}, length {}",
