@@ -106,9 +106,8 @@ impl Running {
         for (q, w) in &workers {
             let t = w.counters.totals();
             sum.total += t;
-            let a = w.xsk.accounting();
-            if !a.is_consistent() {
-                sum.frames_unaccounted += a.total;
+            if !settled_accounting(&w.xsk) {
+                sum.frames_unaccounted += w.xsk.accounting().total;
             }
             sum.queues
                 .push((*q, t, w.xsk.statistics().unwrap_or_default()));
@@ -383,4 +382,22 @@ fn rss_bytes() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     pages * rustix::param::page_size() as u64
+}
+
+/// Whether every frame of `xsk` is in one place: the accounting read again
+/// for up to half a second while the kernel may still be moving frames
+/// from TX to the completion ring (its indices move between the reads of
+/// one accounting; seen under emulation, where a stop comes with frames in
+/// flight). A frame really lost stays missing.
+fn settled_accounting(xsk: &xsk::Xsk) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        if xsk.accounting().is_consistent() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
