@@ -44,6 +44,7 @@ pub mod netif;
 mod own;
 mod port;
 pub mod programs;
+pub mod raw;
 pub mod tap;
 
 pub use loader::{

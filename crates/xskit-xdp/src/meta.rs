@@ -16,11 +16,12 @@
 use crate::error::LoaderError;
 use crate::hook::HookChoice;
 use crate::netif::default_route_interfaces;
+use crate::raw::{name16, owned, sys_bpf, MapCreate, MapElem, ProgLoad};
 use aya_obj::btf::{Btf, BtfKind};
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// The program's function and section in its object.
 const FUNCTION: &str = "xdp_redirect_meta";
@@ -40,7 +41,6 @@ const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_XDP: u32 = 37;
@@ -76,92 +76,6 @@ fn map_error(what: String, call: &'static str, io_error: io::Error) -> LoaderErr
         what,
         source: aya::maps::MapError::SyscallError(aya::sys::SyscallError { call, io_error }),
     }
-}
-
-/// bpf(2) with `attr` of `size_of::<A>()` bytes; the new descriptor, or
-/// the call's result as a number.
-fn sys_bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<i64> {
-    // SAFETY: `attr` is a live, exclusively borrowed #[repr(C)] struct of the
-    // layout bpf(2) expects for `cmd` (a prefix of union bpf_attr; the
-    // kernel treats the missing tail as zero), and the size passed is its
-    // size. Pointers inside it point into buffers the caller keeps alive
-    // for the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut A as *mut libc::c_void,
-            std::mem::size_of::<A>() as libc::c_uint,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn owned(fd: i64) -> OwnedFd {
-    // SAFETY: `fd` was just returned by bpf(2) as a new descriptor, owned by
-    // nobody else.
-    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct MapCreate {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    inner_map_fd: u32,
-    numa_node: u32,
-    map_name: [u8; 16],
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct MapElem {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
-    value: u64,
-    flags: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoad {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct LinkCreate {
-    prog_fd: u32,
-    target_ifindex: u32,
-    attach_type: u32,
-    flags: u32,
-}
-
-fn name16(s: &str) -> [u8; 16] {
-    let mut n = [0u8; 16];
-    for (d, b) in n.iter_mut().zip(s.bytes().take(15)) {
-        *d = b;
-    }
-    n
 }
 
 /// How one relocated instruction of the program is patched.
@@ -223,10 +137,42 @@ fn patch(insns: &mut [u8], i: usize, p: &Patch, map_fd: i32, btf_id: Option<u32>
         // BPF_ALU64 | BPF_MOV | BPF_K, dst r0.
         (Patch::Kfunc(_), None) => (0xb7, 0, -libc::EOPNOTSUPP),
     };
-    insn[0] = code;
-    insn[1] = dst_src;
-    insn[2..4].copy_from_slice(&0i16.to_le_bytes());
-    insn[4..8].copy_from_slice(&imm.to_le_bytes());
+    insn.copy_from_slice(&crate::raw::insn(code, dst_src, imm));
+}
+
+/// The refusal on a kernel whose XDP programs may not call
+/// `bpf_xdp_adjust_meta` (seen on a custom 6.18 build: "program of this
+/// type cannot use helper"), without which nothing can be put in front of
+/// a frame for the socket to read.
+pub const REFUSES_DATA_META: &str = "this kernel refuses bpf_xdp_adjust_meta in XDP programs \
+     (a build without XDP metadata support), so no RX metadata can reach the socket; \
+     the plain redirect programs work without it";
+
+/// Whether this kernel lets an XDP program call `bpf_xdp_adjust_meta`
+/// (room for metadata in front of a frame), checked by loading a
+/// four-instruction program that does and nothing else.
+///
+/// # Errors
+/// The load's error other than the verifier's refusal of the helper
+/// (EPERM without CAP_BPF, for one).
+pub fn kernel_allows_data_meta() -> io::Result<bool> {
+    const BPF_FUNC_XDP_ADJUST_META: i32 = 54;
+    use crate::raw::insn;
+    // r2 = -8; call bpf_xdp_adjust_meta; r0 = XDP_PASS; exit
+    let insns = [
+        insn(0xb7, 0x02, -8),
+        insn(0x85, 0x00, BPF_FUNC_XDP_ADJUST_META),
+        insn(0xb7, 0x00, 2),
+        insn(0x95, 0x00, 0),
+    ]
+    .concat();
+    match crate::raw::load_insns(BPF_PROG_TYPE_XDP, BPF_XDP, &insns, "adjust_meta") {
+        Ok(_) => Ok(true),
+        // The verifier's "cannot use helper" (the only EINVAL these four
+        // instructions can earn on a kernel that has XDP at all).
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 impl RxMetaProgram {
@@ -324,13 +270,8 @@ impl RxMetaProgram {
                 iface: self.iface.clone(),
             });
         }
-        let mut attr = LinkCreate {
-            prog_fd: self.prog.as_raw_fd() as u32,
-            target_ifindex: self.ifindex,
-            attach_type: BPF_XDP,
-            flags: XDP_FLAGS_DRV_MODE,
-        };
-        let fd = sys_bpf(BPF_LINK_CREATE, &mut attr).map_err(|e| {
+        let link = crate::raw::link_create(&self.prog, self.ifindex, BPF_XDP, XDP_FLAGS_DRV_MODE)
+            .map_err(|e| {
             let why = match e.raw_os_error() {
                 Some(libc::EBUSY | libc::EEXIST) => format!(
                     "{e} (another XDP program is attached to {}; `ip link show dev {}` names it)",
@@ -344,7 +285,7 @@ impl RxMetaProgram {
             };
             err(why, e.raw_os_error())
         })?;
-        self.link = Some(owned(fd));
+        self.link = Some(link);
         Ok(())
     }
 
@@ -463,6 +404,7 @@ fn prog_load(insns: &[u8], ifindex: u32, iface: &str) -> Result<OwnedFd, LoaderE
             "{first} (the driver of {iface} has no native XDP, so no program can be bound to it)"
         ),
         _ if text.trim().is_empty() => first.to_string(),
+        _ if text.contains("cannot use helper bpf_xdp_adjust_meta") => REFUSES_DATA_META.into(),
         _ => format!("{first}; verifier: {}", tail.join(" | ")),
     }))
 }

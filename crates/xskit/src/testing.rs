@@ -172,53 +172,8 @@ pub fn recv_experimental(xsk: &mut xsk::Xsk, want: usize) -> Vec<Vec<u8>> {
 /// for kernels without VLAN devices (CONFIG_VLAN_8021Q off). Closing the
 /// returned link removes it.
 pub fn push_vlan_on_egress(iface: &str, tci: u16) -> Result<std::os::fd::OwnedFd> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    #[repr(C)]
-    #[derive(Default)]
-    struct ProgLoad {
-        prog_type: u32,
-        insn_cnt: u32,
-        insns: u64,
-        license: u64,
-        log_level: u32,
-        log_size: u32,
-        log_buf: u64,
-        kern_version: u32,
-        prog_flags: u32,
-        prog_name: [u8; 16],
-        prog_ifindex: u32,
-        expected_attach_type: u32,
-    }
-    #[repr(C)]
-    struct LinkCreate {
-        prog_fd: u32,
-        target_ifindex: u32,
-        attach_type: u32,
-        flags: u32,
-    }
-    fn bpf<A>(cmd: libc::c_long, attr: &mut A) -> std::io::Result<OwnedFd> {
-        // SAFETY: `attr` is a live #[repr(C)] prefix of union bpf_attr for
-        // `cmd`, of the size passed; the pointers in it outlive the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                cmd,
-                attr as *mut A as *mut libc::c_void,
-                std::mem::size_of::<A>() as libc::c_uint,
-            )
-        };
-        if r < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: bpf(2) returned a new descriptor that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
-    }
     const BPF_TCX_EGRESS: u32 = 47;
-    let insn = |code: u8, regs: u8, imm: i32| {
-        let mut b = [code, regs, 0, 0, 0, 0, 0, 0];
-        b[4..].copy_from_slice(&imm.to_le_bytes());
-        b
-    };
+    use xskit_xdp::raw::insn;
     // r2 = htons(0x8100); r3 = tci; call bpf_skb_vlan_push (18); r0 = 0 (TCX_PASS); exit
     let prog: Vec<u8> = [
         insn(0xb7, 0x02, i32::from(0x8100u16.to_be())),
@@ -228,21 +183,10 @@ pub fn push_vlan_on_egress(iface: &str, tci: u16) -> Result<std::os::fd::OwnedFd
         insn(0x95, 0x00, 0),
     ]
     .concat();
-    let license = c"GPL";
-    let mut load = ProgLoad {
-        prog_type: 3, // BPF_PROG_TYPE_SCHED_CLS
-        insn_cnt: (prog.len() / 8) as u32,
-        insns: prog.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        expected_attach_type: BPF_TCX_EGRESS,
-        ..Default::default()
-    };
-    let prog_fd = bpf(5, &mut load).map_err(|e| anyhow::anyhow!("loading the VLAN pusher: {e}"))?;
-    let mut link = LinkCreate {
-        prog_fd: prog_fd.as_raw_fd() as u32,
-        target_ifindex: xsk::netdev::ifindex(iface)?,
-        attach_type: BPF_TCX_EGRESS,
-        flags: 0,
-    };
-    bpf(28, &mut link).map_err(|e| anyhow::anyhow!("attaching the VLAN pusher to {iface}: {e}"))
+    const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
+    let prog =
+        xskit_xdp::raw::load_insns(BPF_PROG_TYPE_SCHED_CLS, BPF_TCX_EGRESS, &prog, "vlan_push")
+            .map_err(|e| anyhow::anyhow!("loading the VLAN pusher: {e}"))?;
+    xskit_xdp::raw::link_create(&prog, xsk::netdev::ifindex(iface)?, BPF_TCX_EGRESS, 0)
+        .map_err(|e| anyhow::anyhow!("attaching the VLAN pusher to {iface}: {e}"))
 }
