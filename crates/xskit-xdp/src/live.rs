@@ -88,3 +88,27 @@ pub fn run_live(
     }
     Ok(())
 }
+
+/// Whether this kernel runs XDP programs on live frames (5.18+, and not
+/// refused: this machine's 6.18 build of 2026-12-06 answers EPERM even
+/// to root). Probed by running a two-instruction `XDP_DROP` program on one
+/// frame as if received on loopback (interface 1): the frame is dropped,
+/// nothing is sent.
+///
+/// # Errors
+/// Loading the probe's program (EPERM without CAP_BPF), or a run error
+/// other than the refusal (EPERM) or an unknown flag (EINVAL, before 5.18).
+pub fn live_frames_allowed() -> io::Result<bool> {
+    use crate::raw::{insn, load_insns};
+    use std::os::fd::AsRawFd;
+    const BPF_PROG_TYPE_XDP: u32 = 6;
+    const BPF_XDP: u32 = 37;
+    // r0 = XDP_DROP; exit
+    let prog = [insn(0xb7, 0x00, 1), insn(0x95, 0x00, 0)].concat();
+    let fd = load_insns(BPF_PROG_TYPE_XDP, BPF_XDP, &prog, "live_probe")?;
+    match run_live(fd.as_raw_fd(), 1, 0, &[0u8; 64], 1, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

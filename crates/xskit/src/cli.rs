@@ -90,7 +90,12 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return clap_error(e),
     };
-    match run(cli) {
+    let result = run(cli);
+    // A signal that is removing the command's sandbox decides the exit.
+    if let Some(code) = crate::app::shared::signals::ending() {
+        return code;
+    }
+    match result {
         Ok(code) => code,
         // The reader went away (see owns_sandbox): quiet, as SIGPIPE is.
         Err(e)

@@ -7,7 +7,7 @@ mod common;
 use xskit::app::doctor::rules::Value;
 use xskit::app::doctor::{report, Interface};
 use xskit::net::netns;
-use xskit::testing::{have_root, in_netns, veth_pair, veth_pair_named};
+use xskit::testing::{have_root, in_netns, kernel, veth_pair, veth_pair_named};
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 
 fn one(name: &str) -> Interface {
@@ -31,6 +31,23 @@ fn veth_has_native_xdp_no_zero_copy_and_one_queue() {
         assert_eq!(i.rx_queues, Some(1), "{i:?}");
         assert_eq!(i.mtu, Some(1500), "{i:?}");
         assert!(i.attached.is_none(), "{i:?}");
+        // veth implements the three RX metadata kfuncs and no zero-copy TX
+        // metadata; whether frames can carry them also depends on the
+        // kernel letting XDP programs call bpf_xdp_adjust_meta.
+        let m = &i.metadata;
+        if kernel() >= (6, 8) {
+            assert_eq!(
+                m.rx_kfuncs,
+                Some(vec!["hash", "timestamp", "vlan-tag"]),
+                "{m:?}"
+            );
+            assert_eq!(m.tx_zero_copy, Some(vec![]), "{m:?}");
+            let allowed = xskit::xdp::meta::kernel_allows_data_meta().unwrap();
+            let want = if allowed { Value::Yes } else { Value::No };
+            assert_eq!(m.rx.value, want, "{m:?}");
+        } else if kernel() < (6, 3) {
+            assert_eq!(m.rx.value, Value::No, "{m:?}");
+        }
         // Loopback has no XDP in its driver; the answer says no (6.3+) or
         // unknown (older kernels, not in the driver list), never yes.
         let lo = one("lo");

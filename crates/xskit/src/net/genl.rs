@@ -26,6 +26,28 @@ pub mod xdp_act {
     pub const NDO_XMIT_SG: u64 = 64;
 }
 
+/// `NETDEV_XDP_RX_METADATA_*` bits: the RX metadata kfuncs the driver
+/// implements (linux/netdev.h, 6.8+).
+pub mod rx_meta {
+    /// `bpf_xdp_metadata_rx_timestamp`.
+    pub const TIMESTAMP: u64 = 1;
+    /// `bpf_xdp_metadata_rx_hash`.
+    pub const HASH: u64 = 2;
+    /// `bpf_xdp_metadata_rx_vlan_tag`.
+    pub const VLAN_TAG: u64 = 4;
+}
+
+/// `NETDEV_XSK_FLAGS_*` bits: the AF_XDP TX metadata requests the driver
+/// carries out in zero-copy mode (linux/netdev.h, 6.8+).
+pub mod xsk_flags {
+    /// A transmit timestamp in the completion.
+    pub const TX_TIMESTAMP: u64 = 1;
+    /// Checksum offload.
+    pub const TX_CHECKSUM: u64 = 2;
+    /// Launch time (6.15).
+    pub const TX_LAUNCH_TIME_FIFO: u64 = 4;
+}
+
 /// What the `netdev` family reports for one device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DevFeatures {
@@ -33,6 +55,10 @@ pub struct DevFeatures {
     pub xdp_features: u64,
     /// Largest number of buffers per frame in zero-copy mode (6.6+).
     pub zc_max_segs: Option<u32>,
+    /// [`rx_meta`] bits (6.8+; `None` where the kernel does not say).
+    pub rx_metadata: Option<u64>,
+    /// [`xsk_flags`] bits (6.8+; `None` where the kernel does not say).
+    pub xsk_features: Option<u64>,
 }
 
 const GENL_ID_CTRL: u16 = 0x10;
@@ -43,6 +69,8 @@ const NETDEV_CMD_DEV_GET: u8 = 1;
 const NETDEV_A_DEV_IFINDEX: u16 = 1;
 const NETDEV_A_DEV_XDP_FEATURES: u16 = 3;
 const NETDEV_A_DEV_XDP_ZC_MAX_SEGS: u16 = 4;
+const NETDEV_A_DEV_XDP_RX_METADATA_FEATURES: u16 = 5;
+const NETDEV_A_DEV_XSK_FEATURES: u16 = 6;
 const NLMSG_ERROR: u16 = 2;
 const NLM_F_REQUEST: u16 = 1;
 
@@ -168,6 +196,12 @@ pub fn parse_dev(payload: &[u8]) -> DevFeatures {
             (NETDEV_A_DEV_XDP_ZC_MAX_SEGS, 4) => {
                 d.zc_max_segs = Some(u32::from_ne_bytes(v.try_into().unwrap()))
             }
+            (NETDEV_A_DEV_XDP_RX_METADATA_FEATURES, 8) => {
+                d.rx_metadata = Some(u64::from_ne_bytes(v.try_into().unwrap()))
+            }
+            (NETDEV_A_DEV_XSK_FEATURES, 8) => {
+                d.xsk_features = Some(u64::from_ne_bytes(v.try_into().unwrap()))
+            }
             _ => {}
         }
     }
@@ -198,6 +232,11 @@ mod tests {
                 (xdp_act::BASIC | xdp_act::RX_SG).to_ne_bytes().to_vec(),
             ),
             (NETDEV_A_DEV_XDP_ZC_MAX_SEGS, 1u32.to_ne_bytes().to_vec()),
+            (
+                NETDEV_A_DEV_XDP_RX_METADATA_FEATURES,
+                (rx_meta::HASH | rx_meta::VLAN_TAG).to_ne_bytes().to_vec(),
+            ),
+            (NETDEV_A_DEV_XSK_FEATURES, 0u64.to_ne_bytes().to_vec()),
         ] {
             p.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
             p.extend_from_slice(&t.to_ne_bytes());
@@ -206,6 +245,8 @@ mod tests {
         let d = parse_dev(&p);
         assert_eq!(d.xdp_features, xdp_act::BASIC | xdp_act::RX_SG);
         assert_eq!(d.zc_max_segs, Some(1));
+        assert_eq!(d.rx_metadata, Some(rx_meta::HASH | rx_meta::VLAN_TAG));
+        assert_eq!(d.xsk_features, Some(0));
         // A truncated attribute ends the walk instead of reading past the end.
         assert_eq!(attributes(&[200, 0, 1, 0, 0, 0]).len(), 0);
     }

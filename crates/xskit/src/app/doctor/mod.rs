@@ -5,6 +5,7 @@
 //! `netdev` netlink family (6.3+); before that, from a short list of drivers
 //! whose support is known, and otherwise "unknown" with the reason.
 
+pub mod metadata;
 mod render;
 pub mod rules;
 mod trybind;
@@ -142,6 +143,8 @@ pub struct Interface {
     pub need_wakeup: Answer,
     /// AF_XDP multi-buffer (frames over several chunks).
     pub multi_buffer: Answer,
+    /// RX metadata kfuncs and zero-copy TX metadata requests.
+    pub metadata: metadata::Metadata,
     /// XDP program attached now.
     pub attached: Option<Attached>,
 }
@@ -360,7 +363,7 @@ fn virtio_features(name: &str, ifindex: u32) -> Option<String> {
     Some(f.trim().to_string())
 }
 
-fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
+fn interface(name: &str, kernel: (u32, u32), data_meta: Option<bool>) -> Result<Interface> {
     let ifindex = xsk::netdev::ifindex(name)?;
     let link: serde_json::Value = serde_json::from_str(&netns::ip_output(&[
         "-d", "-j", "link", "show", "dev", name,
@@ -384,6 +387,7 @@ fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
         features.as_ref(),
         virtio.as_deref(),
     );
+    let metadata = metadata::judge(kernel, features.as_ref(), native_xdp.value, data_meta);
     Ok(Interface {
         name: name.into(),
         ifindex,
@@ -399,6 +403,7 @@ fn interface(name: &str, kernel: (u32, u32)) -> Result<Interface> {
         zero_copy,
         need_wakeup,
         multi_buffer,
+        metadata,
         attached: attached(name, ifindex)?,
     })
 }
@@ -417,6 +422,9 @@ pub fn report(only: Option<&str>) -> Result<Report> {
         None => interfaces(),
     };
     let (jit, jit_from) = jit();
+    // Kernel-wide: may XDP programs put metadata in front of a frame?
+    // (None where the probe could not load, e.g. without CAP_BPF.)
+    let data_meta = xskit_xdp::meta::kernel_allows_data_meta().ok();
     Ok(Report {
         bpf: Bpf {
             btf_vmlinux: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
@@ -429,7 +437,7 @@ pub fn report(only: Option<&str>) -> Result<Report> {
         privileges,
         interfaces: names
             .iter()
-            .map(|n| interface(n, kv))
+            .map(|n| interface(n, kv, data_meta))
             .collect::<Result<_>>()?,
         kernel,
     })
@@ -516,6 +524,11 @@ mod tests {
                 zero_copy: a(Value::No, "veth copies"),
                 need_wakeup: a(Value::Yes, "since 5.4"),
                 multi_buffer: a(Value::Unknown, "not reported"),
+                metadata: metadata::Metadata {
+                    rx: a(Value::Yes, "hash, vlan-tag from the driver"),
+                    rx_kfuncs: Some(vec!["hash", "vlan-tag"]),
+                    tx_zero_copy: Some(vec!["checksum"]),
+                },
                 attached: Some(Attached {
                     program: "xdp_pass".into(),
                     id: 991,

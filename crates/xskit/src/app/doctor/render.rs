@@ -98,6 +98,25 @@ impl fmt::Display for Report {
             ] {
                 writeln!(f, "  {k:<13}{:<8} {}", yn(a.value), a.why)?;
             }
+            let m = &i.metadata;
+            writeln!(
+                f,
+                "  {:<13}{:<8} {}",
+                "RX metadata",
+                yn(m.rx.value),
+                m.rx.why
+            )?;
+            writeln!(
+                f,
+                "  {:<13}{}",
+                "TX metadata",
+                match &m.tx_zero_copy {
+                    None => "not listed by the kernel (before 6.8)".to_string(),
+                    Some(t) if t.is_empty() =>
+                        "the driver carries out no request in zero-copy mode".into(),
+                    Some(t) => format!("{} in zero-copy mode (the driver's)", t.join(", ")),
+                }
+            )?;
             match &i.attached {
                 None => writeln!(f, "  {:<13}none", "attached")?,
                 Some(a) => writeln!(

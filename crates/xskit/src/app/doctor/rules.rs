@@ -296,6 +296,7 @@ mod tests {
         let f = DevFeatures {
             xdp_features: xdp_act::BASIC | xdp_act::XSK_ZEROCOPY | xdp_act::RX_SG,
             zc_max_segs: Some(4),
+            ..Default::default()
         };
         let Judgement {
             native_xdp: n,
@@ -337,6 +338,7 @@ mod tests {
         let zc = DevFeatures {
             xdp_features: xdp_act::BASIC | xdp_act::REDIRECT | xdp_act::XSK_ZEROCOPY,
             zc_max_segs: Some(1),
+            ..Default::default()
         };
         // VERSION_1 (32) and ACCESS_PLATFORM (33), on 6.13: yes.
         let with = virtio(&[0, 5, 32, 33]);
@@ -366,6 +368,7 @@ mod tests {
         let none = DevFeatures {
             xdp_features: xdp_act::BASIC,
             zc_max_segs: None,
+            ..Default::default()
         };
         let z = judge((6, 13), Some("virtio_net"), Some(&none), Some(&with)).zero_copy;
         assert_eq!(z.value, Value::No, "{}", z.why);

@@ -3,8 +3,13 @@
 
 use super::sandbox;
 use anyhow::{Context, Result};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The signal a sandbox's handler thread is ending the process for (0:
+/// none yet).
+static ENDING: AtomicI32 = AtomicI32::new(0);
 
 /// Stop flag set by SIGINT and SIGTERM.
 pub fn stop_flag() -> Result<Arc<AtomicBool>> {
@@ -28,6 +33,9 @@ pub fn remove_sandbox_on_exit(name: &str) -> Result<()> {
     let name = name.to_string();
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
+            // From here the command's own thread may fail (its namespaces
+            // are going away); `ending` keeps it from exiting first.
+            ENDING.store(sig, Ordering::SeqCst);
             // Not halfway through making it: wait for `up` to finish.
             let _made = sandbox::SETTING_UP.lock();
             let _ = sandbox::down(&name);
@@ -35,4 +43,19 @@ pub fn remove_sandbox_on_exit(name: &str) -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// Where a signal is ending the process ([`remove_sandbox_on_exit`]'s
+/// thread is removing the sandbox and then exits 128 + the signal): waits
+/// for that thread to end the process, and returns 128 + the signal should
+/// it not have within 10 s. The command's own result, success or the error
+/// its vanishing namespaces caused ("Network is unreachable"), is not what
+/// ended it. `None` where no signal came.
+pub fn ending() -> Option<i32> {
+    let sig = ENDING.load(Ordering::SeqCst);
+    if sig == 0 {
+        return None;
+    }
+    std::thread::sleep(Duration::from_secs(10));
+    Some(128 + sig)
 }
