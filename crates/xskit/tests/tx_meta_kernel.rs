@@ -6,7 +6,10 @@
 //! (XDP_UMEM_TX_SW_CSUM) the outer end checks the checksum itself. The
 //! copy-mode TX timestamp (a software CLOCK_TAI time the kernel writes
 //! when it frees the frame's socket buffer) comes back with the completion.
-//! Below 6.8 the test checks the one-line refusal instead.
+//! `xskit txonly --tx-checksum` sends such frames too. Below 6.8 the
+//! tests check the one-line refusals instead.
+
+mod common;
 
 use std::net::{IpAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -208,6 +211,56 @@ fn checksum_offload_and_tx_timestamp_in_copy_mode_over_veth() {
         received(&sock),
         FRAMES,
         "software-checksummed frames taken by the peer"
+    );
+    assert_eq!(csum_errors(st), errors, "and none was a checksum error");
+}
+
+#[test]
+fn txonly_tx_checksum_frames_are_taken_by_the_peer() {
+    if !have_root("txonly_tx_checksum_frames_are_taken_by_the_peer") {
+        return;
+    }
+    let guard = sandbox("txmetacli").unwrap();
+    let st = &guard.0;
+    let sock = listener(st, 7004);
+    let errors = csum_errors(st);
+    let dst = in_outer(st, || veth::mac(&st.outer_if)).unwrap();
+    let dst = dst.map(|b| format!("{b:02x}")).join(":");
+    let (src_ip, dst_ip) = (st.inner_v4.to_string(), st.outer_v4.to_string());
+    let o = common::xskit(&[
+        "txonly",
+        "--sandbox",
+        &st.name,
+        "-Q",
+        "--json",
+        "-c",
+        "-C",
+        "64",
+        "--tx-checksum",
+        "--dst-mac",
+        &dst,
+        "--src-ip",
+        &src_ip,
+        "--dst-ip",
+        &dst_ip,
+        "--dst-port",
+        "7004",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    if kernel() < (6, 8) {
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("--tx-checksum: AF_XDP TX metadata needs Linux 6.8"),
+            "{err}"
+        );
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(
+        received(&sock),
+        64,
+        "txonly --tx-checksum frames taken by the peer"
     );
     assert_eq!(csum_errors(st), errors, "and none was a checksum error");
 }
