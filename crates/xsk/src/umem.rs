@@ -368,21 +368,6 @@ impl Umem {
         }
     }
 
-    /// The RX metadata an XDP program wrote in front of `frame`
-    /// ([`crate::RxMetadata::from_head`] of its chunk's headroom); `None`
-    /// if there is none. Ask it of a packet's first frame only: the
-    /// headroom of a multi-buffer packet's later frames holds whatever an
-    /// earlier use of the chunk left there.
-    ///
-    /// # Panics
-    /// If `frame` belongs to another UMEM.
-    pub fn rx_metadata(&self, frame: &Frame) -> Option<crate::RxMetadata> {
-        self.check(frame);
-        // SAFETY: the token proves exclusive ownership of the chunk, and the
-        // borrow of `frame` keeps it while the slice lives (it ends here).
-        crate::RxMetadata::from_head(unsafe { self.head_before(frame.addr) })
-    }
-
     /// Decodes a descriptor address from the kernel (unaligned mode carries
     /// an offset in the top bits) and checks that `len` bytes from it lie
     /// inside one chunk of this UMEM.
