@@ -15,7 +15,7 @@
 
 use crate::error::Error;
 use crate::ring::RxRing;
-use crate::tx_meta::{TxMetadata, TX_METADATA_LEN};
+use crate::tx_meta::TxMetadata;
 use crate::umem::Umem;
 use crate::xsk::{Parts, Xsk};
 
@@ -425,16 +425,13 @@ impl Xsk {
             }
             let mut options = 0;
             if let Some(m) = meta {
-                let Ok(bytes) = m.encode(len) else { break };
                 // SAFETY: as for `buf`, which is dead now: the chunk is
                 // ours, and this is the only slice of it. The descriptor
                 // is published below, after this write.
-                let head = unsafe { p.umem.head_before_mut(addr) };
-                let Some(at) = head.len().checked_sub(TX_METADATA_LEN) else {
+                let Some(o) = (unsafe { p.umem.write_tx_meta_at(addr, m, len) }) else {
                     break;
                 };
-                head[at..].copy_from_slice(&bytes);
-                options = libc::XDP_TX_METADATA;
+                options = o;
             }
             let token = p.free.pop().expect("checked above");
             let _ = token.into_addr();

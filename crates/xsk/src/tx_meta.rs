@@ -288,6 +288,29 @@ impl Umem {
             .expect("a slice of TX_METADATA_LEN bytes"))
     }
 
+    /// The batch paths' write: `meta` in front of the frame at `addr` of
+    /// `len` bytes; returns the descriptor options that mark it, or `None`
+    /// (nothing written) if the checksum field is outside the frame or the
+    /// chunk has no room before `addr`.
+    ///
+    /// # Safety
+    /// As [`Umem::head_before_mut`]: the caller holds `addr`'s chunk
+    /// exclusively (its address off the free list or the pool, its
+    /// descriptor not yet published) and has no other slice of it alive.
+    pub(crate) unsafe fn write_tx_meta_at(
+        &self,
+        addr: u64,
+        meta: &TxMetadata,
+        len: usize,
+    ) -> Option<u32> {
+        let bytes = meta.encode(len).ok()?;
+        // SAFETY: the caller's contract above.
+        let head = unsafe { self.head_before_mut(addr) };
+        let at = head.len().checked_sub(TX_METADATA_LEN)?;
+        head[at..].copy_from_slice(&bytes);
+        Some(libc::XDP_TX_METADATA)
+    }
+
     /// Checks that `len` keeps the checksum `frame`'s TX metadata asks for
     /// inside the frame (see [`TxMetadata::encode`]).
     pub(crate) fn check_tx_len(&self, frame: &Frame, len: usize) -> Result<()> {

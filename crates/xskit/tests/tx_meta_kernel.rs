@@ -213,6 +213,38 @@ fn checksum_offload_and_tx_timestamp_in_copy_mode_over_veth() {
         "software-checksummed frames taken by the peer"
     );
     assert_eq!(csum_errors(st), errors, "and none was a checksum error");
+
+    // The same through a split socket's TX half.
+    let (data, at) = frames(st, 7005);
+    let sock = listener(st, 7005);
+    in_inner(st, || {
+        let xsk = Xsk::new(&st.inner_if, 0, &config(sw)).unwrap();
+        let (_rx, mut tx) = xsk.split();
+        let meta = TxMetadata::default().checksum(Some(at));
+        let mut i = 0;
+        let n = tx
+            .transmit_new_with(FRAMES as u32, &meta, |buf| {
+                buf[..data[i].len()].copy_from_slice(&data[i]);
+                i += 1;
+                data[i - 1].len()
+            })
+            .unwrap();
+        assert_eq!(n as usize, FRAMES);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut done = 0;
+        while done < FRAMES && Instant::now() < deadline {
+            tx.flush().unwrap();
+            done += tx.complete(u32::MAX) as usize;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(done, FRAMES, "frames completed");
+    });
+    assert_eq!(
+        received(&sock),
+        FRAMES,
+        "the TX half's frames taken by the peer"
+    );
+    assert_eq!(csum_errors(st), errors, "and none was a checksum error");
 }
 
 #[test]

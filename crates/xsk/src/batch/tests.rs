@@ -346,3 +346,31 @@ fn transmit_new_with_writes_the_metadata_before_queueing_and_marks_it() {
     let e = plain.transmit_new_with(1, &meta, |_| 60).unwrap_err();
     assert!(e.to_string().contains("no TX metadata area"), "{e}");
 }
+
+#[test]
+fn the_tx_halfs_transmit_new_with_marks_and_writes_the_metadata_too() {
+    use crate::{TxChecksum, TxMetadata};
+    let mut config = super::fixture::config();
+    config.umem = config.umem.tx_metadata(true);
+    let (xsk, mut k) = crate::loopback::loopback(&config).unwrap();
+    k.record = true;
+    let (_rx, mut tx) = xsk.split();
+    let meta = TxMetadata::default()
+        .checksum(Some(TxChecksum::new(14, 10)))
+        .timestamp(true);
+    assert_eq!(tx.transmit_new_with(3, &meta, |_| 60).unwrap(), 3);
+    assert_eq!(
+        tx.transmit_new_with(1, &meta, |_| 25).unwrap(),
+        0,
+        "14 + 10 + 2 > 25"
+    );
+    assert_eq!(k.transmit(64), 3);
+    for d in &k.sent {
+        assert_eq!(d.options, libc::XDP_TX_METADATA);
+        // SAFETY: the test holds the chunk (sent, not yet completed).
+        let head = unsafe { tx.umem().head_before(d.addr) };
+        assert_eq!(TxMetadata::decode(head.try_into().unwrap()), meta);
+    }
+    assert_eq!(tx.complete(64), 3);
+    assert!(tx.accounting().is_consistent());
+}
