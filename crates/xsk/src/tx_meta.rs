@@ -21,10 +21,11 @@
 //! descriptor's options, which [`Umem::set_tx_metadata`] sets on the token
 //! together with the bytes. The bytes are written through `&mut Frame`,
 //! before the token goes onto TX: once it is queued the token is gone, so
-//! safe code cannot change a request the kernel may be reading (the kernel
-//! reads `csum_start`/`csum_offset` twice before 6.19's fix of
-//! CVE-2026-53250; a change between the reads could put its checksum write
-//! outside the frame).
+//! safe code cannot change a request the kernel may be reading (a kernel
+//! without the fix for CVE-2026-53250 reads `csum_start`/`csum_offset` once
+//! to check them and again to use them; a change between the reads could
+//! put its checksum write outside the frame). The batch paths write the
+//! bytes before they publish the descriptors.
 
 use crate::error::{Error, Result};
 use crate::umem::{Frame, Umem};
