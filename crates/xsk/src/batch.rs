@@ -13,7 +13,9 @@
 //! shared pool. Moving RX entries to TX in one pass needs both halves'
 //! rings, so `RxBatch` stays on the whole socket.
 
+use crate::error::Error;
 use crate::ring::RxRing;
+use crate::tx_meta::TxMetadata;
 use crate::umem::Umem;
 use crate::xsk::{Parts, Xsk};
 
@@ -371,7 +373,37 @@ impl Xsk {
     /// to send), in one pass; returns how many were queued. Follow with
     /// [`Xsk::flush`]. A length of 0 or above the buffer's size stops the
     /// batch there (that frame stays free). If `f` panics nothing is queued.
-    pub fn transmit_new(&mut self, max: u32, mut f: impl FnMut(&mut [u8]) -> usize) -> u32 {
+    pub fn transmit_new(&mut self, max: u32, f: impl FnMut(&mut [u8]) -> usize) -> u32 {
+        self.transmit_new_inner(max, None, f)
+    }
+
+    /// [`Xsk::transmit_new`] with the TX metadata `meta` written in front
+    /// of every frame before it goes onto TX (descriptors marked
+    /// `XDP_TX_METADATA`). A frame whose length does not hold `meta`'s
+    /// checksum field stops the batch there, as a length of 0 does.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidConfig`] if the UMEM has no TX metadata
+    /// area ([`crate::UmemConfig::tx_metadata`]); nothing is queued.
+    pub fn transmit_new_with(
+        &mut self,
+        max: u32,
+        meta: &TxMetadata,
+        f: impl FnMut(&mut [u8]) -> usize,
+    ) -> crate::Result<u32> {
+        if !self.umem().has_tx_metadata() {
+            return Err(Error::config("this UMEM has no TX metadata area")
+                .with_hint("make it with UmemConfig::tx_metadata(true) (Linux 6.8+)"));
+        }
+        Ok(self.transmit_new_inner(max, Some(meta), f))
+    }
+
+    fn transmit_new_inner(
+        &mut self,
+        max: u32,
+        meta: Option<&TxMetadata>,
+        mut f: impl FnMut(&mut [u8]) -> usize,
+    ) -> u32 {
         let p = self.parts();
         let want = max.min(u32::try_from(p.free.len()).unwrap_or(u32::MAX));
         let (tidx, room) = p.tx.room(want);
@@ -391,6 +423,16 @@ impl Xsk {
             if len == 0 || len > buf.len() {
                 break;
             }
+            let mut options = 0;
+            if let Some(m) = meta {
+                // SAFETY: as for `buf`, which is dead now: the chunk is
+                // ours, and this is the only slice of it. The descriptor
+                // is published below, after this write.
+                let Some(o) = (unsafe { p.umem.write_tx_meta_at(addr, m, len) }) else {
+                    break;
+                };
+                options = o;
+            }
             let token = p.free.pop().expect("checked above");
             let _ = token.into_addr();
             p.tx.write(
@@ -398,7 +440,7 @@ impl Xsk {
                 libc::xdp_desc {
                     addr,
                     len: len32,
-                    options: 0,
+                    options,
                 },
             );
             used += 1;

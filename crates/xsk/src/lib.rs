@@ -126,6 +126,7 @@ mod ring;
 mod rx_meta;
 mod socket;
 mod syscall;
+mod tx_meta;
 mod umem;
 mod xsk;
 
@@ -136,5 +137,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use if_xdp::{Statistics, TX_BUDGET_MIN};
 pub use rx_meta::{RssHashType, RxHash, RxMetadata, Vlan, RX_META_LEN};
 pub use socket::Socket;
+pub use tx_meta::{TxChecksum, TxMetadata, TX_METADATA_LEN};
 pub use umem::{Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
 pub use xsk::{FrameAccounting, FrameCopy, RxHalf, TxHalf, Xsk, XskConfig};

@@ -134,6 +134,23 @@ impl RxMetadata {
     }
 }
 
+impl crate::Umem {
+    /// The RX metadata an XDP program wrote in front of `frame`
+    /// ([`crate::RxMetadata::from_head`] of its chunk's headroom); `None`
+    /// if there is none. Ask it of a packet's first frame only: the
+    /// headroom of a multi-buffer packet's later frames holds whatever an
+    /// earlier use of the chunk left there.
+    ///
+    /// # Panics
+    /// If `frame` belongs to another UMEM.
+    pub fn rx_metadata(&self, frame: &crate::Frame) -> Option<RxMetadata> {
+        self.check(frame);
+        // SAFETY: the token proves exclusive ownership of the chunk, and the
+        // borrow of `frame` keeps it while the slice lives (it ends here).
+        RxMetadata::from_head(unsafe { self.head_before(frame.addr()) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

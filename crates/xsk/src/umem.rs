@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::mmap::Mmap;
+use crate::tx_meta::TX_METADATA_LEN;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -57,6 +58,16 @@ pub struct UmemConfig {
     /// and what unaligned chunks need in zero-copy mode. Needs huge pages
     /// reserved (`/proc/sys/vm/nr_hugepages`).
     pub huge_pages: bool,
+    /// Register a TX metadata area of [`TX_METADATA_LEN`] bytes in front
+    /// of each frame's data (Linux 6.8+), for [`Umem::set_tx_metadata`]. It
+    /// lies inside [`headroom`](UmemConfig::headroom), which must be at
+    /// least that long (the setter raises it).
+    pub tx_metadata: bool,
+    /// Have the kernel compute requested TX checksums in software in copy
+    /// mode (`XDP_UMEM_TX_SW_CSUM`, Linux 6.8+): for testing checksum
+    /// requests where nothing else would check them; slow, not for
+    /// production. Needs [`tx_metadata`](UmemConfig::tx_metadata).
+    pub tx_software_checksum: bool,
 }
 
 impl Default for UmemConfig {
@@ -67,6 +78,8 @@ impl Default for UmemConfig {
             headroom: 0,
             unaligned: false,
             huge_pages: false,
+            tx_metadata: false,
+            tx_software_checksum: false,
         }
     }
 }
@@ -105,6 +118,25 @@ impl UmemConfig {
     #[must_use]
     pub fn huge_pages(mut self, on: bool) -> Self {
         self.huge_pages = on;
+        self
+    }
+
+    /// Sets [`tx_metadata`](UmemConfig::tx_metadata); turning it on raises
+    /// [`headroom`](UmemConfig::headroom) to [`TX_METADATA_LEN`] if it is
+    /// lower.
+    #[must_use]
+    pub fn tx_metadata(mut self, on: bool) -> Self {
+        self.tx_metadata = on;
+        if on {
+            self.headroom = self.headroom.max(TX_METADATA_LEN as u32);
+        }
+        self
+    }
+
+    /// Sets [`tx_software_checksum`](UmemConfig::tx_software_checksum).
+    #[must_use]
+    pub fn tx_software_checksum(mut self, on: bool) -> Self {
+        self.tx_software_checksum = on;
         self
     }
 
@@ -156,6 +188,18 @@ impl UmemConfig {
                 "headroom {} leaves no room for a packet in a {}-byte frame",
                 self.headroom, self.frame_size
             )));
+        }
+        if self.tx_metadata && self.headroom < TX_METADATA_LEN as u32 {
+            return Err(Error::config(format!(
+                "headroom {} leaves no room for {TX_METADATA_LEN} bytes of TX metadata in front of the frames",
+                self.headroom
+            ))
+            .with_hint("set the headroom after tx_metadata(true), or to at least TX_METADATA_LEN"));
+        }
+        if self.tx_software_checksum && !self.tx_metadata {
+            return Err(Error::config(
+                "software TX checksums need the TX metadata area (UmemConfig::tx_metadata)",
+            ));
         }
         self.len().ok_or_else(|| {
             Error::config(format!(
@@ -308,19 +352,20 @@ impl Umem {
         }
     }
 
-    /// The RX metadata an XDP program wrote in front of `frame`
-    /// ([`crate::RxMetadata::from_head`] of its chunk's headroom); `None`
-    /// if there is none. Ask it of a packet's first frame only: the
-    /// headroom of a multi-buffer packet's later frames holds whatever an
-    /// earlier use of the chunk left there.
+    /// As [`Umem::head_before`], writable.
     ///
-    /// # Panics
-    /// If `frame` belongs to another UMEM.
-    pub fn rx_metadata(&self, frame: &Frame) -> Option<crate::RxMetadata> {
-        self.check(frame);
-        // SAFETY: the token proves exclusive ownership of the chunk, and the
-        // borrow of `frame` keeps it while the slice lives (it ends here).
-        crate::RxMetadata::from_head(unsafe { self.head_before(frame.addr) })
+    /// # Safety
+    /// As [`Umem::chunk_from`], for the chunk's bytes before `addr`.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn head_before_mut(&self, addr: u64) -> &mut [u8] {
+        let base = self.chunk_base(addr);
+        // SAFETY: as in `head_before`; exclusivity is the caller's.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.area.as_ptr().add(base as usize),
+                (addr - base) as usize,
+            )
+        }
     }
 
     /// Decodes a descriptor address from the kernel (unaligned mode carries
@@ -375,7 +420,8 @@ impl Umem {
         (self.chunk_end(frame) - frame.addr) as usize
     }
 
-    /// Sets a frame's length; fails if it exceeds [`Umem::capacity`].
+    /// Sets a frame's length; fails if it exceeds [`Umem::capacity`], or
+    /// would cut the checksum field its TX metadata asks for.
     pub fn set_len(&self, frame: &mut Frame, len: usize) -> Result<()> {
         if len > self.capacity(frame) {
             return Err(Error::config(format!(
@@ -383,6 +429,7 @@ impl Umem {
                 self.capacity(frame)
             )));
         }
+        self.check_tx_len(frame, len)?;
         frame.len = len as u32;
         Ok(())
     }
@@ -452,7 +499,8 @@ pub struct Frame {
     len: u32,
     umem: u32,
     /// Descriptor options: `XDP_PKT_CONTD` when more buffers of the same
-    /// packet follow (multi-buffer sockets).
+    /// packet follow (multi-buffer sockets), `XDP_TX_METADATA` when TX
+    /// metadata lies in front of the data.
     options: u32,
 }
 
@@ -489,6 +537,18 @@ impl Frame {
         }
     }
 
+    pub(crate) fn set_tx_metadata_flag(&mut self, on: bool) {
+        if on {
+            self.options |= libc::XDP_TX_METADATA;
+        } else {
+            self.options &= !libc::XDP_TX_METADATA;
+        }
+    }
+
+    pub(crate) fn has_tx_metadata_flag(&self) -> bool {
+        self.options & libc::XDP_TX_METADATA != 0
+    }
+
     /// Consumes the token for a ring descriptor: the frame now belongs to
     /// the kernel, and it is not counted as lost.
     pub(crate) fn into_desc(self) -> libc::xdp_desc {
@@ -518,36 +578,8 @@ impl Drop for Frame {
     }
 }
 
-/// Lost-frame counts by UMEM id. A token knows only its UMEM's id (a pointer
-/// would double its size on the fast path), so the counts live here; they
-/// are touched only when a token is dropped, which correct programs do not do.
-mod lost {
-    use std::sync::Mutex;
-
-    static LOST: Mutex<Vec<(u32, usize)>> = Mutex::new(Vec::new());
-
-    fn table() -> std::sync::MutexGuard<'static, Vec<(u32, usize)>> {
-        LOST.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(super) fn register(id: u32) {
-        table().push((id, 0));
-    }
-
-    pub(super) fn unregister(id: u32) {
-        table().retain(|e| e.0 != id);
-    }
-
-    pub(super) fn record(id: u32) {
-        if let Some(e) = table().iter_mut().find(|e| e.0 == id) {
-            e.1 += 1;
-        }
-    }
-
-    pub(super) fn count(id: u32) -> usize {
-        table().iter().find(|e| e.0 == id).map_or(0, |e| e.1)
-    }
-}
+/// Lost-frame counts by UMEM id.
+mod lost;
 
 impl Drop for Umem {
     fn drop(&mut self) {

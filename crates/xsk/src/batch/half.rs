@@ -231,7 +231,35 @@ impl TxHalf {
     /// batch (that frame goes back to the pool). If `f` panics nothing is
     /// queued and the frames go back to the pool. Follow with
     /// [`TxHalf::flush`].
-    pub fn transmit_new(&mut self, max: u32, mut f: impl FnMut(&mut [u8]) -> usize) -> u32 {
+    pub fn transmit_new(&mut self, max: u32, f: impl FnMut(&mut [u8]) -> usize) -> u32 {
+        self.transmit_new_inner(max, None, f)
+    }
+
+    /// [`TxHalf::transmit_new`] with the TX metadata `meta` in front of
+    /// every frame, as [`Xsk::transmit_new_with`](crate::Xsk::transmit_new_with).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidConfig`] if the UMEM has no TX metadata
+    /// area; nothing is queued.
+    pub fn transmit_new_with(
+        &mut self,
+        max: u32,
+        meta: &crate::TxMetadata,
+        f: impl FnMut(&mut [u8]) -> usize,
+    ) -> crate::Result<u32> {
+        if !self.umem().has_tx_metadata() {
+            return Err(crate::Error::config("this UMEM has no TX metadata area")
+                .with_hint("make it with UmemConfig::tx_metadata(true) (Linux 6.8+)"));
+        }
+        Ok(self.transmit_new_inner(max, Some(meta), f))
+    }
+
+    fn transmit_new_inner(
+        &mut self,
+        max: u32,
+        meta: Option<&crate::TxMetadata>,
+        mut f: impl FnMut(&mut [u8]) -> usize,
+    ) -> u32 {
         let p = self.parts();
         let umem = p.umem;
         let (idx, room) = p.tx.room(max);
@@ -246,15 +274,24 @@ impl TxHalf {
             // slice, dropped before the address moves on.
             let buf = unsafe { umem.chunk_from(addr) };
             let len = f(buf);
-            let Ok(len) = u32::try_from(len) else { break };
-            if len == 0 || len as usize > buf.len() {
+            let Ok(len32) = u32::try_from(len) else { break };
+            if len == 0 || len > buf.len() {
                 break;
+            }
+            let mut options = 0;
+            if let Some(m) = meta {
+                // SAFETY: as for `buf`, which is dead now; the descriptor
+                // is published by `commit`, after this write.
+                let Some(o) = (unsafe { umem.write_tx_meta_at(addr, m, len) }) else {
+                    break;
+                };
+                options = o;
             }
             st.holding = None;
             st.write(libc::xdp_desc {
                 addr,
-                len,
-                options: 0,
+                len: len32,
+                options,
             });
         }
         st.commit()

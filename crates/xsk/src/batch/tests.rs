@@ -306,3 +306,71 @@ proptest! {
         for f in held.drain(..) { xsk.release(f); }
     }
 }
+
+#[test]
+fn transmit_new_with_writes_the_metadata_before_queueing_and_marks_it() {
+    use crate::{TxChecksum, TxMetadata};
+    let mut config = super::fixture::config();
+    config.umem = config.umem.tx_metadata(true);
+    let (mut xsk, mut k) = crate::loopback::loopback(&config).unwrap();
+    k.record = true;
+    let meta = TxMetadata::default().checksum(Some(TxChecksum::new(34, 6)));
+    assert_eq!(xsk.transmit_new_with(2, &meta, |_| 60).unwrap(), 2);
+    assert_eq!(
+        xsk.transmit_new_with(2, &meta, |_| 41).unwrap(),
+        0,
+        "the checksum field past the frame stops the batch"
+    );
+    assert_eq!(k.transmit(64), 2);
+    for d in &k.sent {
+        assert_eq!(d.options, libc::XDP_TX_METADATA);
+        let f = xsk.umem().frame_from_kernel(d.addr, d.len);
+        assert_eq!(
+            xsk.umem().tx_metadata(&f),
+            None,
+            "a kernel's frame is unmarked"
+        );
+        // SAFETY: the test holds the chunk (sent, not yet completed).
+        let head = unsafe { xsk.umem().head_before(d.addr) };
+        assert_eq!(head.len(), crate::TX_METADATA_LEN);
+        assert_eq!(TxMetadata::decode(head.try_into().unwrap()), meta);
+        let _ = f.into_addr();
+    }
+    assert_eq!(xsk.transmit_new(1, |_| 60), 1, "without: options 0");
+    assert_eq!(k.transmit(64), 1);
+    assert_eq!(k.sent.last().unwrap().options, 0);
+    assert_eq!(xsk.complete(64), 3);
+    assert!(xsk.accounting().is_consistent());
+
+    let (mut plain, _k) = setup();
+    let e = plain.transmit_new_with(1, &meta, |_| 60).unwrap_err();
+    assert!(e.to_string().contains("no TX metadata area"), "{e}");
+}
+
+#[test]
+fn the_tx_halfs_transmit_new_with_marks_and_writes_the_metadata_too() {
+    use crate::{TxChecksum, TxMetadata};
+    let mut config = super::fixture::config();
+    config.umem = config.umem.tx_metadata(true);
+    let (xsk, mut k) = crate::loopback::loopback(&config).unwrap();
+    k.record = true;
+    let (_rx, mut tx) = xsk.split();
+    let meta = TxMetadata::default()
+        .checksum(Some(TxChecksum::new(14, 10)))
+        .timestamp(true);
+    assert_eq!(tx.transmit_new_with(3, &meta, |_| 60).unwrap(), 3);
+    assert_eq!(
+        tx.transmit_new_with(1, &meta, |_| 25).unwrap(),
+        0,
+        "14 + 10 + 2 > 25"
+    );
+    assert_eq!(k.transmit(64), 3);
+    for d in &k.sent {
+        assert_eq!(d.options, libc::XDP_TX_METADATA);
+        // SAFETY: the test holds the chunk (sent, not yet completed).
+        let head = unsafe { tx.umem().head_before(d.addr) };
+        assert_eq!(TxMetadata::decode(head.try_into().unwrap()), meta);
+    }
+    assert_eq!(tx.complete(64), 3);
+    assert!(tx.accounting().is_consistent());
+}

@@ -8,6 +8,8 @@ fn frames_are_unique_page_aligned_chunks() {
         headroom: 0,
         unaligned: false,
         huge_pages: false,
+        tx_metadata: false,
+        tx_software_checksum: false,
     })
     .unwrap();
     assert_eq!(frames.len(), 64);
@@ -28,6 +30,8 @@ fn data_is_bounded_by_len_and_capacity() {
         headroom: 128,
         unaligned: false,
         huge_pages: false,
+        tx_metadata: false,
+        tx_software_checksum: false,
     })
     .unwrap();
     let mut f = frames.pop().unwrap();
@@ -85,6 +89,8 @@ fn headroom_that_would_wrap_u32_is_refused() {
         headroom: u32::MAX - 255,
         unaligned: false,
         huge_pages: false,
+        tx_metadata: false,
+        tx_software_checksum: false,
     }
     .validate()
     .unwrap_err();
@@ -169,4 +175,95 @@ fn bad_shapes_are_refused_with_reasons() {
     }
     .validate()
     .is_ok());
+}
+
+#[test]
+fn tx_metadata_needs_its_room_in_the_headroom() {
+    let c = UmemConfig::default().frame_count(2).tx_metadata(true);
+    assert_eq!(c.headroom, TX_METADATA_LEN as u32, "the setter raised it");
+    assert_eq!(
+        UmemConfig::default()
+            .headroom(64)
+            .tx_metadata(true)
+            .headroom,
+        64
+    );
+    let e = c.headroom(8).validate().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no room for 24 bytes of TX metadata"),
+        "{e}"
+    );
+    let e = UmemConfig::default()
+        .tx_software_checksum(true)
+        .validate()
+        .unwrap_err();
+    assert!(e.to_string().contains("tx_metadata"), "{e}");
+}
+
+#[test]
+fn tx_metadata_lies_right_before_the_data_and_marks_the_descriptor() {
+    use crate::{TxChecksum, TxMetadata};
+    let (umem, mut frames) = Umem::new(
+        UmemConfig::default()
+            .frame_count(2)
+            .frame_size(2048)
+            .tx_metadata(true),
+    )
+    .unwrap();
+    let mut f = frames.pop().unwrap();
+    let meta = TxMetadata::default()
+        .checksum(Some(TxChecksum::new(34, 6)))
+        .timestamp(true);
+    let e = umem.set_tx_metadata(&mut f, &meta).unwrap_err();
+    assert!(e.to_string().contains("0-byte frame"), "length first: {e}");
+    umem.set_len(&mut f, 60).unwrap();
+    umem.data_mut(&mut f).fill(0xee);
+    umem.set_tx_metadata(&mut f, &meta).unwrap();
+    assert_eq!(umem.tx_metadata(&f), Some(meta));
+    assert!(umem.data(&f).iter().all(|&b| b == 0xee), "data untouched");
+    // The 24 bytes before the data, as the kernel reads them.
+    // SAFETY: the test holds the token and makes no other slice.
+    let head = unsafe { umem.head_before(f.addr()) }.to_vec();
+    assert_eq!(head.len(), TX_METADATA_LEN, "the whole headroom");
+    assert_eq!(head[0], 3, "flags: timestamp | checksum");
+    assert_eq!(u16::from_ne_bytes([head[8], head[9]]), 34);
+    assert_eq!(u16::from_ne_bytes([head[10], head[11]]), 6);
+    assert!(umem.set_len(&mut f, 41).is_err(), "would cut the checksum");
+    umem.set_len(&mut f, 42).unwrap();
+    assert_eq!(
+        umem.tx_timestamp(&f),
+        None,
+        "not sent: the request is there"
+    );
+    let desc = f.into_desc();
+    assert_eq!(desc.options, libc::XDP_TX_METADATA);
+    // What the kernel does at completion: the time over the request.
+    // SAFETY: the test holds the chunk (its descriptor) and no other slice.
+    let head = unsafe { umem.head_before_mut(desc.addr) };
+    head[8..16].copy_from_slice(&42u64.to_ne_bytes());
+    let done = umem.frame_from_kernel(desc.addr, 0);
+    assert_eq!(umem.tx_timestamp(&done), Some(42));
+    let _ = done.into_addr();
+
+    let mut g = frames.pop().unwrap();
+    umem.set_len(&mut g, 60).unwrap();
+    umem.set_tx_metadata(&mut g, &meta).unwrap();
+    umem.set_tx_metadata(&mut g, &TxMetadata::default())
+        .unwrap();
+    assert_eq!(umem.tx_metadata(&g), None, "an empty request unmarks");
+    assert_eq!(g.into_desc().options, 0);
+}
+
+#[test]
+fn tx_metadata_is_refused_without_the_area() {
+    let (umem, mut frames) = Umem::new(UmemConfig::default().frame_count(1)).unwrap();
+    let mut f = frames.pop().unwrap();
+    umem.set_len(&mut f, 60).unwrap();
+    let e = umem
+        .set_tx_metadata(&mut f, &crate::TxMetadata::default().timestamp(true))
+        .unwrap_err();
+    assert!(e.to_string().contains("no TX metadata area"), "{e}");
+    assert_eq!(umem.tx_timestamp(&f), None);
+    let _ = f.into_addr();
 }

@@ -364,7 +364,7 @@ pub(crate) struct Rings {
 
 fn register_umem(socket: &Socket, umem: &Umem) -> Result<()> {
     let uc = umem.config();
-    let reg = UmemReg {
+    let mut reg = UmemReg {
         addr: umem.area_addr(),
         len: umem.area_len() as u64,
         chunk_size: uc.frame_size,
@@ -376,7 +376,39 @@ fn register_umem(socket: &Socket, umem: &Umem) -> Result<()> {
         },
         tx_metadata_len: 0,
     };
-    socket.set(libc::SOL_XDP, libc::XDP_UMEM_REG, &reg).map_err(|e| {
+    if uc.tx_metadata {
+        reg.tx_metadata_len = crate::TX_METADATA_LEN as u32;
+        reg.flags |= libc::XDP_UMEM_TX_METADATA_LEN;
+        if uc.tx_software_checksum {
+            reg.flags |= libc::XDP_UMEM_TX_SW_CSUM;
+        }
+    }
+    let mut result = socket.set(libc::SOL_XDP, libc::XDP_UMEM_REG, &reg);
+    let einval =
+        |r: &std::io::Result<()>| matches!(r, Err(e) if e.raw_os_error() == Some(libc::EINVAL));
+    if uc.tx_metadata && einval(&result) {
+        // 6.8 to 6.10 take tx_metadata_len without the flag (added in
+        // 6.11) and refuse the flag; older kernels ignore the field, so
+        // they must not get a second try that would seem to work.
+        match crate::tx_meta::kernel_has_tx_metadata() {
+            Some(true) => {
+                reg.flags &= !libc::XDP_UMEM_TX_METADATA_LEN;
+                result = socket.set(libc::SOL_XDP, libc::XDP_UMEM_REG, &reg);
+            }
+            Some(false) => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "AF_XDP TX metadata needs Linux 6.8 (this kernel is {})",
+                        crate::tx_meta::kernel_release().unwrap_or_default()
+                    ),
+                )
+                .with_hint("open the socket without UmemConfig::tx_metadata"))
+            }
+            None => {}
+        }
+    }
+    result.map_err(|e| {
         let code = e.raw_os_error();
         let err = Error::os(format!("cannot register {} bytes of UMEM", umem.area_len()), e);
         match code {
@@ -385,6 +417,9 @@ fn register_umem(socket: &Socket, umem: &Umem) -> Result<()> {
             Some(libc::ENOMEM | libc::ENOBUFS | libc::EPERM) => err
                 .with_kind(ErrorKind::Permission)
                 .with_hint("pinning UMEM needs CAP_IPC_LOCK (root) or an RLIMIT_MEMLOCK above its size (ulimit -l)"),
+            Some(libc::EINVAL) if uc.tx_metadata => err.with_hint(
+                "the kernel refused the TX metadata area: it needs Linux 6.8, and room before each frame",
+            ),
             Some(libc::EINVAL) if uc.unaligned => err.with_hint("unaligned chunks need Linux 5.4"),
             _ => err,
         }

@@ -62,6 +62,9 @@ pub struct ModeArgs {
     /// `--tx-budget` of txonly and l2fwd ([`TxonlyArgs`], [`L2fwdArgs`]).
     #[arg(skip)]
     pub tx_budget: TxBudgetArgs,
+    /// `--tx-checksum` of txonly ([`TxonlyArgs`]).
+    #[arg(skip)]
+    pub tx_checksum: bool,
 }
 
 /// Options of the receiving modes, `rxdrop` and `l2fwd`.
@@ -113,6 +116,11 @@ pub struct TxonlyArgs {
     pub frame: TxFrameArgs,
     #[command(flatten)]
     pub tx_budget: TxBudgetArgs,
+    /// Leave the UDP checksum to the device or kernel (AF_XDP TX metadata,
+    /// Linux 6.8+): each frame carries only the pseudo-header sum in its
+    /// checksum field and a checksum offload request. Not with -F
+    #[arg(long)]
+    pub tx_checksum: bool,
 }
 
 impl From<TxonlyArgs> for ModeArgs {
@@ -120,6 +128,7 @@ impl From<TxonlyArgs> for ModeArgs {
         ModeArgs {
             tx: a.frame,
             tx_budget: a.tx_budget,
+            tx_checksum: a.tx_checksum,
             ..a.mode
         }
     }

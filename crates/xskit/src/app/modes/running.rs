@@ -153,6 +153,9 @@ pub fn start(
         // Nothing to receive: every frame stays free for sending.
         config.prefill = 0;
     }
+    if args.tx_checksum {
+        config.umem = config.umem.tx_metadata(true);
+    }
     config.umem.frame_count = s
         .frames
         .checked_mul(queues.len() as u32)
@@ -165,7 +168,7 @@ pub fn start(
             )
         })?;
 
-    let template = if let Some(t) = &args.template {
+    let mut template = if let Some(t) = &args.template {
         t.clone()
     } else if mode == Benchmark::Txonly {
         if !s.multi_buffer && args.tx.size.saturating_sub(4) > s.frame_size as usize {
@@ -197,6 +200,14 @@ pub fn start(
         Vec::new()
     };
 
+    let tx_metadata = if args.tx_checksum {
+        let at = crate::wire::checksum::udp_partial(&mut template)
+            .context("--tx-checksum: the frame to send is not UDP over IPv4 or IPv6")?;
+        Some(xsk::TxMetadata::default().checksum(Some(xsk::TxChecksum::new(at.start, at.offset))))
+    } else {
+        None
+    };
+
     let mut prog = None;
     let mut mode_in_use = None;
     if mode != Benchmark::Txonly {
@@ -219,7 +230,8 @@ pub fn start(
     for (i, &q) in queues.iter().enumerate() {
         let mine: Vec<Frame> = frames.drain(..per_queue.min(frames.len())).collect();
         let mut x = if i == 0 {
-            Xsk::with_umem(iface, q, &config, umem.clone(), mine).map_err(with_option_hint)?
+            Xsk::with_umem(iface, q, &config, umem.clone(), mine)
+                .map_err(|e| tx_checksum_hint(e, args.tx_checksum))?
         } else {
             Xsk::shared(&xsks[0], iface, q, &config, mine).map_err(with_option_hint)?
         };
@@ -307,6 +319,7 @@ pub fn start(
                 c / queues.len() as u64
                     + u64::from((i as u64) < args.tx.count.unwrap_or(0) % queues.len() as u64)
             }),
+            tx_metadata,
         };
         let mut w = Worker::new(x, mode, &worker, &template)?;
         counters.push((q, w.counters()));
@@ -360,6 +373,14 @@ pub fn start(
 /// Waits up to 5 s for `iface`'s carrier (igb drops it for about 2 s on
 /// every XDP attach and zero-copy bind); frames sent before it returns are
 /// lost.
+/// A refused TX metadata area names `--tx-checksum`, in one line.
+fn tx_checksum_hint(e: xsk::Error, tx_checksum: bool) -> anyhow::Error {
+    if tx_checksum && e.kind() == xsk::ErrorKind::Unsupported {
+        return anyhow::anyhow!("--tx-checksum: {e}");
+    }
+    with_option_hint(e)
+}
+
 fn wait_for_carrier(iface: &str) {
     let carrier = || {
         std::fs::read_to_string(format!("/sys/class/net/{iface}/carrier"))

@@ -23,7 +23,10 @@ impl Worker {
         let tx_len = self.tx_len;
         let sent = u64::from(match &self.multi_buffer {
             Some(packet) => self.xsk.transmit_packets(want, packet),
-            None => self.xsk.transmit_new(want, |_| tx_len),
+            None => match &self.tx_metadata {
+                Some(meta) => self.xsk.transmit_new_with(want, meta, |_| tx_len)?,
+                None => self.xsk.transmit_new(want, |_| tx_len),
+            },
         });
         let queued = sent;
         self.tx_left -= sent.min(queued);

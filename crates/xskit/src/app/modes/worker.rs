@@ -43,6 +43,8 @@ pub struct Worker {
     pub(super) tx_len: usize,
     /// txonly -F: the packet, when it does not fit a frame.
     pub(super) multi_buffer: Option<Vec<u8>>,
+    /// txonly --tx-checksum: the request written in front of every frame.
+    pub(super) tx_metadata: Option<xsk::TxMetadata>,
     /// Frames one packet takes (1 but for jumbo packets).
     pub(super) bufs_per_packet: u64,
     /// Completed frames not yet counted as a whole packet.
@@ -67,6 +69,8 @@ pub struct WorkerConfig {
     pub nap: Option<std::time::Duration>,
     /// txonly: packets to send, then stop (None: until stopped).
     pub count: Option<u64>,
+    /// txonly: TX metadata for every frame (`--tx-checksum`).
+    pub tx_metadata: Option<xsk::TxMetadata>,
 }
 
 impl Default for WorkerConfig {
@@ -78,6 +82,7 @@ impl Default for WorkerConfig {
             busy_poll: false,
             nap: None,
             count: None,
+            tx_metadata: None,
         }
     }
 }
@@ -96,7 +101,11 @@ impl Worker {
             busy_poll,
             nap,
             count,
+            tx_metadata,
         } = *config;
+        if tx_metadata.is_some() && mode == Benchmark::Txonly && xsk.is_multi_buffer() {
+            bail!("--tx-checksum does not combine with multi-buffer (-F)");
+        }
         if busy_poll {
             xsk.socket().set_busy_poll(20, batch)?;
         }
@@ -147,6 +156,7 @@ impl Worker {
                 .map_or(1, |t: &Vec<u8>| t.len().div_ceil(room) as u64),
             done_bufs: 0,
             multi_buffer,
+            tx_metadata,
             tx_left: count.unwrap_or(u64::MAX),
             last_full: false,
         })
