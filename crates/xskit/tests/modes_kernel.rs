@@ -110,8 +110,9 @@ fn rxdrop_counts_every_frame_the_generator_sent() {
         return;
     }
     let _serial = serial();
-    // Waiting in poll(), and napping when the ring runs dry (--nap).
-    for wait in [&["-p"][..], &["--nap", "100us"][..]] {
+    // Waiting in poll() and napping while frames flow (the default),
+    // in poll() only, and napping whenever the ring runs dry.
+    for wait in [&["-p"][..], &["-p", "--nap", "off"], &["--nap", "100us"]] {
         rxdrop_counts_every_frame(wait);
     }
 }
@@ -204,13 +205,22 @@ fn generator_reaches_the_receiver_and_the_drop_counter_matches() {
         p.attach(&st.inner_if, HookChoice::Native, false).unwrap();
         p
     });
+    let dropped_before = veth_rx_dropped(st);
     let sent = generate(st, &["-C", "200000"]);
-    wait_for(|| prog.counters().unwrap().dropped.packets >= 200_000);
+    // Live frames reach the program whole; the AF_XDP fallback's skbs can
+    // find veth's ring full, and veth counts those as its own rx drops.
+    let arrived = || 200_000 - (veth_rx_dropped(st) - dropped_before);
+    wait_for(|| prog.counters().unwrap().dropped.packets >= arrived());
     let c = prog.counters().unwrap();
     assert!(
-        c.dropped.packets >= 200_000 && c.dropped.packets <= 200_020,
-        "{c:?}"
+        c.dropped.packets >= arrived() && c.dropped.packets <= arrived() + 20,
+        "{c:?}, {} dropped by veth: {}",
+        200_000 - arrived(),
+        link_stats(st)
     );
+    if sent.live_frames {
+        assert_eq!(arrived(), 200_000, "live frames dropped by veth");
+    }
     assert_eq!(sent.sent, 200_000);
     // BPF_PROG_RUN live frames where the kernel runs them (5.18+, unless
     // refused); elsewhere the AF_XDP fallback.

@@ -468,7 +468,20 @@ fn run_af_xdp(
     m.socket.quiet = args.quiet;
     m.socket.interval = args.interval;
     m.tx.count = args.count;
-    m.cpus = args.cpus.clone().map(|l| List(vec![l.0[0]]));
+    // One socket per CPU given, each on its own queue (as live frames run
+    // one thread per CPU; veth hands a frame to the peer's queue of the
+    // same number), as many as the interface has queues.
+    let cpus = args.cpus.clone().map(|l| l.0).unwrap_or_default();
+    let queues = xsk::netdev::rx_queue_count(&plan.iface)
+        .ok()
+        .flatten()
+        .unwrap_or(1)
+        .max(1) as usize;
+    let n = cpus.len().clamp(1, queues);
+    if n > 1 {
+        m.queues = Some(List((0..n as u32).collect()));
+    }
+    m.cpus = (!cpus.is_empty()).then(|| List(cpus[..n].to_vec()));
     m.template = Some(plan.template.clone());
     let sum = modes::run(Benchmark::Txonly, &m, &plan.iface, stop, out)?;
     Ok(GenSummary {

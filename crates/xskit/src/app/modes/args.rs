@@ -53,6 +53,10 @@ pub struct ModeArgs {
     /// The receiving loops' nap ([`RxModeArgs::nap`]).
     #[arg(skip)]
     pub nap: Option<std::time::Duration>,
+    /// With `-p`: nap [`AUTO_NAP`] while frames flow, poll() after a
+    /// quiet spell (`--nap auto`, rxdrop's and l2fwd's default).
+    #[arg(skip)]
+    pub nap_auto: bool,
     /// The frame txonly sends ([`TxonlyArgs`]).
     #[arg(skip)]
     pub tx: TxFrameArgs,
@@ -75,15 +79,50 @@ pub struct RxModeArgs {
     /// When the RX ring runs dry, sleep this long (e.g. 100us) instead of
     /// waiting in poll() or spinning: one wake-up per nap instead of one per
     /// kernel batch, more frames per second on a core shared with the
-    /// receive softirq, at up to this much more latency
-    #[arg(long, value_parser = crate::app::shared::args::parse_nap, conflicts_with = "busy_poll")]
-    pub nap: Option<std::time::Duration>,
+    /// receive softirq, at up to this much more latency. `auto` (with -p):
+    /// nap 100us while frames flow and wait in poll() once none came for
+    /// 1 ms, so a lone frame is not delayed; `off`: poll() only
+    /// [default: auto]
+    #[arg(long, value_parser = parse_rx_nap, conflicts_with = "busy_poll")]
+    pub nap: Option<RxNap>,
+}
+
+/// The nap of `--nap auto`, and how many empty naps in a row (1 ms of
+/// quiet) send the loop back to poll().
+pub const AUTO_NAP: std::time::Duration = std::time::Duration::from_micros(100);
+/// See [`AUTO_NAP`].
+pub const AUTO_NAP_QUIET_TURNS: u32 = 10;
+
+/// `--nap` of rxdrop and l2fwd.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum RxNap {
+    /// Nap while frames flow, poll() after a quiet spell (with -p).
+    Auto,
+    /// Never nap.
+    Off,
+    /// Nap this long whenever the ring runs dry.
+    For(std::time::Duration),
+}
+
+fn parse_rx_nap(s: &str) -> Result<RxNap, String> {
+    match s {
+        "auto" => Ok(RxNap::Auto),
+        "off" => Ok(RxNap::Off),
+        _ => crate::app::shared::args::parse_nap(s)
+            .map(RxNap::For)
+            .map_err(|e| format!("{e}, `auto` or `off`")),
+    }
 }
 
 impl From<RxModeArgs> for ModeArgs {
     fn from(a: RxModeArgs) -> ModeArgs {
+        let nap = a.nap.unwrap_or(RxNap::Auto);
         ModeArgs {
-            nap: a.nap,
+            nap: match nap {
+                RxNap::For(d) => Some(d),
+                _ => None,
+            },
+            nap_auto: nap == RxNap::Auto,
             ..a.mode
         }
     }

@@ -24,7 +24,7 @@ impl Worker {
             Verdict::Transmit
         });
         let n = m.transmitted + m.tx_full;
-        self.last_full = n == self.batch;
+        self.received(n);
         if n > 0 {
             let c = &self.counters;
             c.rx_packets.fetch_add(u64::from(n), Ordering::Relaxed);

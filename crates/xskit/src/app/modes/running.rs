@@ -285,6 +285,11 @@ pub fn start(
                 "busy poll".to_string()
             } else if let Some(n) = args.nap {
                 format!("nap {} µs when idle", n.as_micros())
+            } else if s.poll && args.nap_auto && mode != Benchmark::Txonly {
+                format!(
+                    "poll(), napping {} µs while frames flow",
+                    super::args::AUTO_NAP.as_micros()
+                )
             } else if s.poll {
                 "poll()".to_string()
             } else {
@@ -315,6 +320,7 @@ pub fn start(
             poll: s.poll,
             busy_poll: args.busy_poll,
             nap: args.nap,
+            nap_auto: args.nap_auto,
             count: args.tx.count.map(|c| {
                 c / queues.len() as u64
                     + u64::from((i as u64) < args.tx.count.unwrap_or(0) % queues.len() as u64)
@@ -324,7 +330,7 @@ pub fn start(
         let mut w = Worker::new(x, mode, &worker, &template)?;
         counters.push((q, w.counters()));
         let stop = stop.clone();
-        let napping = args.nap.is_some();
+        let napping = args.nap.is_some() || (args.nap_auto && s.poll);
         let cpu_for = cpus
             .as_ref()
             .map(|c| if c.len() == 1 { c[0] } else { c[i] });

@@ -11,7 +11,7 @@ impl Worker {
         // One pass: RX descriptors straight back onto FILL.
         let m = self.xsk.rx_batch(self.batch).recycle();
         let n = m.recycled + m.freed;
-        self.last_full = n == self.batch;
+        self.received(n);
         if n > 0 {
             let c = &self.counters;
             c.rx_packets

@@ -1,7 +1,7 @@
 //! The per-packet loop of one queue and its counters; each mode's step is
 //! in its own file (rxdrop.rs, txonly.rs, l2fwd.rs).
 
-use super::args::Benchmark;
+use super::args::{Benchmark, AUTO_NAP, AUTO_NAP_QUIET_TURNS};
 use crate::app::shared::stats::Totals;
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +52,11 @@ pub struct Worker {
     pub(super) tx_left: u64,
     /// The last receive filled a whole batch.
     pub(super) last_full: bool,
+    /// `nap_auto` of the config, where it applies (poll(), no busy poll,
+    /// no fixed nap).
+    pub(super) nap_auto: bool,
+    /// Receives in a row that found nothing.
+    pub(super) empty_turns: u32,
 }
 
 /// How a [`Worker`] runs: batch size, how it waits for frames, and how
@@ -67,6 +72,9 @@ pub struct WorkerConfig {
     pub busy_poll: bool,
     /// Sleep this long when the ring runs dry, instead of poll() or a busy loop.
     pub nap: Option<std::time::Duration>,
+    /// With `poll` and no `nap`: nap [`super::args::AUTO_NAP`] while frames
+    /// flow, poll() after a quiet spell.
+    pub nap_auto: bool,
     /// txonly: packets to send, then stop (None: until stopped).
     pub count: Option<u64>,
     /// txonly: TX metadata for every frame (`--tx-checksum`).
@@ -81,6 +89,7 @@ impl Default for WorkerConfig {
             poll: false,
             busy_poll: false,
             nap: None,
+            nap_auto: false,
             count: None,
             tx_metadata: None,
         }
@@ -100,6 +109,7 @@ impl Worker {
             poll,
             busy_poll,
             nap,
+            nap_auto,
             count,
             tx_metadata,
         } = *config;
@@ -159,6 +169,9 @@ impl Worker {
             tx_metadata,
             tx_left: count.unwrap_or(u64::MAX),
             last_full: false,
+            nap_auto: nap_auto && poll && !busy_poll && nap.is_none(),
+            // Start in poll(): nothing has flowed yet.
+            empty_turns: AUTO_NAP_QUIET_TURNS,
         })
     }
 
@@ -167,8 +180,25 @@ impl Worker {
         self.counters.clone()
     }
 
+    /// Notes what a receive took: `n` descriptors of a batch.
+    pub(super) fn received(&mut self, n: u32) {
+        self.last_full = n == self.batch;
+        self.empty_turns = if n > 0 {
+            0
+        } else {
+            self.empty_turns.saturating_add(1)
+        };
+    }
+
+    /// The nap before the next receive: the fixed one, or with `nap_auto`
+    /// [`AUTO_NAP`] until [`AUTO_NAP_QUIET_TURNS`] receives in a row found
+    /// nothing (then poll(), woken by the next frame at once).
+    fn nap(&self) -> Option<std::time::Duration> {
+        nap_for(self.nap, self.nap_auto, self.empty_turns)
+    }
+
     pub(super) fn wait_rx(&mut self) -> Result<()> {
-        if let Some(nap) = self.nap {
+        if let Some(nap) = self.nap() {
             // A timed sleep: the kernel fills the ring meanwhile without
             // waking this thread for every batch it delivers.
             if !self.last_full {
@@ -199,5 +229,44 @@ impl Worker {
             Benchmark::L2fwd => self.l2fwd_step(),
             Benchmark::Txonly => self.txonly_step(),
         }
+    }
+}
+
+/// [`Worker::nap`]'s policy: a fixed nap always; `auto` naps while fewer
+/// than [`AUTO_NAP_QUIET_TURNS`] receives in a row found nothing.
+fn nap_for(
+    fixed: Option<std::time::Duration>,
+    auto: bool,
+    empty_turns: u32,
+) -> Option<std::time::Duration> {
+    match fixed {
+        Some(n) => Some(n),
+        None if auto && empty_turns < AUTO_NAP_QUIET_TURNS => Some(AUTO_NAP),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn auto_naps_while_frames_flow_and_polls_after_a_quiet_spell() {
+        // Frames just came: nap.
+        assert_eq!(nap_for(None, true, 0), Some(AUTO_NAP));
+        assert_eq!(
+            nap_for(None, true, AUTO_NAP_QUIET_TURNS - 1),
+            Some(AUTO_NAP)
+        );
+        // 1 ms without a frame: back to poll(), where the next frame wakes
+        // the loop at once.
+        assert_eq!(nap_for(None, true, AUTO_NAP_QUIET_TURNS), None);
+        assert_eq!(nap_for(None, true, u32::MAX), None);
+        // Off: never; a fixed nap: always, however quiet.
+        assert_eq!(nap_for(None, false, 0), None);
+        let d = Duration::from_micros(250);
+        assert_eq!(nap_for(Some(d), false, u32::MAX), Some(d));
+        assert_eq!(nap_for(Some(d), true, u32::MAX), Some(d));
     }
 }
