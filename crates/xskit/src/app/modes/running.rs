@@ -122,6 +122,10 @@ impl Running {
     }
 }
 
+/// The chunks txonly puts on FILL: enough for a driver to keep receiving
+/// while frames pass to the stack (`config.prefill`).
+const TXONLY_RX_CHUNKS: u32 = 64;
+
 /// Opens the sockets and starts one thread per queue.
 pub fn start(
     mode: Benchmark,
@@ -150,8 +154,14 @@ pub fn start(
     config.need_wakeup = !args.no_need_wakeup;
     config.umem.unaligned = args.unaligned;
     if mode == Benchmark::Txonly {
-        // Nothing to receive: every frame stays free for sending.
-        config.prefill = 0;
+        // Nothing to receive, but a zero-copy bind feeds the queue's
+        // receive ring from this UMEM alone (virtio-net, igb): with FILL
+        // empty the queue takes no frame at all, the host's own traffic on
+        // it included (and on QEMU's hub the sending peer blocks for good).
+        // txonly's program passes what arrives to the stack and the driver
+        // reuses those chunks, so a few keep the queue alive; in copy mode
+        // they stay on FILL, unused.
+        config.prefill = TXONLY_RX_CHUNKS.min(s.frames / 4);
     }
     if args.tx_checksum {
         config.umem = config.umem.tx_metadata(true);
