@@ -286,7 +286,9 @@ pub fn run(
                 let data = xsk.umem().data(&f);
                 if sink.captured < limit && keep(data, data.len() as u32, &mut filtered_out) {
                     if args.rx_meta {
-                        sink.set_note(rxmeta::describe(xsk.umem().rx_metadata(&f)));
+                        let meta = xsk.umem().rx_metadata(&f);
+                        sink.set_hw_time(meta.and_then(|m| m.timestamp).map(Duration::from_nanos));
+                        sink.set_note(rxmeta::describe(meta));
                     }
                     sink.frame(now, data.len() as u32, data)?;
                 }

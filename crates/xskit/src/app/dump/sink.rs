@@ -58,7 +58,19 @@ pub struct Sink<'a> {
     comment: String,
     /// A note on the next frame only ([`Sink::set_note`]).
     note: Option<String>,
+    /// The next frame's hardware receive time ([`Sink::set_hw_time`]).
+    hw_time: Option<Duration>,
+    /// pcapng: the second interface description (frames timed by the
+    /// NIC's clock) is written.
+    hw_idb: bool,
+    /// The interface's name, for that description.
+    iface: String,
 }
+
+/// pcapng interface 1's description: frames whose time is the NIC's.
+pub const HW_IDB_DESCRIPTION: &str = "the same interface, frames timed by the NIC's hardware \
+     clock (bpf_xdp_metadata_rx_timestamp): UTC only where that clock follows it (phc2sys); \
+     interface 0's frames are timed by the host's clock when xskit read them";
 
 /// What the program that copied a frame did with it (a capture beside an
 /// attached xskit program).
@@ -108,6 +120,9 @@ impl<'a> Sink<'a> {
                 captured: 0,
                 comment: o.comment.clone(),
                 note: None,
+                hw_time: None,
+                hw_idb: false,
+                iface: o.iface.to_string(),
             });
         };
         let (w, name, pipe): (Box<dyn Write>, String, bool) = if path == Path::new("-") {
@@ -161,6 +176,9 @@ impl<'a> Sink<'a> {
             captured: 0,
             comment: o.comment.clone(),
             note: None,
+            hw_time: None,
+            hw_idb: false,
+            iface: o.iface.to_string(),
         };
         sink.flush()?;
         Ok(sink)
@@ -176,6 +194,14 @@ impl<'a> Sink<'a> {
     /// and in its pcapng comment (its RX metadata, for `--rx-meta`).
     pub fn set_note(&mut self, note: String) {
         self.note = Some(note);
+    }
+
+    /// Gives the next frame written the NIC's receive time `t` (its RX
+    /// metadata's timestamp): pcapng files time it so, on an interface
+    /// description of its own ([`HW_IDB_DESCRIPTION`]); pcap and text keep
+    /// the host's time (the text line shows both).
+    pub fn set_hw_time(&mut self, t: Option<Duration>) {
+        self.hw_time = t;
     }
 
     /// Writes one frame received at `when` (since the Unix epoch).
@@ -195,6 +221,7 @@ impl<'a> Sink<'a> {
     ) -> Result<()> {
         self.captured += 1;
         let note = self.note.take();
+        let hw_time = self.hw_time.take();
         // Lines and comments describe the whole frame; files keep -s bytes.
         let full = data;
         let data = &data[..data.len().min(self.snaplen)];
@@ -219,9 +246,24 @@ impl<'a> Sink<'a> {
                     Some(n) => format!("{n}; {comment}"),
                     None => comment,
                 };
+                if hw_time.is_some() && !self.hw_idb {
+                    let idb = InterfaceDescriptionBlock {
+                        linktype: DataLink::ETHERNET,
+                        snaplen: self.snaplen as u32,
+                        options: vec![
+                            InterfaceDescriptionOption::IfName(Cow::Borrowed(self.iface.as_str())),
+                            InterfaceDescriptionOption::IfDescription(Cow::Borrowed(
+                                HW_IDB_DESCRIPTION,
+                            )),
+                            InterfaceDescriptionOption::IfTsResol(9),
+                        ],
+                    };
+                    w.write_pcapng_block(idb).with_context(ctx)?;
+                    self.hw_idb = true;
+                }
                 let epb = EnhancedPacketBlock {
-                    interface_id: 0,
-                    timestamp: when,
+                    interface_id: u32::from(hw_time.is_some()),
+                    timestamp: hw_time.unwrap_or(when),
                     original_len: wire_len,
                     data: Cow::Borrowed(data),
                     options: vec![EnhancedPacketOption::Comment(Cow::Owned(comment))],
@@ -271,5 +313,60 @@ impl<'a> Sink<'a> {
         write
             .filter(|p| *p != Path::new("-"))
             .map(Path::to_path_buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+
+    #[test]
+    fn frames_with_a_hardware_time_go_on_an_interface_of_their_own() {
+        let path = std::env::temp_dir().join(format!("xskit-hwts-{}.pcapng", std::process::id()));
+        let mut text = Vec::new();
+        let o = SinkOptions {
+            write: Some(&path),
+            pcapng: true,
+            hex: false,
+            snaplen: 262144,
+            packet_buffered: false,
+            iface: "eth7",
+            comment: "test".into(),
+        };
+        let host = Duration::new(1_700_000_000, 5);
+        let nic = Duration::new(1_234, 567_890_123);
+        let frame = [0u8; 60];
+        {
+            let mut sink = Sink::open(&o, &mut text).unwrap();
+            sink.frame(host, 60, &frame).unwrap();
+            sink.set_hw_time(Some(nic));
+            sink.frame(host, 60, &frame).unwrap();
+            // Taken by the frame it was set for: the next one is the host's.
+            sink.frame(host, 60, &frame).unwrap();
+            sink.set_hw_time(Some(nic * 2));
+            sink.frame(host, 60, &frame).unwrap();
+            sink.flush().unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let mut r = PcapNgReader::new(&bytes[..]).unwrap();
+        let (mut idbs, mut epbs) = (Vec::new(), Vec::new());
+        while let Some(b) = r.next_block() {
+            match b.unwrap() {
+                Block::InterfaceDescription(i) => idbs.push(format!("{:?}", i.options)),
+                Block::EnhancedPacket(e) => epbs.push((e.interface_id, e.timestamp)),
+                _ => {}
+            }
+        }
+        // One description for the host's times, one (written once) for the NIC's.
+        assert_eq!(idbs.len(), 2, "{idbs:?}");
+        assert!(!idbs[0].contains("hardware"), "{}", idbs[0]);
+        assert!(
+            idbs[1].contains("hardware clock") && idbs[1].contains("eth7"),
+            "{}",
+            idbs[1]
+        );
+        assert_eq!(epbs, vec![(0, host), (1, nic), (0, host), (1, nic * 2)]);
     }
 }
