@@ -5,6 +5,7 @@
 //! `netdev` netlink family (6.3+); before that, from a short list of drivers
 //! whose support is known, and otherwise "unknown" with the reason.
 
+mod multiprog;
 mod render;
 pub mod rules;
 mod trybind;
@@ -69,6 +70,9 @@ pub struct Bpf {
     pub jit_from: String,
     /// /proc/sys/kernel/unprivileged_bpf_disabled.
     pub unprivileged_bpf_disabled: Option<u32>,
+    /// Whether extension programs (BPF_PROG_TYPE_EXT) load, which
+    /// libxdp's multi-program dispatcher needs (a real load, not a guess).
+    pub extensions: Answer,
 }
 
 /// One capability.
@@ -424,6 +428,7 @@ pub fn report(only: Option<&str>) -> Result<Report> {
             jit,
             jit_from,
             unprivileged_bpf_disabled: read_u32("/proc/sys/kernel/unprivileged_bpf_disabled"),
+            extensions: multiprog::extensions(),
         },
         memlock: memlock(kv, ipc_lock),
         privileges,
@@ -489,6 +494,10 @@ mod tests {
                 jit: Some(1),
                 jit_from: "sysctl".into(),
                 unprivileged_bpf_disabled: Some(2),
+                extensions: rules::answer(
+                    rules::Value::No,
+                    "EPERM: this kernel refuses extension programs",
+                ),
             },
             privileges: Privileges {
                 euid: 4242,
