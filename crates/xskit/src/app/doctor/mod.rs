@@ -330,7 +330,10 @@ fn attached(iface: &str, ifindex: u32) -> Result<Option<Attached>> {
     let Some((program, id, mode)) = netns::xdp_attachment(iface)? else {
         return Ok(None);
     };
-    let owner = if state::load_meta(iface)?.is_some_and(|m| m.prog_id == id) {
+    let dispatcher = crate::app::ops::owner::dispatcher_of(iface, &program, id);
+    let owner = if let Some(d) = dispatcher {
+        format!("{d}, attached by libxdp through netlink; xskit cannot join it yet (issue #25)")
+    } else if state::load_meta(iface)?.is_some_and(|m| m.prog_id == id) {
         "xskit load (BPF link pinned in bpffs; `xskit unload` detaches it)".to_string()
     } else {
         let holders = link_holders(id, ifindex);
