@@ -50,8 +50,10 @@ struct Unload(String);
 impl Drop for Unload {
     fn drop(&mut self) {
         let _ = loader(&["unload", &self.0, "--all"]);
-        // libxdp's folder, if it made it and nothing else is in it.
-        let _ = std::fs::remove_dir(xskit::xdp::dispatcher::libxdp_dir());
+        // libxdp's folders, if it made them and nothing else is in them.
+        let dir = xskit::xdp::dispatcher::libxdp_dir();
+        let _ = std::fs::remove_dir(dir.join("globals"));
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
@@ -154,6 +156,22 @@ fn libxdp_programs_are_listed_and_refused_by_name() {
                 g.sort();
                 w.sort();
                 assert_eq!(g, w, "xskit status {status} against xdp-loader's {want:?}");
+                // unload --any leaves a dispatcher to libxdp.
+                let un = xskit(&["unload", i, "--any"]);
+                assert_eq!(un.status.code(), Some(1), "unload --any: {}", text(&un));
+                assert!(
+                    text(&un).contains("leaving it, also with --any"),
+                    "{}",
+                    text(&un)
+                );
+                let still = row(
+                    &serde_json::from_str(&ok(&["status", "--json"])).unwrap(),
+                    i,
+                );
+                assert_eq!(
+                    still["id"], status["id"],
+                    "unload --any took the dispatcher: {still}"
+                );
                 let t = ok(&["status"]);
                 println!("xskit status:\n{t}\nxskit load: {refusal}");
                 assert!(
