@@ -9,6 +9,9 @@
 //!   EtherTypes), editable while it runs, and its match order in user space.
 //! - [`tap`]: the capture tap every attachable program carries.
 //! - [`guard`]: the kernel-side confirm-or-revert deadline.
+//! - [`dispatcher`]: recognising a libxdp multi-program dispatcher and its
+//!   components; [`ext_probe`]: whether the kernel loads the extension
+//!   programs they need.
 //! - [`RxMetaProgram`]: the device-bound program that hands each frame to
 //!   its socket with its RSS hash, hardware timestamp and VLAN tag (Linux
 //!   6.3+; read them with `xsk::RxMetadata`).
@@ -33,7 +36,9 @@ mod abi;
 pub mod addr;
 pub mod bpffs;
 mod counters;
+pub mod dispatcher;
 mod error;
+pub mod ext_probe;
 pub mod filter;
 pub mod guard;
 mod hook;

@@ -6,6 +6,7 @@
 //! whose support is known, and otherwise "unknown" with the reason.
 
 pub mod metadata;
+mod multiprog;
 mod render;
 pub mod rules;
 mod trybind;
@@ -70,6 +71,9 @@ pub struct Bpf {
     pub jit_from: String,
     /// /proc/sys/kernel/unprivileged_bpf_disabled.
     pub unprivileged_bpf_disabled: Option<u32>,
+    /// Whether extension programs (BPF_PROG_TYPE_EXT) load, which
+    /// libxdp's multi-program dispatcher needs (a real load, not a guess).
+    pub extensions: Answer,
 }
 
 /// One capability.
@@ -329,7 +333,10 @@ fn attached(iface: &str, ifindex: u32) -> Result<Option<Attached>> {
     let Some((program, id, mode)) = netns::xdp_attachment(iface)? else {
         return Ok(None);
     };
-    let owner = if state::load_meta(iface)?.is_some_and(|m| m.prog_id == id) {
+    let dispatcher = crate::app::ops::owner::dispatcher_of(iface, &program, id);
+    let owner = if let Some(d) = dispatcher {
+        format!("{d}, attached by libxdp through netlink; xskit cannot join it yet (issue #25)")
+    } else if state::load_meta(iface)?.is_some_and(|m| m.prog_id == id) {
         "xskit load (BPF link pinned in bpffs; `xskit unload` detaches it)".to_string()
     } else {
         let holders = link_holders(id, ifindex);
@@ -432,6 +439,7 @@ pub fn report(only: Option<&str>) -> Result<Report> {
             jit,
             jit_from,
             unprivileged_bpf_disabled: read_u32("/proc/sys/kernel/unprivileged_bpf_disabled"),
+            extensions: multiprog::extensions(),
         },
         memlock: memlock(kv, ipc_lock),
         privileges,
@@ -497,6 +505,10 @@ mod tests {
                 jit: Some(1),
                 jit_from: "sysctl".into(),
                 unprivileged_bpf_disabled: Some(2),
+                extensions: rules::answer(
+                    rules::Value::No,
+                    "EPERM: this kernel refuses extension programs",
+                ),
             },
             privileges: Privileges {
                 euid: 4242,

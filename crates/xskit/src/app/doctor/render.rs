@@ -49,6 +49,12 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
+            "extensions  {} ({})",
+            yn(r.bpf.extensions.value),
+            r.bpf.extensions.why
+        )?;
+        writeln!(
+            f,
             "privileges  euid {}, CapEff {:#x}",
             r.privileges.euid, r.privileges.cap_eff
         )?;

@@ -35,6 +35,23 @@ pub struct Attached {
     pub mode: &'static str,
     /// Who attached it.
     pub owner: Owner,
+    /// The libxdp dispatcher it is, if it is one.
+    pub dispatcher: Option<crate::xdp::dispatcher::Dispatcher>,
+}
+
+/// The libxdp dispatcher that program `id` on `iface` is, if it is one
+/// that can be read (a program that cannot be opened, without
+/// CAP_SYS_ADMIN, is taken for no dispatcher, as before).
+pub fn dispatcher_of(
+    iface: &str,
+    program: &str,
+    id: u32,
+) -> Option<crate::xdp::dispatcher::Dispatcher> {
+    if program != crate::xdp::dispatcher::PROGRAM_NAME {
+        return None;
+    }
+    let ifindex = xsk::netdev::ifindex(iface).ok()?;
+    crate::xdp::dispatcher::inspect(id, ifindex).ok().flatten()
 }
 
 /// `xskit dump -i eth1` from a process's command line (argv[0] by its
@@ -80,12 +97,14 @@ pub fn attached(iface: &str) -> Result<Option<Attached>> {
                 ),
             }
         };
+    let dispatcher = dispatcher_of(iface, &program, id);
     Ok(Some(Attached {
         iface: iface.to_string(),
         program,
         id,
         mode,
         owner,
+        dispatcher,
     }))
 }
 
@@ -94,6 +113,9 @@ impl Attached {
     /// a running `xskit dump -i eth1` (pid 812)`.
     pub fn what(&self) -> String {
         let (p, id) = (&self.program, self.id);
+        if let Some(d) = &self.dispatcher {
+            return format!("{d} in {} mode", self.mode);
+        }
         match &self.owner {
             Owner::Load => format!("xskit's {p} (program id {id}), pinned by `xskit load`"),
             Owner::Xskit(pid, cmd) => {
@@ -115,6 +137,13 @@ impl Attached {
     /// `--netns`/`--sandbox` suffix of xskit commands to suggest.
     pub fn describe(&self, ns: &str) -> String {
         let i = &self.iface;
+        if self.dispatcher.is_some() {
+            return format!(
+                "{}; xskit cannot join libxdp dispatchers yet (issue #25): use another interface, \
+                 or remove libxdp's programs first (`xdp-loader unload {i} --all`)",
+                self.what()
+            );
+        }
         let how = match &self.owner {
             Owner::Load => format!("`xskit unload {i}{ns}` detaches it"),
             Owner::Xskit(..) => "it goes when that command ends".to_string(),

@@ -87,6 +87,17 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
             }
             continue;
         };
+        if a.dispatcher.is_some() {
+            // Detaching it would leave libxdp's pins and lock state behind.
+            writeln!(
+                out,
+                "{i}: not attached by xskit: {}; leaving it, also with --any (xdp-loader removes \
+                 libxdp's programs with their pins)",
+                a.what()
+            )?;
+            status = 1;
+            continue;
+        }
         if !args.any {
             let what = match a.owner {
                 Owner::Xskit(..) => "not pinned by `xskit load`",

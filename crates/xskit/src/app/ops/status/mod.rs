@@ -2,12 +2,14 @@
 //! `--watch` prints rates per action and per filter rule.
 
 mod args;
+mod dispatcher;
 mod prometheus;
 mod rows;
 mod text;
 mod watch;
 
 pub use args::StatusArgs;
+pub use dispatcher::DispatcherRow;
 pub use rows::{status_rows, ByAction, Reverted, StatusReport, StatusRow, Waiting};
 pub use watch::{WatchReport, WatchRow};
 

@@ -27,6 +27,19 @@ impl StatusReport {
                 .label("mode", r.mode.unwrap_or(""))
                 .label("xskit", if r.xskit { "yes" } else { "no" }),
             );
+            for p in r.dispatcher.iter().flat_map(|d| &d.programs) {
+                v.push(
+                    Sample::gauge(
+                        "xskit_xdp_dispatcher_program_priority",
+                        "The run priority of each program in a libxdp dispatcher, by slot",
+                        f64::from(p.priority),
+                    )
+                    .label("interface", iface)
+                    .label("slot", p.slot.to_string())
+                    .label("program", p.name.as_deref().unwrap_or(""))
+                    .label("id", p.id.map_or_else(String::new, |i| i.to_string())),
+                );
+            }
             for (action, c) in r.actions.iter().flatten() {
                 for (name, help, n) in [
                     (

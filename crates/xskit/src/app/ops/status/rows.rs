@@ -92,6 +92,9 @@ pub struct StatusRow {
     /// more than one: the rules and counts are theirs together.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter_shared_by: Option<Vec<String>>,
+    /// The libxdp dispatcher attached, with its programs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatcher: Option<super::DispatcherRow>,
 }
 
 /// `xskit status`: a table of interfaces (JSON: an array of rows).
@@ -129,6 +132,11 @@ pub fn status_rows(hint: &str) -> Result<StatusReport> {
             waiting: None,
             filter: None,
             filter_shared_by: None,
+            dispatcher: xdp
+                .as_ref()
+                .and_then(|x| crate::app::ops::owner::dispatcher_of(&i, &x.0, x.1))
+                .as_ref()
+                .map(super::DispatcherRow::from),
         };
         if let Some(m) = meta.as_ref() {
             if let Some(t) = m.reverted_at {

@@ -88,6 +88,7 @@ fn row(iface: &str) -> StatusRow {
             default_dropped: 46,
         }),
         filter_shared_by: None,
+        dispatcher: None,
     }
 }
 
@@ -223,5 +224,51 @@ fn program_ids_have_no_thousands_separators() {
     assert!(
         t.contains("`xskit unload xsk0 --sandbox sb` clears this note"),
         "{t}"
+    );
+}
+
+#[test]
+fn a_libxdp_dispatcher_lists_its_programs() {
+    let mut r = row("xsk0");
+    r.program = Some("xdp_dispatcher".into());
+    r.xskit = false;
+    r.dispatcher = Some(DispatcherRow {
+        by: "libxdp",
+        version: Some(2),
+        unreadable: None,
+        programs: vec![
+            dispatcher::ComponentRow {
+                slot: 0,
+                name: Some("xsk_def_prog".into()),
+                id: Some(5101),
+                priority: 20,
+                chain_actions: vec!["XDP_PASS".into()],
+            },
+            dispatcher::ComponentRow {
+                slot: 1,
+                name: Some("xdpfilt_dny_udp".into()),
+                id: Some(5102),
+                priority: 50,
+                chain_actions: vec!["XDP_DROP".into(), "XDP_PASS".into()],
+            },
+        ],
+        note: Some("libxdp's pins x cannot be read".into()),
+    });
+    let rep = StatusReport(vec![r]);
+    crate::app::shared::report::assert_text_shows_json(
+        &rep,
+        &["0.reverted.at", "0.waiting.deadline"],
+    );
+    let t = rep.to_string();
+    assert!(
+        t.contains("slot 1 xdpfilt_dny_udp (program id 5102) priority 50, next slot after XDP_DROP, XDP_PASS"),
+        "{t}"
+    );
+    let v = serde_json::to_value(&rep).unwrap();
+    assert_eq!(v[0]["dispatcher"]["programs"][0]["priority"], 20);
+    let prom = crate::app::shared::metrics::render(&rep.prometheus());
+    assert!(
+        prom.contains("xskit_xdp_dispatcher_program_priority{interface=\"xsk0\",slot=\"0\",program=\"xsk_def_prog\",id=\"5101\"} 20"),
+        "{prom}"
     );
 }

@@ -127,6 +127,9 @@ impl fmt::Display for StatusRow {
                 )?;
             }
         }
+        if let Some(d) = &self.dispatcher {
+            write!(f, "{d}")?;
+        }
         match (&self.filter, &self.filter_shared_by) {
             // Given once, after the table.
             (_, Some(by)) => write!(
