@@ -53,7 +53,7 @@ pub struct ModeArgs {
     /// The receiving loops' nap ([`RxModeArgs::nap`]).
     #[arg(skip)]
     pub nap: Option<std::time::Duration>,
-    /// With `-p`: nap [`AUTO_NAP`] while frames flow, poll() after a
+    /// With `-p`: nap `AUTO_NAP` (100 µs) while frames flow, poll() after a
     /// quiet spell (`--nap auto`, rxdrop's and l2fwd's default).
     #[arg(skip)]
     pub nap_auto: bool,

@@ -72,7 +72,7 @@ pub struct WorkerConfig {
     pub busy_poll: bool,
     /// Sleep this long when the ring runs dry, instead of poll() or a busy loop.
     pub nap: Option<std::time::Duration>,
-    /// With `poll` and no `nap`: nap [`super::args::AUTO_NAP`] while frames
+    /// With `poll` and no `nap`: nap `AUTO_NAP` (100 µs) while frames
     /// flow, poll() after a quiet spell.
     pub nap_auto: bool,
     /// txonly: packets to send, then stop (None: until stopped).
