@@ -302,19 +302,10 @@ fn read_config(map_id: u32) -> Result<Vec<u8>, String> {
 /// more than one map). Reading programs and maps by id needs
 /// CAP_SYS_ADMIN.
 pub fn inspect(prog_id: u32, ifindex: u32) -> Result<Option<Dispatcher>, String> {
-    let mut failed = None;
-    let found = aya::programs::loaded_programs().find_map(|p| match p {
-        Ok(p) => (p.id() == prog_id).then_some(p),
-        Err(e) => {
-            failed.get_or_insert(e);
-            None
-        }
-    });
-    let Some(info) = found else {
-        return Err(match failed {
-            Some(e) => format!("cannot open XDP program id {prog_id}: {e}"),
-            None => format!("XDP program id {prog_id} is gone"),
-        });
+    let info = match crate::loader::loaded_program(prog_id) {
+        Ok(Some(info)) => info,
+        Err(e) => return Err(format!("cannot open XDP program id {prog_id}: {e}")),
+        Ok(None) => return Err(format!("XDP program id {prog_id} is gone")),
     };
     if info.name() != PROGRAM_NAME.as_bytes() {
         return Ok(None);

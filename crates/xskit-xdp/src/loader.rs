@@ -593,3 +593,25 @@ fn ip_link_off(iface: &str, hook: &str) -> Result<(), String> {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
+
+/// The loaded program of id `prog_id`, read from the kernel's list:
+/// `Ok(None)` where it is not there (detached and freed meanwhile), the
+/// first error met while listing where it was not found (opening programs
+/// by id needs CAP_SYS_ADMIN).
+pub(crate) fn loaded_program(
+    prog_id: u32,
+) -> Result<Option<aya::programs::ProgramInfo>, aya::programs::ProgramError> {
+    let mut failed = None;
+    let found = aya::programs::loaded_programs().find_map(|p| match p {
+        Ok(p) => (p.id() == prog_id).then_some(p),
+        Err(e) => {
+            failed.get_or_insert(e);
+            None
+        }
+    });
+    match (found, failed) {
+        (Some(p), _) => Ok(Some(p)),
+        (None, Some(e)) => Err(e),
+        (None, None) => Ok(None),
+    }
+}

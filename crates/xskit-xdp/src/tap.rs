@@ -97,23 +97,14 @@ impl<'a> Record<'a> {
 /// The switch and ring of program `prog_id`'s tap; `None` if it has none
 /// (another tool's program, or one loaded by an xskit without taps).
 fn maps_of(prog_id: u32) -> Result<Option<(MapData, MapData)>> {
-    let mut failed = None;
-    let found = aya::programs::loaded_programs().find_map(|p| match p {
-        Ok(p) => (p.id() == prog_id).then_some(p),
-        Err(e) => {
-            failed.get_or_insert(e);
-            None
-        }
-    });
-    let Some(info) = found else {
-        match failed {
-            // Programs and maps are opened by id: CAP_SYS_ADMIN.
-            Some(e) => bail!(
-                "cannot open XDP program id {prog_id} to capture beside it: {e} \
-                 (opening another process's program and maps needs CAP_SYS_ADMIN)"
-            ),
-            None => bail!("XDP program id {prog_id} is gone (detached meanwhile?)"),
-        }
+    let info = match crate::loader::loaded_program(prog_id) {
+        Ok(Some(info)) => info,
+        // Programs and maps are opened by id: CAP_SYS_ADMIN.
+        Err(e) => bail!(
+            "cannot open XDP program id {prog_id} to capture beside it: {e} \
+             (opening another process's program and maps needs CAP_SYS_ADMIN)"
+        ),
+        Ok(None) => bail!("XDP program id {prog_id} is gone (detached meanwhile?)"),
     };
     let ids = info
         .map_ids()

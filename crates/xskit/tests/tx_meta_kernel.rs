@@ -196,13 +196,8 @@ fn checksum_offload_and_tx_timestamp_in_copy_mode_over_veth() {
     in_inner(st, || {
         let mut xsk = Xsk::new(&st.inner_if, 0, &config(sw)).unwrap();
         let meta = TxMetadata::default().checksum(Some(at));
-        let mut i = 0;
         let n = xsk
-            .transmit_new_with(FRAMES as u32, &meta, |buf| {
-                buf[..data[i].len()].copy_from_slice(&data[i]);
-                i += 1;
-                data[i - 1].len()
-            })
+            .transmit_new_with(FRAMES as u32, &meta, copy_in(&data))
             .unwrap();
         assert_eq!(n as usize, FRAMES);
         wait_completed(&mut xsk, FRAMES);
@@ -221,13 +216,8 @@ fn checksum_offload_and_tx_timestamp_in_copy_mode_over_veth() {
         let xsk = Xsk::new(&st.inner_if, 0, &config(sw)).unwrap();
         let (_rx, mut tx) = xsk.split();
         let meta = TxMetadata::default().checksum(Some(at));
-        let mut i = 0;
         let n = tx
-            .transmit_new_with(FRAMES as u32, &meta, |buf| {
-                buf[..data[i].len()].copy_from_slice(&data[i]);
-                i += 1;
-                data[i - 1].len()
-            })
+            .transmit_new_with(FRAMES as u32, &meta, copy_in(&data))
             .unwrap();
         assert_eq!(n as usize, FRAMES);
         let deadline = Instant::now() + Duration::from_secs(3);
@@ -295,4 +285,15 @@ fn txonly_tx_checksum_frames_are_taken_by_the_peer() {
         "txonly --tx-checksum frames taken by the peer"
     );
     assert_eq!(csum_errors(st), errors, "and none was a checksum error");
+}
+
+/// A `transmit_new_with` filler: each call writes the next of `frames`
+/// into the buffer and returns its length.
+fn copy_in(frames: &[Vec<u8>]) -> impl FnMut(&mut [u8]) -> usize + '_ {
+    let mut next = frames.iter();
+    move |buf| {
+        let f = next.next().expect("no more frames than asked for");
+        buf[..f.len()].copy_from_slice(f);
+        f.len()
+    }
 }
