@@ -166,6 +166,32 @@ pub fn recv_experimental(xsk: &mut xsk::Xsk, want: usize) -> Vec<Vec<u8>> {
     got
 }
 
+/// Kicks `xsk`'s TX and reaps its completions while reading the experimental
+/// frames `peer` receives, until `want` arrived or 5 s passed, as an
+/// application waits for its sends: on 6.1 and 6.12 a copy-mode frame's
+/// buffer stays charged to the socket's SO_SNDBUF until the peer reads it,
+/// so the kernel sends the last frames only after the reader made room.
+pub fn collect_at_peer(
+    xsk: &mut xsk::Xsk,
+    peer: &crate::net::packet::PacketSocket,
+    want: usize,
+) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while got.len() < want && std::time::Instant::now() < deadline {
+        xsk.flush().expect("kick TX");
+        xsk.complete(u32::MAX);
+        match peer
+            .recv_incoming(std::time::Duration::from_millis(100))
+            .expect("read the peer")
+        {
+            Some(f) if is_experimental(&f) => got.push(f),
+            _ => {}
+        }
+    }
+    got
+}
+
 /// Puts VLAN tag `tci` (802.1Q) on every frame `iface` sends, out of band
 /// (in the socket buffer, as a NIC's VLAN offload would, not in the frame's
 /// bytes): a tcx egress program calling `bpf_skb_vlan_push` (Linux 6.6+),

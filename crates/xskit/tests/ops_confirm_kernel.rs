@@ -165,7 +165,7 @@ fn confirm_pid_confirms_only_an_attached_program_of_a_live_load_and_names_its_id
             let fake = serde_json::json!({
                 "pid": other.id(),
                 "start": 1,
-                "netns_cookie": xskit::app::ops::state::netns_id().unwrap(),
+                "netns_cookie": xskit::app::shared::records::state::netns_id().unwrap(),
                 "attached": [{"iface": p.inner, "prog_id": id}],
                 "program": "xdp_drop",
                 "deadline": [u64::MAX, 0.0],

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::time::Duration;
-use xskit::app::ops::state;
+use xskit::app::shared::records::state;
 use xskit::net::{netns, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 use xskit::xdp::filter::{decide, Frame, Kind, Proto, Rule, Verdict};

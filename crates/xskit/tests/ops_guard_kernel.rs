@@ -8,7 +8,7 @@ use common::*;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use xskit::app::ops::state;
+use xskit::app::shared::records::state;
 use xskit::net::{netns, packet::PacketSocket};
 use xskit::testing::{have_root, in_netns, veth_pair};
 use xskit::xdp::{HookChoice, Program, XdpProgram};

@@ -442,7 +442,7 @@ fn hints_name_the_sandbox_and_owners_are_named() {
     ok(&["unload", "xsk0", "--sandbox", sb]);
 
     // Nothing left: no state folders of the namespace.
-    let cookie = xskit::app::ops::identity::cookie;
+    let cookie = xskit::app::shared::records::identity::cookie;
     let c = xskit::testing::in_inner(&g.0, cookie).unwrap();
     for d in [
         format!("/sys/fs/bpf/xskit/netns-{c}"),

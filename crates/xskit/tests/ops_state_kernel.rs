@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use xskit::app::ops::state;
+use xskit::app::shared::records::state;
 use xskit::net::netns;
 use xskit::testing::have_root;
 
@@ -39,7 +39,7 @@ impl Named {
 impl Drop for Named {
     fn drop(&mut self) {
         for n in &self.0 {
-            if let Ok(Ok(c)) = netns::run_in(n, xskit::app::ops::identity::cookie) {
+            if let Ok(Ok(c)) = netns::run_in(n, xskit::app::shared::records::identity::cookie) {
                 let _ = state::forget_namespace(c);
             }
             let _ = netns::ip(&["netns", "del", n]);
@@ -56,7 +56,7 @@ fn inode(name: &str) -> u64 {
 /// The namespace's cookie, read here (not through the state layout the
 /// test checks).
 fn cookie(name: &str) -> u64 {
-    netns::run_in(name, xskit::app::ops::identity::cookie)
+    netns::run_in(name, xskit::app::shared::records::identity::cookie)
         .unwrap()
         .unwrap()
 }
@@ -301,7 +301,7 @@ fn state_of_older_xskit_keyed_by_inode_is_refused_here_and_removed_when_its_name
 /// True if xskit can prove here that no namespace has an inode (root may
 /// be refused the namespace links of some processes, as of this VM's PID 1).
 fn proves_absence() -> bool {
-    let yes = xskit::app::ops::identity::Scan::new().can_prove_absence();
+    let yes = xskit::app::shared::records::identity::Scan::new().can_prove_absence();
     if !yes {
         eprintln!("some process's namespaces are hidden from root here: xskit removes no state for want of a holder");
     }
@@ -369,7 +369,7 @@ fn a_failed_filter_load_leaves_no_rule_maps_it_made_and_keeps_those_that_were_th
                 + &String::from_utf8_lossy(&o.stderr);
             assert_eq!(o.status.code(), Some(1), "{text}");
             assert!(text.contains(&p.inner), "{text}");
-            let cookie = xskit::app::ops::identity::cookie().unwrap();
+            let cookie = xskit::app::shared::records::identity::cookie().unwrap();
             assert!(
                 !bpf_dir(cookie).join("filter").exists(),
                 "the failed load left its rule maps: {:?}",

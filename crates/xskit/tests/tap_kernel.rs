@@ -12,7 +12,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 use xskit::app::echo;
 use xskit::app::measure::demo::ping_series;
-use xskit::app::ops::state;
+use xskit::app::shared::records::state;
 use xskit::app::shared::sandbox::State;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};

@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
 use xsk::{ErrorKind, FrameCopy, Xsk, XskConfig};
 use xskit::net::{packet::PacketSocket, veth};
 use xskit::testing::{
-    experimental_frame, have_root, in_netns, is_experimental, kernel, sandbox, veth_pair,
+    collect_at_peer, experimental_frame, have_root, in_netns, kernel, sandbox, veth_pair,
 };
 
 fn copy_config() -> XskConfig {
@@ -135,16 +134,7 @@ fn one_wake_up_sends_up_to_the_tx_budget_and_the_frames_arrive() {
                 None if has_tx_budget() => assert_eq!(taken, 32, "the kernel's default budget"),
                 None => assert!(taken <= 32, "{taken} frames in one wake-up"),
             }
-            let mut got = Vec::new();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while got.len() < sent.len() && Instant::now() < deadline {
-                xsk.flush().unwrap();
-                xsk.complete(u32::MAX);
-                match peer.recv_incoming(Duration::from_millis(100)).unwrap() {
-                    Some(f) if is_experimental(&f) => got.push(f),
-                    _ => {}
-                }
-            }
+            let got = collect_at_peer(&mut xsk, &peer, sent.len());
             assert_eq!(
                 got.len(),
                 sent.len(),

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Lines};
 use std::net::Ipv4Addr;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Output, Stdio};
 use std::time::Duration;
-use xskit::app::ops::state;
+use xskit::app::shared::records::state;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{veth_pair, Pair};
 use xskit::wire::build;

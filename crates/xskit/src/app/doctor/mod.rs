@@ -14,7 +14,7 @@ mod trybind;
 pub use render::render;
 pub use trybind::try_zero_copy_bind;
 
-use crate::app::ops::state;
+use crate::app::shared::records::state;
 use crate::net::addrs::interfaces;
 use crate::net::genl;
 use crate::net::netns;
@@ -37,7 +37,7 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "QUEUE", num_args = 0..=1, default_missing_value = "0", requires = "interface")]
     pub try_bind: Option<u32>,
     #[command(flatten)]
-    pub ns: crate::app::ops::NsArgs,
+    pub ns: crate::app::shared::ns::NsArgs,
 }
 
 /// The whole report.
@@ -247,7 +247,9 @@ fn jit() -> (Option<u32>, String) {
     }
     if let Ok(f) = std::fs::File::open("/proc/1/ns/net") {
         use std::os::fd::AsFd;
-        if let Ok(Some(v)) = crate::app::ops::identity::run_in_fd(f.as_fd(), || read_u32(SYSCTL)) {
+        if let Ok(Some(v)) =
+            crate::app::shared::records::identity::run_in_fd(f.as_fd(), || read_u32(SYSCTL))
+        {
             return (Some(v), "the sysctl of PID 1's network namespace".into());
         }
     }
@@ -281,65 +283,17 @@ fn bpffs_mount() -> Option<String> {
     })
 }
 
-/// Processes holding a BPF link of type xdp to program `prog_id`, as
-/// "pid N (comm)".
-pub fn link_holders(prog_id: u32, ifindex: u32) -> Vec<String> {
-    link_holder_pids(prog_id, ifindex)
-        .into_iter()
-        .map(|(pid, comm)| format!("pid {pid} ({comm})"))
-        .collect()
-}
-
-/// Processes holding a BPF link of type xdp to program `prog_id` on
-/// interface `ifindex`: (pid, command name).
-pub fn link_holder_pids(prog_id: u32, ifindex: u32) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for p in procs.flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else {
-            continue;
-        };
-        let held = fds.flatten().any(|fd| {
-            let t = std::fs::read_to_string(fd.path()).unwrap_or_default();
-            is_xdp_link(&t, prog_id, ifindex)
-        });
-        if held {
-            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
-            out.push((pid, comm.trim().to_string()));
-        }
-    }
-    out
-}
-
-/// True if `fdinfo` is a BPF link of type xdp to program `prog_id` (and on
-/// interface `ifindex` where the kernel says: 6.1+ prints it).
-pub fn is_xdp_link(fdinfo: &str, prog_id: u32, ifindex: u32) -> bool {
-    let field = |k: &str| {
-        fdinfo
-            .lines()
-            .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
-    };
-    field("link_type:").as_deref() == Some("xdp")
-        && field("prog_id:") == Some(prog_id.to_string())
-        && field("ifindex:").is_none_or(|i| i == ifindex.to_string())
-}
-
 fn attached(iface: &str, ifindex: u32) -> Result<Option<Attached>> {
     let Some((program, id, mode)) = netns::xdp_attachment(iface)? else {
         return Ok(None);
     };
-    let dispatcher = crate::app::ops::owner::dispatcher_of(iface, &program, id);
+    let dispatcher = crate::app::shared::records::owner::dispatcher_of(iface, &program, id);
     let owner = if let Some(d) = dispatcher {
         format!("{d}, attached by libxdp through netlink; xskit cannot join it yet (issue #25)")
     } else if state::load_meta(iface)?.is_some_and(|m| m.prog_id == id) {
         "xskit load (BPF link pinned in bpffs; `xskit unload` detaches it)".to_string()
     } else {
-        let holders = link_holders(id, ifindex);
+        let holders = crate::app::shared::records::process::link_holders(id, ifindex);
         if holders.is_empty() {
             "no process holds a BPF link to it: attached through netlink (`ip link set ... xdp`, older loaders) or a link pinned in bpffs; it stays until detached".into()
         } else {
@@ -482,16 +436,6 @@ mod tests {
         );
         assert_eq!(cap_eff("CapEff:\t0000000000003000\n") & (1 << 12), 1 << 12);
         assert_eq!(cap_eff("nothing"), 0);
-    }
-
-    #[test]
-    fn xdp_link_fdinfo_is_matched_by_program_and_interface() {
-        let t = "pos:\t0\nflags:\t02000002\nlink_type:\txdp\nlink_id:\t9\nprog_tag:\tab\nprog_id:\t42\nifindex:\t3\n";
-        assert!(is_xdp_link(t, 42, 3));
-        assert!(!is_xdp_link(t, 42, 4));
-        assert!(!is_xdp_link(t, 41, 3));
-        assert!(is_xdp_link(&t.replace("ifindex:\t3\n", ""), 42, 7));
-        assert!(!is_xdp_link(&t.replace("xdp", "tracing"), 42, 3));
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl Copier {
             &name,
             id,
             mode,
-            crate::app::ops::thread_netns_name().as_deref()
+            crate::app::shared::ns::thread_netns_name().as_deref()
         ))
     }
 

@@ -221,7 +221,9 @@ fn monotonic_to_wall() -> Duration {
     let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    wall.saturating_sub(Duration::from_nanos(crate::app::ops::state::monotonic_ns()))
+    wall.saturating_sub(Duration::from_nanos(
+        crate::app::shared::records::state::monotonic_ns(),
+    ))
 }
 
 /// Captures on `iface` until `stop`, the count or the duration. Frames go

@@ -2,6 +2,7 @@
 
 use super::attached::{attached_now, still_attached};
 use super::clock::{mono_to_unix, utc};
+use super::guard;
 use super::ns::NsArgs;
 use super::state;
 use super::tidy::tidy;
@@ -39,7 +40,7 @@ fn confirm_each(p: &pending::Pending) -> Result<Vec<(String, u32, Outcome)>> {
             v.push((i.clone(), id, Outcome::Gone(attached_now(i))));
             continue;
         }
-        let Some(mut g) = state::Guard::of(p.netns_cookie, i, id)? else {
+        let Some(mut g) = guard::Guard::of(p.netns_cookie, i, id)? else {
             v.push((
                 i.clone(),
                 id,

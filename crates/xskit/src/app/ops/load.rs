@@ -3,6 +3,7 @@
 
 use super::attached::{attached_now, still_attached};
 use super::clock::{now, now_f64, utc};
+use super::guard;
 use super::ns::NsArgs;
 use super::ssh::operator_interfaces;
 use super::state;
@@ -224,11 +225,11 @@ fn load_here(
     let pid_start = process::own_start()?;
     // (interface, program id) of each attachment made, and its guard.
     let mut done: Vec<(String, u32)> = Vec::new();
-    let mut guards: Vec<state::Guard> = Vec::new();
+    let mut guards: Vec<guard::Guard> = Vec::new();
     let mut failures = 0;
     for i in &ifaces {
         let pin_dir = filter_rules.as_ref().map(|r| r.dir().to_path_buf());
-        let result = (|| -> Result<(u32, Option<state::Guard>)> {
+        let result = (|| -> Result<(u32, Option<guard::Guard>)> {
             let mut p = XdpProgram::load_with_pins(program, 1, pin_dir.as_deref())?;
             // Armed before the attach: there is no moment without a deadline.
             if let Some((d, _)) = deadline {
@@ -249,7 +250,7 @@ fn load_here(
             // This load's own guard, opened from the pin made a moment ago.
             let guard = match deadline {
                 None => None,
-                Some(_) => match state::Guard::of(ns, i, prog_id) {
+                Some(_) => match guard::Guard::of(ns, i, prog_id) {
                     Ok(Some(g)) => Some(g),
                     r => {
                         let _ = state::unpin_pins_of(ns, i);
@@ -360,7 +361,7 @@ fn load_here(
 fn settle(
     function: &str,
     done: &[(String, u32)],
-    guards: &mut [state::Guard],
+    guards: &mut [guard::Guard],
     waited: Result<Waited>,
     within: Duration,
     failures: usize,

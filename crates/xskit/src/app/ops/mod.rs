@@ -1,6 +1,6 @@
 //! Operating XDP programs: `xskit load | unload | status | confirm` and
 //! `xskit filter`. Attachments made by `load` outlive the command (pinned
-//! in bpffs, see [`crate::app::ops::state`]); everything else xskit attaches is
+//! in bpffs, see [`crate::app::shared::records::state`]); everything else xskit attaches is
 //! gone when its process ends.
 //!
 //! What survives what:
@@ -16,15 +16,11 @@ mod attached;
 mod clock;
 mod confirm;
 pub mod filter;
-pub mod identity;
+pub(crate) mod guard;
 mod link;
 mod load;
-mod ns;
-pub mod owner;
 mod pending;
-mod process;
 pub mod ssh;
-pub mod state;
 mod status;
 mod tidy;
 mod undo;
@@ -35,7 +31,6 @@ pub use clock::utc;
 pub use confirm::{confirm, ConfirmArgs};
 pub use filter::{filter_cmd, FilterArgs, FilterCmd};
 pub use load::{load, LoadArgs, Loadable};
-pub use ns::{thread_netns_name, thread_ns_hint, NsArgs};
 pub use ssh::operator_interfaces;
 pub use status::{
     status, status_rows, ByAction, Reverted, StatusArgs, StatusReport, StatusRow, Waiting,
@@ -45,3 +40,8 @@ pub use tidy::tidy;
 pub use undo::tidy_change;
 pub use unload::{unload, UnloadArgs};
 pub use wait::{parse_confirm_within, MIN_CONFIRM};
+
+// xskit's records of what it attached, shared with the other commands,
+// under the names this family's modules use.
+use crate::app::shared::ns;
+use crate::app::shared::records::{identity, owner, process, state};

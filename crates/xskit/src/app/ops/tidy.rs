@@ -1,7 +1,7 @@
 //! Clearing up after loads and rule changes whose confirmation never came.
 
 use super::clock::{mono_to_unix, utc};
-use super::{pending, state, undo};
+use super::{guard, pending, state, undo};
 use anyhow::Result;
 use std::io::Write;
 
@@ -24,7 +24,7 @@ pub fn tidy(out: &mut dyn Write) -> Result<Vec<String>> {
         if meta.reverted_at.is_some() || meta.change.is_some() {
             continue;
         }
-        let guard = match state::Guard::of(ns, &iface, meta.prog_id)? {
+        let guard = match guard::Guard::of(ns, &iface, meta.prog_id)? {
             Some(g) => Some(g.read()?),
             None => None,
         };

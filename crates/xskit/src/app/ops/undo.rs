@@ -3,7 +3,8 @@
 //! unconfirmed ([`tidy_change`]).
 
 use crate::app::ops::clock::{mono_to_unix, utc};
-use crate::app::ops::state::{self, Undo};
+use crate::app::ops::guard::{self, Undo};
+use crate::app::shared::records::state;
 use crate::xdp::filter::{Rule, Rules, Verdict};
 use anyhow::Result;
 use std::io::Write;
@@ -64,7 +65,7 @@ pub fn undo_change(rules: &Rules, u: &Undo) -> Result<String> {
 /// as they were, and says so on `out`. A change whose guards were all
 /// cleared (confirmed just before its process ended) is kept.
 pub fn tidy_change(out: &mut dyn Write) -> Result<()> {
-    let Some(c) = state::filter_change()? else {
+    let Some(c) = guard::filter_change()? else {
         return Ok(());
     };
     if c.waiter_alive() {
@@ -75,7 +76,7 @@ pub fn tidy_change(out: &mut dyn Write) -> Result<()> {
     let mut confirmed = true;
     let mut latched = None;
     for (i, id) in &c.attached {
-        if let Some(g) = state::Guard::of(ns, i, *id)? {
+        if let Some(g) = guard::Guard::of(ns, i, *id)? {
             let (d, r) = g.read()?;
             confirmed &= d == 0 && r == 0;
             if r != 0 {
@@ -113,7 +114,7 @@ pub fn tidy_change(out: &mut dyn Write) -> Result<()> {
             c.what, c.pid
         )?;
     }
-    state::remove_change()?;
+    guard::remove_change()?;
     mark_waiting(&c.attached, None)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Waiting for an operator's confirmation (`yes`, `no`, `xskit confirm`,
 //! a signal or the deadline), and `--confirm-within`.
 
+use super::guard;
 use super::state;
 use anyhow::Result;
 use std::io::{BufRead, Write};
@@ -54,7 +55,7 @@ pub(super) fn stop_on_signals() -> Result<std::sync::Arc<AtomicBool>> {
 /// guards are this process's own (opened when armed), whatever is pinned
 /// at their paths since. `undo` names what `no` does (`remove it`).
 pub(super) fn wait_for_confirmation(
-    guards: &[state::Guard],
+    guards: &[guard::Guard],
     deadline: (u64, f64),
     stop: &AtomicBool,
     undo: &str,

@@ -325,8 +325,9 @@ pub fn down(name: &str) -> Result<bool> {
     for ns in [&state.inner_ns, &state.outer_ns] {
         if netns::exists(ns) {
             // Pins `xskit load` made inside the sandbox go with it.
-            if let Ok(Ok(cookie)) = netns::run_in(ns, crate::app::ops::state::netns_id) {
-                let _ = crate::app::ops::state::forget_namespace(cookie);
+            if let Ok(Ok(cookie)) = netns::run_in(ns, crate::app::shared::records::state::netns_id)
+            {
+                let _ = crate::app::shared::records::state::forget_namespace(cookie);
             }
             ip(&["netns", "del", ns])?;
         }

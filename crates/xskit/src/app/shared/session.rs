@@ -31,10 +31,10 @@ pub fn attach(
         LoaderError::Attach {
             errno: Some(libc::EBUSY | libc::EEXIST),
             ..
-        } => match crate::app::ops::owner::attached(iface) {
+        } => match crate::app::shared::records::owner::attached(iface) {
             Ok(Some(held)) => anyhow::anyhow!(
                 "cannot attach {name} to {iface}: {iface} has {}",
-                held.describe(&crate::app::ops::thread_ns_hint())
+                held.describe(&crate::app::shared::ns::thread_ns_hint())
             ),
             _ => e.into(),
         },

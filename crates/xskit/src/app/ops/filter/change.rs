@@ -3,11 +3,13 @@
 
 use crate::app::ops::attached::still_attached;
 use crate::app::ops::clock::{now_f64, utc};
+use crate::app::ops::guard;
+use crate::app::ops::guard::{FilterChange, Undo};
 use crate::app::ops::ssh::operator_interfaces;
-use crate::app::ops::state::{self, FilterChange, Undo};
 use crate::app::ops::undo::{mark_waiting, undo_change};
 use crate::app::ops::wait::{stop_on_signals, wait_for_confirmation, why_reverted, Waited};
 use crate::app::ops::{pending, process};
+use crate::app::shared::records::state;
 use crate::xdp::filter::Rules;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -92,7 +94,7 @@ pub(super) fn guarded_change(
     out: &mut dyn Write,
 ) -> Result<i32> {
     let (guarded, within, why) = (&plan.guarded[..], plan.within, &plan.why[..]);
-    if let Some(c) = state::filter_change()? {
+    if let Some(c) = guard::filter_change()? {
         bail!(
             "another change of the filter's rules (`{}`, pid {}) waits for its confirmation until {}: \
              `xskit confirm {}{hint}` it, or wait for it to be undone, then try again",
@@ -105,7 +107,7 @@ pub(super) fn guarded_change(
     let ns = state::netns_id()?;
     let mut guards = Vec::new();
     for (i, id) in guarded {
-        let Some(g) = state::Guard::of(ns, i, *id)? else {
+        let Some(g) = guard::Guard::of(ns, i, *id)? else {
             bail!("the filter on {i} (program id {id}) has no guard pinned, so this change cannot wait for confirmation: \
                    `xskit unload {i}{hint}` and `xskit load filter {i}{hint}` it again, or pass --confirm-within 0");
         };
@@ -132,7 +134,7 @@ pub(super) fn guarded_change(
     }
     let pid = std::process::id();
     let pid_start = process::own_start()?;
-    let disarm = |guards: &mut [state::Guard]| {
+    let disarm = |guards: &mut [guard::Guard]| {
         for g in guards.iter_mut() {
             let _ = g.reset();
         }
@@ -162,14 +164,14 @@ pub(super) fn guarded_change(
         ..pending::for_this_process(guarded, "xdp_filter", deadline)?
     };
     let saved = (|| -> Result<()> {
-        state::save_change(&record)?;
+        guard::save_change(&record)?;
         mark_waiting(guarded, Some((&record.what, deadline, pid, pid_start)))?;
         p.save()
     })();
     if let Err(e) = saved {
         let _ = undo_change(rules, &record.undo);
         disarm(&mut guards);
-        let _ = state::remove_change();
+        let _ = guard::remove_change();
         let _ = mark_waiting(guarded, None);
         return Err(e.context("recording the change waiting for confirmation (undone)"));
     }
@@ -220,7 +222,7 @@ pub(super) fn guarded_change(
     } else {
         matches!(waited, Ok(Waited::Yes | Waited::Confirmed))
     };
-    state::remove_change()?;
+    guard::remove_change()?;
     mark_waiting(guarded, None)?;
     for i in &gone {
         writeln!(out, "{i}: the filter is no longer attached there")?;

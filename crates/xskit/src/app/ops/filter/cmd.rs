@@ -3,9 +3,10 @@
 use super::args::{ConfirmWithin, FilterArgs, FilterCmd};
 use super::change::{guarded_change, timer_plan, Apply, Change};
 use super::report::FilterReport;
+use crate::app::ops::guard::Undo;
 use crate::app::ops::ssh;
-use crate::app::ops::state::{self, Undo};
 use crate::app::ops::tidy::tidy;
+use crate::app::shared::records::state;
 use crate::app::shared::report::Report;
 use crate::xdp::filter::{Added, Listed, Misc, Rule, Rules, Verdict};
 use anyhow::{bail, Result};

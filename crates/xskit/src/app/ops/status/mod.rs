@@ -13,8 +13,8 @@ pub use dispatcher::DispatcherRow;
 pub use rows::{status_rows, ByAction, Reverted, StatusReport, StatusRow, Waiting};
 pub use watch::{WatchReport, WatchRow};
 
-use crate::app::ops::state;
 use crate::app::ops::tidy::tidy;
+use crate::app::shared::records::state;
 use crate::app::shared::report::Report;
 use anyhow::Result;
 use prometheus::write_metrics;

@@ -4,7 +4,7 @@
 use crate::app::ops::attached::is_ours;
 use crate::app::ops::clock::utc;
 use crate::app::ops::filter::FilterReport;
-use crate::app::ops::state;
+use crate::app::shared::records::state;
 use crate::net::addrs::interfaces;
 use crate::net::netns;
 use crate::xdp::{ActionCounters, Counter};
@@ -134,7 +134,7 @@ pub fn status_rows(hint: &str) -> Result<StatusReport> {
             filter_shared_by: None,
             dispatcher: xdp
                 .as_ref()
-                .and_then(|x| crate::app::ops::owner::dispatcher_of(&i, &x.0, x.1))
+                .and_then(|x| crate::app::shared::records::owner::dispatcher_of(&i, &x.0, x.1))
                 .as_ref()
                 .map(super::DispatcherRow::from),
         };

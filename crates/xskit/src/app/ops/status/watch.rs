@@ -4,7 +4,7 @@ use super::args::StatusArgs;
 use super::prometheus::write_metrics;
 use super::rows::status_rows;
 use crate::app::ops::clock::{now_f64, utc};
-use crate::app::ops::state;
+use crate::app::shared::records::state;
 use crate::app::shared::report::Report;
 use anyhow::Result;
 use serde::Serialize;

@@ -4,7 +4,7 @@
 use crate::net::netns;
 use anyhow::Result;
 
-use super::state;
+use super::records::state;
 
 /// Which network namespace an operator command works in.
 #[derive(clap::Args, Clone, Debug, Default)]

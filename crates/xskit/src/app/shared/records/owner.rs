@@ -85,7 +85,7 @@ pub fn attached(iface: &str) -> Result<Option<Attached>> {
             Owner::Load
         } else {
             let ifindex = xsk::netdev::ifindex(iface).unwrap_or(0);
-            let holders = crate::app::doctor::link_holder_pids(id, ifindex);
+            let holders = super::process::link_holder_pids(id, ifindex);
             match holders.iter().find(|(_, comm)| comm == "xskit") {
                 Some((pid, _)) => Owner::Xskit(*pid, command_line(*pid)),
                 None if holders.is_empty() => Owner::Unheld,
