@@ -36,10 +36,12 @@ impl Worker {
             // Bytes out: all frames keep their length.
             let out = m.bytes / u64::from(n) * u64::from(m.transmitted);
             c.tx_bytes.fetch_add(out, Ordering::Relaxed);
-            self.xsk.flush()?;
-        } else if self.busy_poll || !self.xsk.uses_need_wakeup() {
-            self.xsk.flush()?;
         }
+        // Every turn, not only after new frames (a system call only where
+        // frames wait on TX and the kernel asked for a wake-up): a driver
+        // that asked sends nothing more until it gets one, and once every
+        // frame of the UMEM waits on TX nothing arrives to prompt one.
+        self.xsk.flush()?;
         if m.freed > 0 {
             self.xsk.refill(u32::MAX);
         }
