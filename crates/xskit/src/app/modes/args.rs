@@ -50,13 +50,9 @@ pub struct ModeArgs {
     /// Preferred busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch)
     #[arg(short = 'B', long)]
     pub busy_poll: bool,
-    /// The receiving loops' nap ([`RxModeArgs::nap`]).
+    /// The receiving loops' nap ([`RxModeArgs::nap`]; off for txonly).
     #[arg(skip)]
-    pub nap: Option<std::time::Duration>,
-    /// With `-p`: nap `AUTO_NAP` (100 µs) while frames flow, poll() after a
-    /// quiet spell (`--nap auto`, rxdrop's and l2fwd's default).
-    #[arg(skip)]
-    pub nap_auto: bool,
+    pub nap: RxNap,
     /// The frame txonly sends ([`TxonlyArgs`]).
     #[arg(skip)]
     pub tx: TxFrameArgs,
@@ -93,12 +89,15 @@ pub const AUTO_NAP: std::time::Duration = std::time::Duration::from_micros(100);
 /// See [`AUTO_NAP`].
 pub const AUTO_NAP_QUIET_TURNS: u32 = 10;
 
-/// `--nap` of rxdrop and l2fwd.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+/// `--nap` of rxdrop and l2fwd: how a receiving loop waits when its RX
+/// ring runs dry.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub enum RxNap {
-    /// Nap while frames flow, poll() after a quiet spell (with -p).
+    /// With poll() (`-p`): nap [`AUTO_NAP`] while frames flow, poll() after
+    /// [`AUTO_NAP_QUIET_TURNS`] empty naps; as `Off` otherwise.
     Auto,
-    /// Never nap.
+    /// Never nap: poll() or a busy loop.
+    #[default]
     Off,
     /// Nap this long whenever the ring runs dry.
     For(std::time::Duration),
@@ -116,13 +115,8 @@ fn parse_rx_nap(s: &str) -> Result<RxNap, String> {
 
 impl From<RxModeArgs> for ModeArgs {
     fn from(a: RxModeArgs) -> ModeArgs {
-        let nap = a.nap.unwrap_or(RxNap::Auto);
         ModeArgs {
-            nap: match nap {
-                RxNap::For(d) => Some(d),
-                _ => None,
-            },
-            nap_auto: nap == RxNap::Auto,
+            nap: a.nap.unwrap_or(RxNap::Auto),
             ..a.mode
         }
     }

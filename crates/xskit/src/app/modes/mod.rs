@@ -15,7 +15,9 @@ mod txonly;
 mod worker;
 
 pub use crate::app::shared::args::List;
-pub use args::{udp_template, Benchmark, L2fwdArgs, ModeArgs, RxModeArgs, TxFrameArgs, TxonlyArgs};
+pub use args::{
+    udp_template, Benchmark, L2fwdArgs, ModeArgs, RxModeArgs, RxNap, TxFrameArgs, TxonlyArgs,
+};
 pub use report::ModeSummary;
 pub use running::{start, Running};
 pub use worker::{QueueCounters, Worker, WorkerConfig};

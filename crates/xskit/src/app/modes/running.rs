@@ -1,7 +1,7 @@
 //! Starting a mode on its queues (sockets, program, one thread each) and
 //! stopping it into a summary.
 
-use super::args::{udp_template, Benchmark, ModeArgs};
+use super::args::{udp_template, Benchmark, ModeArgs, RxNap};
 use super::report::ModeSummary;
 use super::worker::{QueueCounters, Worker, WorkerConfig};
 use crate::app::shared::cpu;
@@ -293,9 +293,9 @@ pub fn start(
             if args.unaligned { " unaligned" } else { "" },
             if args.busy_poll {
                 "busy poll".to_string()
-            } else if let Some(n) = args.nap {
+            } else if let RxNap::For(n) = args.nap {
                 format!("nap {} µs when idle", n.as_micros())
-            } else if s.poll && args.nap_auto && mode != Benchmark::Txonly {
+            } else if s.poll && args.nap == RxNap::Auto && mode != Benchmark::Txonly {
                 format!(
                     "poll(), napping {} µs while frames flow",
                     super::args::AUTO_NAP.as_micros()
@@ -330,7 +330,6 @@ pub fn start(
             poll: s.poll,
             busy_poll: args.busy_poll,
             nap: args.nap,
-            nap_auto: args.nap_auto,
             count: args.tx.count.map(|c| {
                 c / queues.len() as u64
                     + u64::from((i as u64) < args.tx.count.unwrap_or(0) % queues.len() as u64)
@@ -340,7 +339,11 @@ pub fn start(
         let mut w = Worker::new(x, mode, &worker, &template)?;
         counters.push((q, w.counters()));
         let stop = stop.clone();
-        let napping = args.nap.is_some() || (args.nap_auto && s.poll);
+        let napping = match args.nap {
+            RxNap::For(_) => true,
+            RxNap::Auto => s.poll,
+            RxNap::Off => false,
+        };
         let cpu_for = cpus
             .as_ref()
             .map(|c| if c.len() == 1 { c[0] } else { c[i] });

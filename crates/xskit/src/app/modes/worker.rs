@@ -1,7 +1,7 @@
 //! The per-packet loop of one queue and its counters; each mode's step is
 //! in its own file (rxdrop.rs, txonly.rs, l2fwd.rs).
 
-use super::args::{Benchmark, AUTO_NAP, AUTO_NAP_QUIET_TURNS};
+use super::args::{Benchmark, RxNap, AUTO_NAP, AUTO_NAP_QUIET_TURNS};
 use crate::app::shared::stats::Totals;
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +38,8 @@ pub struct Worker {
     pub(super) batch: u32,
     pub(super) poll: bool,
     pub(super) busy_poll: bool,
-    pub(super) nap: Option<std::time::Duration>,
+    /// The nap where it applies: `Auto` only with poll() and no busy poll.
+    pub(super) nap: RxNap,
     pub(super) counters: Arc<QueueCounters>,
     pub(super) tx_len: usize,
     /// txonly -F: the packet, when it does not fit a frame.
@@ -52,9 +53,6 @@ pub struct Worker {
     pub(super) tx_left: u64,
     /// The last receive filled a whole batch.
     pub(super) last_full: bool,
-    /// `nap_auto` of the config, where it applies (poll(), no busy poll,
-    /// no fixed nap).
-    pub(super) nap_auto: bool,
     /// Receives in a row that found nothing.
     pub(super) empty_turns: u32,
 }
@@ -70,11 +68,10 @@ pub struct WorkerConfig {
     /// Preferred busy polling on the socket (SO_PREFER_BUSY_POLL,
     /// SO_BUSY_POLL, SO_BUSY_POLL_BUDGET = batch).
     pub busy_poll: bool,
-    /// Sleep this long when the ring runs dry, instead of poll() or a busy loop.
-    pub nap: Option<std::time::Duration>,
-    /// With `poll` and no `nap`: nap `AUTO_NAP` (100 µs) while frames
-    /// flow, poll() after a quiet spell.
-    pub nap_auto: bool,
+    /// How the receiving modes wait when the ring runs dry: a fixed nap
+    /// instead of poll() or a busy loop, or (with `poll`) naps while frames
+    /// flow.
+    pub nap: RxNap,
     /// txonly: packets to send, then stop (None: until stopped).
     pub count: Option<u64>,
     /// txonly: TX metadata for every frame (`--tx-checksum`).
@@ -88,8 +85,7 @@ impl Default for WorkerConfig {
             batch: 64,
             poll: false,
             busy_poll: false,
-            nap: None,
-            nap_auto: false,
+            nap: RxNap::Off,
             count: None,
             tx_metadata: None,
         }
@@ -109,7 +105,6 @@ impl Worker {
             poll,
             busy_poll,
             nap,
-            nap_auto,
             count,
             tx_metadata,
         } = *config;
@@ -158,7 +153,7 @@ impl Worker {
             batch,
             poll,
             busy_poll,
-            nap,
+            nap: nap_in_use(nap, poll, busy_poll),
             counters: Arc::new(QueueCounters::default()),
             tx_len,
             bufs_per_packet: multi_buffer
@@ -169,7 +164,6 @@ impl Worker {
             tx_metadata,
             tx_left: count.unwrap_or(u64::MAX),
             last_full: false,
-            nap_auto: nap_auto && poll && !busy_poll && nap.is_none(),
             // Start in poll(): nothing has flowed yet.
             empty_turns: AUTO_NAP_QUIET_TURNS,
         })
@@ -190,11 +184,11 @@ impl Worker {
         };
     }
 
-    /// The nap before the next receive: the fixed one, or with `nap_auto`
+    /// The nap before the next receive: the fixed one, or with `Auto`
     /// [`AUTO_NAP`] until [`AUTO_NAP_QUIET_TURNS`] receives in a row found
     /// nothing (then poll(), woken by the next frame at once).
     fn nap(&self) -> Option<std::time::Duration> {
-        nap_for(self.nap, self.nap_auto, self.empty_turns)
+        nap_for(self.nap, self.empty_turns)
     }
 
     pub(super) fn wait_rx(&mut self) -> Result<()> {
@@ -232,17 +226,22 @@ impl Worker {
     }
 }
 
+/// The nap a loop uses: `Auto` naps only between poll()s (a busy loop
+/// or busy polling never sleeps unless given a fixed nap).
+fn nap_in_use(nap: RxNap, poll: bool, busy_poll: bool) -> RxNap {
+    match nap {
+        RxNap::Auto if !poll || busy_poll => RxNap::Off,
+        n => n,
+    }
+}
+
 /// [`Worker::nap`]'s policy: a fixed nap always; `auto` naps while fewer
 /// than [`AUTO_NAP_QUIET_TURNS`] receives in a row found nothing.
-fn nap_for(
-    fixed: Option<std::time::Duration>,
-    auto: bool,
-    empty_turns: u32,
-) -> Option<std::time::Duration> {
-    match fixed {
-        Some(n) => Some(n),
-        None if auto && empty_turns < AUTO_NAP_QUIET_TURNS => Some(AUTO_NAP),
-        None => None,
+fn nap_for(nap: RxNap, empty_turns: u32) -> Option<std::time::Duration> {
+    match nap {
+        RxNap::For(n) => Some(n),
+        RxNap::Auto if empty_turns < AUTO_NAP_QUIET_TURNS => Some(AUTO_NAP),
+        RxNap::Auto | RxNap::Off => None,
     }
 }
 
@@ -254,19 +253,24 @@ mod tests {
     #[test]
     fn auto_naps_while_frames_flow_and_polls_after_a_quiet_spell() {
         // Frames just came: nap.
-        assert_eq!(nap_for(None, true, 0), Some(AUTO_NAP));
+        assert_eq!(nap_for(RxNap::Auto, 0), Some(AUTO_NAP));
         assert_eq!(
-            nap_for(None, true, AUTO_NAP_QUIET_TURNS - 1),
+            nap_for(RxNap::Auto, AUTO_NAP_QUIET_TURNS - 1),
             Some(AUTO_NAP)
         );
         // 1 ms without a frame: back to poll(), where the next frame wakes
         // the loop at once.
-        assert_eq!(nap_for(None, true, AUTO_NAP_QUIET_TURNS), None);
-        assert_eq!(nap_for(None, true, u32::MAX), None);
+        assert_eq!(nap_for(RxNap::Auto, AUTO_NAP_QUIET_TURNS), None);
+        assert_eq!(nap_for(RxNap::Auto, u32::MAX), None);
         // Off: never; a fixed nap: always, however quiet.
-        assert_eq!(nap_for(None, false, 0), None);
+        assert_eq!(nap_for(RxNap::Off, 0), None);
         let d = Duration::from_micros(250);
-        assert_eq!(nap_for(Some(d), false, u32::MAX), Some(d));
-        assert_eq!(nap_for(Some(d), true, u32::MAX), Some(d));
+        assert_eq!(nap_for(RxNap::For(d), 0), Some(d));
+        assert_eq!(nap_for(RxNap::For(d), u32::MAX), Some(d));
+        // Auto only between poll()s; a fixed nap whatever the loop.
+        assert_eq!(nap_in_use(RxNap::Auto, true, false), RxNap::Auto);
+        assert_eq!(nap_in_use(RxNap::Auto, false, false), RxNap::Off);
+        assert_eq!(nap_in_use(RxNap::Auto, true, true), RxNap::Off);
+        assert_eq!(nap_in_use(RxNap::For(d), false, false), RxNap::For(d));
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::app::echo::{self, EchoArgs};
 use crate::app::measure::gen::{self, GenArgs};
-use crate::app::modes::{self, Benchmark, ModeArgs};
+use crate::app::modes::{self, Benchmark, ModeArgs, RxNap};
 use crate::app::shared::args::defaults;
 use crate::app::shared::report::Report;
 use crate::app::shared::sandbox::{self, Guard, State, UpArgs};
@@ -66,7 +66,7 @@ pub struct BenchArgs {
     /// spinning (own core); `off` for neither
     /// [default: 100us in shared-core, off in own-core]
     #[arg(long, value_parser = parse_bench_nap)]
-    pub nap: Option<Nap>,
+    pub nap: Option<RxNap>,
     /// Map the applications' UMEM in 2 MiB huge pages (reserve them first:
     /// /proc/sys/vm/nr_hugepages)
     #[arg(long)]
@@ -119,15 +119,6 @@ pub enum BenchTarget {
     Txonly,
 }
 
-/// `bench --nap`: a duration, or `off`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Nap {
-    /// The modes wait the configuration's way (poll() or a busy loop).
-    Off,
-    /// The modes sleep this long when their RX ring runs dry.
-    For(Duration),
-}
-
 /// Aligned UMEM frames: a power of two from 2048 to 4096.
 fn parse_frame_size(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
@@ -136,12 +127,15 @@ fn parse_frame_size(s: &str) -> Result<u32, String> {
     }
 }
 
-fn parse_bench_nap(s: &str) -> Result<Nap, String> {
+/// `bench --nap`: a duration, or `off` (the configuration's own poll() or
+/// busy loop). Not `auto`: its naps depend on timing, and a benchmark
+/// compares fixed ways of waiting.
+fn parse_bench_nap(s: &str) -> Result<RxNap, String> {
     if s == "off" {
-        return Ok(Nap::Off);
+        return Ok(RxNap::Off);
     }
     crate::app::shared::args::parse_nap(s)
-        .map(Nap::For)
+        .map(RxNap::For)
         .map_err(|e| format!("{e}, or `off`"))
 }
 
@@ -169,7 +163,7 @@ struct Config {
     app_cpu: u32,
     poll: bool,
     /// How rxdrop and l2fwd wait unless `--nap` says otherwise.
-    nap: Nap,
+    nap: RxNap,
 }
 
 /// Starts the generator in the outer namespace, pinned to `cpu`, for `d`.
@@ -207,9 +201,9 @@ fn mode_args(state: &State, cfg: &Config, args: &BenchArgs, mode: Benchmark) -> 
     m.socket.frame_size = frame_size;
     m.socket.rx_size = args.rx_size;
     m.socket.fill_size = args.fill_size;
-    m.nap = match (mode, args.nap.unwrap_or(cfg.nap)) {
-        (Benchmark::Txonly, _) | (_, Nap::Off) => None,
-        (_, Nap::For(d)) => Some(d),
+    m.nap = match mode {
+        Benchmark::Txonly => RxNap::Off,
+        _ => args.nap.unwrap_or(cfg.nap),
     };
     m.socket.huge_pages = args.huge_pages;
     m.cpus = Some(modes::List(vec![cfg.app_cpu]));
@@ -231,10 +225,11 @@ fn window(warm: Duration, win: Duration, count: &dyn Fn() -> Result<u64>) -> Res
 }
 
 /// A nap as the header states it.
-fn nap_text(n: Nap) -> String {
+fn nap_text(n: RxNap) -> String {
     match n {
-        Nap::Off => "off".to_string(),
-        Nap::For(d) => format!("{} µs", d.as_micros()),
+        RxNap::Off => "off".to_string(),
+        RxNap::Auto => "auto".to_string(),
+        RxNap::For(d) => format!("{} µs", d.as_micros()),
     }
 }
 
@@ -252,13 +247,13 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<Vec<Row>> {
                 gen_cpu: 0,
                 app_cpu: 0,
                 poll: true,
-                nap: Nap::For(Duration::from_micros(100)),
+                nap: RxNap::For(Duration::from_micros(100)),
             },
             CoreSharing::OwnCore => {
                 if ncpu < 2 {
                     bail!("own-core needs two CPUs; this machine has {ncpu} (use --configs shared-core)");
                 }
-                Config { name: c, gen_cpu: 0, app_cpu: 1, poll: false, nap: Nap::Off }
+                Config { name: c, gen_cpu: 0, app_cpu: 1, poll: false, nap: RxNap::Off }
             }
         });
     }
@@ -455,10 +450,10 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(parse_bench_nap("off"), Ok(Nap::Off));
+        assert_eq!(parse_bench_nap("off"), Ok(RxNap::Off));
         assert_eq!(
             parse_bench_nap("100us"),
-            Ok(Nap::For(Duration::from_micros(100)))
+            Ok(RxNap::For(Duration::from_micros(100)))
         );
         assert!(parse_bench_nap("0").unwrap_err().contains("`off`"));
     }
