@@ -93,8 +93,8 @@ pub const AUTO_NAP_QUIET_TURNS: u32 = 10;
 /// ring runs dry.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub enum RxNap {
-    /// With poll() (`-p`): nap [`AUTO_NAP`] while frames flow, poll() after
-    /// [`AUTO_NAP_QUIET_TURNS`] empty naps; as `Off` otherwise.
+    /// With poll() (`-p`): nap 100 µs while frames flow, poll() after 10
+    /// empty naps in a row; as `Off` otherwise.
     Auto,
     /// Never nap: poll() or a busy loop.
     #[default]
