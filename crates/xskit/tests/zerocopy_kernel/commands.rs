@@ -97,6 +97,13 @@ fn rx_args(iface: &str, extra: &[&str]) -> ModeArgs {
     common::rx_mode_args(&argv)
 }
 
+/// txonly's options on `iface`: poll(), the suite's bind, 2048 frames.
+fn tx_args(iface: &str, extra: &[&str]) -> ModeArgs {
+    let mut argv = vec!["-i", iface, "-Q", "-p", bind_flag(), "--frames", "2048"];
+    argv.extend_from_slice(extra);
+    common::tx_mode_args(&argv)
+}
+
 #[test]
 #[ignore = "needs two zero-copy NICs: scripts/vm-test --zero-copy"]
 fn rxdrop_txonly_l2fwd_in_zero_copy() {
@@ -141,22 +148,7 @@ fn rxdrop_txonly_l2fwd_in_zero_copy() {
     let peer = PacketSocket::bind(&n.a).unwrap();
     let dst = veth::mac(&n.a).unwrap();
     let dst = dst.map(|b| format!("{b:02x}")).join(":");
-    let argv = [
-        "-i",
-        &n.b,
-        "-Q",
-        "-p",
-        bind_flag(),
-        "--frames",
-        "2048",
-        "--dst-mac",
-        &dst,
-        "-C",
-        "200",
-        "-s",
-        "128",
-    ];
-    let targs = common::tx_mode_args(&argv);
+    let targs = tx_args(&n.b, &["--dst-mac", &dst, "-C", "200", "-s", "128"]);
     let tx_before = counter(&n.b, "tx_packets");
     let running = modes::start(Benchmark::Txonly, &targs, &n.b, &mut out)
         .unwrap_or_else(|e| panic!("txonly on {}: {e:#}", n.b));
@@ -272,27 +264,10 @@ fn txonly_in_zero_copy_leaves_its_queue_receiving() {
     // BENCHMARKS.md). txonly keeps a few chunks on FILL for that.
     let n = nics("txonly_in_zero_copy_leaves_its_queue_receiving");
     let mut out = Vec::new();
-    let argv = [
-        "-i",
-        &n.b,
-        "-Q",
-        "-p",
-        bind_flag(),
-        "--frames",
-        "2048",
-        // To nobody: the other NIC's stack drops them.
-        "--dst-mac",
-        "02:00:00:00:00:99",
-        "-d",
-        "60s",
-    ];
-    let running = modes::start(
-        Benchmark::Txonly,
-        &common::tx_mode_args(&argv),
-        &n.b,
-        &mut out,
-    )
-    .unwrap_or_else(|e| panic!("txonly on {}: {e:#}", n.b));
+    // To nobody: the other NIC's stack drops them.
+    let targs = tx_args(&n.b, &["--dst-mac", "02:00:00:00:00:99", "-d", "60s"]);
+    let running = modes::start(Benchmark::Txonly, &targs, &n.b, &mut out)
+        .unwrap_or_else(|e| panic!("txonly on {}: {e:#}", n.b));
     if !running.zero_copy {
         let _ = running.stop(0.0);
         panic!("txonly bound in copy mode");
