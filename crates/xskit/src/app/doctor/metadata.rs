@@ -147,6 +147,16 @@ mod tests {
         let m = judge((6, 18), Some(&bare), Value::Yes, Some(true));
         assert_eq!(m.rx.value, Value::No);
         assert_eq!(m.tx_zero_copy, Some(vec!["checksum", "timestamp"]));
+        // Each bit by the kernel's value (linux/netdev.h): RX timestamp 1,
+        // hash 2, VLAN tag 4; TX timestamp 1, checksum 2, launch time 4.
+        for (bit, name) in [(1, "timestamp"), (2, "hash"), (4, "vlan-tag")] {
+            let m = judge((6, 18), Some(&dev(Some(bit), Some(bit))), Value::Yes, None);
+            assert_eq!(m.rx_kfuncs, Some(vec![name]));
+        }
+        for (bit, name) in [(1, "timestamp"), (2, "checksum"), (4, "launch-time")] {
+            let m = judge((6, 18), Some(&dev(Some(0), Some(bit))), Value::Yes, None);
+            assert_eq!(m.tx_zero_copy, Some(vec![name]));
+        }
         let m = judge((6, 6), Some(&dev(None, None)), Value::Yes, Some(true));
         assert_eq!(
             (m.rx.value, m.rx_kfuncs, m.tx_zero_copy),
