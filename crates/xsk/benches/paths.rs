@@ -104,6 +104,17 @@ fn paths(c: &mut Criterion) {
                 xsk.complete(u32::MAX);
             });
         });
+        // What txonly does now: completed frames straight back onto TX,
+        // the free list only for the rest.
+        g.bench_with_input(BenchmarkId::new("txonly/again", batch), &batch, |b, &n| {
+            let (mut xsk, mut k) = loopback(&config()).unwrap();
+            b.iter(|| {
+                let again = xsk.complete_to_tx(n, 60);
+                xsk.complete(u32::MAX);
+                black_box(xsk.transmit_new(n - again, |_| 60));
+                k.transmit(n);
+            });
+        });
     }
     g.finish();
 }

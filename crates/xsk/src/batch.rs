@@ -368,6 +368,39 @@ impl Xsk {
         n
     }
 
+    /// Sends up to `max` completed frames again, straight from COMPLETION
+    /// to TX with `len` bytes each, in one pass; returns how many. Sending
+    /// leaves a frame's bytes as they were, so a sender that repeats its
+    /// frames (a traffic generator) need not pass them through the free
+    /// list or write them again. A frame with less room than `len` from its
+    /// address (or a `len` of 0) stops the pass there: it stays on
+    /// COMPLETION for [`Xsk::complete`]. The descriptors carry no TX
+    /// metadata, and each frame goes as a packet of its own (do not use it
+    /// for frames sent as multi-buffer chains). Follow with [`Xsk::flush`].
+    pub fn complete_to_tx(&mut self, max: u32, len: u32) -> u32 {
+        let p = self.parts();
+        let (tidx, troom) = p.tx.room(max);
+        let (cidx, ready) = p.comp.ready(troom);
+        let frame_size = u64::from(p.umem.config().frame_size);
+        let mut used = 0;
+        while used < ready && len > 0 {
+            let addr = p.umem.decode(p.comp.read(cidx.wrapping_add(used)), 0);
+            if u64::from(len) > p.umem.chunk_base(addr) + frame_size - addr {
+                break;
+            }
+            let desc = libc::xdp_desc {
+                addr,
+                len,
+                options: 0,
+            };
+            p.tx.write(tidx.wrapping_add(used), desc);
+            used += 1;
+        }
+        p.tx.publish(tidx, used);
+        p.comp.take(cidx, used);
+        used
+    }
+
     /// Sends up to `max` frames from the free list, each written by `f`
     /// (given the frame's buffer from its data start, it returns the length
     /// to send), in one pass; returns how many were queued. Follow with

@@ -8,7 +8,14 @@ use std::time::Duration;
 impl Worker {
     /// One batch of txonly.
     pub(super) fn txonly_step(&mut self) -> Result<bool> {
-        self.done_bufs += u64::from(self.xsk.complete(u32::MAX));
+        let want = (self.batch as u64).min(self.tx_left) as u32;
+        // Single frames without metadata: what completed goes straight back
+        // onto TX, its bytes unchanged (the free list is for the rest).
+        let again = match (&self.multi_buffer, &self.tx_metadata) {
+            (None, None) => self.xsk.complete_to_tx(want, self.tx_len as u32),
+            _ => 0,
+        };
+        self.done_bufs += u64::from(again) + u64::from(self.xsk.complete(u32::MAX));
         let done = self.done_bufs / self.bufs_per_packet;
         self.done_bufs %= self.bufs_per_packet;
         if done > 0 {
@@ -17,10 +24,9 @@ impl Worker {
                 .tx_bytes
                 .fetch_add(done * self.tx_len as u64, Ordering::Relaxed);
         }
-        let want = (self.batch as u64).min(self.tx_left) as u32;
-        // One pass from the free list onto TX: every frame already
-        // holds the packet (written once by `new`).
-        let tx_len = self.tx_len;
+        // Then from the free list: every frame already holds the packet
+        // (written once by `new`).
+        let (want, tx_len) = (want - again, self.tx_len);
         let sent = u64::from(match &self.multi_buffer {
             Some(packet) => self.xsk.transmit_packets(want, packet),
             None => match &self.tx_metadata {
@@ -28,8 +34,7 @@ impl Worker {
                 None => self.xsk.transmit_new(want, |_| tx_len),
             },
         });
-        let queued = sent;
-        self.tx_left -= sent.min(queued);
+        self.tx_left -= u64::from(again) + sent;
         self.xsk.flush()?;
         if self.tx_left == 0 {
             let a = self.xsk.accounting();
