@@ -77,6 +77,8 @@
 //! - `complete_to_fill`: sent frames from COMPLETION straight to FILL, in
 //!   one pass: for a forwarder whose TX frames came from RX. A whole-socket
 //!   call; split, it is [`TxHalf::complete`] then [`RxHalf::refill`].
+//! - `complete_to_tx`: sent frames from COMPLETION straight back onto TX,
+//!   unchanged: for a sender that repeats its frames (a generator).
 //! - `release`: a [`Frame`] token you hold back to the free list (a
 //!   received frame you do not send, an allocated one you did not fill).
 //! - `flush`: after putting frames on TX (`send`, `transmit_*`, a batch's
