@@ -29,6 +29,20 @@ const GEN: u8 = b'G';
 /// hundred unless the TX half's completions come back to the pool. (FILL
 /// takes 128, RX up to 64, and in copy mode a sent frame stays in flight
 /// until the peer has read it.)
+/// A quiet veth pair (IPv6 off: no frame of the kernel's own, router
+/// solicitations or MLD, arrives on RX and upsets the counts), the
+/// redirect program on its inner end, a socket on queue 0 registered with
+/// it, and a packet socket on the peer end.
+fn redirected_socket() -> (xskit::testing::Pair, XdpProgram, Xsk, PacketSocket) {
+    let p = common::quiet_pair();
+    let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
+    prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
+    let xsk = Xsk::new(&p.inner, 0, &config()).unwrap();
+    prog.register(0, &xsk).unwrap();
+    let peer = PacketSocket::bind(&p.peer).unwrap();
+    (p, prog, xsk, peer)
+}
+
 fn config() -> XskConfig {
     XskConfig::default()
         .umem(UmemConfig::default().frame_count(512))
@@ -144,14 +158,7 @@ fn rx_and_tx_halves_on_two_threads_carry_frames_both_ways() {
         return;
     }
     in_netns(|| {
-        // IPv6 off: no frame of the kernel's own (router solicitations,
-        // MLD) arrives on RX and upsets the counts.
-        let p = common::quiet_pair();
-        let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-        prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
-        let xsk = Xsk::new(&p.inner, 0, &config()).unwrap();
-        prog.register(0, &xsk).unwrap();
-        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let (p, _prog, xsk, peer) = redirected_socket();
         let (inner_mac, peer_mac) = (veth::mac(&p.inner).unwrap(), veth::mac(&p.peer).unwrap());
         let (mut rx, tx) = xsk.split();
         // Before the peer sends its first frame.
@@ -251,14 +258,7 @@ fn async_halves_wait_for_rx_tx_room_and_completions() {
     }
     const N: u32 = 400;
     in_netns(|| {
-        // IPv6 off: no frame of the kernel's own (router solicitations,
-        // MLD) arrives on RX and upsets the counts.
-        let p = common::quiet_pair();
-        let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
-        prog.attach(&p.inner, HookChoice::Auto, false).unwrap();
-        let xsk = Xsk::new(&p.inner, 0, &config()).unwrap();
-        prog.register(0, &xsk).unwrap();
-        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let (p, _prog, xsk, peer) = redirected_socket();
         let peer_mac = veth::mac(&p.peer).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
