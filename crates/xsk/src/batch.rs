@@ -379,26 +379,7 @@ impl Xsk {
     /// for frames sent as multi-buffer chains). Follow with [`Xsk::flush`].
     pub fn complete_to_tx(&mut self, max: u32, len: u32) -> u32 {
         let p = self.parts();
-        let (tidx, troom) = p.tx.room(max);
-        let (cidx, ready) = p.comp.ready(troom);
-        let frame_size = u64::from(p.umem.config().frame_size);
-        let mut used = 0;
-        while used < ready && len > 0 {
-            let addr = p.umem.decode(p.comp.read(cidx.wrapping_add(used)), 0);
-            if u64::from(len) > p.umem.chunk_base(addr) + frame_size - addr {
-                break;
-            }
-            let desc = libc::xdp_desc {
-                addr,
-                len,
-                options: 0,
-            };
-            p.tx.write(tidx.wrapping_add(used), desc);
-            used += 1;
-        }
-        p.tx.publish(tidx, used);
-        p.comp.take(cidx, used);
-        used
+        crate::xsk::resend_completions(p.comp, p.tx, p.umem, max, len)
     }
 
     /// Sends up to `max` frames from the free list, each written by `f`

@@ -262,6 +262,38 @@ pub(crate) fn take_completions(
     count
 }
 
+/// Moves up to `max` entries of COMPLETION straight onto TX with `len`
+/// bytes each (see [`Xsk::complete_to_tx`]); stops at a frame with less
+/// room than `len`, which stays on COMPLETION.
+pub(crate) fn resend_completions(
+    comp: &mut CompletionRing,
+    tx: &mut TxRing,
+    umem: &Umem,
+    max: u32,
+    len: u32,
+) -> u32 {
+    let (tidx, room) = tx.room(max);
+    let (cidx, ready) = comp.ready(room);
+    let frame_size = u64::from(umem.config().frame_size);
+    let mut used = 0;
+    while used < ready && len > 0 {
+        let addr = umem.decode(comp.read(cidx.wrapping_add(used)), 0);
+        if u64::from(len) > umem.chunk_base(addr) + frame_size - addr {
+            break;
+        }
+        let desc = libc::xdp_desc {
+            addr,
+            len,
+            options: 0,
+        };
+        tx.write(tidx.wrapping_add(used), desc);
+        used += 1;
+    }
+    tx.publish(tidx, used);
+    comp.take(cidx, used);
+    used
+}
+
 /// Puts tokens from the front of `frames` on TX (see [`Xsk::send`]).
 pub(crate) fn queue_frames(tx: &mut TxRing, umem: &Umem, frames: &mut Vec<Frame>) -> u32 {
     for f in frames.iter() {

@@ -78,6 +78,21 @@ fn completions_feed_the_fill_ring_through_the_pool() {
 }
 
 #[test]
+fn the_tx_half_resends_completed_frames_without_the_pool() {
+    let (rx, mut tx, mut k) = split_with_fill();
+    assert_eq!(tx.transmit_new(64, |_| 60), 8);
+    assert_eq!(k.transmit(64), 8);
+    assert_eq!(tx.complete_to_tx(64, 4096), 0, "longer than a frame: none");
+    assert_eq!(tx.complete_to_tx(5, 60), 5);
+    assert_eq!((tx.in_flight(), tx.completions_pending()), (5, 3));
+    assert_eq!(tx.free_frames(), 8, "the pool is untouched");
+    let a = rx.accounting();
+    assert_eq!((a.tx, a.completion), (5, 3), "{a:?}");
+    assert!(a.is_consistent(), "{a:?}");
+    assert_eq!(census(&rx, &tx, &[]), every());
+}
+
+#[test]
 fn a_frame_released_by_one_half_is_allocated_by_the_other() {
     let (mut rx, mut tx, mut k) = split_with_fill();
     let mut taken: Vec<Frame> = std::iter::from_fn(|| rx.alloc()).collect();

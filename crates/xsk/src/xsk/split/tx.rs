@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::pool::FreePool;
 use crate::ring::TxRing;
 use crate::umem::{Frame, Umem};
-use crate::xsk::{flush_tx, queue_frames, queue_one, take_completions};
+use crate::xsk::{flush_tx, queue_frames, queue_one, resend_completions, take_completions};
 
 /// Disjoint views of a [`TxHalf`], for its batches in `batch/half.rs`.
 pub(crate) struct TxParts<'a> {
@@ -82,6 +82,13 @@ impl TxHalf {
         take_completions(&mut self.comp, umem, max, |addr| {
             pool.push(umem.chunk_base(addr));
         })
+    }
+
+    /// Sends up to `max` completed frames again, straight from COMPLETION
+    /// to TX with `len` bytes each, as [`Xsk::complete_to_tx`](crate::Xsk::complete_to_tx); returns
+    /// how many. Follow with [`TxHalf::flush`].
+    pub fn complete_to_tx(&mut self, max: u32, len: u32) -> u32 {
+        resend_completions(&mut self.comp, &mut self.tx, &self.shared.umem, max, len)
     }
 
     /// The pending entries of TX and COMPLETION, for tests.
