@@ -21,9 +21,10 @@
 
 mod common;
 
-use common::{ok, row, send_udp, xskit};
+use common::{flows, ok, row, send_udp, xskit};
 use std::net::Ipv4Addr;
 use std::process::{Command, Output};
+use xskit::net::packet::PacketSocket;
 use xskit::testing::{have_root, in_netns, veth_pair, Pair};
 use xskit::xdp::dispatcher::{self, libxdp_dir};
 use xskit::xdp::ext_probe::{probe, ExtSupport};
@@ -302,6 +303,16 @@ fn frames(p: &Pair, ours: u32, theirs: Option<u32>, n: usize) -> (u64, Option<u6
     (drops() - d0, theirs.map(|id| passes(id) - p0.unwrap()))
 }
 
+/// A veth pair that carries only the test's frames: IPv6 off (no router
+/// solicitations, no DAD) and no addresses (nothing answers them), so the
+/// counters count exactly what [`frames`] sends.
+fn silent_pair() -> Pair {
+    for f in ["all", "default"] {
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{f}/disable_ipv6"), "1").unwrap();
+    }
+    veth_pair().unwrap()
+}
+
 fn dispatch_dirs(ifindex: u32) -> Vec<String> {
     let prefix = format!("dispatch-{ifindex}-");
     std::fs::read_dir(libxdp_dir())
@@ -354,7 +365,7 @@ fn xskit_dispatcher_first_then_xdp_loader_joins_and_leaves() {
     let seen = probe();
     println!("extension probe: {seen:?}");
     in_netns(|| {
-        let p = veth_pair().unwrap();
+        let p = silent_pair();
         let i = p.inner.as_str();
         let _unload = Unload(i.to_string());
         match seen {
@@ -389,6 +400,9 @@ fn xskit_dispatcher_first_then_xdp_loader_joins_and_leaves() {
             [("xdp_drop".to_string(), OUR_PRIO, ours.program_id)]
         );
         assert_eq!(frames(&p, ours.program_id, None, 5).0, 5);
+        // The dispatcher's verdict is ours: the stack sees nothing.
+        let tap = PacketSocket::bind(i).unwrap();
+        assert!(!flows(&p, &tap), "a frame passed xskit's drop component");
 
         // xdp-loader adds xdp-filter's allow-all (priority 10) beside it.
         let add = loader(&["load", "-m", "skb", i, &format!("{OBJECTS}/{FIRST}")]);
@@ -400,6 +414,7 @@ fn xskit_dispatcher_first_then_xdp_loader_joins_and_leaves() {
         let theirs = list[0].2;
         // Each frame: theirs passes it on, ours drops it.
         assert_eq!(frames(&p, ours.program_id, Some(theirs), 5), (5, Some(5)));
+        assert!(!flows(&p, &tap), "a frame passed both components");
 
         // Theirs goes; ours stays and still drops.
         let un = loader(&["unload", i, "--id", &theirs.to_string()]);
@@ -409,6 +424,7 @@ fn xskit_dispatcher_first_then_xdp_loader_joins_and_leaves() {
             [("xdp_drop".to_string(), OUR_PRIO, ours.program_id)]
         );
         assert_eq!(frames(&p, ours.program_id, None, 5).0, 5);
+        assert!(!flows(&p, &tap), "a frame passed xskit's drop component");
 
         // Ours goes: the dispatcher (libxdp's now) and its pins with it.
         let gone = multiprog::detach(i, ours.program_id).unwrap();
@@ -419,6 +435,10 @@ fn xskit_dispatcher_first_then_xdp_loader_joins_and_leaves() {
         );
         assert!(no_xdp(i), "XDP still attached to {i}");
         assert_eq!(dispatch_dirs(ifindex), Vec::<String>::new());
+        assert!(
+            flows(&p, &tap),
+            "frames do not reach the stack after the detach"
+        );
     });
 }
 
@@ -431,7 +451,7 @@ fn xdp_loader_first_then_xskit_joins_and_leaves() {
     assert!(std::path::Path::new(LOADER).exists(), "{LOADER} not found");
     let seen = probe();
     in_netns(|| {
-        let p = veth_pair().unwrap();
+        let p = silent_pair();
         let i = p.inner.as_str();
         let _unload = Unload(i.to_string());
         let first = loader(&["load", "-m", "skb", i, &format!("{OBJECTS}/{FIRST}")]);
@@ -471,6 +491,8 @@ fn xdp_loader_first_then_xskit_joins_and_leaves() {
             [format!("dispatch-{ifindex}-{}", ours.dispatcher_id)]
         );
         assert_eq!(frames(&p, ours.program_id, Some(theirs), 5), (5, Some(5)));
+        let tap = PacketSocket::bind(i).unwrap();
+        assert!(!flows(&p, &tap), "a frame passed both components");
         // Ours goes; theirs stays in a new dispatcher.
         let gone = multiprog::detach(i, ours.program_id).unwrap();
         println!("detached: {gone:?}");
@@ -487,6 +509,10 @@ fn xdp_loader_first_then_xskit_joins_and_leaves() {
         assert_eq!(
             counters_of(theirs, "xdp_stats_map").unwrap().passed.packets - before,
             3
+        );
+        assert!(
+            flows(&p, &tap),
+            "xdpfilt_alw_all alone does not pass frames"
         );
         // libxdp removes what is left, pins included.
         let un = loader(&["unload", i, "--all"]);
