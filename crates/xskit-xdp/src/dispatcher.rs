@@ -1,5 +1,5 @@
 //! Recognising a libxdp multi-program dispatcher on an interface, read
-//! only (joining one is not done yet: issue #25).
+//! only (joining one, or making one libxdp can join: [`crate::multiprog`]).
 //!
 //! libxdp (xdp-tools) shares an interface by attaching one program named
 //! `xdp_dispatcher` that calls up to ten stub functions in turn; each

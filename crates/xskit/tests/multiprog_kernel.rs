@@ -18,6 +18,12 @@
 //!
 //! Either way the probe, doctor and what libxdp managed must agree. Without
 //! xdp-loader the test fails saying so (it never skips as root).
+//!
+//! The tests after it put xskit's drop program in a dispatcher of xskit's
+//! own (`xskit_xdp::multiprog`) and have xdp-loader join and leave it, and
+//! the other way round, checking each program's counters and whether
+//! frames reach the stack; where extensions are refused, the one-line
+//! refusal (docs/testing.md).
 
 mod common;
 
