@@ -531,3 +531,91 @@ fn xdp_loader_first_then_xskit_joins_and_leaves() {
         assert_eq!(dispatch_dirs(ifindex), Vec::<String>::new());
     });
 }
+
+/// xskit's dispatcher, and the probe object whose `probe_ext_pkt` changes
+/// packet data (`bpf_xdp_adjust_head`).
+static XSKIT_DISPATCHER: &[u8] =
+    aya::include_bytes_aligned!("../../xskit-xdp/bpf/xdp_dispatcher.o");
+static EXT_PROBE: &[u8] = aya::include_bytes_aligned!("../../xskit-xdp/bpf/xdp_ext_probe.o");
+
+/// Loads (never attaches) the dispatcher `object` with a configuration of
+/// one slot written into its `.rodata` symbol `symbol`; the loaded object
+/// and the program's descriptor.
+fn loaded_dispatcher(object: &[u8], symbol: &str) -> (aya::Ebpf, aya::programs::ProgramFd) {
+    let mut c = dispatcher::DispatcherConfig {
+        version: 2,
+        num_progs_enabled: 1,
+        is_xdp_frags: false,
+        is_xdp_devbound: None,
+        chain_call_actions: [0; 10],
+        run_prios: [0; 10],
+        program_flags: [0; 10],
+    };
+    c.chain_call_actions[0] = CHAIN_ON_PASS | 1 << 31;
+    c.run_prios[0] = 50;
+    let bytes = c.to_v2_bytes();
+    let mut ebpf = aya::EbpfLoader::new()
+        .override_global(symbol, &bytes, true)
+        .load(object)
+        .unwrap_or_else(|e| panic!("parsing a dispatcher object: {e}"));
+    let xdp: &mut aya::programs::Xdp = ebpf
+        .program_mut("xdp_dispatcher")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    xdp.load()
+        .unwrap_or_else(|e| panic!("loading a dispatcher: {e}"));
+    let fd = xdp.fd().unwrap().try_clone().unwrap();
+    (ebpf, fd)
+}
+
+/// Loads `probe_ext_pkt` in place of `prog0` of `target`; the errno if
+/// the kernel refuses.
+fn packet_changer_in_place_of_prog0(target: &aya::programs::ProgramFd) -> Result<(), Option<i32>> {
+    let mut ebpf = aya::EbpfLoader::new().load(EXT_PROBE).unwrap();
+    let ext: &mut aya::programs::Extension = ebpf
+        .program_mut("probe_ext_pkt")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    ext.load(target.try_clone().unwrap(), "prog0")
+        .map_err(|e| match e {
+            aya::programs::ProgramError::LoadError { io_error, .. } => io_error.raw_os_error(),
+            _ => None,
+        })
+}
+
+/// The stubs of xskit's dispatcher make a no-op `bpf_xdp_adjust_tail`
+/// call, so that a component that changes packet data may replace them
+/// where the kernel checks that (6.13, 6.12.25): it must load in place of
+/// `prog0` on every kernel that loads extensions. (libxdp 1.3.1's stubs
+/// make no such call: what the kernel says of them is printed.)
+#[test]
+fn packet_changing_components_replace_xskits_stubs() {
+    if !have_root("packet_changing_components_replace_xskits_stubs") {
+        return;
+    }
+    let seen = probe();
+    let (_ours, ours) = loaded_dispatcher(XSKIT_DISPATCHER, "xskit_disp_config");
+    let got = packet_changer_in_place_of_prog0(&ours);
+    println!(
+        "extension probe: {seen:?}; packet-changing extension in place of xskit's prog0: {got:?}"
+    );
+    match seen {
+        ExtSupport::Loads => assert_eq!(
+            got,
+            Ok(()),
+            "xskit's stub refused a packet-changing component"
+        ),
+        ExtSupport::Refused { errno, .. } => assert_eq!(got, Err(errno)),
+        ExtSupport::NoTarget(why) => panic!("the extension probe failed: {why}"),
+    }
+    let libxdp = format!("{OBJECTS}/xdp-dispatcher.o");
+    if let Ok(object) = std::fs::read(&libxdp) {
+        let (_theirs, theirs) = loaded_dispatcher(&object, "conf");
+        println!(
+            "packet-changing extension in place of libxdp 1.3.1's prog0: {:?}",
+            packet_changer_in_place_of_prog0(&theirs)
+        );
+    }
+}
