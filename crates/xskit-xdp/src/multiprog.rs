@@ -129,7 +129,10 @@ fn short(e: &ProgramError) -> String {
     }
 }
 
-/// xskit's component in a dispatcher, as [`attach`] left it.
+/// xskit's component in a dispatcher, as [`attach`] left it. Its program
+/// id and counters stay valid while it is a component; the dispatcher id,
+/// slot and pin folder are those of the moment: any later change (libxdp's
+/// or xskit's) replaces the dispatcher.
 pub struct Component {
     /// The interface's index.
     pub ifindex: u32,

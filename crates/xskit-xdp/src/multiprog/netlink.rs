@@ -125,19 +125,21 @@ pub(crate) fn set_xdp(
     expected: Option<&impl AsFd>,
 ) -> io::Result<()> {
     let fd: i32 = prog.map_or(-1, |p| p.as_fd().as_raw_fd());
+    let expected = expected.map(|e| e.as_fd().as_raw_fd());
+    request(&set_message(ifindex, fd, flags, expected)).map(|_| ())
+}
+
+/// The `RTM_SETLINK` request of [`set_xdp`] (`fd` -1: detach).
+fn set_message(ifindex: u32, fd: i32, flags: u32, expected: Option<i32>) -> Vec<u8> {
     let mut nested = Vec::new();
     attr(&mut nested, IFLA_XDP_FD, &fd.to_ne_bytes());
     attr(&mut nested, IFLA_XDP_FLAGS, &flags.to_ne_bytes());
     if let Some(e) = expected {
-        attr(
-            &mut nested,
-            IFLA_XDP_EXPECTED_FD,
-            &e.as_fd().as_raw_fd().to_ne_bytes(),
-        );
+        attr(&mut nested, IFLA_XDP_EXPECTED_FD, &e.to_ne_bytes());
     }
     let mut attrs = Vec::new();
     attr(&mut attrs, IFLA_XDP | NLA_F_NESTED, &nested);
-    request(&message(RTM_SETLINK, NLM_F_ACK, ifindex, &attrs)).map(|_| ())
+    message(RTM_SETLINK, NLM_F_ACK, ifindex, &attrs)
 }
 
 /// What is attached to interface `ifindex`.
@@ -148,6 +150,12 @@ pub(crate) fn get_xdp(ifindex: u32) -> io::Result<Attached> {
             "unexpected rtnetlink reply of type {ty} to RTM_GETLINK"
         )));
     }
+    Ok(parse_link(&body))
+}
+
+/// What `IFLA_XDP` says in an `RTM_NEWLINK` reply's body (ifinfomsg and
+/// attributes).
+fn parse_link(body: &[u8]) -> Attached {
     let mut a = Attached {
         mode: 0,
         prog_id: 0,
@@ -166,5 +174,74 @@ pub(crate) fn get_xdp(ifindex: u32) -> io::Result<Attached> {
             }
         }
     }
-    Ok(a)
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u16_at(b: &[u8], i: usize) -> u16 {
+        u16::from_ne_bytes([b[i], b[i + 1]])
+    }
+
+    fn u32_at(b: &[u8], i: usize) -> u32 {
+        u32::from_ne_bytes(b[i..i + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn replace_request_layout() {
+        let m = set_message(7, 11, SKB_MODE | REPLACE, Some(13));
+        // nlmsghdr: length, RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK.
+        assert_eq!(u32_at(&m, 0) as usize, m.len());
+        assert_eq!(u16_at(&m, 4), 19);
+        assert_eq!(u16_at(&m, 6), 1 | 4);
+        // ifinfomsg: family 0, index 7.
+        assert_eq!(m[16], 0);
+        assert_eq!(u32_at(&m, 20), 7);
+        // IFLA_XDP (43), nested: FD 11, FLAGS 2|16, EXPECTED_FD 13.
+        let outer = attributes(&m[32..]);
+        assert_eq!(outer.len(), 1);
+        assert_eq!(outer[0].0, 43);
+        assert_eq!(u16_at(&m, 34) & NLA_F_NESTED, NLA_F_NESTED);
+        let inner = attributes(outer[0].1);
+        let got: Vec<(u16, u32)> = inner.iter().map(|(t, v)| (*t, u32_at(v, 0))).collect();
+        assert_eq!(got, [(1, 11), (3, 18), (8, 13)]);
+    }
+
+    #[test]
+    fn detach_request_has_no_program() {
+        let m = set_message(3, -1, DRV_MODE | REPLACE, None);
+        let outer = attributes(&m[32..]);
+        let inner = attributes(outer[0].1);
+        let got: Vec<(u16, i32)> = inner
+            .iter()
+            .map(|(t, v)| (*t, i32::from_ne_bytes(v[..4].try_into().unwrap())))
+            .collect();
+        assert_eq!(got, [(1, -1), (3, 20)]);
+    }
+
+    #[test]
+    fn reply_names_the_program_and_mode() {
+        let mut nested = Vec::new();
+        attr(&mut nested, IFLA_XDP_ATTACHED, &[2]);
+        attr(&mut nested, IFLA_XDP_PROG_ID, &57u32.to_ne_bytes());
+        let mut body = vec![0u8; 16];
+        attr(&mut body, 3, b"xsk0\0"); // IFLA_IFNAME first, as the kernel sends it
+        attr(&mut body, IFLA_XDP | NLA_F_NESTED, &nested);
+        assert_eq!(
+            parse_link(&body),
+            Attached {
+                mode: 2,
+                prog_id: 57
+            }
+        );
+        assert_eq!(
+            parse_link(&[0u8; 16]),
+            Attached {
+                mode: 0,
+                prog_id: 0
+            }
+        );
+    }
 }
