@@ -1,5 +1,5 @@
 //! Recognising a libxdp multi-program dispatcher on an interface, read
-//! only (joining one is not done yet: issue #25).
+//! only (joining one, or making one libxdp can join: [`crate::multiprog`]).
 //!
 //! libxdp (xdp-tools) shares an interface by attaching one program named
 //! `xdp_dispatcher` that calls up to ten stub functions in turn; each
@@ -42,7 +42,7 @@ pub const V2_LEN: usize = 124;
 /// Bytes of a version 3 configuration (125 and padding).
 pub const V3_LEN: usize = 128;
 /// The chain-call bit the dispatcher sets for itself, not an action.
-const OWN_RETVAL_BIT: u32 = 1 << 31;
+pub(crate) const OWN_RETVAL_BIT: u32 = 1 << 31;
 /// `BPF_F_XDP_HAS_FRAGS`.
 const HAS_FRAGS: u32 = 1 << 5;
 
@@ -134,6 +134,25 @@ impl DispatcherConfig {
             run_prios: words(b, 44),
             program_flags: words(b, 84),
         })
+    }
+}
+
+impl DispatcherConfig {
+    /// The version 2 bytes of this configuration (the layout above), as
+    /// a dispatcher's `.rodata` holds it; the version byte is written as 2
+    /// whatever [`DispatcherConfig::version`] says.
+    pub fn to_v2_bytes(&self) -> [u8; V2_LEN] {
+        let mut b = [0u8; V2_LEN];
+        b[0] = MAGIC;
+        b[1] = 2;
+        b[2] = self.num_progs_enabled;
+        b[3] = u8::from(self.is_xdp_frags);
+        for i in 0..SLOTS {
+            b[4 + 4 * i..8 + 4 * i].copy_from_slice(&self.chain_call_actions[i].to_ne_bytes());
+            b[44 + 4 * i..48 + 4 * i].copy_from_slice(&self.run_prios[i].to_ne_bytes());
+            b[84 + 4 * i..88 + 4 * i].copy_from_slice(&self.program_flags[i].to_ne_bytes());
+        }
+        b
     }
 }
 

@@ -26,7 +26,7 @@ pub enum ExtSupport {
     NoTarget(String),
 }
 
-fn errno(e: &ProgramError) -> Option<i32> {
+pub(crate) fn errno(e: &ProgramError) -> Option<i32> {
     match e {
         ProgramError::LoadError { io_error, .. } => io_error.raw_os_error(),
         ProgramError::SyscallError(s) => s.io_error.raw_os_error(),

@@ -11,7 +11,8 @@
 //! - [`guard`]: the kernel-side confirm-or-revert deadline.
 //! - [`dispatcher`]: recognising a libxdp multi-program dispatcher and its
 //!   components; [`ext_probe`]: whether the kernel loads the extension
-//!   programs they need.
+//!   programs they need; [`multiprog`]: xskit's programs as components of
+//!   a dispatcher of its own, laid out as libxdp's, that libxdp's tools join.
 //! - [`RxMetaProgram`]: the device-bound program that hands each frame to
 //!   its socket with its RSS hash, hardware timestamp and VLAN tag (Linux
 //!   6.3+; read them with `xsk::RxMetadata`).
@@ -45,6 +46,7 @@ mod hook;
 pub mod live;
 pub mod loader;
 pub mod meta;
+pub mod multiprog;
 pub mod netif;
 mod own;
 mod port;

@@ -18,13 +18,26 @@
 //!
 //! Either way the probe, doctor and what libxdp managed must agree. Without
 //! xdp-loader the test fails saying so (it never skips as root).
+//!
+//! The tests after it put xskit's drop program in a dispatcher of xskit's
+//! own (`xskit_xdp::multiprog`) and have xdp-loader join and leave it, and
+//! the other way round, checking each program's counters and whether
+//! frames reach the stack; where extensions are refused, the one-line
+//! refusal (docs/testing.md).
 
 mod common;
 
-use common::{ok, row, xskit};
+use common::{flows, ok, row, send_udp, xskit};
+use std::net::Ipv4Addr;
 use std::process::{Command, Output};
-use xskit::testing::{have_root, in_netns, veth_pair};
+use xskit::net::packet::PacketSocket;
+use xskit::testing::{have_root, in_netns, veth_pair, Pair};
+use xskit::xdp::dispatcher::{self, libxdp_dir};
 use xskit::xdp::ext_probe::{probe, ExtSupport};
+use xskit::xdp::multiprog::{
+    self, counters_of, Detached, Mode, MultiprogError, RunConfig, CHAIN_ON_PASS,
+};
+use xskit::xdp::Program;
 
 const LOADER: &str = "/usr/sbin/xdp-loader";
 /// libxdp's objects, as Debian 12's libxdp1 installs them.
@@ -32,6 +45,15 @@ const OBJECTS: &str = "/usr/lib/x86_64-linux-gnu/bpf";
 /// Two programs of xdp-tools: xdp-filter's allow-all, libxdp's AF_XDP one.
 const FIRST: &str = "xdpfilt_alw_all.o";
 const SECOND: &str = "xsk_def_xdp_prog.o";
+
+/// One test at a time: xdp-loader refuses to run beside itself ("Unable to
+/// read PID from lockfile") and [`Unload`] removes libxdp's folder, which
+/// another test's xdp-loader may be using.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn loader(args: &[&str]) -> Output {
     // Spawned from this thread: in its network namespace, with the
@@ -212,6 +234,7 @@ fn libxdp_programs_are_listed_and_refused_by_name() {
     if !have_root("libxdp_programs_are_listed_and_refused_by_name") {
         return;
     }
+    let _serial = serial();
     assert!(
         std::path::Path::new(LOADER).exists(),
         "{LOADER} not found: install Debian's xdp-tools (`apt-get install xdp-tools`); this test \
@@ -246,4 +269,353 @@ fn libxdp_programs_are_listed_and_refused_by_name() {
             }
         }
     });
+}
+
+// xskit's own dispatcher (xskit_xdp::multiprog), laid out as libxdp's
+// version 2, with libxdp's xdp-loader joining it and leaving it, and the
+// other way round. Where the kernel refuses extension programs, xskit must
+// refuse in one line naming them and change nothing.
+
+/// xskit's component: the drop program, after libxdp's default priority
+/// (xdp-filter's programs are 10), so that theirs pass each frame on to it.
+const OURS: Program = Program::Drop;
+const OUR_PRIO: u32 = 60;
+
+/// (name, priority, id) of each program `xdp-loader status` lists under a
+/// dispatcher on `iface`.
+fn loader_list(iface: &str) -> Vec<(String, u32, u32)> {
+    let t = text(&loader(&["status", iface]));
+    println!("xdp-loader status {iface}:\n{t}");
+    t.lines()
+        .filter_map(|l| l.split_once("=>"))
+        .filter_map(|(_, rest)| {
+            let w: Vec<&str> = rest.split_whitespace().collect();
+            Some((
+                w.get(1)?.to_string(),
+                w.first()?.parse().ok()?,
+                w.get(2)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Sends `n` frames to `p.inner` and returns how many more xskit's
+/// component dropped and (if given) libxdp's program `theirs` passed.
+fn frames(p: &Pair, ours: u32, theirs: Option<u32>, n: usize) -> (u64, Option<u64>) {
+    let drops = || counters_of(ours, "xskit_stats").unwrap().dropped.packets;
+    let passes = |id| counters_of(id, "xdp_stats_map").unwrap().passed.packets;
+    let (d0, p0) = (drops(), theirs.map(passes));
+    send_udp(p, Ipv4Addr::new(198, 18, 0, 2), 9, n);
+    (drops() - d0, theirs.map(|id| passes(id) - p0.unwrap()))
+}
+
+/// A veth pair that carries only the test's frames: IPv6 off (no router
+/// solicitations, no DAD) and no addresses (nothing answers them), so the
+/// counters count exactly what [`frames`] sends.
+fn silent_pair() -> Pair {
+    for f in ["all", "default"] {
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{f}/disable_ipv6"), "1").unwrap();
+    }
+    veth_pair().unwrap()
+}
+
+fn dispatch_dirs(ifindex: u32) -> Vec<String> {
+    let prefix = format!("dispatch-{ifindex}-");
+    std::fs::read_dir(libxdp_dir())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn no_xdp(iface: &str) -> bool {
+    let o = Command::new("ip")
+        .args(["-d", "link", "show", "dev", iface])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&o.stdout);
+    !t.contains("prog/xdp")
+}
+
+/// Where the kernel refuses extension programs: one line naming them,
+/// nothing attached, nothing pinned.
+fn check_refused(i: &str) {
+    let ifindex = xsk::netdev::ifindex(i).unwrap();
+    let e = multiprog::attach(OURS, i, Mode::Skb, RunConfig::default()).unwrap_err();
+    let t = e.to_string();
+    println!("xskit_xdp::multiprog::attach: {t}");
+    assert!(
+        matches!(e, MultiprogError::ExtensionsRefused { .. }),
+        "{e:?}"
+    );
+    assert!(
+        t.contains("refuses extension programs (BPF_PROG_TYPE_EXT)"),
+        "{t}"
+    );
+    assert!(t.contains(&format!("cannot attach xdp_drop to {i}")), "{t}");
+    assert_eq!(t.lines().count(), 1, "not one line: {t}");
+    assert!(no_xdp(i), "something is attached to {i} after a refusal");
+    assert_eq!(dispatch_dirs(ifindex), Vec::<String>::new());
+}
+
+#[test]
+fn xskit_dispatcher_first_then_xdp_loader_joins_and_leaves() {
+    if !have_root("xskit_dispatcher_first_then_xdp_loader_joins_and_leaves") {
+        return;
+    }
+    let _serial = serial();
+    assert!(std::path::Path::new(LOADER).exists(), "{LOADER} not found");
+    let seen = probe();
+    println!("extension probe: {seen:?}");
+    in_netns(|| {
+        let p = silent_pair();
+        let i = p.inner.as_str();
+        let _unload = Unload(i.to_string());
+        match seen {
+            ExtSupport::Loads => {}
+            ExtSupport::Refused { .. } => return check_refused(i),
+            ExtSupport::NoTarget(why) => panic!("the extension probe failed: {why}"),
+        }
+        let ifindex = xsk::netdev::ifindex(i).unwrap();
+        let run = RunConfig {
+            priority: OUR_PRIO,
+            chain_actions: CHAIN_ON_PASS,
+        };
+        let ours = multiprog::attach(OURS, i, Mode::Skb, run).unwrap();
+        println!("attached: {ours:?}");
+        assert_eq!(ours.slot, 0);
+        assert!(ours.pin_dir.join("prog0-link").exists());
+        assert!(ours.pin_dir.join("prog0-prog").exists());
+        // xskit's reader of libxdp's dispatchers reads ours.
+        let d = dispatcher::inspect(ours.dispatcher_id, ifindex)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            d.to_string(),
+            format!(
+                "a libxdp dispatcher (v2, program id {}, 1 program: xdp_drop prio {OUR_PRIO})",
+                ours.dispatcher_id
+            )
+        );
+        // libxdp reads it too.
+        assert_eq!(
+            loader_list(i),
+            [("xdp_drop".to_string(), OUR_PRIO, ours.program_id)]
+        );
+        assert_eq!(frames(&p, ours.program_id, None, 5).0, 5);
+        // The dispatcher's verdict is ours: the stack sees nothing.
+        let tap = PacketSocket::bind(i).unwrap();
+        assert!(!flows(&p, &tap), "a frame passed xskit's drop component");
+
+        // xdp-loader adds xdp-filter's allow-all (priority 10) beside it.
+        let add = loader(&["load", "-m", "skb", i, &format!("{OBJECTS}/{FIRST}")]);
+        assert!(add.status.success(), "xdp-loader load: {}", text(&add));
+        let list = loader_list(i);
+        assert_eq!(list.len(), 2, "{list:?}");
+        assert_eq!((list[0].0.as_str(), list[0].1), ("xdpfilt_alw_all", 10));
+        assert_eq!(list[1], ("xdp_drop".to_string(), OUR_PRIO, ours.program_id));
+        let theirs = list[0].2;
+        // Each frame: theirs passes it on, ours drops it.
+        assert_eq!(frames(&p, ours.program_id, Some(theirs), 5), (5, Some(5)));
+        assert!(!flows(&p, &tap), "a frame passed both components");
+
+        // Theirs goes; ours stays and still drops.
+        let un = loader(&["unload", i, "--id", &theirs.to_string()]);
+        assert!(un.status.success(), "xdp-loader unload --id: {}", text(&un));
+        assert_eq!(
+            loader_list(i),
+            [("xdp_drop".to_string(), OUR_PRIO, ours.program_id)]
+        );
+        assert_eq!(frames(&p, ours.program_id, None, 5).0, 5);
+        assert!(!flows(&p, &tap), "a frame passed xskit's drop component");
+
+        // Ours goes: the dispatcher (libxdp's now) and its pins with it.
+        let gone = multiprog::detach(i, ours.program_id).unwrap();
+        println!("detached: {gone:?}");
+        assert!(
+            matches!(gone, Detached::DispatcherRemoved { .. }),
+            "{gone:?}"
+        );
+        assert!(no_xdp(i), "XDP still attached to {i}");
+        assert_eq!(dispatch_dirs(ifindex), Vec::<String>::new());
+        assert!(
+            flows(&p, &tap),
+            "frames do not reach the stack after the detach"
+        );
+    });
+}
+
+#[test]
+fn xdp_loader_first_then_xskit_joins_and_leaves() {
+    if !have_root("xdp_loader_first_then_xskit_joins_and_leaves") {
+        return;
+    }
+    let _serial = serial();
+    assert!(std::path::Path::new(LOADER).exists(), "{LOADER} not found");
+    let seen = probe();
+    in_netns(|| {
+        let p = silent_pair();
+        let i = p.inner.as_str();
+        let _unload = Unload(i.to_string());
+        let first = loader(&["load", "-m", "skb", i, &format!("{OBJECTS}/{FIRST}")]);
+        assert!(first.status.success(), "xdp-loader load: {}", text(&first));
+        match seen {
+            ExtSupport::Loads => {}
+            // libxdp attached its program alone: no dispatcher to join.
+            ExtSupport::Refused { .. } => {
+                let e = multiprog::attach(OURS, i, Mode::Skb, RunConfig::default()).unwrap_err();
+                let t = e.to_string();
+                println!("xskit_xdp::multiprog::attach: {t}");
+                assert!(t.contains("which is no dispatcher: remove it first"), "{t}");
+                assert_eq!(t.lines().count(), 1, "{t}");
+                return;
+            }
+            ExtSupport::NoTarget(why) => panic!("the extension probe failed: {why}"),
+        }
+        let ifindex = xsk::netdev::ifindex(i).unwrap();
+        let theirs = loader_list(i)[0].2;
+        let run = RunConfig {
+            priority: OUR_PRIO,
+            chain_actions: CHAIN_ON_PASS,
+        };
+        let ours = multiprog::attach(OURS, i, Mode::Skb, run).unwrap();
+        println!("attached: {ours:?}");
+        assert_eq!(ours.slot, 1);
+        let list = loader_list(i);
+        assert_eq!(
+            list,
+            [
+                ("xdpfilt_alw_all".to_string(), 10, theirs),
+                ("xdp_drop".to_string(), OUR_PRIO, ours.program_id)
+            ]
+        );
+        assert_eq!(
+            dispatch_dirs(ifindex),
+            [format!("dispatch-{ifindex}-{}", ours.dispatcher_id)]
+        );
+        assert_eq!(frames(&p, ours.program_id, Some(theirs), 5), (5, Some(5)));
+        let tap = PacketSocket::bind(i).unwrap();
+        assert!(!flows(&p, &tap), "a frame passed both components");
+        // Ours goes; theirs stays in a new dispatcher.
+        let gone = multiprog::detach(i, ours.program_id).unwrap();
+        println!("detached: {gone:?}");
+        assert!(
+            matches!(gone, Detached::Rebuilt { components: 1, .. }),
+            "{gone:?}"
+        );
+        assert_eq!(
+            loader_list(i),
+            [("xdpfilt_alw_all".to_string(), 10, theirs)]
+        );
+        let before = counters_of(theirs, "xdp_stats_map").unwrap().passed.packets;
+        send_udp(&p, Ipv4Addr::new(198, 18, 0, 2), 9, 3);
+        assert_eq!(
+            counters_of(theirs, "xdp_stats_map").unwrap().passed.packets - before,
+            3
+        );
+        assert!(
+            flows(&p, &tap),
+            "xdpfilt_alw_all alone does not pass frames"
+        );
+        // libxdp removes what is left, pins included.
+        let un = loader(&["unload", i, "--all"]);
+        assert!(
+            un.status.success(),
+            "xdp-loader unload --all: {}",
+            text(&un)
+        );
+        assert!(no_xdp(i));
+        assert_eq!(dispatch_dirs(ifindex), Vec::<String>::new());
+    });
+}
+
+/// xskit's dispatcher, and the probe object whose `probe_ext_pkt` changes
+/// packet data (`bpf_xdp_adjust_head`).
+static XSKIT_DISPATCHER: &[u8] =
+    aya::include_bytes_aligned!("../../xskit-xdp/bpf/xdp_dispatcher.o");
+static EXT_PROBE: &[u8] = aya::include_bytes_aligned!("../../xskit-xdp/bpf/xdp_ext_probe.o");
+
+/// Loads (never attaches) the dispatcher `object` with a configuration of
+/// one slot written into its `.rodata` symbol `symbol`; the loaded object
+/// and the program's descriptor.
+fn loaded_dispatcher(object: &[u8], symbol: &str) -> (aya::Ebpf, aya::programs::ProgramFd) {
+    let mut c = dispatcher::DispatcherConfig {
+        version: 2,
+        num_progs_enabled: 1,
+        is_xdp_frags: false,
+        is_xdp_devbound: None,
+        chain_call_actions: [0; 10],
+        run_prios: [0; 10],
+        program_flags: [0; 10],
+    };
+    c.chain_call_actions[0] = CHAIN_ON_PASS | 1 << 31;
+    c.run_prios[0] = 50;
+    let bytes = c.to_v2_bytes();
+    let mut ebpf = aya::EbpfLoader::new()
+        .override_global(symbol, &bytes, true)
+        .load(object)
+        .unwrap_or_else(|e| panic!("parsing a dispatcher object: {e}"));
+    let xdp: &mut aya::programs::Xdp = ebpf
+        .program_mut("xdp_dispatcher")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    xdp.load()
+        .unwrap_or_else(|e| panic!("loading a dispatcher: {e}"));
+    let fd = xdp.fd().unwrap().try_clone().unwrap();
+    (ebpf, fd)
+}
+
+/// Loads `probe_ext_pkt` in place of `prog0` of `target`; the errno if
+/// the kernel refuses.
+fn packet_changer_in_place_of_prog0(target: &aya::programs::ProgramFd) -> Result<(), Option<i32>> {
+    let mut ebpf = aya::EbpfLoader::new().load(EXT_PROBE).unwrap();
+    let ext: &mut aya::programs::Extension = ebpf
+        .program_mut("probe_ext_pkt")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    ext.load(target.try_clone().unwrap(), "prog0")
+        .map_err(|e| match e {
+            aya::programs::ProgramError::LoadError { io_error, .. } => io_error.raw_os_error(),
+            _ => None,
+        })
+}
+
+/// The stubs of xskit's dispatcher make a no-op `bpf_xdp_adjust_tail`
+/// call, so that a component that changes packet data may replace them
+/// where the kernel checks that (6.13, 6.12.25): it must load in place of
+/// `prog0` on every kernel that loads extensions. (libxdp 1.3.1's stubs
+/// make no such call: what the kernel says of them is printed.)
+#[test]
+fn packet_changing_components_replace_xskits_stubs() {
+    if !have_root("packet_changing_components_replace_xskits_stubs") {
+        return;
+    }
+    let seen = probe();
+    let (_ours, ours) = loaded_dispatcher(XSKIT_DISPATCHER, "xskit_disp_config");
+    let got = packet_changer_in_place_of_prog0(&ours);
+    println!(
+        "extension probe: {seen:?}; packet-changing extension in place of xskit's prog0: {got:?}"
+    );
+    match seen {
+        ExtSupport::Loads => assert_eq!(
+            got,
+            Ok(()),
+            "xskit's stub refused a packet-changing component"
+        ),
+        ExtSupport::Refused { errno, .. } => assert_eq!(got, Err(errno)),
+        ExtSupport::NoTarget(why) => panic!("the extension probe failed: {why}"),
+    }
+    let libxdp = format!("{OBJECTS}/xdp-dispatcher.o");
+    if let Ok(object) = std::fs::read(&libxdp) {
+        let (_theirs, theirs) = loaded_dispatcher(&object, "conf");
+        println!(
+            "packet-changing extension in place of libxdp 1.3.1's prog0: {:?}",
+            packet_changer_in_place_of_prog0(&theirs)
+        );
+    }
 }

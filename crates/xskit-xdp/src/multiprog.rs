@@ -1,0 +1,363 @@
+//! xskit's programs as components of a multi-program dispatcher that
+//! libxdp's tools can join (issue #25).
+//!
+//! The dispatcher is xskit's own (`bpf/xdp_dispatcher.c`), laid out as
+//! libxdp's version 2 dispatcher ([`crate::dispatcher`] documents the
+//! configuration), and it is kept as libxdp keeps its own, so that
+//! `xdp-loader status` lists xskit's component and `xdp-loader load` /
+//! `unload` add and remove theirs beside it:
+//!
+//! - every change is made under `flock(LOCK_EX)` on libxdp's pin folder
+//!   (`<bpffs>/xdp`, [`crate::dispatcher::libxdp_dir`]), libxdp's lock;
+//! - a change builds a new dispatcher whose configuration lists the
+//!   components in order of priority (then name), links each component
+//!   (an extension program, `BPF_PROG_TYPE_EXT`) in place of the stub
+//!   `prog{N}` of its slot, pins link and program as
+//!   `<bpffs>/xdp/dispatch-IFINDEX-DISPATCHERID/prog{N}-link` and
+//!   `prog{N}-prog`, attaches the dispatcher through netlink (a BPF link
+//!   could not be replaced by libxdp), with `XDP_FLAGS_UPDATE_IF_NOEXIST`
+//!   on a free interface or `XDP_FLAGS_REPLACE` in place of the old
+//!   dispatcher, and then removes the old dispatcher's pins;
+//! - components already there (libxdp's or xskit's) are carried over by
+//!   their pinned programs, with the priority and chain-call actions the
+//!   old dispatcher's configuration gives them.
+//!
+//! An xskit program goes in whole: its entry function replaces the stub.
+//! Its priority and chain-call actions are the caller's ([`RunConfig`]),
+//! written into the dispatcher's configuration, where libxdp reads them
+//! back. The kernel must load extension programs (see
+//! [`crate::ext_probe`]); where it refuses them, [`attach`] says so in one
+//! line and leaves the interface as it was.
+
+use crate::abi::Counter;
+use crate::counters::ActionCounters;
+use crate::dispatcher::SLOTS;
+use crate::programs::Program;
+use aya::maps::{MapData, PerCpuArray};
+use aya::programs::ProgramError;
+use aya::EbpfLoader;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+mod build;
+mod netlink;
+#[cfg(test)]
+mod tests;
+
+use build::{current, install, lock, unpin, Member, Source};
+
+/// xskit's dispatcher object.
+pub(crate) static OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/xdp_dispatcher.o");
+/// The symbol of its configuration in `.rodata`.
+pub(crate) const CONFIG_SYMBOL: &str = "xskit_disp_config";
+/// libxdp's default priority (`XDP_DEFAULT_RUN_PRIO`).
+pub const DEFAULT_PRIORITY: u32 = 50;
+/// `XDP_PASS` as a chain-call bit, libxdp's default chain-call actions.
+pub const CHAIN_ON_PASS: u32 = 1 << 2;
+const STATS_MAP: &str = "xskit_stats";
+
+/// The hook a dispatcher is attached at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Generic XDP (`XDP_FLAGS_SKB_MODE`, `xdp-loader -m skb`).
+    Skb,
+    /// In the driver (`XDP_FLAGS_DRV_MODE`, `xdp-loader -m native`).
+    Native,
+}
+
+impl Mode {
+    fn flag(self) -> u32 {
+        match self {
+            Mode::Skb => netlink::SKB_MODE,
+            Mode::Native => netlink::DRV_MODE,
+        }
+    }
+}
+
+/// Where a component runs and when the next one does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunConfig {
+    /// Lower runs first (libxdp's default is [`DEFAULT_PRIORITY`]).
+    pub priority: u32,
+    /// The XDP actions after which the next component runs, a bit per
+    /// action code (`1 << XDP_PASS` is [`CHAIN_ON_PASS`]).
+    pub chain_actions: u32,
+}
+
+impl Default for RunConfig {
+    fn default() -> RunConfig {
+        RunConfig {
+            priority: DEFAULT_PRIORITY,
+            chain_actions: CHAIN_ON_PASS,
+        }
+    }
+}
+
+/// Why a component was not attached or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum MultiprogError {
+    /// The kernel refused to load the component as an extension program.
+    #[error(
+        "cannot attach {program} to {iface} in a dispatcher: this kernel refuses extension \
+         programs (BPF_PROG_TYPE_EXT), of which a multi-program dispatcher is made ({error}); \
+         nothing was attached"
+    )]
+    ExtensionsRefused {
+        /// The program's name.
+        program: String,
+        /// The interface.
+        iface: String,
+        /// The kernel's error.
+        error: String,
+    },
+    /// Anything else, in one line.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn failed(s: impl Into<String>) -> MultiprogError {
+    MultiprogError::Failed(s.into())
+}
+
+/// The error of a program call in one line: the kernel's error without
+/// aya's verifier log.
+fn short(e: &ProgramError) -> String {
+    match e {
+        ProgramError::LoadError { io_error, .. } => io_error.to_string(),
+        ProgramError::SyscallError(s) => format!("{}: {}", s.call, s.io_error),
+        e => e.to_string(),
+    }
+}
+
+/// xskit's component in a dispatcher, as [`attach`] left it. Its program
+/// id and counters stay valid while it is a component; the dispatcher id,
+/// slot and pin folder are those of the moment: any later change (libxdp's
+/// or xskit's) replaces the dispatcher.
+pub struct Component {
+    /// The interface's index.
+    pub ifindex: u32,
+    /// The dispatcher's program id.
+    pub dispatcher_id: u32,
+    /// The component's program id (what [`detach`] takes).
+    pub program_id: u32,
+    /// Its slot in the dispatcher (0 runs first).
+    pub slot: u8,
+    /// The dispatcher's pin folder.
+    pub pin_dir: PathBuf,
+    stats: Option<PerCpuArray<MapData, Counter>>,
+}
+
+impl std::fmt::Debug for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Component")
+            .field("ifindex", &self.ifindex)
+            .field("dispatcher_id", &self.dispatcher_id)
+            .field("program_id", &self.program_id)
+            .field("slot", &self.slot)
+            .field("pin_dir", &self.pin_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Component {
+    /// The component's per-action counters.
+    ///
+    /// # Errors
+    ///
+    /// The program has no counter map, or reading it failed.
+    pub fn counters(&self) -> Result<ActionCounters, MultiprogError> {
+        let map = self
+            .stats
+            .as_ref()
+            .ok_or_else(|| failed("the component has no counter map"))?;
+        ActionCounters::read(map).map_err(|e| failed(format!("reading the counters: {e}")))
+    }
+}
+
+/// What [`detach`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Detached {
+    /// The component was the only one: the dispatcher is gone too.
+    DispatcherRemoved {
+        /// The removed dispatcher's program id.
+        dispatcher_id: u32,
+    },
+    /// A new dispatcher runs the other components.
+    Rebuilt {
+        /// Its program id.
+        dispatcher_id: u32,
+        /// How many components it runs.
+        components: usize,
+    },
+}
+
+/// Attaches `program` to `iface` as a component of a dispatcher, with
+/// `run`'s priority and chain-call actions: in a new dispatcher if nothing
+/// is attached (in `mode`), else beside the components of the version 2
+/// dispatcher there (libxdp's or xskit's, in its mode), which is replaced
+/// by one running them all.
+///
+/// # Errors
+///
+/// [`MultiprogError::ExtensionsRefused`] where the kernel refuses
+/// extension programs; [`MultiprogError::Failed`] if another program that
+/// is no dispatcher is attached, the dispatcher there is not version 2 or
+/// has ten components, its pins cannot be read, `mode` differs from the
+/// mode it runs in, `program` has an XSKMAP (not supported yet), or a
+/// load, link, pin or the netlink attachment fails. Nothing is changed
+/// then.
+pub fn attach(
+    program: Program,
+    iface: &str,
+    mode: Mode,
+    run: RunConfig,
+) -> Result<Component, MultiprogError> {
+    if program.has_xskmap() {
+        return Err(failed(format!(
+            "cannot attach {program} to {iface} in a dispatcher: programs with an XSKMAP are \
+             not supported as components yet"
+        )));
+    }
+    let ifindex = xsk::netdev::ifindex(iface).map_err(|e| failed(e.to_string()))?;
+    let _lock = lock()?;
+    let (old, mut members) = match current(ifindex, iface)? {
+        None => (None, Vec::new()),
+        Some((old, now, members)) => {
+            if now != mode {
+                return Err(failed(format!(
+                    "{iface}'s dispatcher runs in {now:?} mode, not {mode:?}"
+                )));
+            }
+            (Some(old), members)
+        }
+    };
+    if members.len() >= SLOTS {
+        return Err(failed(format!(
+            "{iface}'s dispatcher has all its {SLOTS} slots in use"
+        )));
+    }
+    let function = program.function();
+    let ebpf = EbpfLoader::new()
+        .extension(function)
+        .load(program.object())
+        .map_err(|e| failed(format!("loading {program}'s object: {e}")))?;
+    members.push(Member {
+        name: function.to_string(),
+        id: 0,
+        run,
+        flags: 0,
+        source: Source::Fresh {
+            ebpf: Box::new(ebpf),
+            function,
+        },
+    });
+    // libxdp's order: priority, then name.
+    members.sort_by(|a, b| (a.run.priority, &a.name).cmp(&(b.run.priority, &b.name)));
+    let installed = install(ifindex, iface, mode, &mut members, old.as_ref())?;
+    let (slot, m) = members
+        .iter_mut()
+        .enumerate()
+        .find(|(_, m)| matches!(m.source, Source::Fresh { .. }))
+        .expect("the new component is a member");
+    let stats = match &mut m.source {
+        Source::Fresh { ebpf, .. } => ebpf
+            .take_map(STATS_MAP)
+            .and_then(|map| PerCpuArray::try_from(map).ok()),
+        Source::Pinned(_) => None,
+    };
+    Ok(Component {
+        ifindex,
+        dispatcher_id: installed.id,
+        program_id: m.id,
+        slot: slot as u8,
+        pin_dir: installed.dir,
+        stats,
+    })
+}
+
+/// Removes the component of program id `program_id` from the dispatcher
+/// on `iface`, leaving the others: the dispatcher is replaced by one
+/// without it, or detached (and its pins removed) if it was the only one.
+///
+/// # Errors
+///
+/// Nothing or no version 2 dispatcher is attached, `program_id` is not one
+/// of its components, its pins cannot be read, or a load, link, pin or
+/// netlink call fails.
+pub fn detach(iface: &str, program_id: u32) -> Result<Detached, MultiprogError> {
+    let ifindex = xsk::netdev::ifindex(iface).map_err(|e| failed(e.to_string()))?;
+    let _lock = lock()?;
+    let (old, mode, members) = current(ifindex, iface)?
+        .ok_or_else(|| failed(format!("{iface} has no XDP program attached")))?;
+    let before = members.len();
+    let mut members: Vec<Member> = members.into_iter().filter(|m| m.id != program_id).collect();
+    if members.len() == before {
+        return Err(failed(format!(
+            "program id {program_id} is not a component of the dispatcher on {iface} \
+             (id {})",
+            old.id
+        )));
+    }
+    if members.is_empty() {
+        netlink::set_xdp(
+            ifindex,
+            None::<&OwnedFd>,
+            mode.flag() | netlink::REPLACE,
+            Some(&old.fd.as_fd()),
+        )
+        .map_err(|e| {
+            failed(format!(
+                "detaching dispatcher id {} from {iface} through netlink: {e}",
+                old.id
+            ))
+        })?;
+        unpin(&old.dir, SLOTS);
+        return Ok(Detached::DispatcherRemoved {
+            dispatcher_id: old.id,
+        });
+    }
+    let installed = install(ifindex, iface, mode, &mut members, Some(&old))?;
+    Ok(Detached::Rebuilt {
+        dispatcher_id: installed.id,
+        components: members.len(),
+    })
+}
+
+/// The per-action counters of program `program_id` in its per-CPU map
+/// named `map` of one `{packets, bytes}` pair per XDP action: xskit's
+/// `xskit_stats`, or libxdp's `xdp_stats_map` (xdp-filter's programs keep
+/// the same layout), summed over CPUs.
+///
+/// # Errors
+///
+/// The program or the map is not there (opening them by id needs
+/// CAP_SYS_ADMIN), or the map is of another layout.
+pub fn counters_of(program_id: u32, map: &str) -> Result<ActionCounters, MultiprogError> {
+    let info = crate::loader::loaded_program(program_id)
+        .map_err(|e| failed(format!("opening program id {program_id}: {e}")))?
+        .ok_or_else(|| failed(format!("program id {program_id} is gone")))?;
+    let ids = info
+        .map_ids()
+        .map_err(|e| failed(format!("listing the maps of program id {program_id}: {e}")))?
+        .unwrap_or_default();
+    for id in ids {
+        let Ok(data) = MapData::from_id(id) else {
+            continue;
+        };
+        let named = data
+            .info()
+            .ok()
+            .is_some_and(|i| i.name_as_str() == Some(map));
+        if !named {
+            continue;
+        }
+        let m = aya::maps::Map::from_map_data(data).map_err(|e| failed(e.to_string()))?;
+        let array: PerCpuArray<MapData, Counter> = PerCpuArray::try_from(m)
+            .map_err(|e| failed(format!("{map} of program id {program_id}: {e}")))?;
+        return ActionCounters::read(&array)
+            .map_err(|e| failed(format!("reading {map} of program id {program_id}: {e}")));
+    }
+    Err(failed(format!(
+        "program id {program_id} has no map named {map}"
+    )))
+}
