@@ -268,8 +268,6 @@ pub fn start(
                 Ok(m) => {
                     mode_in_use = Some(m);
                     prog = Some(p);
-                    // igb resets its link on an attach (about 2 s).
-                    wait_for_carrier(iface);
                 }
                 Err(e) => writeln!(
                     out,
@@ -277,6 +275,12 @@ pub fn start(
                 )?,
             }
         }
+    }
+    if zero_copy || mode == Benchmark::Txonly {
+        // igb takes its link down for about 2 s on every XDP attach and
+        // zero-copy bind: frames sent meanwhile never reach the wire, and
+        // txonly's count would include them.
+        wait_for_carrier(iface);
     }
     if !s.json {
         writeln!(
@@ -389,9 +393,6 @@ pub fn start(
     })
 }
 
-/// Waits up to 5 s for `iface`'s carrier (igb drops it for about 2 s on
-/// every XDP attach and zero-copy bind); frames sent before it returns are
-/// lost.
 /// A refused TX metadata area names `--tx-checksum`, in one line.
 fn tx_checksum_hint(e: xsk::Error, tx_checksum: bool) -> anyhow::Error {
     if tx_checksum && e.kind() == xsk::ErrorKind::Unsupported {
@@ -400,6 +401,9 @@ fn tx_checksum_hint(e: xsk::Error, tx_checksum: bool) -> anyhow::Error {
     with_option_hint(e)
 }
 
+/// Waits up to 5 s for `iface`'s carrier (igb drops it for about 2 s on
+/// every XDP attach and zero-copy bind, a little after the call); frames
+/// sent before it returns are lost.
 fn wait_for_carrier(iface: &str) {
     let carrier = || {
         std::fs::read_to_string(format!("/sys/class/net/{iface}/carrier"))
