@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use xskit::app::echo::{self, EchoArgs, EchoSummary};
-use xskit::app::measure::demo::ping_series;
+use xskit::app::measure::demo::{ping_series, ping_series_within};
 use xskit::app::shared::sandbox::State;
 use xskit::net::{netns, packet::PacketSocket, veth};
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
@@ -107,10 +107,15 @@ fn busy_poll_and_spin_responders_answer_like_the_poll_one() {
             }
             r => r.unwrap(),
         };
+        // Up to 3 s per reply: under emulation a spinning responder shares
+        // the emulator's one thread with the pinger (one IPv4 reply of 50
+        // missed the usual 1 s once, in CI's 6.1 guest); a lost reply
+        // still fails.
+        let wait = Duration::from_secs(3);
         let (v6, v4) = in_outer(st, || {
             (
-                ping_series(IpAddr::V6(st.inner_v6), 50, 56, Duration::ZERO).unwrap(),
-                ping_series(IpAddr::V4(st.inner_v4), 50, 56, Duration::ZERO).unwrap(),
+                ping_series_within(IpAddr::V6(st.inner_v6), 50, 56, Duration::ZERO, wait).unwrap(),
+                ping_series_within(IpAddr::V4(st.inner_v4), 50, 56, Duration::ZERO, wait).unwrap(),
             )
         });
         let sum = responder.stop().unwrap();
@@ -127,17 +132,19 @@ fn busy_poll_and_spin_responders_answer_like_the_poll_one() {
             "busy_poll {busy_poll} on {:?}: {text}",
             std::fs::read_to_string("/proc/sys/kernel/osrelease")
         );
+        // What the responder answered first: a reply it never sent and one
+        // lost on the way are different failures.
+        assert_eq!((sum.answered_v6, sum.answered_v4), (50, 50), "{sum:?}");
         assert_eq!(
             (v6.correct, v6.wrong),
             (50, 0),
-            "busy_poll {busy_poll}: IPv6"
+            "busy_poll {busy_poll}: IPv6; {sum:?}"
         );
         assert_eq!(
             (v4.correct, v4.wrong),
             (50, 0),
-            "busy_poll {busy_poll}: IPv4"
+            "busy_poll {busy_poll}: IPv4; {sum:?}"
         );
-        assert_eq!((sum.answered_v6, sum.answered_v4), (50, 50), "{sum:?}");
         assert!(sum.accounting.is_consistent(), "{:?}", sum.accounting);
     }
 }

@@ -68,12 +68,23 @@ fn payload(seq: u16, size: usize) -> Vec<u8> {
 
 /// Sends `count` echo requests to `dst` from the current thread's namespace.
 pub fn ping_series(dst: IpAddr, count: u16, size: usize, gap: Duration) -> Result<Series> {
+    ping_series_within(dst, count, size, gap, Duration::from_secs(1))
+}
+
+/// [`ping_series`], waiting up to `wait` for each reply.
+pub fn ping_series_within(
+    dst: IpAddr,
+    count: u16,
+    size: usize,
+    gap: Duration,
+    wait: Duration,
+) -> Result<Series> {
     let pinger = Pinger::new(dst.is_ipv6())?;
     let mut s = Series::default();
     for seq in 1..=count {
         let data = payload(seq, size);
         s.sent += 1;
-        match pinger.ping(dst, seq, &data, Duration::from_secs(1))? {
+        match pinger.ping(dst, seq, &data, wait)? {
             Some(r) if r.ident == pinger.ident() && r.seq == seq && r.payload == data => {
                 s.correct += 1;
                 s.rtts_us.push(r.rtt.as_secs_f64() * 1e6);
