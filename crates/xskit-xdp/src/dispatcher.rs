@@ -208,6 +208,10 @@ pub struct Dispatcher {
     pub pin_dir: PathBuf,
     /// Why some components' names or ids are missing, if they are.
     pub note: Option<String>,
+    /// Who loaded it: `"xskit"` ([`crate::multiprog`]) or `"libxdp"`, told
+    /// by its configuration map's name (libbpf prefixes the object's,
+    /// `xdp_disp.rodata`; aya does not, `.rodata`).
+    pub by: &'static str,
 }
 
 impl fmt::Display for Dispatcher {
@@ -217,14 +221,16 @@ impl fmt::Display for Dispatcher {
         match &self.config {
             Err(e) => write!(
                 f,
-                "a libxdp dispatcher (program id {}) that xskit cannot read: {e}",
+                "{} (program id {}) that xskit cannot read: {e}",
+                self.kind(),
                 self.id
             ),
             Ok(c) => {
                 let n = self.components.len();
                 write!(
                     f,
-                    "a libxdp dispatcher (v{}, program id {}, {n} program{}",
+                    "{} (v{}, program id {}, {n} program{}",
+                    self.kind(),
                     c.version,
                     self.id,
                     if n == 1 { "" } else { "s" }
@@ -245,6 +251,16 @@ impl fmt::Display for Dispatcher {
                 }
                 write!(f, ")")
             }
+        }
+    }
+}
+
+impl Dispatcher {
+    fn kind(&self) -> &'static str {
+        if self.by == "xskit" {
+            "xskit's dispatcher of libxdp's protocol"
+        } else {
+            "a libxdp dispatcher"
         }
     }
 }
@@ -337,6 +353,10 @@ pub fn inspect(prog_id: u32, ifindex: u32) -> Result<Option<Dispatcher>, String>
         return Ok(None);
     };
     let pin_dir = libxdp_dir().join(format!("dispatch-{ifindex}-{prog_id}"));
+    let by = match MapData::from_id(map_id).ok().and_then(|d| d.info().ok()) {
+        Some(i) if i.name_as_str() == Some(".rodata") => "xskit",
+        _ => "libxdp",
+    };
     let config = DispatcherConfig::parse(&read_config(map_id)?);
     let (components, note) = match &config {
         Ok(c) => components(c, &pin_dir),
@@ -348,6 +368,7 @@ pub fn inspect(prog_id: u32, ifindex: u32) -> Result<Option<Dispatcher>, String>
         components,
         pin_dir,
         note,
+        by,
     }))
 }
 

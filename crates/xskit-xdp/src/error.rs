@@ -45,6 +45,9 @@ pub enum LoaderError {
         #[source]
         source: anyhow::Error,
     },
+    /// Attaching to, or detaching from, a dispatcher failed.
+    #[error(transparent)]
+    Dispatcher(#[from] crate::multiprog::MultiprogError),
     /// A map operation failed.
     #[error("{what}: {source}")]
     Map {

@@ -17,6 +17,10 @@ use aya::programs::links::{FdLink, LinkType};
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use std::fmt;
+
+mod component;
+pub use crate::multiprog::RunConfig;
+pub use component::InDispatcher;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 pub use crate::abi::Counter;
@@ -36,8 +40,10 @@ pub struct Attachment {
     /// Why native mode was not used, when auto fell back to SKB.
     pub fallback_reason: Option<String>,
     /// The BPF link: closing it (dropping the attachment) detaches. `None`
-    /// once pinned ([`XdpProgram::pin_attachment`]).
+    /// once pinned ([`XdpProgram::pin_attachment`]), or for a component.
     link: Option<FdLink>,
+    /// Where the program runs as a component of a dispatcher, if it does.
+    pub(crate) component: Option<InDispatcher>,
 }
 
 impl Attachment {
@@ -46,6 +52,12 @@ impl Attachment {
     pub fn link_info(&self) -> Option<(u32, Option<LinkType>)> {
         let info = self.link.as_ref()?.info().ok()?;
         Some((info.id(), info.link_type().ok()))
+    }
+
+    /// The dispatcher the program runs in, if it was attached as a
+    /// component ([`XdpProgram::load_component`]).
+    pub fn in_dispatcher(&self) -> Option<&InDispatcher> {
+        self.component.as_ref()
     }
 }
 
@@ -80,6 +92,9 @@ pub struct XdpProgram {
     /// The name of its XSKMAP, if it has one.
     pub(crate) xskmap: Option<String>,
     pub(crate) attachments: Vec<Attachment>,
+    /// Its run configuration if it was loaded as a component of a
+    /// dispatcher ([`XdpProgram::load_component`]).
+    pub(crate) component: Option<RunConfig>,
 }
 
 impl fmt::Debug for XdpProgram {
@@ -177,6 +192,18 @@ impl XdpProgram {
         queues: u32,
         pin_dir: Option<&std::path::Path>,
     ) -> Result<XdpProgram, LoaderError> {
+        XdpProgram::load_as(program, queues, pin_dir, None)
+    }
+
+    /// Loads `program`'s object; its program too, unless it is to go in a
+    /// dispatcher (`component`): an extension program is loaded against
+    /// the dispatcher it is linked to, at attach.
+    pub(crate) fn load_as(
+        program: Program,
+        queues: u32,
+        pin_dir: Option<&std::path::Path>,
+        component: Option<RunConfig>,
+    ) -> Result<XdpProgram, LoaderError> {
         let load_err = |source: anyhow::Error| LoaderError::Load {
             program: program.to_string(),
             source,
@@ -187,6 +214,9 @@ impl XdpProgram {
         }
         if program.has_xskmap() {
             loader.map_max_entries(XSKMAP, queues.max(1));
+        }
+        if component.is_some() {
+            loader.extension(program.function());
         }
         let mut ebpf = loader.load(program.object()).map_err(|e| {
             let hint = if matches!(
@@ -199,6 +229,16 @@ impl XdpProgram {
             };
             load_err(anyhow::anyhow!("{e}{hint}"))
         })?;
+        if component.is_some() {
+            return Ok(XdpProgram {
+                ebpf,
+                function: program.function().to_string(),
+                builtin: Some(program),
+                xskmap: program.has_xskmap().then(|| XSKMAP.to_string()),
+                attachments: Vec::new(),
+                component,
+            });
+        }
         let xdp: &mut Xdp = ebpf
             .program_mut(program.function())
             .ok_or_else(|| {
@@ -217,6 +257,7 @@ impl XdpProgram {
             builtin: Some(program),
             xskmap: program.has_xskmap().then(|| XSKMAP.to_string()),
             attachments: Vec::new(),
+            component: None,
         })
     }
 
@@ -290,6 +331,9 @@ impl XdpProgram {
         force: bool,
     ) -> Result<&Attachment, LoaderError> {
         let ifindex = self.check_attach(iface, force)?;
+        if let Some(run) = self.component {
+            return self.attach_component(iface, mode, run);
+        }
         let (program, frags_aware) = (self.function.clone(), self.is_frags_aware());
         let attach_err = |mode: &'static str, e: &ProgramError| LoaderError::Attach {
             program: program.clone(),
@@ -336,6 +380,7 @@ impl XdpProgram {
             mode: used,
             fallback_reason,
             link: Some(link),
+            component: None,
         });
         Ok(self.attachments.last().expect("just pushed"))
     }
@@ -482,7 +527,10 @@ impl XdpProgram {
     /// Makes the attachment on `iface` outlive this process: pins its BPF
     /// link at `dir/link`, the program's counter map at `dir/stats` and its
     /// guard (if it has one) at `dir/guard`. The program then stays
-    /// attached until the link pin is removed.
+    /// attached until the link pin is removed. A component of a dispatcher
+    /// stays anyway (its link is pinned in libxdp's folder): its program is
+    /// pinned at `dir/prog`, and it stays until taken out of the dispatcher
+    /// ([`crate::multiprog::detach`]).
     pub fn pin_attachment(&mut self, iface: &str, dir: &std::path::Path) -> anyhow::Result<u32> {
         let (link_path, stats_path) = (dir.join("link"), dir.join("stats"));
         let pos = self
@@ -501,6 +549,18 @@ impl XdpProgram {
                 .map_err(|e| anyhow::anyhow!("pinning the guard at {}: {e}", p.display()))?;
         }
         let mut a = self.attachments.remove(pos);
+        if let Some(c) = a.component.as_mut() {
+            // Its link is pinned by libxdp's protocol already; the program
+            // is pinned here too, to tell which component is ours.
+            let p = dir.join("prog");
+            self.ebpf
+                .program_mut(&self.function)
+                .ok_or_else(|| anyhow::anyhow!("{} is gone from its object", self.function))?
+                .pin(&p)
+                .map_err(|e| anyhow::anyhow!("pinning the program at {}: {e}", p.display()))?;
+            c.kept = true;
+            return Ok(c.program_id);
+        }
         let fd_link = a
             .link
             .take()
@@ -515,6 +575,12 @@ impl XdpProgram {
     /// The loaded program's file descriptor (for BPF_PROG_RUN).
     pub fn program_fd(&mut self) -> Result<RawFd, LoaderError> {
         let program = self.function.clone();
+        if self.component.is_some() {
+            return Err(LoaderError::Load {
+                program,
+                source: anyhow::anyhow!("a component's program is loaded only once it is attached"),
+            });
+        }
         let fd = self.xdp().fd().map_err(|e| LoaderError::Load {
             program,
             source: e.into(),

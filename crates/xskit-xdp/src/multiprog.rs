@@ -35,7 +35,7 @@ use crate::dispatcher::SLOTS;
 use crate::programs::Program;
 use aya::maps::{MapData, PerCpuArray};
 use aya::programs::ProgramError;
-use aya::EbpfLoader;
+use aya::{Ebpf, EbpfLoader};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -195,7 +195,8 @@ pub enum Detached {
 /// `run`'s priority and chain-call actions: in a new dispatcher if nothing
 /// is attached (in `mode`), else beside the components of the version 2
 /// dispatcher there (libxdp's or xskit's, in its mode), which is replaced
-/// by one running them all.
+/// by one running them all. Programs with an XSKMAP go in empty: load them
+/// with [`crate::XdpProgram::load_component`] to register sockets first.
 ///
 /// # Errors
 ///
@@ -203,32 +204,82 @@ pub enum Detached {
 /// extension programs; [`MultiprogError::Failed`] if another program that
 /// is no dispatcher is attached, the dispatcher there is not version 2 or
 /// has ten components, its pins cannot be read, `mode` differs from the
-/// mode it runs in, `program` has an XSKMAP (not supported yet), or a
-/// load, link, pin or the netlink attachment fails. Nothing is changed
-/// then.
+/// mode it runs in, or a load, link, pin or the netlink attachment fails.
+/// Nothing is changed then.
+///
+/// # Examples
+///
+/// ```no_run
+/// use xskit_xdp::multiprog::{self, Mode, RunConfig};
+/// use xskit_xdp::Program;
+///
+/// let c = multiprog::attach(Program::Pass, "eth1", Mode::Native, RunConfig::default())?;
+/// println!("slot {} of dispatcher id {}", c.slot, c.dispatcher_id);
+/// multiprog::detach("eth1", c.program_id)?;
+/// # Ok::<(), multiprog::MultiprogError>(())
+/// ```
 pub fn attach(
     program: Program,
     iface: &str,
     mode: Mode,
     run: RunConfig,
 ) -> Result<Component, MultiprogError> {
-    if program.has_xskmap() {
-        return Err(failed(format!(
-            "cannot attach {program} to {iface} in a dispatcher: programs with an XSKMAP are \
-             not supported as components yet"
-        )));
-    }
+    let function = program.function();
+    let mut ebpf = EbpfLoader::new()
+        .extension(function)
+        .load(program.object())
+        .map_err(|e| failed(format!("loading {program}'s object: {e}")))?;
+    let j = join(&mut ebpf, function, iface, Some(mode), run)?;
+    let stats = ebpf
+        .take_map(STATS_MAP)
+        .and_then(|map| PerCpuArray::try_from(map).ok());
+    Ok(Component {
+        ifindex: j.ifindex,
+        dispatcher_id: j.dispatcher_id,
+        program_id: j.program_id,
+        slot: j.slot,
+        pin_dir: j.pin_dir,
+        stats,
+    })
+}
+
+/// Where [`join`] put a component.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    pub(crate) ifindex: u32,
+    pub(crate) dispatcher_id: u32,
+    pub(crate) program_id: u32,
+    pub(crate) slot: u8,
+    pub(crate) pin_dir: PathBuf,
+    pub(crate) mode: Mode,
+    /// Why native mode was not used, when no mode was asked for and a new
+    /// dispatcher went in SKB mode.
+    pub(crate) fallback_reason: Option<String>,
+}
+
+/// Puts `function` of `ebpf` (loaded with `EbpfLoader::extension`, its
+/// program not yet loaded) in a dispatcher on `iface`, as [`attach`] says.
+/// `mode` `None`: the attached dispatcher's mode, or for a new one native
+/// mode, then SKB mode if the driver refuses.
+pub(crate) fn join(
+    ebpf: &mut Ebpf,
+    function: &str,
+    iface: &str,
+    mode: Option<Mode>,
+    run: RunConfig,
+) -> Result<Joined, MultiprogError> {
     let ifindex = xsk::netdev::ifindex(iface).map_err(|e| failed(e.to_string()))?;
     let _lock = lock()?;
-    let (old, mut members) = match current(ifindex, iface)? {
-        None => (None, Vec::new()),
+    let (old, mut members, mode) = match current(ifindex, iface)? {
+        None => (None, Vec::new(), mode),
         Some((old, now, members)) => {
-            if now != mode {
+            if mode.is_some_and(|m| m != now) {
                 return Err(failed(format!(
-                    "{iface}'s dispatcher runs in {now:?} mode, not {mode:?}"
+                    "{iface}'s dispatcher runs in {now:?} mode, not {:?}",
+                    mode.unwrap_or(now)
                 )));
             }
-            (Some(old), members)
+            (Some(old), members, Some(now))
         }
     };
     if members.len() >= SLOTS {
@@ -236,42 +287,43 @@ pub fn attach(
             "{iface}'s dispatcher has all its {SLOTS} slots in use"
         )));
     }
-    let function = program.function();
-    let ebpf = EbpfLoader::new()
-        .extension(function)
-        .load(program.object())
-        .map_err(|e| failed(format!("loading {program}'s object: {e}")))?;
     members.push(Member {
         name: function.to_string(),
         id: 0,
         run,
         flags: 0,
-        source: Source::Fresh {
-            ebpf: Box::new(ebpf),
-            function,
-        },
+        source: Source::Fresh { ebpf, function },
     });
     // libxdp's order: priority, then name.
     members.sort_by(|a, b| (a.run.priority, &a.name).cmp(&(b.run.priority, &b.name)));
-    let installed = install(ifindex, iface, mode, &mut members, old.as_ref())?;
-    let (slot, m) = members
-        .iter_mut()
-        .enumerate()
-        .find(|(_, m)| matches!(m.source, Source::Fresh { .. }))
-        .expect("the new component is a member");
-    let stats = match &mut m.source {
-        Source::Fresh { ebpf, .. } => ebpf
-            .take_map(STATS_MAP)
-            .and_then(|map| PerCpuArray::try_from(map).ok()),
-        Source::Pinned(_) => None,
+    let (installed, used, fallback_reason) = match mode {
+        Some(m) => (
+            install(ifindex, iface, m, &mut members, old.as_ref())?,
+            m,
+            None,
+        ),
+        None => match install(ifindex, iface, Mode::Native, &mut members, old.as_ref()) {
+            Ok(i) => (i, Mode::Native, None),
+            Err(e @ MultiprogError::ExtensionsRefused { .. }) => return Err(e),
+            Err(native) => {
+                let i = install(ifindex, iface, Mode::Skb, &mut members, old.as_ref())
+                    .map_err(|e| failed(format!("{e} (after native mode failed: {native})")))?;
+                (i, Mode::Skb, Some(native.to_string()))
+            }
+        },
     };
-    Ok(Component {
+    let slot = members
+        .iter()
+        .position(|m| matches!(m.source, Source::Fresh { .. }))
+        .expect("the new component is a member");
+    Ok(Joined {
         ifindex,
         dispatcher_id: installed.id,
-        program_id: m.id,
+        program_id: members[slot].id,
         slot: slot as u8,
         pin_dir: installed.dir,
-        stats,
+        mode: used,
+        fallback_reason,
     })
 }
 
@@ -286,6 +338,19 @@ pub fn attach(
 /// netlink call fails.
 pub fn detach(iface: &str, program_id: u32) -> Result<Detached, MultiprogError> {
     let ifindex = xsk::netdev::ifindex(iface).map_err(|e| failed(e.to_string()))?;
+    detach_index(ifindex, iface, program_id)
+}
+
+/// [`detach`] by interface index (`iface` names it in errors).
+///
+/// # Errors
+///
+/// As [`detach`].
+pub fn detach_index(
+    ifindex: u32,
+    iface: &str,
+    program_id: u32,
+) -> Result<Detached, MultiprogError> {
     let _lock = lock()?;
     let (old, mode, members) = current(ifindex, iface)?
         .ok_or_else(|| failed(format!("{iface} has no XDP program attached")))?;
@@ -323,6 +388,43 @@ pub fn detach(iface: &str, program_id: u32) -> Result<Detached, MultiprogError> 
     })
 }
 
+/// Removes libxdp's pins of the dispatcher that runs component
+/// `program_id` on interface index `ifindex`, if no interface of the
+/// calling thread's namespace has that index any more (it was removed, or
+/// its namespace went): nothing detaches those, and the pins would keep
+/// the programs loaded. Only a folder holding that component goes (libxdp's
+/// folder names carry no namespace, and another namespace's interface may
+/// have the same index). Returns how many folders went.
+///
+/// # Errors
+///
+/// libxdp's lock cannot be taken.
+pub fn forget_gone_interface(ifindex: u32, program_id: u32) -> Result<usize, MultiprogError> {
+    let _lock = lock()?;
+    match netlink::get_xdp(ifindex) {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {}
+        _ => return Ok(0),
+    }
+    let prefix = format!("dispatch-{ifindex}-");
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(crate::dispatcher::libxdp_dir()) {
+        for e in rd.flatten() {
+            if !e.file_name().to_string_lossy().starts_with(&prefix) {
+                continue;
+            }
+            let holds = (0..SLOTS).any(|i| {
+                aya::programs::ProgramInfo::from_pin(e.path().join(format!("prog{i}-prog")))
+                    .is_ok_and(|p| p.id() == program_id)
+            });
+            if holds {
+                unpin(&e.path(), SLOTS);
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
 /// The per-action counters of program `program_id` in its per-CPU map
 /// named `map` of one `{packets, bytes}` pair per XDP action: xskit's
 /// `xskit_stats`, or libxdp's `xdp_stats_map` (xdp-filter's programs keep
@@ -333,6 +435,23 @@ pub fn detach(iface: &str, program_id: u32) -> Result<Detached, MultiprogError> 
 /// The program or the map is not there (opening them by id needs
 /// CAP_SYS_ADMIN), or the map is of another layout.
 pub fn counters_of(program_id: u32, map: &str) -> Result<ActionCounters, MultiprogError> {
+    let data = map_of(program_id, map)?
+        .ok_or_else(|| failed(format!("program id {program_id} has no map named {map}")))?;
+    let m = aya::maps::Map::from_map_data(data).map_err(|e| failed(e.to_string()))?;
+    let array: PerCpuArray<MapData, Counter> = PerCpuArray::try_from(m)
+        .map_err(|e| failed(format!("{map} of program id {program_id}: {e}")))?;
+    ActionCounters::read(&array)
+        .map_err(|e| failed(format!("reading {map} of program id {program_id}: {e}")))
+}
+
+/// True if program `program_id` is one of xskit's: it has xskit's counter
+/// map (`xskit_stats`). False where it cannot be opened.
+pub fn is_xskit_program(program_id: u32) -> bool {
+    map_of(program_id, STATS_MAP).is_ok_and(|m| m.is_some())
+}
+
+/// Program `program_id`'s map named `map`, if it has one.
+fn map_of(program_id: u32, map: &str) -> Result<Option<MapData>, MultiprogError> {
     let info = crate::loader::loaded_program(program_id)
         .map_err(|e| failed(format!("opening program id {program_id}: {e}")))?
         .ok_or_else(|| failed(format!("program id {program_id} is gone")))?;
@@ -340,24 +459,8 @@ pub fn counters_of(program_id: u32, map: &str) -> Result<ActionCounters, Multipr
         .map_ids()
         .map_err(|e| failed(format!("listing the maps of program id {program_id}: {e}")))?
         .unwrap_or_default();
-    for id in ids {
-        let Ok(data) = MapData::from_id(id) else {
-            continue;
-        };
-        let named = data
-            .info()
-            .ok()
-            .is_some_and(|i| i.name_as_str() == Some(map));
-        if !named {
-            continue;
-        }
-        let m = aya::maps::Map::from_map_data(data).map_err(|e| failed(e.to_string()))?;
-        let array: PerCpuArray<MapData, Counter> = PerCpuArray::try_from(m)
-            .map_err(|e| failed(format!("{map} of program id {program_id}: {e}")))?;
-        return ActionCounters::read(&array)
-            .map_err(|e| failed(format!("reading {map} of program id {program_id}: {e}")));
-    }
-    Err(failed(format!(
-        "program id {program_id} has no map named {map}"
-    )))
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| MapData::from_id(id).ok())
+        .find(|d| d.info().ok().is_some_and(|i| i.name_as_str() == Some(map))))
 }

@@ -71,6 +71,7 @@ impl XdpProgram {
             builtin: None,
             xskmap: xskmap.map(str::to_string),
             attachments: Vec::new(),
+            component: None,
         })
     }
 

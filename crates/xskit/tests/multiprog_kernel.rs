@@ -7,9 +7,9 @@
 //! - it loads them (Debian's kernels in `scripts/vm-test`): libxdp builds
 //!   a dispatcher with both programs; `xskit status` (JSON and text) lists
 //!   both with the names and priorities `xdp-loader status` gives, and
-//!   `xskit load` and `xskit echo` refuse the interface naming the
-//!   dispatcher and its programs, `xskit unload --any` leaves it; `doctor`
-//!   says extensions load. (Before 5.14 the operator commands refuse for
+//!   `xskit load --exclusive` and `xskit echo --exclusive` refuse the
+//!   interface naming the dispatcher and its programs, `xskit unload --any`
+//!   leaves it; `doctor` says extensions load. (Before 5.14 the operator commands refuse for
 //!   want of namespace cookies: there only `doctor` and `echo` are checked.)
 //! - it refuses them (this development machine's 6.18, EPERM): libxdp
 //!   attaches the first program alone and refuses the second, so xskit must
@@ -138,7 +138,8 @@ fn check_dispatcher(i: &str, doctor: &serde_json::Value, second: &Output) {
         "{doctor}"
     );
     let want = loader_components(i);
-    let echo = xskit(&["echo", "-i", i, "-d", "1s"]);
+    // xskit joins a dispatcher by default; told --exclusive, it refuses.
+    let echo = xskit(&["echo", "-i", i, "-d", "1s", "--exclusive"]);
     let mut refusals = vec![("echo", echo)];
     if let Some(status) = status_row(i) {
         assert_eq!(status["program"], "xdp_dispatcher", "{status}");
@@ -180,7 +181,7 @@ fn check_dispatcher(i: &str, doctor: &serde_json::Value, second: &Output) {
             t.contains("dispatcher by libxdp, version 2: 2 program(s)"),
             "{t}"
         );
-        refusals.push(("load", xskit(&["load", "pass", i])));
+        refusals.push(("load", xskit(&["load", "pass", i, "--exclusive"])));
     }
     for (what, o) in refusals {
         let t = text(&o);
@@ -191,7 +192,7 @@ fn check_dispatcher(i: &str, doctor: &serde_json::Value, second: &Output) {
             "{what}: {t}"
         );
         assert!(
-            t.contains("cannot join libxdp dispatchers yet (issue #25)"),
+            t.contains("xskit joins it unless told --exclusive"),
             "{what}: {t}"
         );
         for (name, prio) in &want {
@@ -396,7 +397,7 @@ fn xskit_dispatcher_first_then_xdp_loader_joins_and_leaves() {
         assert_eq!(
             d.to_string(),
             format!(
-                "a libxdp dispatcher (v2, program id {}, 1 program: xdp_drop prio {OUR_PRIO})",
+                "xskit's dispatcher of libxdp's protocol (v2, program id {}, 1 program: xdp_drop prio {OUR_PRIO})",
                 ours.dispatcher_id
             )
         );

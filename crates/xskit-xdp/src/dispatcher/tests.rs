@@ -134,10 +134,20 @@ fn shown_in_one_line() {
         components: vec![comp(0, "xsk_def_prog", 20), comp(1, "xdpfilt_alw_all", 50)],
         pin_dir: "/sys/fs/bpf/xdp/dispatch-3-57".into(),
         note: None,
+        by: "libxdp",
     };
     assert_eq!(
         d.to_string(),
         "a libxdp dispatcher (v2, program id 57, 2 programs: xsk_def_prog prio 20, xdpfilt_alw_all prio 50)"
+    );
+    let ours = Dispatcher {
+        by: "xskit",
+        ..d.clone()
+    };
+    assert!(
+        ours.to_string()
+            .starts_with("xskit's dispatcher of libxdp's protocol (v2, program id 57,"),
+        "{ours}"
     );
     let bad = Dispatcher {
         config: Err(ConfigError::Newer(4)),

@@ -37,22 +37,24 @@ pub(super) fn lock() -> Result<Lock, MultiprogError> {
 }
 
 /// Where a component's program comes from.
-pub(super) enum Source {
-    /// One of xskit's, loaded now against the new dispatcher.
+pub(super) enum Source<'a> {
+    /// The one being added: its object, loaded as an extension program
+    /// against the first dispatcher it goes in (and linked to a later one,
+    /// if that attachment failed and another mode is tried).
     Fresh {
-        ebpf: Box<Ebpf>,
-        function: &'static str,
+        ebpf: &'a mut Ebpf,
+        function: &'a str,
     },
     /// A component of the old dispatcher, from its pinned program.
     Pinned(Box<Extension>),
 }
 
-pub(super) struct Member {
+pub(super) struct Member<'a> {
     pub(super) name: String,
     pub(super) id: u32,
     pub(super) run: RunConfig,
     pub(super) flags: u32,
-    pub(super) source: Source,
+    pub(super) source: Source<'a>,
 }
 
 /// The dispatcher being replaced.
@@ -134,7 +136,7 @@ pub(super) fn install(
     ifindex: u32,
     iface: &str,
     mode: Mode,
-    members: &mut [Member],
+    members: &mut [Member<'_>],
     old: Option<&Old>,
 ) -> Result<Installed, MultiprogError> {
     let runs: Vec<(RunConfig, u32)> = members.iter().map(|m| (m.run, m.flags)).collect();
@@ -150,6 +152,20 @@ pub(super) fn install(
                     .ok_or_else(|| failed(format!("{function} missing from its object")))?
                     .try_into()
                     .map_err(|e: ProgramError| failed(e.to_string()))?;
+                if ext.fd().is_ok() {
+                    // Loaded against a dispatcher that did not attach.
+                    let link = ext.attach_to_program(&disp_fd, &target);
+                    let link = link.and_then(|l| ext.take_link(l)).map_err(|e| {
+                        failed(format!(
+                            "linking {} (program id {}) in place of {target}: {}",
+                            m.name,
+                            m.id,
+                            short(&e)
+                        ))
+                    })?;
+                    links.push((FdLink::from(link), slot));
+                    continue;
+                }
                 let target_fd = disp_fd
                     .try_clone()
                     .map_err(|e| failed(format!("duplicating a descriptor: {e}")))?;
@@ -243,7 +259,7 @@ pub(super) fn install(
 pub(super) fn current(
     ifindex: u32,
     iface: &str,
-) -> Result<Option<(Old, Mode, Vec<Member>)>, MultiprogError> {
+) -> Result<Option<(Old, Mode, Vec<Member<'static>>)>, MultiprogError> {
     let now = netlink::get_xdp(ifindex)
         .map_err(|e| failed(format!("asking the kernel what {iface} runs: {e}")))?;
     if now.prog_id == 0 {

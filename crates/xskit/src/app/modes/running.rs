@@ -227,7 +227,13 @@ pub fn start(
         } else {
             Program::Redirect
         };
-        let p = XdpProgram::load(program, xskmap_slots(iface, highest)?)?;
+        let p = crate::app::shared::share::load(
+            program,
+            xskmap_slots(iface, highest)?,
+            iface,
+            &s.share,
+            None,
+        )?;
         // Refusals first: nothing is bound on an interface the program may
         // not go on.
         p.check_attach(iface, s.force)?;
@@ -256,6 +262,7 @@ pub fn start(
     // would pass the frames of the queues without one to the stack.
     if let Some(p) = &mut prog {
         mode_in_use = Some(attach(p, iface, s.attach_mode(), s.force, out)?);
+        crate::app::shared::session::say_component_lifetime(p, iface, out)?;
     }
     let zero_copy = xsks[0].is_zero_copy();
     if mode == Benchmark::Txonly && zero_copy {

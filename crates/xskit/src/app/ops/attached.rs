@@ -17,10 +17,18 @@ pub(super) fn attached_now(iface: &str) -> String {
     }
 }
 
-/// True if program `prog_id` is the one attached to `iface` now.
+/// True if program `prog_id` is the one attached to `iface` now, or one
+/// of the components of the dispatcher attached there.
 pub(super) fn still_attached(iface: &str, prog_id: u32) -> bool {
-    xsk::netdev::ifindex(iface).is_ok()
-        && matches!(netns::xdp_attachment(iface), Ok(Some((_, id, _))) if id == prog_id)
+    if xsk::netdev::ifindex(iface).is_err() {
+        return false;
+    }
+    match netns::xdp_attachment(iface) {
+        Ok(Some((_, id, _))) if id == prog_id => true,
+        Ok(Some((name, id, _))) => super::owner::dispatcher_of(iface, &name, id)
+            .is_some_and(|d| d.components.iter().any(|c| c.id == Some(prog_id))),
+        _ => false,
+    }
 }
 
 /// True if the program attached (as `ip` reports it) is the one `xskit

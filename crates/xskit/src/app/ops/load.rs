@@ -13,9 +13,10 @@ use super::wait::{
 };
 use super::{owner, pending, process, ssh};
 use crate::app::shared::session::attach;
+use crate::app::shared::share::{self, ShareArgs};
 use crate::net::addrs::interfaces;
 use crate::xdp::filter::Verdict;
-use crate::xdp::{HookChoice, Program, XdpProgram};
+use crate::xdp::{HookChoice, Program};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::time::Duration;
@@ -77,6 +78,8 @@ pub struct LoadArgs {
     #[arg(long, value_parser = parse_confirm_within, value_name = "TIME")]
     pub confirm_within: Option<Duration>,
     #[command(flatten)]
+    pub share: ShareArgs,
+    #[command(flatten)]
     pub ns: NsArgs,
 }
 
@@ -128,7 +131,19 @@ fn load_here(
     // half-way would leave the rest attached.
     for i in &ifaces {
         xsk::netdev::ifindex(i)?;
-        if let Some(a) = owner::attached(i)? {
+        if let Some(m) = state::load_meta(i)?.filter(|m| m.reverted_at.is_none()) {
+            if still_attached(i, m.prog_id) {
+                bail!(
+                    "xskit already has a program on {i} ({} program id {}): `xskit unload {i}{hint}` first",
+                    m.program,
+                    m.prog_id
+                );
+            }
+        }
+        // A dispatcher is joined below (unless --exclusive).
+        if let Some(a) =
+            owner::attached(i)?.filter(|a| a.dispatcher.is_none() || args.share.exclusive)
+        {
             if a.owner == owner::Owner::Load {
                 bail!(
                     "xskit already has a program on {i} ({} program id {}): `xskit unload {i}{hint}` first",
@@ -230,7 +245,7 @@ fn load_here(
     for i in &ifaces {
         let pin_dir = filter_rules.as_ref().map(|r| r.dir().to_path_buf());
         let result = (|| -> Result<(u32, Option<guard::Guard>)> {
-            let mut p = XdpProgram::load_with_pins(program, 1, pin_dir.as_deref())?;
+            let mut p = share::load(program, 1, i, &args.share, pin_dir.as_deref())?;
             // Armed before the attach: there is no moment without a deadline.
             if let Some((d, _)) = deadline {
                 p.arm_guard(d)?;
@@ -275,9 +290,18 @@ fn load_here(
                     change: None,
                 },
             )?;
+            let how = if p.is_component() {
+                format!(
+                    " in a dispatcher (priority {}, next program after {}), beside what runs there",
+                    args.share.priority,
+                    crate::xdp::dispatcher::action_names(args.share.chain_on.0).join(", ")
+                )
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{i}: {} attached in {mode} mode (program id {prog_id}), pinned at {}",
+                "{i}: {} attached in {mode} mode{how} (program id {prog_id}), pinned at {}",
                 program.function(),
                 dir.display()
             )?;

@@ -3,7 +3,7 @@
 use super::clock::utc;
 use super::link;
 use super::ns::NsArgs;
-use super::owner::{self, Owner};
+use super::owner::{self, ComponentOwner, Owner};
 use super::state;
 use super::tidy::tidy;
 use crate::net::addrs::interfaces;
@@ -87,15 +87,21 @@ pub fn unload(args: &UnloadArgs, out: &mut dyn Write) -> Result<i32> {
             }
             continue;
         };
-        if a.dispatcher.is_some() {
-            // Detaching it would leave libxdp's pins and lock state behind.
-            writeln!(
-                out,
-                "{i}: not attached by xskit: {}; leaving it, also with --any (xdp-loader removes \
-                 libxdp's programs with their pins)",
-                a.what()
-            )?;
-            status = 1;
+        if let Some(d) = &a.dispatcher {
+            // Only xskit's components: detaching the dispatcher itself
+            // would leave libxdp's pins and lock state behind.
+            let (ours, failed) = remove_left_components(i, d, out)?;
+            if failed {
+                status = 1;
+            } else if !ours {
+                writeln!(
+                    out,
+                    "{i}: nothing of xskit's to remove: {}; leaving it, also with --any (xdp-loader \
+                     removes libxdp's programs with their pins)",
+                    a.what()
+                )?;
+                status = 1;
+            }
             continue;
         }
         if !args.any {
@@ -165,4 +171,59 @@ fn detach_any(a: &owner::Attached) -> Result<()> {
         _ => "xdpdrv",
     };
     netns::ip(&["link", "set", "dev", &a.iface, off, "off"])
+}
+
+/// Takes out of dispatcher `d` on `iface` xskit's components that nothing
+/// holds any more (left by a killed `echo`, `rxdrop`, ...), and says which
+/// running xskit commands' it leaves. Returns (any of xskit's seen, any
+/// removal failed).
+fn remove_left_components(
+    iface: &str,
+    d: &crate::xdp::dispatcher::Dispatcher,
+    out: &mut dyn Write,
+) -> Result<(bool, bool)> {
+    let (mut ours, mut failed) = (false, false);
+    for c in &d.components {
+        let (Some(id), name) = (c.id, c.name.as_deref().unwrap_or("?")) else {
+            continue;
+        };
+        match owner::component_owner(iface, id) {
+            ComponentOwner::Left => match crate::xdp::multiprog::detach(iface, id) {
+                Ok(_) => {
+                    writeln!(
+                        out,
+                        "{iface}: removed {name} (program id {id}) from the dispatcher: xskit's, \
+                         left by a command that ended without removing it"
+                    )?;
+                    ours = true;
+                }
+                Err(e) => {
+                    writeln!(
+                        out,
+                        "{iface}: could not remove {name} (program id {id}): {e}"
+                    )?;
+                    failed = true;
+                }
+            },
+            ComponentOwner::Xskit(pid, cmd) => {
+                writeln!(
+                    out,
+                    "{iface}: leaving {name} (program id {id}) of a running `{cmd}` (pid {pid}): \
+                     it leaves the dispatcher when that command ends"
+                )?;
+                ours = true;
+            }
+            ComponentOwner::Held(h) => {
+                writeln!(
+                    out,
+                    "{iface}: leaving {name} (program id {id}), held by {}: it leaves the \
+                     dispatcher when they drop it",
+                    h.join(", ")
+                )?;
+                ours = true;
+            }
+            ComponentOwner::Load | ComponentOwner::Other => {}
+        }
+    }
+    Ok((ours, failed))
 }

@@ -117,6 +117,8 @@ pub struct SocketArgs {
     /// temporary file and renamed, so readers never see half a file
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub share: crate::app::shared::share::ShareArgs,
 }
 
 /// `--tx-budget`, on the commands that transmit (`txonly`, `l2fwd`, `echo`).

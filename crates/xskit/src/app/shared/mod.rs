@@ -12,5 +12,6 @@ pub mod records;
 pub mod report;
 pub mod sandbox;
 pub mod session;
+pub mod share;
 pub mod signals;
 pub mod stats;

@@ -46,7 +46,29 @@ pub fn attach(
             "native XDP unavailable on {iface}, using SKB mode: {why}"
         )?;
     }
+    if let Some(c) = a.in_dispatcher() {
+        writeln!(
+            out,
+            "{name} (program id {}) is in slot {} of the dispatcher on {iface} (program id {}), beside \
+             the programs there",
+            c.program_id, c.slot, c.dispatcher_id
+        )?;
+    }
     Ok(a.mode)
+}
+
+/// For a command whose program goes when it ends: if the program is a
+/// component of a dispatcher, says how it goes (a BPF link would go with
+/// the process even if killed; a component would not).
+pub fn say_component_lifetime(prog: &XdpProgram, iface: &str, out: &mut dyn Write) -> Result<()> {
+    if prog.is_component() {
+        writeln!(
+            out,
+            "it leaves the dispatcher when this command ends; if the command is killed it stays \
+             (passing what it cannot redirect) until `xskit unload {iface}`"
+        )?;
+    }
+    Ok(())
 }
 
 /// A socket layer error with the xskit option that answers it, where one
@@ -111,7 +133,13 @@ impl Session {
         out: &mut dyn Write,
     ) -> Result<Session> {
         crate::app::shared::args::check_frame_size(args.frame_size, false, false)?;
-        let mut prog = XdpProgram::load(program, xskmap_slots(iface, args.queue)?)?;
+        let mut prog = crate::app::shared::share::load(
+            program,
+            xskmap_slots(iface, args.queue)?,
+            iface,
+            &args.share,
+            None,
+        )?;
         // The refusals first, so that nothing is bound on an interface the
         // program may not go on. Then the socket is bound, given its FILL
         // frames and registered before the program is attached: the program
@@ -123,6 +151,7 @@ impl Session {
         prog.register(args.queue, &xsk)
             .with_context(|| format!("registering the socket for queue {}", args.queue))?;
         let mode = attach(&mut prog, iface, args.attach_mode(), args.force, out)?;
+        say_component_lifetime(&prog, iface, out)?;
         if !args.json {
             writeln!(
                 out,

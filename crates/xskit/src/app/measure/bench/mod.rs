@@ -71,6 +71,11 @@ pub struct BenchArgs {
     /// /proc/sys/vm/nr_hugepages)
     #[arg(long)]
     pub huge_pages: bool,
+    /// Put the applications' programs in a dispatcher of libxdp's protocol
+    /// (xskit's own), to measure what the dispatcher costs (the ceiling's
+    /// program stays alone); needs a kernel that loads extension programs
+    #[arg(long)]
+    pub multiprog: bool,
     /// Name of the temporary sandbox
     #[arg(long, default_value = "xskit-bench")]
     pub name: String,
@@ -206,6 +211,7 @@ fn mode_args(state: &State, cfg: &Config, args: &BenchArgs, mode: Benchmark) -> 
         _ => args.nap.unwrap_or(cfg.nap),
     };
     m.socket.huge_pages = args.huge_pages;
+    m.socket.share.multiprog = args.multiprog;
     m.cpus = Some(modes::List(vec![cfg.app_cpu]));
     m.tx.size = size;
     m.tx.dst_mac = None;
@@ -408,6 +414,7 @@ fn measure(
             a.socket.poll = cfg.poll;
             a.socket.quiet = true;
             a.socket.interval = Duration::from_secs(3600);
+            a.socket.share.multiprog = args.multiprog;
             // One source floods on purpose: measure the responder, not its limit.
             a.rate_limit = 0;
             let responder =

@@ -1,6 +1,8 @@
-//! A libxdp dispatcher in `xskit status`: its version and every program
-//! in its slots (read only; xskit cannot join dispatchers yet, issue #25).
+//! A dispatcher of libxdp's protocol in `xskit status` (libxdp's or
+//! xskit's own): its version and every program in its slots, with who put
+//! it there.
 
+use crate::app::shared::records::owner::component_owner;
 use crate::xdp::dispatcher::Dispatcher;
 use serde::Serialize;
 use std::fmt;
@@ -18,12 +20,16 @@ pub struct ComponentRow {
     pub priority: u32,
     /// The actions after which the next slot runs.
     pub chain_actions: Vec<String>,
+    /// Who put it there: `xskit load`, a running xskit command (`xskit
+    /// echo -i eth1 (pid 812)`), `xskit, left by a command that ended
+    /// without removing it`, or `libxdp or another tool`.
+    pub owner: String,
 }
 
 /// The libxdp dispatcher attached to an interface.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DispatcherRow {
-    /// Who attached it: `libxdp`.
+    /// Who loaded the dispatcher: `libxdp` or `xskit`.
     pub by: &'static str,
     /// Its version (null if it cannot be read).
     pub version: Option<u8>,
@@ -37,10 +43,11 @@ pub struct DispatcherRow {
     pub note: Option<String>,
 }
 
-impl From<&Dispatcher> for DispatcherRow {
-    fn from(d: &Dispatcher) -> DispatcherRow {
+impl DispatcherRow {
+    /// The row of dispatcher `d` on `iface`.
+    pub fn of(d: &Dispatcher, iface: &str) -> DispatcherRow {
         DispatcherRow {
-            by: "libxdp",
+            by: d.by,
             version: d.config.as_ref().ok().map(|c| c.version),
             unreadable: d.config.as_ref().err().map(|e| e.to_string()),
             programs: d
@@ -52,6 +59,10 @@ impl From<&Dispatcher> for DispatcherRow {
                     id: c.id,
                     priority: c.priority,
                     chain_actions: c.chain_actions.clone(),
+                    owner: c.id.map_or_else(
+                        || "unknown".to_string(),
+                        |id| component_owner(iface, id).describe(),
+                    ),
                 })
                 .collect(),
             note: d.note.clone(),
@@ -68,7 +79,7 @@ impl fmt::Display for DispatcherRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "\n    dispatcher by {}, version {}: {} program(s); xskit cannot join it yet (issue #25)",
+            "\n    dispatcher by {}, version {}: {} program(s)",
             self.by,
             null(&self.version),
             self.programs.len()
@@ -79,7 +90,7 @@ impl fmt::Display for DispatcherRow {
         for p in &self.programs {
             write!(
                 f,
-                "\n      slot {} {} (program id {}) priority {}, next slot after {}",
+                "\n      slot {} {} (program id {}) priority {}, next slot after {}; by {}",
                 p.slot,
                 null(&p.name),
                 null(&p.id),
@@ -88,7 +99,8 @@ impl fmt::Display for DispatcherRow {
                     "none".to_string()
                 } else {
                     p.chain_actions.join(", ")
-                }
+                },
+                p.owner
             )?;
         }
         if let Some(n) = &self.note {

@@ -31,13 +31,21 @@ impl StatusReport {
                 v.push(
                     Sample::gauge(
                         "xskit_xdp_dispatcher_program_priority",
-                        "The run priority of each program in a libxdp dispatcher, by slot",
+                        "The run priority of each program in a dispatcher (libxdp's protocol), by slot; xskit=\"yes\" if xskit put it there",
                         f64::from(p.priority),
                     )
                     .label("interface", iface)
                     .label("slot", p.slot.to_string())
                     .label("program", p.name.as_deref().unwrap_or(""))
-                    .label("id", p.id.map_or_else(String::new, |i| i.to_string())),
+                    .label("id", p.id.map_or_else(String::new, |i| i.to_string()))
+                    .label(
+                        "xskit",
+                        if p.owner.starts_with("xskit") {
+                            "yes"
+                        } else {
+                            "no"
+                        },
+                    ),
                 );
             }
             for (action, c) in r.actions.iter().flatten() {

@@ -66,7 +66,9 @@ pub struct StatusRow {
     pub id: Option<u32>,
     /// `native`, `skb`, `offload` or `multi`.
     pub mode: Option<&'static str>,
-    /// True if `xskit load` attached it.
+    /// True if `xskit load` attached it, or one of the programs in the
+    /// dispatcher it is (its list says which; the counters are then that
+    /// program's).
     pub xskit: bool,
     /// A load that reverted unconfirmed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,7 +120,17 @@ pub fn status_rows(hint: &str) -> Result<StatusReport> {
     for i in interfaces() {
         let xdp = netns::xdp_attachment(&i)?;
         let meta = state::load_meta(&i)?;
-        let ours = is_ours(&xdp, &meta);
+        let dispatcher = xdp
+            .as_ref()
+            .and_then(|x| crate::app::shared::records::owner::dispatcher_of(&i, &x.0, x.1));
+        // `xskit load`'s program, alone or as a component of the dispatcher.
+        let ours = is_ours(&xdp, &meta)
+            || meta.as_ref().is_some_and(|m| {
+                m.reverted_at.is_none()
+                    && dispatcher
+                        .as_ref()
+                        .is_some_and(|d| d.components.iter().any(|c| c.id == Some(m.prog_id)))
+            });
         let mut row = StatusRow {
             iface: i.clone(),
             program: xdp.as_ref().map(|x| x.0.clone()),
@@ -132,11 +144,7 @@ pub fn status_rows(hint: &str) -> Result<StatusReport> {
             waiting: None,
             filter: None,
             filter_shared_by: None,
-            dispatcher: xdp
-                .as_ref()
-                .and_then(|x| crate::app::shared::records::owner::dispatcher_of(&i, &x.0, x.1))
-                .as_ref()
-                .map(super::DispatcherRow::from),
+            dispatcher: dispatcher.as_ref().map(|d| super::DispatcherRow::of(d, &i)),
         };
         if let Some(m) = meta.as_ref() {
             if let Some(t) = m.reverted_at {

@@ -243,6 +243,7 @@ fn a_libxdp_dispatcher_lists_its_programs() {
                 id: Some(5101),
                 priority: 20,
                 chain_actions: vec!["XDP_PASS".into()],
+                owner: "xskit echo -i xsk0 (pid 812)".into(),
             },
             dispatcher::ComponentRow {
                 slot: 1,
@@ -250,6 +251,7 @@ fn a_libxdp_dispatcher_lists_its_programs() {
                 id: Some(5102),
                 priority: 50,
                 chain_actions: vec!["XDP_DROP".into(), "XDP_PASS".into()],
+                owner: "libxdp or another tool".into(),
             },
         ],
         note: Some("libxdp's pins x cannot be read".into()),
@@ -261,14 +263,18 @@ fn a_libxdp_dispatcher_lists_its_programs() {
     );
     let t = rep.to_string();
     assert!(
-        t.contains("slot 1 xdpfilt_dny_udp (program id 5102) priority 50, next slot after XDP_DROP, XDP_PASS"),
+        t.contains("slot 1 xdpfilt_dny_udp (program id 5102) priority 50, next slot after XDP_DROP, XDP_PASS; by libxdp or another tool"),
         "{t}"
     );
     let v = serde_json::to_value(&rep).unwrap();
     assert_eq!(v[0]["dispatcher"]["programs"][0]["priority"], 20);
+    assert_eq!(
+        v[0]["dispatcher"]["programs"][0]["owner"],
+        "xskit echo -i xsk0 (pid 812)"
+    );
     let prom = crate::app::shared::metrics::render(&rep.prometheus());
     assert!(
-        prom.contains("xskit_xdp_dispatcher_program_priority{interface=\"xsk0\",slot=\"0\",program=\"xsk_def_prog\",id=\"5101\"} 20"),
+        prom.contains("xskit_xdp_dispatcher_program_priority{interface=\"xsk0\",slot=\"0\",program=\"xsk_def_prog\",id=\"5101\",xskit=\"yes\"} 20"),
         "{prom}"
     );
 }

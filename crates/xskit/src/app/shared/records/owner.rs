@@ -139,8 +139,8 @@ impl Attached {
         let i = &self.iface;
         if self.dispatcher.is_some() {
             return format!(
-                "{}; xskit cannot join libxdp dispatchers yet (issue #25): use another interface, \
-                 or remove libxdp's programs first (`xdp-loader unload {i} --all`)",
+                "{}; xskit joins it unless told --exclusive (or remove its programs first: \
+                 `xdp-loader unload {i} --all`)",
                 self.what()
             );
         }
@@ -158,5 +158,63 @@ impl Attached {
     /// True if xskit attached it (a load, or a running xskit command).
     pub fn is_xskit(&self) -> bool {
         matches!(self.owner, Owner::Load | Owner::Xskit(..))
+    }
+}
+
+/// Who put a program in a dispatcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ComponentOwner {
+    /// `xskit load` (its record names this program id).
+    Load,
+    /// A running xskit command holds the program: pid and command line.
+    Xskit(u32, String),
+    /// One of xskit's programs, held by other processes (a program using
+    /// the library): `pid N (comm)` each.
+    Held(Vec<String>),
+    /// One of xskit's programs that no process holds and no load recorded:
+    /// left by an xskit command that was killed (or failed to remove it).
+    Left,
+    /// libxdp's (xdp-loader, xdp-filter, ...) or another tool's.
+    Other,
+}
+
+/// Who put program `prog_id` in the dispatcher on `iface`.
+pub fn component_owner(iface: &str, prog_id: u32) -> ComponentOwner {
+    if state::load_meta(iface)
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.prog_id == prog_id && m.reverted_at.is_none())
+    {
+        return ComponentOwner::Load;
+    }
+    if !crate::xdp::multiprog::is_xskit_program(prog_id) {
+        return ComponentOwner::Other;
+    }
+    let holders = super::process::program_holder_pids(prog_id);
+    match holders.iter().find(|(_, comm)| comm == "xskit") {
+        Some((pid, _)) => ComponentOwner::Xskit(*pid, command_line(*pid)),
+        None if holders.is_empty() => ComponentOwner::Left,
+        None => ComponentOwner::Held(
+            holders
+                .iter()
+                .map(|(pid, comm)| format!("pid {pid} ({comm})"))
+                .collect(),
+        ),
+    }
+}
+
+impl ComponentOwner {
+    /// In words, for `status` and `unload`: `xskit load`, `xskit echo -i
+    /// eth1 (pid 812)`, ...
+    pub fn describe(&self) -> String {
+        match self {
+            ComponentOwner::Load => "xskit load".to_string(),
+            ComponentOwner::Xskit(pid, cmd) => format!("{cmd} (pid {pid})"),
+            ComponentOwner::Held(h) => format!("xskit's program, held by {}", h.join(", ")),
+            ComponentOwner::Left => {
+                "xskit, left by a command that ended without removing it".to_string()
+            }
+            ComponentOwner::Other => "libxdp or another tool".to_string(),
+        }
     }
 }

@@ -232,7 +232,12 @@ pub fn metas() -> Result<Vec<(String, Loaded)>> {
 /// namespace of cookie `ns`, as the kernel reports the link; `None` if no
 /// link is pinned there.
 pub fn pinned_prog_id_of(ns: u64, iface: &str) -> Option<u32> {
-    let path = iface_dir_of(ns, iface).join("link");
+    let dir = iface_dir_of(ns, iface);
+    // A component of a dispatcher: its program is pinned, not a link.
+    if let Ok(p) = aya::programs::ProgramInfo::from_pin(dir.join("prog")) {
+        return Some(p.id());
+    }
+    let path = dir.join("link");
     let pinned = aya::programs::links::PinnedLink::from_pin(&path).ok()?;
     // Dropping the descriptor leaves the pin (and the attachment) alone.
     let link: aya::programs::links::FdLink = pinned.into();
@@ -269,6 +274,28 @@ pub fn unpin_pins_of(ns: u64, iface: &str) -> Result<bool> {
     let dir = iface_dir_of(ns, iface);
     if !dir.exists() {
         return Ok(false);
+    }
+    let prog = dir.join("prog");
+    if let Ok(p) = aya::programs::ProgramInfo::from_pin(&prog) {
+        // A component: out of the dispatcher, which stays for the others
+        // (or goes, if it was the only one). Where the interface is gone,
+        // so is its dispatcher.
+        if let Ok(ifindex) = xsk::netdev::ifindex(iface) {
+            let id = p.id();
+            if let Err(e) = xskit_xdp::multiprog::detach_index(ifindex, iface, id) {
+                let gone = crate::app::shared::records::owner::attached(iface)
+                    .ok()
+                    .flatten()
+                    .and_then(|a| a.dispatcher)
+                    .is_none_or(|d| d.components.iter().all(|c| c.id != Some(id)));
+                if !gone {
+                    return Err(e).with_context(|| {
+                        format!("taking program id {id} out of the dispatcher on {iface}")
+                    });
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&prog);
     }
     xskit_xdp::bpffs::unpin_link(&dir.join("link"))?;
     let _ = std::fs::remove_file(dir.join("stats"));

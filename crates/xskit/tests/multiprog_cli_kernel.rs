@@ -1,0 +1,414 @@
+//! xskit's commands beside xdp-filter (Debian 12's xdp-tools 1.3.1) on one
+//! interface: xdp-filter first (libxdp makes a dispatcher), then `xskit
+//! echo` (and `xskit load`) join it by default, in a sandbox.
+//!
+//! Where the kernel loads extension programs (Debian's kernels in
+//! `scripts/vm-test`), checked with frames:
+//! - both verdicts at once: every ping answered by xskit's responder, UDP
+//!   to the port xdp-filter denies never arrives, UDP to the next port
+//!   does;
+//! - `xdp-loader status` lists xskit's component, `xskit status` lists
+//!   xdp-filter's and names the running echo as the owner of its own;
+//! - when echo ends, its component leaves and xdp-filter goes on dropping
+//!   the port;
+//! - SIGKILLed, echo's component stays (pinned in libxdp's folder, as the
+//!   protocol needs), passes what it cannot redirect (the kernel answers
+//!   the pings), `xskit status` calls it left behind, and `xskit unload`
+//!   takes it out, leaving xdp-filter's.
+//!
+//! `xskit load` in the same dispatcher: `drop` at priority 5 with
+//! `--confirm-within 5s`, never confirmed, drops what the filter passes
+//! until the deadline and is then taken out; `pass` stays as `xskit load`'s
+//! component until `xskit unload`, which leaves xdp-filter's.
+//!
+//! Where the kernel refuses them (this development machine): `xskit echo
+//! --multiprog` and `xskit load --multiprog` fail in one line naming
+//! extension programs, and nothing is attached.
+
+mod common;
+
+use common::{ok, row, xskit};
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, UdpSocket};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+use xskit::app::measure::demo::ping_series_within;
+use xskit::app::shared::sandbox::State;
+use xskit::net::netns;
+use xskit::testing::{have_root, in_inner, in_outer, sandbox};
+use xskit::xdp::ext_probe::{probe, ExtSupport};
+
+const FILTER: &str = "/usr/sbin/xdp-filter";
+const LOADER: &str = "/usr/sbin/xdp-loader";
+/// The port xdp-filter denies, and one it does not.
+const DENIED: u16 = 7777;
+const OPEN: u16 = 7778;
+/// echo's program as the kernel names it (15 bytes of xdp_redirect_echo).
+const ECHO_PROG: &str = "xdp_redirect_ec";
+
+/// One test at a time: libxdp's tools refuse to run beside themselves
+/// ("Unable to read PID from lockfile").
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run(tool: &str, args: &[&str]) -> Output {
+    Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"))
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// xdp-filter's program and its pins go, whatever the test did.
+struct FilterGuard<'a>(&'a State);
+
+impl Drop for FilterGuard<'_> {
+    fn drop(&mut self) {
+        in_inner(self.0, || {
+            let _ = run(FILTER, &["unload", &self.0.inner_if]);
+            let _ = run(LOADER, &["unload", &self.0.inner_if, "--all"]);
+        });
+    }
+}
+
+/// Of `n` UDP datagrams sent from the outer end to the inner address on
+/// `port`, how many a socket bound there received.
+fn udp_arrivals(st: &State, port: u16, n: usize) -> usize {
+    let sock = in_inner(st, || UdpSocket::bind((st.inner_v4, port)).unwrap());
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    in_outer(st, || {
+        let s = UdpSocket::bind((st.outer_v4, 0)).unwrap();
+        for _ in 0..n {
+            s.send_to(b"xskit", (st.inner_v4, port)).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let mut got = 0;
+    let mut buf = [0u8; 64];
+    while sock.recv_from(&mut buf).is_ok() {
+        got += 1;
+    }
+    got
+}
+
+/// 20 pings over each family, 3 s each at most: (IPv6, IPv4) answered
+/// correctly.
+fn pings(st: &State) -> (u32, u32) {
+    let wait = Duration::from_secs(3);
+    in_outer(st, || {
+        (
+            ping_series_within(IpAddr::V6(st.inner_v6), 20, 56, Duration::ZERO, wait)
+                .unwrap()
+                .correct,
+            ping_series_within(IpAddr::V4(st.inner_v4), 20, 56, Duration::ZERO, wait)
+                .unwrap()
+                .correct,
+        )
+    })
+}
+
+/// True where the kernel has namespace cookies (5.14+): before, xskit's
+/// operator commands (`status`, `load`, `unload`) refuse in one line naming
+/// SO_NETNS_COOKIE.
+fn cookies(st: &State) -> bool {
+    let o = xskit(&["status", "--sandbox", &st.name]);
+    if o.status.success() {
+        return true;
+    }
+    assert!(
+        text(&o).contains("SO_NETNS_COOKIE"),
+        "xskit status: {}",
+        text(&o)
+    );
+    false
+}
+
+/// (name, owner) of each program `xskit status` lists in the inner
+/// interface's dispatcher; where the kernel has no namespace cookies, the
+/// names `xdp-loader status` lists, owned by "?".
+fn components(st: &State) -> Vec<(String, String)> {
+    if !cookies(st) {
+        return loader_status(st)
+            .lines()
+            .filter_map(|l| l.split_once("=>"))
+            .filter_map(|(_, rest)| rest.split_whitespace().nth(1))
+            .map(|n| (n.to_string(), "?".to_string()))
+            .collect();
+    }
+    let o = xskit(&["status", "--sandbox", &st.name, "--json"]);
+    assert!(o.status.success(), "xskit status: {}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = row(&v, &st.inner_if);
+    r["dispatcher"]["programs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no dispatcher in xskit status: {r}"))
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_string(),
+                c["owner"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The program id `xdp-loader status` gives echo's component.
+fn left_id(st: &State) -> u32 {
+    loader_status(st)
+        .lines()
+        .filter_map(|l| l.split_once("=>"))
+        .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.get(1) == Some(&ECHO_PROG))
+        .and_then(|w| w.get(2)?.parse().ok())
+        .expect("xdp-loader lists echo's component with its id")
+}
+
+fn loader_status(st: &State) -> String {
+    let t = text(&in_inner(st, || run(LOADER, &["status", &st.inner_if])));
+    println!("xdp-loader status:\n{t}");
+    t
+}
+
+/// Starts `xskit echo --sandbox NAME` and reads its output up to the line
+/// that says where its program went.
+fn start_echo(st: &State) -> (Child, String) {
+    let mut child = common::bin()
+        .args(["echo", "--sandbox", &st.name, "-p", "-n", "10s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        seen += &l;
+        seen += "\n";
+        if l.contains(" on xsk0 queue 0:") {
+            break;
+        }
+    }
+    // Keep draining, or echo would block on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, seen)
+}
+
+fn stop(child: &mut Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    child.wait().unwrap();
+}
+
+#[test]
+fn echo_joins_xdp_filters_dispatcher_and_both_verdicts_hold() {
+    if !have_root("echo_joins_xdp_filters_dispatcher_and_both_verdicts_hold") {
+        return;
+    }
+    assert!(
+        std::path::Path::new(FILTER).exists(),
+        "{FILTER} not found: install Debian's xdp-tools (`apt-get install xdp-tools`)"
+    );
+    let _serial = serial();
+    let g = sandbox("mpecho").unwrap();
+    let st = &g.0;
+    if let ExtSupport::Refused { .. } = probe() {
+        let o = xskit(&["echo", "--sandbox", &st.name, "--multiprog", "-d", "1s"]);
+        let t = text(&o);
+        println!("xskit echo --multiprog: {t}");
+        assert!(!o.status.success(), "{t}");
+        assert!(t.contains("refuses extension programs"), "{t}");
+        assert_eq!(t.trim().lines().count(), 1, "not one line: {t}");
+        assert_eq!(
+            in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
+            None
+        );
+        return;
+    }
+    let _filter = FilterGuard(st);
+    in_inner(st, || {
+        let l = run(FILTER, &["load", "-m", "skb", &st.inner_if]);
+        assert!(l.status.success(), "xdp-filter load: {}", text(&l));
+        let p = run(FILTER, &["port", &DENIED.to_string()]);
+        assert!(p.status.success(), "xdp-filter port: {}", text(&p));
+    });
+    // Before echo: the kernel answers pings, the filter drops the port.
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+    assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+
+    let (mut echo, said) = start_echo(st);
+    println!("xskit echo:\n{said}");
+    assert!(said.contains("is in slot"), "{said}");
+    let list = components(st);
+    println!("xskit status: {list:?}");
+    assert_eq!(list.len(), 2, "{list:?}");
+    let ours = list.iter().find(|(n, _)| n == ECHO_PROG).expect("echo's");
+    let theirs = list.iter().find(|(n, _)| n != ECHO_PROG).unwrap();
+    let cookies = cookies(st);
+    if cookies {
+        assert!(
+            ours.1.starts_with("xskit echo --sandbox") && ours.1.contains(" (pid "),
+            "{list:?}"
+        );
+        assert_eq!(theirs.1, "libxdp or another tool", "{list:?}");
+    }
+    let ls = loader_status(st);
+    assert!(
+        ls.contains(ECHO_PROG),
+        "xdp-loader does not list echo's: {ls}"
+    );
+
+    // Both verdicts at once.
+    assert_eq!(pings(st), (20, 20));
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+    assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+    stop(&mut echo, libc::SIGTERM);
+    let list = components(st);
+    assert!(list.iter().all(|(n, _)| n != ECHO_PROG), "{list:?}");
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+    assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+
+    // SIGKILL: the component stays, passes, and unload takes it out.
+    let (mut echo, _) = start_echo(st);
+    stop(&mut echo, libc::SIGKILL);
+    let list = components(st);
+    let left = list
+        .iter()
+        .find(|(n, _)| n == ECHO_PROG)
+        .unwrap_or_else(|| panic!("the killed echo's component is gone: {list:?}"));
+    // No socket: the kernel's stack answers.
+    assert_eq!(pings(st), (20, 20));
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+    if !cookies {
+        // Before 5.14 `xskit unload` refuses, as every operator command;
+        // xdp-loader takes the component out (docs/operations.md).
+        let id = left_id(st);
+        let o = in_inner(st, || {
+            run(LOADER, &["unload", &st.inner_if, "--id", &id.to_string()])
+        });
+        assert!(o.status.success(), "xdp-loader unload --id: {}", text(&o));
+        assert!(!loader_status(st).contains(ECHO_PROG));
+        assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+        assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+        return;
+    }
+    assert_eq!(
+        left.1, "xskit, left by a command that ended without removing it",
+        "{list:?}"
+    );
+    let un = ok(&["unload", &st.inner_if, "--sandbox", &st.name]);
+    println!("xskit unload: {un}");
+    assert!(un.contains("removed xdp_redirect_ec (program id"), "{un}");
+    let list = components(st);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].1, "libxdp or another tool", "{list:?}");
+    assert!(!loader_status(st).contains(ECHO_PROG));
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+    assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+}
+
+#[test]
+fn load_joins_xdp_filters_dispatcher_reverts_and_unloads_only_its_own() {
+    if !have_root("load_joins_xdp_filters_dispatcher_reverts_and_unloads_only_its_own") {
+        return;
+    }
+    let _serial = serial();
+    let g = sandbox("mpload").unwrap();
+    let st = &g.0;
+    if let ExtSupport::Refused { .. } = probe() {
+        let o = xskit(&[
+            "load",
+            "pass",
+            &st.inner_if,
+            "--sandbox",
+            &st.name,
+            "--multiprog",
+        ]);
+        let t = text(&o);
+        println!("xskit load --multiprog: {t}");
+        assert!(!o.status.success(), "{t}");
+        assert!(t.contains("refuses extension programs"), "{t}");
+        assert_eq!(t.trim().lines().count(), 1, "not one line: {t}");
+        assert_eq!(
+            in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
+            None
+        );
+        return;
+    }
+    let _filter = FilterGuard(st);
+    in_inner(st, || {
+        let l = run(FILTER, &["load", "-m", "skb", &st.inner_if]);
+        assert!(l.status.success(), "xdp-filter load: {}", text(&l));
+        let p = run(FILTER, &["port", &DENIED.to_string()]);
+        assert!(p.status.success(), "xdp-filter port: {}", text(&p));
+    });
+    assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+    if !cookies(st) {
+        let o = xskit(&["load", "pass", &st.inner_if, "--sandbox", &st.name]);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("SO_NETNS_COOKIE"), "{}", text(&o));
+        return;
+    }
+
+    // Unconfirmed: dropped until the deadline, then taken out.
+    let w = common::Waiting::start(&[
+        "load",
+        "drop",
+        &st.inner_if,
+        "--sandbox",
+        &st.name,
+        "--priority",
+        "5",
+        "--confirm-within",
+        "5s",
+    ]);
+    println!("xskit load drop: {}", w.asked);
+    assert!(
+        w.asked.contains("in a dispatcher (priority 5"),
+        "{}",
+        w.asked
+    );
+    let list = components(st);
+    assert!(
+        list.contains(&("xdp_drop".to_string(), "xskit load".to_string())),
+        "{list:?}"
+    );
+    assert_eq!(udp_arrivals(st, OPEN, 10), 0);
+    let (code, rest) = w.end(Duration::from_secs(30));
+    println!("xskit load drop, after the deadline: {rest}");
+    assert_eq!(code, Some(2), "{rest}");
+    let list = components(st);
+    assert!(list.iter().all(|(n, _)| n != "xdp_drop"), "{list:?}");
+    assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+
+    // Kept: a component of `xskit load` until unload.
+    let out = ok(&["load", "pass", &st.inner_if, "--sandbox", &st.name]);
+    println!("xskit load pass: {out}");
+    let list = components(st);
+    assert!(
+        list.contains(&("xdp_pass".to_string(), "xskit load".to_string())),
+        "{list:?}"
+    );
+    assert!(loader_status(st).contains("xdp_pass"));
+    assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+    let again = xskit(&["load", "pass", &st.inner_if, "--sandbox", &st.name]);
+    assert!(
+        text(&again).contains("xskit already has a program on xsk0"),
+        "{}",
+        text(&again)
+    );
+    let un = ok(&["unload", &st.inner_if, "--sandbox", &st.name]);
+    assert!(un.contains("removed what xskit loaded"), "{un}");
+    let list = components(st);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].1, "libxdp or another tool", "{list:?}");
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+}
