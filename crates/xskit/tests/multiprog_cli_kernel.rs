@@ -33,6 +33,7 @@ use std::net::{IpAddr, UdpSocket};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use xskit::app::measure::demo::ping_series_within;
+use xskit::app::modes::{self, Benchmark};
 use xskit::app::shared::sandbox::State;
 use xskit::net::netns;
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
@@ -411,4 +412,54 @@ fn load_joins_xdp_filters_dispatcher_reverts_and_unloads_only_its_own() {
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].1, "libxdp or another tool", "{list:?}");
     assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+}
+
+#[test]
+fn rxdrop_in_a_dispatcher_leaves_it_though_stopped_from_another_namespace() {
+    if !have_root("rxdrop_in_a_dispatcher_leaves_it_though_stopped_from_another_namespace") {
+        return;
+    }
+    let _serial = serial();
+    let g = sandbox("mprx").unwrap();
+    let st = &g.0;
+    let args = common::rx_mode_args(&["-i", &st.inner_if, "-Q", "--multiprog"]);
+    let start = || {
+        in_inner(st, || {
+            modes::start(Benchmark::Rxdrop, &args, &st.inner_if, &mut std::io::sink())
+        })
+    };
+    let nothing_left = || {
+        let ifindex = in_inner(st, || xsk::netdev::ifindex(&st.inner_if).unwrap());
+        assert_eq!(
+            in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
+            None
+        );
+        let prefix = format!("dispatch-{ifindex}-");
+        let pins: Vec<String> = std::fs::read_dir(xskit::xdp::dispatcher::libxdp_dir())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Another test's dispatcher may have the same index in its own
+        // namespace: none runs beside this one (serial).
+        assert_eq!(pins, Vec::<String>::new());
+    };
+    if let ExtSupport::Refused { .. } = probe() {
+        let e = format!("{:#}", start().err().expect("refused"));
+        assert!(e.contains("refuses extension programs"), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        nothing_left();
+        return;
+    }
+    let running = start().unwrap();
+    let list = components(st);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].0, "xdp_redirect", "{list:?}");
+    // Stopped (and its program dropped) on this thread, which is in the
+    // test's own namespace, not the sandbox's.
+    running.stop(0.0).unwrap();
+    nothing_left();
 }

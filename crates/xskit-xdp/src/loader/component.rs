@@ -16,7 +16,29 @@ use crate::error::LoaderError;
 use crate::hook::{HookChoice, XdpHook};
 use crate::multiprog::{self, Mode, RunConfig};
 use crate::programs::Program;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+
+const THREAD_NETNS: &str = "/proc/thread-self/ns/net";
+
+/// The calling thread's network namespace, to come back to.
+fn thread_netns() -> Option<OwnedFd> {
+    use rustix::fs::{open, Mode, OFlags};
+    open(
+        THREAD_NETNS,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
+/// True if the calling thread is in the namespace `ns` refers to.
+fn in_netns(ns: &OwnedFd) -> bool {
+    let (Ok(a), Ok(b)) = (rustix::fs::fstat(ns), rustix::fs::stat(THREAD_NETNS)) else {
+        return true;
+    };
+    (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+}
 
 /// Where a component runs: the dispatcher of the moment (any later change,
 /// libxdp's or xskit's, replaces the dispatcher and may move the slot; the
@@ -33,6 +55,10 @@ pub struct InDispatcher {
     pub pin_dir: PathBuf,
     /// Kept after the attachment is dropped ([`XdpProgram::pin_attachment`]).
     pub(crate) kept: bool,
+    /// The network namespace it was attached in, where it is taken out
+    /// again: the attachment may be dropped on a thread of another
+    /// namespace (interface indexes are per namespace).
+    pub(crate) netns: Option<OwnedFd>,
 }
 
 impl XdpProgram {
@@ -121,6 +147,7 @@ impl XdpProgram {
                 slot: j.slot,
                 pin_dir: j.pin_dir,
                 kept: false,
+                netns: thread_netns(),
             }),
         });
         Ok(self.attachments.last().expect("just pushed"))
@@ -132,18 +159,45 @@ impl Drop for Attachment {
         let Some(c) = self.component.as_ref().filter(|c| !c.kept) else {
             return;
         };
-        // The interface went (and its dispatcher with it): only the pins
-        // are left.
-        if matches!(multiprog::forget_gone_interface(self.ifindex, c.program_id), Ok(n) if n > 0) {
-            return;
-        }
+        let leave = || {
+            // The interface went (and its dispatcher with it): only the
+            // pins are left.
+            if matches!(multiprog::forget_gone_interface(self.ifindex, c.program_id), Ok(n) if n > 0)
+            {
+                return Ok(());
+            }
+            multiprog::detach_index(self.ifindex, &self.iface, c.program_id).map(drop)
+        };
+        let result = match &c.netns {
+            Some(ns) if !in_netns(ns) => std::thread::scope(|s| {
+                s.spawn(|| {
+                    rustix::thread::move_into_link_name_space(
+                        ns.as_fd(),
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )
+                    .map_err(|e| {
+                        multiprog::MultiprogError::Failed(format!(
+                            "entering the network namespace it was attached in: {e}"
+                        ))
+                    })
+                    .and_then(|()| leave())
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(multiprog::MultiprogError::Failed(
+                        "the thread panicked".into(),
+                    ))
+                })
+            }),
+            _ => leave(),
+        };
         // Drop cannot return the error; a component left behind must not
         // go unsaid.
-        if let Err(e) = multiprog::detach_index(self.ifindex, &self.iface, c.program_id) {
+        if let Err(e) = result {
             eprintln!(
-                "xskit: could not take {} (program id {}) out of the dispatcher on {}: {e}; \
+                "xskit: could not take program id {} out of the dispatcher on {}: {e}; \
                  `xskit unload {}` removes it",
-                self.iface, c.program_id, self.iface, self.iface
+                c.program_id, self.iface, self.iface
             );
         }
     }
