@@ -95,6 +95,9 @@ pub struct XdpProgram {
     /// Its run configuration if it was loaded as a component of a
     /// dispatcher ([`XdpProgram::load_component`]).
     pub(crate) component: Option<RunConfig>,
+    /// A component joins only a dispatcher attached already, never makes
+    /// one ([`XdpProgram::set_join_only`]).
+    pub(crate) join_only: bool,
 }
 
 impl fmt::Debug for XdpProgram {
@@ -237,6 +240,7 @@ impl XdpProgram {
                 xskmap: program.has_xskmap().then(|| XSKMAP.to_string()),
                 attachments: Vec::new(),
                 component,
+                join_only: false,
             });
         }
         let xdp: &mut Xdp = ebpf
@@ -258,6 +262,7 @@ impl XdpProgram {
             xskmap: program.has_xskmap().then(|| XSKMAP.to_string()),
             attachments: Vec::new(),
             component: None,
+            join_only: false,
         })
     }
 
@@ -332,7 +337,8 @@ impl XdpProgram {
     ) -> Result<&Attachment, LoaderError> {
         let ifindex = self.check_attach(iface, force)?;
         if let Some(run) = self.component {
-            return self.attach_component(iface, mode, run);
+            let make = !self.join_only;
+            return self.attach_component(iface, mode, run, make);
         }
         let (program, frags_aware) = (self.function.clone(), self.is_frags_aware());
         let attach_err = |mode: &'static str, e: &ProgramError| LoaderError::Attach {

@@ -5,7 +5,8 @@
 //! libxdp's version 2 dispatcher ([`crate::dispatcher`] documents the
 //! configuration), and it is kept as libxdp keeps its own, so that
 //! `xdp-loader status` lists xskit's component and `xdp-loader load` /
-//! `unload` add and remove theirs beside it:
+//! `unload` add and remove theirs beside it (libxdp up to 1.5; 1.6 and
+//! later write version 3 and refuse to change a version 2 dispatcher):
 //!
 //! - every change is made under `flock(LOCK_EX)` on libxdp's pin folder
 //!   (`<bpffs>/xdp`, [`crate::dispatcher::libxdp_dir`]), libxdp's lock;
@@ -145,6 +146,9 @@ pub struct Component {
     /// The dispatcher's pin folder.
     pub pin_dir: PathBuf,
     stats: Option<PerCpuArray<MapData, Counter>>,
+    /// The loaded object, program included: held while the component is,
+    /// so that `xskit status` sees a live holder, not a left-over.
+    _object: Box<Ebpf>,
 }
 
 impl std::fmt::Debug for Component {
@@ -229,7 +233,7 @@ pub fn attach(
         .extension(function)
         .load(program.object())
         .map_err(|e| failed(format!("loading {program}'s object: {e}")))?;
-    let j = join(&mut ebpf, function, iface, Some(mode), run)?;
+    let j = join(&mut ebpf, function, iface, Some(mode), run, true)?;
     let stats = ebpf
         .take_map(STATS_MAP)
         .and_then(|map| PerCpuArray::try_from(map).ok());
@@ -240,6 +244,7 @@ pub fn attach(
         slot: j.slot,
         pin_dir: j.pin_dir,
         stats,
+        _object: Box::new(ebpf),
     })
 }
 
@@ -260,17 +265,26 @@ pub(crate) struct Joined {
 /// Puts `function` of `ebpf` (loaded with `EbpfLoader::extension`, its
 /// program not yet loaded) in a dispatcher on `iface`, as [`attach`] says.
 /// `mode` `None`: the attached dispatcher's mode, or for a new one native
-/// mode, then SKB mode if the driver refuses.
+/// mode, then SKB mode if the driver refuses. Unless `make`, only a
+/// dispatcher attached already is joined (decided under the lock: one seen
+/// a moment before may have gone).
 pub(crate) fn join(
     ebpf: &mut Ebpf,
     function: &str,
     iface: &str,
     mode: Option<Mode>,
     run: RunConfig,
+    make: bool,
 ) -> Result<Joined, MultiprogError> {
     let ifindex = xsk::netdev::ifindex(iface).map_err(|e| failed(e.to_string()))?;
     let _lock = lock()?;
     let (old, mut members, mode) = match current(ifindex, iface)? {
+        None if !make => {
+            return Err(failed(format!(
+                "the dispatcher on {iface} went while {function} was loaded to join it: nothing \
+                 was attached; run the command again"
+            )))
+        }
         None => (None, Vec::new(), mode),
         Some((old, now, members)) => {
             if mode.is_some_and(|m| m != now) {
@@ -385,6 +399,46 @@ pub fn detach_index(
     Ok(Detached::Rebuilt {
         dispatcher_id: installed.id,
         components: members.len(),
+    })
+}
+
+/// Takes component `program_id` out of whichever dispatcher runs it in the
+/// calling thread's namespace, found by libxdp's pins (so by program id,
+/// whatever the interface is called now; `iface`, its name when attached,
+/// names it in errors); if its interface is gone, only the pins go.
+/// `Ok(None)` if no dispatcher's pins hold it.
+///
+/// # Errors
+///
+/// As [`detach`].
+pub fn detach_program(program_id: u32, iface: &str) -> Result<Option<Detached>, MultiprogError> {
+    let Some(ifindex) = folder_of(program_id) else {
+        return Ok(None);
+    };
+    if forget_gone_interface(ifindex, program_id)? > 0 {
+        return Ok(None);
+    }
+    detach_index(ifindex, iface, program_id).map(Some)
+}
+
+/// The interface index of the dispatcher folder whose pins hold component
+/// `program_id`.
+fn folder_of(program_id: u32) -> Option<u32> {
+    let rd = std::fs::read_dir(crate::dispatcher::libxdp_dir()).ok()?;
+    rd.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ifindex: u32 = name
+            .strip_prefix("dispatch-")?
+            .split('-')
+            .next()?
+            .parse()
+            .ok()?;
+        (0..SLOTS)
+            .any(|i| {
+                aya::programs::ProgramInfo::from_pin(e.path().join(format!("prog{i}-prog")))
+                    .is_ok_and(|p| p.id() == program_id)
+            })
+            .then_some(ifindex)
     })
 }
 

@@ -72,6 +72,7 @@ impl XdpProgram {
             xskmap: xskmap.map(str::to_string),
             attachments: Vec::new(),
             component: None,
+            join_only: false,
         })
     }
 

@@ -3,12 +3,13 @@
 //! it is the one component of, on the same frame, in alternating rounds
 //! on the same kernel (BENCHMARKS.md). The dispatcher's verdict must be
 //! the component's (XDP_DROP); with the component taken out, nothing is
-//! attached.
+//! attached and its pins are gone.
 //!
 //! Where the kernel refuses extension programs (this development
 //! machine), the attach must say so in one line and change nothing.
 
 use std::os::fd::{AsFd, AsRawFd};
+use xskit::net::netns;
 use xskit::testing::{have_root, in_netns, veth_pair};
 use xskit::xdp::ext_probe::{probe, ExtSupport};
 use xskit::xdp::live::test_run;
@@ -40,6 +41,7 @@ fn a_dispatcher_runs_its_component_and_its_cost_per_packet_is_measured() {
                 "{e:?}"
             );
             assert_eq!(e.to_string().lines().count(), 1, "{e}");
+            assert_eq!(netns::xdp_shown_by_ip(i).unwrap(), None);
             return;
         }
         let mut alone = XdpProgram::load(Program::Drop, 1).unwrap();
@@ -80,11 +82,15 @@ fn a_dispatcher_runs_its_component_and_its_cost_per_packet_is_measured() {
             i64::from(d) - i64::from(a),
             f64::from(d) / f64::from(a.max(1))
         );
+        let pin_dir = c.pin_dir.clone();
+        assert!(pin_dir.join("prog0-prog").exists());
         assert_eq!(
             multiprog::detach(i, c.program_id).unwrap(),
             Detached::DispatcherRemoved {
                 dispatcher_id: c.dispatcher_id
             }
         );
+        assert_eq!(netns::xdp_shown_by_ip(i).unwrap(), None);
+        assert!(!pin_dir.exists(), "{} is left", pin_dir.display());
     });
 }

@@ -19,7 +19,9 @@
 //! `xskit load` in the same dispatcher: `drop` at priority 5 with
 //! `--confirm-within 5s`, never confirmed, drops what the filter passes
 //! until the deadline and is then taken out; `pass` stays as `xskit load`'s
-//! component until `xskit unload`, which leaves xdp-filter's.
+//! component until `xskit unload`, which leaves xdp-filter's; xskit's rule
+//! filter drops the port of its rule beside xdp-filter's, with its status
+//! and counters.
 //!
 //! Where the kernel refuses them (this development machine): `xskit echo
 //! --multiprog` and `xskit load --multiprog` fail in one line naming
@@ -178,8 +180,9 @@ fn loader_status(st: &State) -> String {
 }
 
 /// Starts `xskit echo --sandbox NAME` and reads its output up to the line
-/// that says where its program went.
-fn start_echo(st: &State) -> (Child, String) {
+/// that says where its program went; the rest of its output comes from the
+/// handle once it ends.
+fn start_echo(st: &State) -> (Child, String, std::thread::JoinHandle<String>) {
     let mut child = common::bin()
         .args(["echo", "--sandbox", &st.name, "-p", "-n", "10s"])
         .stdout(Stdio::piped())
@@ -197,8 +200,12 @@ fn start_echo(st: &State) -> (Child, String) {
         }
     }
     // Keep draining, or echo would block on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, seen)
+    let rest = std::thread::spawn(move || {
+        lines
+            .map_while(Result::ok)
+            .fold(String::new(), |t, l| t + &l + "\n")
+    });
+    (child, seen, rest)
 }
 
 fn stop(child: &mut Child, signal: i32) {
@@ -243,7 +250,7 @@ fn echo_joins_xdp_filters_dispatcher_and_both_verdicts_hold() {
     assert_eq!(udp_arrivals(st, DENIED, 10), 0);
     assert_eq!(udp_arrivals(st, OPEN, 10), 10);
 
-    let (mut echo, said) = start_echo(st);
+    let (mut echo, said, rest) = start_echo(st);
     println!("xskit echo:\n{said}");
     assert!(said.contains("is in slot"), "{said}");
     let list = components(st);
@@ -265,18 +272,24 @@ fn echo_joins_xdp_filters_dispatcher_and_both_verdicts_hold() {
         "xdp-loader does not list echo's: {ls}"
     );
 
-    // Both verdicts at once.
+    // Both verdicts at once: echo's answers (counted by echo), and
+    // xdp-filter's drops.
     assert_eq!(pings(st), (20, 20));
     assert_eq!(udp_arrivals(st, DENIED, 10), 0);
     assert_eq!(udp_arrivals(st, OPEN, 10), 10);
     stop(&mut echo, libc::SIGTERM);
+    let summary = rest.join().unwrap();
+    assert!(
+        summary.contains("answered: 20 ICMPv6, 20 ICMPv4"),
+        "echo did not answer the pings itself: {summary}"
+    );
     let list = components(st);
     assert!(list.iter().all(|(n, _)| n != ECHO_PROG), "{list:?}");
     assert_eq!(udp_arrivals(st, DENIED, 10), 0);
     assert_eq!(udp_arrivals(st, OPEN, 10), 10);
 
     // SIGKILL: the component stays, passes, and unload takes it out.
-    let (mut echo, _) = start_echo(st);
+    let (mut echo, _, _) = start_echo(st);
     stop(&mut echo, libc::SIGKILL);
     let list = components(st);
     let left = list
@@ -412,6 +425,45 @@ fn load_joins_xdp_filters_dispatcher_reverts_and_unloads_only_its_own() {
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].1, "libxdp or another tool", "{list:?}");
     assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+
+    // The rule filter as a component, with its pinned rule maps: its rule
+    // and xdp-filter's each drop their port.
+    ok(&["load", "filter", &st.inner_if, "--sandbox", &st.name]);
+    let open = OPEN.to_string();
+    ok(&[
+        "filter",
+        "add",
+        "deny",
+        "udp",
+        "dst",
+        &open,
+        "--sandbox",
+        &st.name,
+    ]);
+    assert_eq!(udp_arrivals(st, OPEN, 10), 0);
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+    assert_eq!(udp_arrivals(st, OPEN + 1, 10), 10);
+    let v: serde_json::Value = serde_json::from_str(&common::stdout_ok(&[
+        "status",
+        "--sandbox",
+        &st.name,
+        "--json",
+    ]))
+    .unwrap();
+    let r = row(&v, &st.inner_if);
+    assert_eq!(r["xskit"], true, "{r}");
+    // The filter's report, flattened into the row: its rule and hits.
+    assert_eq!(r["rules"][0]["rule"], "deny udp dst 7778", "{r}");
+    assert!(r["rules"][0]["hits"].as_u64().unwrap_or(0) >= 10, "{r}");
+    assert!(
+        r["counters"]["dropped"].as_u64().unwrap_or(0) >= 10,
+        "the filter's counters: {r}"
+    );
+    let un = ok(&["unload", &st.inner_if, "--sandbox", &st.name]);
+    assert!(un.contains("removed what xskit loaded"), "{un}");
+    assert_eq!(udp_arrivals(st, OPEN, 10), 10);
+    assert_eq!(udp_arrivals(st, DENIED, 10), 0);
+    assert_eq!(components(st).len(), 1);
 }
 
 #[test]

@@ -112,11 +112,20 @@ impl XdpProgram {
         self.component.is_some()
     }
 
+    /// With `true`, [`XdpProgram::attach`] puts a component only in a
+    /// dispatcher attached already and fails where none is (checked under
+    /// libxdp's lock), instead of making one: for callers that chose to
+    /// join because they saw one.
+    pub fn set_join_only(&mut self, only: bool) {
+        self.join_only = only;
+    }
+
     pub(super) fn attach_component(
         &mut self,
         iface: &str,
         mode: HookChoice,
         run: RunConfig,
+        make: bool,
     ) -> Result<&Attachment, LoaderError> {
         if let Some(a) = self.attachments.first() {
             return Err(LoaderError::Dispatcher(multiprog::MultiprogError::Failed(
@@ -131,7 +140,7 @@ impl XdpProgram {
             HookChoice::Native => Some(Mode::Native),
             HookChoice::Skb => Some(Mode::Skb),
         };
-        let j = multiprog::join(&mut self.ebpf, &self.function, iface, mode, run)?;
+        let j = multiprog::join(&mut self.ebpf, &self.function, iface, mode, run, make)?;
         self.attachments.push(Attachment {
             iface: iface.to_string(),
             ifindex: j.ifindex,

@@ -194,6 +194,12 @@ fn refusal(iface: &str, name: &str, id: u32, mode: &str, netns: Option<&str>) ->
             "{iface} has xdp_capture (program id {id}) attached: another `xskit dump` is capturing there; \
              one capture per interface at a time"
         )
+    } else if name == crate::xdp::dispatcher::PROGRAM_NAME {
+        format!(
+            "{iface} has a multi-program dispatcher (program id {id}, {mode} mode): xskit dump does not \
+             capture inside dispatchers; use `{exec}tcpdump -i {iface}` (it sees the frames the programs \
+             pass) or libxdp's xdpdump"
+        )
     } else if ours {
         format!(
             "{iface} has xskit's {name} (program id {id}, {mode} mode), loaded by an xskit without capture taps: \
@@ -223,6 +229,11 @@ mod tests {
         );
         let r = refusal("eth1", "xdp_capture", 7, "skb", None);
         assert!(r.contains("another `xskit dump`"), "{r}");
+        let r = refusal("eth1", "xdp_dispatcher", 7, "skb", None);
+        assert!(
+            r.contains("does not capture inside dispatchers") && !r.contains("xdp off"),
+            "{r}"
+        );
         let r = refusal("eth1", "xdp_dispatcher", 7, "native", None);
         assert!(
             r.contains("another tool's XDP program xdp_dispatcher")

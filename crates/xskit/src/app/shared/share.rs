@@ -61,7 +61,8 @@ const ACTIONS: [&str; 5] = ["aborted", "drop", "pass", "tx", "redirect"];
 pub fn parse_chain_on(s: &str) -> Result<ChainOn, String> {
     let mut bits = 0;
     for w in s.split(',').map(str::trim) {
-        let name = w.strip_prefix("xdp_").unwrap_or(w).to_ascii_lowercase();
+        let lower = w.to_ascii_lowercase();
+        let name = lower.strip_prefix("xdp_").unwrap_or(&lower);
         match ACTIONS.iter().position(|a| *a == name) {
             Some(b) => bits |= 1 << b,
             None => {
@@ -118,12 +119,10 @@ pub fn load(
              drop -F/--multi-buffer, or pass --exclusive on an interface with no dispatcher"
         );
     }
-    Ok(XdpProgram::load_component_with_pins(
-        program,
-        queues,
-        pin_dir,
-        share.run(),
-    )?)
+    let mut p = XdpProgram::load_component_with_pins(program, queues, pin_dir, share.run())?;
+    // Joining because one was seen: if it went meanwhile, do not make one.
+    p.set_join_only(!share.multiprog);
+    Ok(p)
 }
 
 #[cfg(test)]

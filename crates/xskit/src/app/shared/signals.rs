@@ -11,10 +11,17 @@ use std::time::Duration;
 /// none yet).
 static ENDING: AtomicI32 = AtomicI32::new(0);
 
-/// Stop flag set by SIGINT and SIGTERM.
+/// Stop flag set by SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH
+/// session): the command ends as on Ctrl-C, taking out what it attached
+/// (a component of a dispatcher would otherwise stay; a BPF link would go
+/// anyway).
 pub fn stop_flag() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     Ok(stop)

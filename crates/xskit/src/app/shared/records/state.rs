@@ -277,24 +277,12 @@ pub fn unpin_pins_of(ns: u64, iface: &str) -> Result<bool> {
     }
     let prog = dir.join("prog");
     if let Ok(p) = aya::programs::ProgramInfo::from_pin(&prog) {
-        // A component: out of the dispatcher, which stays for the others
-        // (or goes, if it was the only one). Where the interface is gone,
-        // so is its dispatcher.
-        if let Ok(ifindex) = xsk::netdev::ifindex(iface) {
-            let id = p.id();
-            if let Err(e) = xskit_xdp::multiprog::detach_index(ifindex, iface, id) {
-                let gone = crate::app::shared::records::owner::attached(iface)
-                    .ok()
-                    .flatten()
-                    .and_then(|a| a.dispatcher)
-                    .is_none_or(|d| d.components.iter().all(|c| c.id != Some(id)));
-                if !gone {
-                    return Err(e).with_context(|| {
-                        format!("taking program id {id} out of the dispatcher on {iface}")
-                    });
-                }
-            }
-        }
+        // A component: out of the dispatcher that runs it, found by its
+        // program id in libxdp's pins (the interface may have been renamed;
+        // if it is gone, so is its dispatcher, and the pins go).
+        let id = p.id();
+        xskit_xdp::multiprog::detach_program(id, iface)
+            .with_context(|| format!("taking program id {id} out of the dispatcher on {iface}"))?;
         let _ = std::fs::remove_file(&prog);
     }
     xskit_xdp::bpffs::unpin_link(&dir.join("link"))?;
