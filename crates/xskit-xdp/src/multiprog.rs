@@ -1,5 +1,5 @@
 //! xskit's programs as components of a multi-program dispatcher that
-//! libxdp's tools can join (issue #25).
+//! libxdp's tools can join, or of one of libxdp's.
 //!
 //! The dispatcher is xskit's own (`bpf/xdp_dispatcher.c`), laid out as
 //! libxdp's version 2 dispatcher ([`crate::dispatcher`] documents the

@@ -289,7 +289,10 @@ fn attached(iface: &str, ifindex: u32) -> Result<Option<Attached>> {
     };
     let dispatcher = crate::app::shared::records::owner::dispatcher_of(iface, &program, id);
     let owner = if let Some(d) = dispatcher {
-        format!("{d}, attached by libxdp through netlink; xskit cannot join it yet (issue #25)")
+        format!(
+            "{d}, attached through netlink; xskit's commands join it as components (unless \
+             --exclusive)"
+        )
     } else if state::load_meta(iface)?.is_some_and(|m| m.prog_id == id) {
         "xskit load (BPF link pinned in bpffs; `xskit unload` detaches it)".to_string()
     } else {

@@ -10,8 +10,8 @@ pub fn judge(seen: &ExtSupport) -> Answer {
     match seen {
         ExtSupport::Loads => answer(
             Value::Yes,
-            "extension programs load: libxdp's multi-program dispatcher works here; \
-             xskit lists a dispatcher's programs, joining one is not done yet, issue #25",
+            "extension programs load: multi-program dispatchers work here; xskit's commands join \
+             one that is attached, and make one with --multiprog",
         ),
         ExtSupport::Refused {
             errno: Some(libc::EPERM),
@@ -19,8 +19,9 @@ pub fn judge(seen: &ExtSupport) -> Answer {
         } => answer(
             Value::No,
             "EPERM: this kernel refuses extension programs, BPF_PROG_TYPE_EXT, though it loads XDP \
-             programs; so no libxdp dispatcher can run here and an interface takes one XDP program: \
-             libxdp attaches a lone program without a dispatcher and refuses a second",
+             programs; so no dispatcher can run here and an interface takes one XDP program: \
+             libxdp attaches a lone program without a dispatcher and refuses a second, and xskit's \
+             --multiprog is refused",
         ),
         ExtSupport::Refused { error, .. } => answer(
             Value::No,

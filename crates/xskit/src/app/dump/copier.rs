@@ -234,14 +234,14 @@ mod tests {
             r.contains("does not capture inside dispatchers") && !r.contains("xdp off"),
             "{r}"
         );
-        let r = refusal("eth1", "xdp_dispatcher", 7, "native", None);
+        let r = refusal("eth1", "fw_edge", 7, "native", None);
         assert!(
-            r.contains("another tool's XDP program xdp_dispatcher")
+            r.contains("another tool's XDP program fw_edge")
                 && r.contains("ip link set dev eth1 xdp off"),
             "{r}"
         );
         // In a named namespace, every suggested command acts there.
-        let r = refusal("eth1", "xdp_dispatcher", 7, "native", Some("opsA"));
+        let r = refusal("eth1", "fw_edge", 7, "native", Some("opsA"));
         assert!(
             r.contains("ip netns exec opsA tcpdump -i eth1")
                 && r.contains("ip netns exec opsA ip link set dev eth1 xdp off")
