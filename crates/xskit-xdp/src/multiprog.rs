@@ -365,12 +365,34 @@ pub fn detach_index(
     iface: &str,
     program_id: u32,
 ) -> Result<Detached, MultiprogError> {
+    detach_from(ifindex, iface, program_id, false)?.ok_or_else(|| {
+        failed(format!(
+            "program id {program_id} is not a component of the dispatcher on {iface}"
+        ))
+    })
+}
+
+/// [`detach_index`]; `Ok(None)` where `program_id` is not a component (or
+/// nothing is attached) and `if_present`.
+fn detach_from(
+    ifindex: u32,
+    iface: &str,
+    program_id: u32,
+    if_present: bool,
+) -> Result<Option<Detached>, MultiprogError> {
     let _lock = lock()?;
-    let (old, mode, members) = current(ifindex, iface)?
-        .ok_or_else(|| failed(format!("{iface} has no XDP program attached")))?;
+    let Some((old, mode, members)) = current(ifindex, iface)? else {
+        if if_present {
+            return Ok(None);
+        }
+        return Err(failed(format!("{iface} has no XDP program attached")));
+    };
     let before = members.len();
     let mut members: Vec<Member> = members.into_iter().filter(|m| m.id != program_id).collect();
     if members.len() == before {
+        if if_present {
+            return Ok(None);
+        }
         return Err(failed(format!(
             "program id {program_id} is not a component of the dispatcher on {iface} \
              (id {})",
@@ -391,15 +413,15 @@ pub fn detach_index(
             ))
         })?;
         unpin(&old.dir, SLOTS);
-        return Ok(Detached::DispatcherRemoved {
+        return Ok(Some(Detached::DispatcherRemoved {
             dispatcher_id: old.id,
-        });
+        }));
     }
     let installed = install(ifindex, iface, mode, &mut members, Some(&old))?;
-    Ok(Detached::Rebuilt {
+    Ok(Some(Detached::Rebuilt {
         dispatcher_id: installed.id,
         components: members.len(),
-    })
+    }))
 }
 
 /// Takes component `program_id` out of whichever dispatcher runs it in the
@@ -418,7 +440,10 @@ pub fn detach_program(program_id: u32, iface: &str) -> Result<Option<Detached>, 
     if forget_gone_interface(ifindex, program_id)? > 0 {
         return Ok(None);
     }
-    detach_index(ifindex, iface, program_id).map(Some)
+    // The pins were read without the lock: another process may have taken
+    // it out since (a load reverting at its deadline while `status` tidies
+    // the same record), and then the folder read was the old dispatcher's.
+    detach_from(ifindex, iface, program_id, true)
 }
 
 /// The interface index of the dispatcher folder whose pins hold component
