@@ -72,22 +72,35 @@ pub fn run_live(
         batch_size: batch,
         ..Default::default()
     };
-    // SAFETY: bpf(BPF_PROG_TEST_RUN) reads `attr` and, through it, `frame`
-    // and `ctx`, which outlive the call; it writes its results (retval,
-    // duration, data_size_out) back into `attr`, which is mutable and ours
-    // for the call; no output data or context buffers are given.
+    // SAFETY: `attr`'s input pointers are `frame` and `ctx`, borrowed for
+    // this whole function; no output pointers are set.
+    unsafe { prog_test_run(&mut attr) }.map(drop)
+}
+
+/// bpf(BPF_PROG_TEST_RUN) with `attr`; returns `attr` with the kernel's
+/// results (retval, duration, data_size_out).
+///
+/// # Safety
+///
+/// `attr.data_in` and `attr.ctx_in` (if not zero) point to readable
+/// buffers of `data_size_in` and `ctx_size_in` bytes that stay valid for
+/// the call, and `data_out` and `ctx_out` are zero.
+unsafe fn prog_test_run(attr: &mut TestRunAttr) -> io::Result<&TestRunAttr> {
+    // SAFETY: the kernel reads `attr` and the input buffers the caller
+    // vouches for, and writes its results back into `attr`, mutable and
+    // ours for the call; there are no output buffers.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
             BPF_PROG_TEST_RUN,
-            &mut attr as *mut TestRunAttr,
+            attr as *mut TestRunAttr,
             size_of::<TestRunAttr>() as u32,
         )
     };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    Ok(attr)
 }
 
 /// Runs `prog_fd` `repeat` times on `frame` (nothing is sent): its verdict
@@ -103,21 +116,10 @@ pub fn test_run(prog_fd: RawFd, frame: &[u8], repeat: u32) -> io::Result<(u32, u
         repeat,
         ..Default::default()
     };
-    // SAFETY: bpf(BPF_PROG_TEST_RUN) reads `attr` and, through it, `frame`,
-    // which outlives the call; it writes retval and duration back into
-    // `attr`, mutable and ours for the call; no output buffers are given.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            &mut attr as *mut TestRunAttr,
-            size_of::<TestRunAttr>() as u32,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((attr.retval, attr.duration))
+    // SAFETY: `attr`'s one input pointer is `frame`, borrowed for this
+    // whole function; no context and no output pointers are set.
+    let done = unsafe { prog_test_run(&mut attr) }?;
+    Ok((done.retval, done.duration))
 }
 
 /// Whether this kernel runs XDP programs on live frames (5.18+, and not

@@ -80,6 +80,33 @@ impl Drop for FilterGuard<'_> {
     }
 }
 
+/// Where the kernel refuses extension programs: `o` failed in one line
+/// naming them, and nothing is attached to the sandbox's inner end.
+fn refused_in_one_line(st: &State, what: &str, o: &Output) {
+    let t = text(o);
+    println!("{what}: {t}");
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("refuses extension programs"), "{t}");
+    assert_eq!(t.trim().lines().count(), 1, "not one line: {t}");
+    assert_eq!(
+        in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
+        None
+    );
+}
+
+/// xdp-filter on the sandbox's inner end (libxdp makes its dispatcher),
+/// denying UDP to [`DENIED`]; unloaded when the guard goes.
+fn xdp_filter(st: &State) -> FilterGuard<'_> {
+    let guard = FilterGuard(st);
+    in_inner(st, || {
+        let l = run(FILTER, &["load", "-m", "skb", &st.inner_if]);
+        assert!(l.status.success(), "xdp-filter load: {}", text(&l));
+        let p = run(FILTER, &["port", &DENIED.to_string()]);
+        assert!(p.status.success(), "xdp-filter port: {}", text(&p));
+    });
+    guard
+}
+
 /// Of `n` UDP datagrams sent from the outer end to the inner address on
 /// `port`, how many a socket bound there received.
 fn udp_arrivals(st: &State, port: u16, n: usize) -> usize {
@@ -228,24 +255,10 @@ fn echo_joins_xdp_filters_dispatcher_and_both_verdicts_hold() {
     let st = &g.0;
     if let ExtSupport::Refused { .. } = probe() {
         let o = xskit(&["echo", "--sandbox", &st.name, "--multiprog", "-d", "1s"]);
-        let t = text(&o);
-        println!("xskit echo --multiprog: {t}");
-        assert!(!o.status.success(), "{t}");
-        assert!(t.contains("refuses extension programs"), "{t}");
-        assert_eq!(t.trim().lines().count(), 1, "not one line: {t}");
-        assert_eq!(
-            in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
-            None
-        );
+        refused_in_one_line(st, "xskit echo --multiprog", &o);
         return;
     }
-    let _filter = FilterGuard(st);
-    in_inner(st, || {
-        let l = run(FILTER, &["load", "-m", "skb", &st.inner_if]);
-        assert!(l.status.success(), "xdp-filter load: {}", text(&l));
-        let p = run(FILTER, &["port", &DENIED.to_string()]);
-        assert!(p.status.success(), "xdp-filter port: {}", text(&p));
-    });
+    let _filter = xdp_filter(st);
     // Before echo: the kernel answers pings, the filter drops the port.
     assert_eq!(udp_arrivals(st, DENIED, 10), 0);
     assert_eq!(udp_arrivals(st, OPEN, 10), 10);
@@ -346,24 +359,10 @@ fn load_joins_xdp_filters_dispatcher_reverts_and_unloads_only_its_own() {
             &st.name,
             "--multiprog",
         ]);
-        let t = text(&o);
-        println!("xskit load --multiprog: {t}");
-        assert!(!o.status.success(), "{t}");
-        assert!(t.contains("refuses extension programs"), "{t}");
-        assert_eq!(t.trim().lines().count(), 1, "not one line: {t}");
-        assert_eq!(
-            in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
-            None
-        );
+        refused_in_one_line(st, "xskit load --multiprog", &o);
         return;
     }
-    let _filter = FilterGuard(st);
-    in_inner(st, || {
-        let l = run(FILTER, &["load", "-m", "skb", &st.inner_if]);
-        assert!(l.status.success(), "xdp-filter load: {}", text(&l));
-        let p = run(FILTER, &["port", &DENIED.to_string()]);
-        assert!(p.status.success(), "xdp-filter port: {}", text(&p));
-    });
+    let _filter = xdp_filter(st);
     assert_eq!(udp_arrivals(st, OPEN, 10), 10);
     if !cookies(st) {
         let o = xskit(&["load", "pass", &st.inner_if, "--sandbox", &st.name]);

@@ -89,12 +89,7 @@ pub fn attached(iface: &str) -> Result<Option<Attached>> {
             match holders.iter().find(|(_, comm)| comm == "xskit") {
                 Some((pid, _)) => Owner::Xskit(*pid, command_line(*pid)),
                 None if holders.is_empty() => Owner::Unheld,
-                None => Owner::Process(
-                    holders
-                        .iter()
-                        .map(|(pid, comm)| format!("pid {pid} ({comm})"))
-                        .collect(),
-                ),
+                None => Owner::Process(described(&holders)),
             }
         };
     let dispatcher = dispatcher_of(iface, &program, id);
@@ -194,13 +189,16 @@ pub fn component_owner(iface: &str, prog_id: u32) -> ComponentOwner {
     match holders.iter().find(|(_, comm)| comm == "xskit") {
         Some((pid, _)) => ComponentOwner::Xskit(*pid, command_line(*pid)),
         None if holders.is_empty() => ComponentOwner::Left,
-        None => ComponentOwner::Held(
-            holders
-                .iter()
-                .map(|(pid, comm)| format!("pid {pid} ({comm})"))
-                .collect(),
-        ),
+        None => ComponentOwner::Held(described(&holders)),
     }
+}
+
+/// `pid N (comm)` of each holder.
+fn described(holders: &[(u32, String)]) -> Vec<String> {
+    holders
+        .iter()
+        .map(|(pid, comm)| format!("pid {pid} ({comm})"))
+        .collect()
 }
 
 impl ComponentOwner {
