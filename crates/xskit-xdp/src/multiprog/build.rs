@@ -155,42 +155,34 @@ pub(super) fn install(
                 if ext.fd().is_ok() {
                     // Loaded against a dispatcher that did not attach.
                     let link = ext.attach_to_program(&disp_fd, &target);
-                    let link = link.and_then(|l| ext.take_link(l)).map_err(|e| {
-                        failed(format!(
-                            "linking {} (program id {}) in place of {target}: {}",
-                            m.name,
-                            m.id,
-                            short(&e)
-                        ))
-                    })?;
-                    links.push((FdLink::from(link), slot));
-                    continue;
-                }
-                let target_fd = disp_fd
-                    .try_clone()
-                    .map_err(|e| failed(format!("duplicating a descriptor: {e}")))?;
-                if let Err(e) = ext.load(target_fd, &target) {
-                    let errno = crate::ext_probe::errno(&e);
-                    return Err(
-                        if matches!(errno, Some(libc::EPERM) | Some(libc::EOPNOTSUPP)) {
-                            MultiprogError::ExtensionsRefused {
-                                program: m.name.clone(),
-                                iface: iface.to_string(),
-                                error: short(&e),
-                            }
-                        } else {
-                            failed(format!(
+                    (ext, link)
+                } else {
+                    let target_fd = disp_fd
+                        .try_clone()
+                        .map_err(|e| failed(format!("duplicating a descriptor: {e}")))?;
+                    if let Err(e) = ext.load(target_fd, &target) {
+                        let errno = crate::ext_probe::errno(&e);
+                        return Err(
+                            if matches!(errno, Some(libc::EPERM) | Some(libc::EOPNOTSUPP)) {
+                                MultiprogError::ExtensionsRefused {
+                                    program: m.name.clone(),
+                                    iface: iface.to_string(),
+                                    error: short(&e),
+                                }
+                            } else {
+                                failed(format!(
                                 "cannot attach {} to {iface} in a dispatcher: loading it as an \
                                  extension program (BPF_PROG_TYPE_EXT) in place of {target}: {}",
                                 m.name,
                                 short(&e)
                             ))
-                        },
-                    );
+                            },
+                        );
+                    }
+                    m.id = ext.info().map_err(|e| failed(e.to_string()))?.id();
+                    let link = ext.attach();
+                    (ext, link)
                 }
-                m.id = ext.info().map_err(|e| failed(e.to_string()))?.id();
-                let link = ext.attach();
-                (ext, link)
             }
             Source::Pinned(ext) => {
                 let link = ext.attach_to_program(&disp_fd, &target);
