@@ -145,32 +145,40 @@ const NEWER_HELPERS: [(u32, &str, &str); 5] = [
     (189, "bpf_xdp_load_bytes", "5.18"),
 ];
 
+/// "this kernel lacks the BPF helper ..." where the verifier refused `e`
+/// for a helper this kernel does not have ("invalid func unknown#N").
+pub(crate) fn missing_helper(e: &ProgramError) -> Option<String> {
+    let ProgramError::LoadError { verifier_log, .. } = e else {
+        return None;
+    };
+    let log = verifier_log.to_string();
+    let id = log
+        .split("invalid func unknown#")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u32>().ok())?;
+    Some(match NEWER_HELPERS.iter().find(|h| h.0 == id) {
+        Some((_, name, linux)) => {
+            format!("this kernel lacks the BPF helper {name} (Linux {linux} and later)")
+        }
+        None => format!("this kernel lacks BPF helper #{id}: it is older than this program needs"),
+    })
+}
+
 /// A program load error in one line where the kernel is too old for the
 /// program (the verifier's "invalid func unknown#N" for a helper it does
 /// not have, or a frags-aware program refused before verification); the
 /// error with its verifier log otherwise.
 fn kernel_too_old(frags_aware: bool, e: ProgramError) -> anyhow::Error {
+    if let Some(why) = missing_helper(&e) {
+        return anyhow::anyhow!(why);
+    }
     if let ProgramError::LoadError {
         io_error,
         verifier_log,
     } = &e
     {
         let log = verifier_log.to_string();
-        if let Some(id) = log
-            .split("invalid func unknown#")
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse::<u32>().ok())
-        {
-            return match NEWER_HELPERS.iter().find(|h| h.0 == id) {
-                Some((_, name, linux)) => anyhow::anyhow!(
-                    "this kernel lacks the BPF helper {name} (Linux {linux} and later)"
-                ),
-                None => anyhow::anyhow!(
-                    "this kernel lacks BPF helper #{id}: it is older than this program needs"
-                ),
-            };
-        }
         if frags_aware && io_error.raw_os_error() == Some(libc::EINVAL) && log.trim().is_empty() {
             return anyhow::anyhow!(
                 "this kernel refuses frags-aware XDP programs (BPF_F_XDP_HAS_FRAGS, Linux 5.18; \

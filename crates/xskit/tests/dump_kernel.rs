@@ -15,6 +15,7 @@ fn args(path: &std::path::Path, consume: bool, count: Option<u64>) -> DumpArgs {
         netns: None,
         queue: 0,
         mode: HookChoice::Auto,
+        share: Default::default(),
         count,
         hex: false,
         write: Some(path.to_path_buf()),

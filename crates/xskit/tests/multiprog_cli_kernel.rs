@@ -23,9 +23,13 @@
 //! filter drops the port of its rule beside xdp-filter's, with its status
 //! and counters.
 //!
+//! `xskit dump` joins too, ahead of xdp-filter (priority 0): it captures
+//! the UDP frames xdp-filter then drops as well as those it passes, and
+//! its program leaves with it.
+//!
 //! Where the kernel refuses them (this development machine): `xskit echo
-//! --multiprog` and `xskit load --multiprog` fail in one line naming
-//! extension programs, and nothing is attached.
+//! --multiprog`, `xskit load --multiprog` and `xskit dump --multiprog` fail
+//! in one line naming extension programs, and nothing is attached.
 
 mod common;
 
@@ -518,4 +522,93 @@ fn rxdrop_in_a_dispatcher_leaves_it_though_stopped_from_another_namespace() {
     // test's own namespace, not the sandbox's.
     running.stop(0.0).unwrap();
     nothing_left();
+}
+
+#[test]
+fn dump_captures_in_xdp_filters_dispatcher_ahead_of_its_verdicts() {
+    if !have_root("dump_captures_in_xdp_filters_dispatcher_ahead_of_its_verdicts") {
+        return;
+    }
+    let _serial = serial();
+    let g = sandbox("mpdump").unwrap();
+    let st = &g.0;
+    if let ExtSupport::Refused { .. } = probe() {
+        let o = xskit(&["dump", "--sandbox", &st.name, "--multiprog", "-d", "1s"]);
+        refused_in_one_line(st, "xskit dump --multiprog", &o);
+        return;
+    }
+    let _filter = xdp_filter(st);
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    if xskit::app::doctor::rules::kernel_version(release.trim()) < (5, 18) {
+        // Its capture program needs bpf_xdp_load_bytes, alone or not.
+        let o = xskit(&["dump", "--sandbox", &st.name, "-c", "1", "-d", "5s"]);
+        let t = text(&o);
+        println!("xskit dump: {t}");
+        assert!(!o.status.success(), "{t}");
+        assert!(t.contains("bpf_xdp_load_bytes (Linux 5.18"), "{t}");
+        assert_eq!(t.trim().lines().count(), 1, "not one line: {t}");
+        assert_eq!(components(st).len(), 1);
+        return;
+    }
+    // Ten UDP frames, then dump ends by itself and takes its program out.
+    let mut dump = common::bin()
+        .args([
+            "dump",
+            "--sandbox",
+            &st.name,
+            "-c",
+            "10",
+            "-d",
+            "60s",
+            "udp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(dump.stderr.take().unwrap()).lines();
+    let mut said = String::new();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        said += &l;
+        said += "\n";
+        if l.starts_with("capturing on") {
+            break;
+        }
+    }
+    // Keep draining, or dump's summary would hit a closed pipe.
+    let rest = std::thread::spawn(move || {
+        lines
+            .map_while(Result::ok)
+            .fold(String::new(), |t, l| t + &l + "\n")
+    });
+    println!("xskit dump:\n{said}");
+    assert!(
+        said.contains("is in slot") && said.contains("at priority 0"),
+        "{said}"
+    );
+    let list = components(st);
+    println!("xskit status: {list:?}");
+    assert_eq!(list.len(), 2, "{list:?}");
+    let ours = list.iter().find(|(n, _)| n == "xdp_capture");
+    let ours = ours.unwrap_or_else(|| panic!("no xdp_capture: {list:?}"));
+    if cookies(st) {
+        assert!(ours.1.starts_with("xskit dump --sandbox"), "{list:?}");
+    }
+    // dump runs first and passes on: it sees the frames xdp-filter then
+    // drops, and those it passes arrive.
+    assert_eq!(udp_arrivals(st, DENIED, 5), 0);
+    assert_eq!(udp_arrivals(st, OPEN, 5), 5);
+    let out = dump.wait_with_output().unwrap();
+    let frames = String::from_utf8_lossy(&out.stdout).into_owned();
+    let summary = rest.join().unwrap();
+    println!("captured:\n{frames}{summary}");
+    assert!(out.status.success(), "{}: {frames}{summary}", out.status);
+    let to = |port: u16| frames.matches(&format!("> {port} len")).count();
+    assert_eq!((to(DENIED), to(OPEN)), (5, 5), "{frames}");
+    // Gone with dump; xdp-filter's stays and still drops.
+    let list = components(st);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert!(list.iter().all(|(n, _)| n != "xdp_capture"), "{list:?}");
+    assert_eq!(udp_arrivals(st, DENIED, 5), 0);
 }

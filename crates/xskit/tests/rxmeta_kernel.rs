@@ -290,6 +290,7 @@ fn dump_consume_prints_each_frames_hash() {
             netns: None,
             queue: 0,
             mode: HookChoice::Native,
+            share: Default::default(),
             count: None,
             hex: false,
             write: None,

@@ -169,6 +169,11 @@ pub(super) fn install(
                                     iface: iface.to_string(),
                                     error: short(&e),
                                 }
+                            } else if let Some(why) = crate::loader::missing_helper(&e) {
+                                failed(format!(
+                                    "cannot attach {} to {iface} in a dispatcher: {why}",
+                                    m.name
+                                ))
                             } else {
                                 failed(format!(
                                 "cannot attach {} to {iface} in a dispatcher: loading it as an \

@@ -1,6 +1,7 @@
 //! Where a capture that passes frames on gets its copies: dump's own
-//! `xdp_capture` program, or the capture tap of an xskit program already
-//! attached; and why it refuses beside other tools' programs.
+//! `xdp_capture` program (alone, or in a dispatcher of libxdp's protocol),
+//! or the capture tap of an xskit program already attached; and why it
+//! refuses beside other tools' programs.
 
 use super::sink::Verdict;
 use super::DumpArgs;
@@ -43,20 +44,9 @@ impl Copier {
     ) -> Result<Copier> {
         // Where `ip` cannot say (no such interface), attaching says why.
         let attached = crate::net::netns::xdp_attachment(iface).ok().flatten();
-        let Some((name, id, mode)) = attached else {
-            let mut prog = XdpProgram::load(Program::Capture, 1)?;
-            let mode = attach(&mut prog, iface, args.mode, false, msg)?;
-            writeln!(
-                msg,
-                "capturing on {iface} ({mode} mode), frames pass on to the kernel{note}"
-            )?;
-            let ring = prog.take_capture_ring()?;
-            let id = crate::net::netns::xdp_attachment(iface)
-                .ok()
-                .flatten()
-                .filter(|(n, _, _)| n == "xdp_capture")
-                .map(|(_, id, _)| id);
-            return Ok(Copier::Own { prog, ring, id });
+        let joins = args.share.joins(iface)?;
+        let Some((name, id, mode)) = attached.filter(|_| !joins) else {
+            return Copier::own(args, iface, msg, note);
         };
         let ifindex = xsk::netdev::ifindex(iface)?;
         // A tap runs where its program is attached: a different --mode
@@ -100,6 +90,43 @@ impl Copier {
             mode,
             crate::app::shared::ns::thread_netns_name().as_deref()
         ))
+    }
+
+    /// dump's own `xdp_capture`: alone on a free interface, or in the
+    /// dispatcher (joined, or made with --multiprog) ahead of the programs
+    /// there unless --priority says otherwise.
+    fn own(args: &DumpArgs, iface: &str, msg: &mut dyn Write, note: &str) -> Result<Copier> {
+        let mut share = args.share.clone();
+        share.priority.get_or_insert(0);
+        let mut prog = crate::app::shared::share::load(Program::Capture, 1, iface, &share, None)?;
+        // Before attaching: a component's object is linked in by then.
+        let ring = prog.take_capture_ring()?;
+        let mode = attach(&mut prog, iface, args.mode, false, msg)?;
+        if prog.is_component() {
+            writeln!(
+                msg,
+                "capturing on {iface} ({mode} mode) in its dispatcher at priority {}: frames are \
+                 copied as they come, before the programs after it decide their verdicts{note}",
+                share.priority()
+            )?;
+            // The dispatcher is what the interface reports; a component's
+            // removal is noticed by its owner record, not here.
+            return Ok(Copier::Own {
+                prog,
+                ring,
+                id: None,
+            });
+        }
+        writeln!(
+            msg,
+            "capturing on {iface} ({mode} mode), frames pass on to the kernel{note}"
+        )?;
+        let id = crate::net::netns::xdp_attachment(iface)
+            .ok()
+            .flatten()
+            .filter(|(n, _, _)| n == "xdp_capture")
+            .map(|(_, id, _)| id);
+        Ok(Copier::Own { prog, ring, id })
     }
 
     pub(super) fn ring(&mut self) -> &mut RingBuf<MapData> {
@@ -196,9 +223,8 @@ fn refusal(iface: &str, name: &str, id: u32, mode: &str, netns: Option<&str>) ->
         )
     } else if name == crate::xdp::dispatcher::PROGRAM_NAME {
         format!(
-            "{iface} has a multi-program dispatcher (program id {id}, {mode} mode): xskit dump does not \
-             capture inside dispatchers; use `{exec}tcpdump -i {iface}` (it sees the frames the programs \
-             pass) or libxdp's xdpdump"
+            "--exclusive: {iface} has a multi-program dispatcher (program id {id}, {mode} mode); leave \
+             out --exclusive and dump captures in it, ahead of its programs"
         )
     } else if ours {
         format!(
@@ -231,7 +257,7 @@ mod tests {
         assert!(r.contains("another `xskit dump`"), "{r}");
         let r = refusal("eth1", "xdp_dispatcher", 7, "skb", None);
         assert!(
-            r.contains("does not capture inside dispatchers") && !r.contains("xdp off"),
+            r.contains("leave out --exclusive") && !r.contains("xdp off"),
             "{r}"
         );
         let r = refusal("eth1", "fw_edge", 7, "native", None);

@@ -50,6 +50,11 @@ pub struct DumpArgs {
     /// XDP attach mode
     #[arg(long, value_parser = crate::app::shared::args::hook_parser(), default_value_t = HookChoice::Auto, conflicts_with = "read")]
     pub mode: HookChoice,
+    // Beside other XDP programs: where a dispatcher of libxdp's protocol is
+    // attached, dump's program joins it (the capture ahead of the others,
+    // priority 0, passing every frame on to them; --consume at 50).
+    #[command(flatten)]
+    pub share: crate::app::shared::share::ShareArgs,
     /// Stop after this many frames (that match the expression)
     #[arg(short = 'c', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -124,6 +129,7 @@ impl DumpArgs {
         s.force = self.force;
         s.copy = self.copy;
         s.zero_copy = self.zero_copy;
+        s.share = self.share.clone();
         s
     }
 

@@ -293,7 +293,7 @@ fn load_here(
             let how = if p.is_component() {
                 format!(
                     " in a dispatcher (priority {}, next program after {}), beside what runs there",
-                    args.share.priority,
+                    args.share.priority(),
                     crate::xdp::dispatcher::action_names(args.share.chain_on.0).join(", ")
                 )
             } else {

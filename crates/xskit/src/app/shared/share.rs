@@ -29,10 +29,10 @@ pub struct ShareArgs {
     /// this process, or fail where any program is attached
     #[arg(long)]
     pub exclusive: bool,
-    /// In a dispatcher: the run priority, lower runs first (libxdp's
-    /// default 50)
-    #[arg(long, default_value_t = DEFAULT_PRIORITY, value_name = "N")]
-    pub priority: u32,
+    /// In a dispatcher: the run priority, lower runs first [default: 50,
+    /// libxdp's; dump: 0, ahead of the others]
+    #[arg(long, value_name = "N")]
+    pub priority: Option<u32>,
     /// In a dispatcher: the actions after which the next program runs,
     /// comma-separated (aborted, drop, pass, tx, redirect; libxdp's default
     /// pass)
@@ -45,7 +45,7 @@ impl Default for ShareArgs {
         ShareArgs {
             multiprog: false,
             exclusive: false,
-            priority: DEFAULT_PRIORITY,
+            priority: None,
             chain_on: ChainOn(CHAIN_ON_PASS),
         }
     }
@@ -77,10 +77,15 @@ pub fn parse_chain_on(s: &str) -> Result<ChainOn, String> {
 }
 
 impl ShareArgs {
+    /// The run priority a component gets (`--priority`, else libxdp's 50).
+    pub fn priority(&self) -> u32 {
+        self.priority.unwrap_or(DEFAULT_PRIORITY)
+    }
+
     /// The run configuration a component gets.
     pub fn run(&self) -> RunConfig {
         RunConfig {
-            priority: self.priority,
+            priority: self.priority(),
             chain_actions: self.chain_on.0,
         }
     }
