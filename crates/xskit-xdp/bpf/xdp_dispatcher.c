@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /* xskit's multi-program dispatcher (src/multiprog.rs), written to the
- * protocol of libxdp's version 2 dispatcher so that libxdp's tools
- * (xdp-loader, xdp-filter, ...) recognise it and can add their programs:
+ * protocol of libxdp's version 2 dispatcher (and, built by
+ * xdp_dispatcher_v3.c with XSKIT_DISP_V3, version 3's) so that libxdp's
+ * tools (xdp-loader, xdp-filter, ...) recognise it and can add their
+ * programs:
  *
  * - the program is named xdp_dispatcher and has one map, its .rodata,
  *   frozen and read-only to programs, holding only `xskit_disp_config`
- *   (124 bytes, laid out as dispatcher.rs documents);
+ *   (124 bytes, or 128 in version 3, laid out as dispatcher.rs
+ *   documents: libxdp wants exactly its own version's size);
  * - it calls the global functions prog0 .. prog9 in turn, up to the
  *   number of slots in use; a component (an extension program) replaces
  *   each; after slot i the next one runs only if the bit of the returned
@@ -25,12 +28,15 @@
 
 struct xskit_disp_config {
 	__u8 magic;             /* 236 */
-	__u8 version;           /* 2 */
+	__u8 version;           /* 2 or 3 */
 	__u8 slots_in_use;
 	__u8 frags;             /* built for frags-aware components */
 	__u32 chain[XSKIT_DISP_SLOTS];
 	__u32 priority[XSKIT_DISP_SLOTS];
 	__u32 flags[XSKIT_DISP_SLOTS];
+#ifdef XSKIT_DISP_V3
+	__u8 devbound;          /* bound to a device: never, for xskit's */
+#endif
 };
 
 /* const: placed in .rodata, which the loader freezes, so the verifier

@@ -138,19 +138,24 @@ impl DispatcherConfig {
 }
 
 impl DispatcherConfig {
-    /// The version 2 bytes of this configuration (the layout above), as
-    /// a dispatcher's `.rodata` holds it; the version byte is written as 2
-    /// whatever [`DispatcherConfig::version`] says.
-    pub fn to_v2_bytes(&self) -> [u8; V2_LEN] {
-        let mut b = [0u8; V2_LEN];
+    /// This configuration in its version's layout (the table above), as a
+    /// dispatcher's `.rodata` holds it: [`V2_LEN`] bytes for version 2,
+    /// [`V3_LEN`] for version 3 (libxdp wants exactly its version's size).
+    /// Any version but 3 is written as 2.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let v3 = self.version == 3;
+        let mut b = vec![0u8; if v3 { V3_LEN } else { V2_LEN }];
         b[0] = MAGIC;
-        b[1] = 2;
+        b[1] = if v3 { 3 } else { 2 };
         b[2] = self.num_progs_enabled;
         b[3] = u8::from(self.is_xdp_frags);
         for i in 0..SLOTS {
             b[4 + 4 * i..8 + 4 * i].copy_from_slice(&self.chain_call_actions[i].to_ne_bytes());
             b[44 + 4 * i..48 + 4 * i].copy_from_slice(&self.run_prios[i].to_ne_bytes());
             b[84 + 4 * i..88 + 4 * i].copy_from_slice(&self.program_flags[i].to_ne_bytes());
+        }
+        if v3 {
+            b[124] = u8::from(self.is_xdp_devbound == Some(true));
         }
         b
     }

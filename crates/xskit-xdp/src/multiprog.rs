@@ -2,11 +2,13 @@
 //! libxdp's tools can join, or of one of libxdp's.
 //!
 //! The dispatcher is xskit's own (`bpf/xdp_dispatcher.c`), laid out as
-//! libxdp's version 2 dispatcher ([`crate::dispatcher`] documents the
+//! libxdp's version 2 or 3 dispatcher ([`crate::dispatcher`] documents the
 //! configuration), and it is kept as libxdp keeps its own, so that
 //! `xdp-loader status` lists xskit's component and `xdp-loader load` /
-//! `unload` add and remove theirs beside it (libxdp up to 1.5; 1.6 and
-//! later write version 3 and refuse to change a version 2 dispatcher):
+//! `unload` add and remove theirs beside it. The version is chosen as
+//! libxdp chooses it: a dispatcher replaced keeps its version; a new one
+//! gets the installed libxdp's ([`version`]: libxdp up to 1.5 reads only
+//! up to version 2, 1.6 and later refuse to change a version 2 one).
 //!
 //! - every change is made under `flock(LOCK_EX)` on libxdp's pin folder
 //!   (`<bpffs>/xdp`, [`crate::dispatcher::libxdp_dir`]), libxdp's lock;
@@ -44,11 +46,14 @@ mod build;
 mod netlink;
 #[cfg(test)]
 mod tests;
+pub mod version;
 
 use build::{current, install, lock, unpin, Member, Source};
 
-/// xskit's dispatcher object.
+/// xskit's dispatcher object, version 2.
 pub(crate) static OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/xdp_dispatcher.o");
+/// The same with version 3's configuration (`bpf/xdp_dispatcher_v3.c`).
+pub(crate) static OBJECT_V3: &[u8] = aya::include_bytes_aligned!("../bpf/xdp_dispatcher_v3.o");
 /// The symbol of its configuration in `.rodata`.
 pub(crate) const CONFIG_SYMBOL: &str = "xskit_disp_config";
 /// libxdp's default priority (`XDP_DEFAULT_RUN_PRIO`).
@@ -310,17 +315,21 @@ pub(crate) fn join(
     });
     // libxdp's order: priority, then name.
     members.sort_by(|a, b| (a.run.priority, &a.name).cmp(&(b.run.priority, &b.name)));
+    let v = match &old {
+        Some(o) => o.version,
+        None => version::for_new_dispatcher()?,
+    };
     let (installed, used, fallback_reason) = match mode {
         Some(m) => (
-            install(ifindex, iface, m, &mut members, old.as_ref())?,
+            install(ifindex, iface, m, v, &mut members, old.as_ref())?,
             m,
             None,
         ),
-        None => match install(ifindex, iface, Mode::Native, &mut members, old.as_ref()) {
+        None => match install(ifindex, iface, Mode::Native, v, &mut members, old.as_ref()) {
             Ok(i) => (i, Mode::Native, None),
             Err(e @ MultiprogError::ExtensionsRefused { .. }) => return Err(e),
             Err(native) => {
-                let i = install(ifindex, iface, Mode::Skb, &mut members, old.as_ref())
+                let i = install(ifindex, iface, Mode::Skb, v, &mut members, old.as_ref())
                     .map_err(|e| failed(format!("{e} (after native mode failed: {native})")))?;
                 (i, Mode::Skb, Some(native.to_string()))
             }
@@ -417,7 +426,7 @@ fn detach_from(
             dispatcher_id: old.id,
         }));
     }
-    let installed = install(ifindex, iface, mode, &mut members, Some(&old))?;
+    let installed = install(ifindex, iface, mode, old.version, &mut members, Some(&old))?;
     Ok(Some(Detached::Rebuilt {
         dispatcher_id: installed.id,
         components: members.len(),

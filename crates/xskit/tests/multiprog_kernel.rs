@@ -554,9 +554,9 @@ fn loaded_dispatcher(object: &[u8], symbol: &str) -> (aya::Ebpf, aya::programs::
     };
     c.chain_call_actions[0] = CHAIN_ON_PASS | 1 << 31;
     c.run_prios[0] = 50;
-    let bytes = c.to_v2_bytes();
+    let bytes = c.to_bytes();
     let mut ebpf = aya::EbpfLoader::new()
-        .override_global(symbol, &bytes, true)
+        .override_global(symbol, bytes.as_slice(), true)
         .load(object)
         .unwrap_or_else(|e| panic!("parsing a dispatcher object: {e}"));
     let xdp: &mut aya::programs::Xdp = ebpf

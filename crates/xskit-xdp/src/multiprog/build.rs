@@ -2,7 +2,7 @@
 //! one attached, for [`super::attach`] and [`super::detach`].
 
 use super::netlink;
-use super::{failed, short, Mode, MultiprogError, RunConfig, CONFIG_SYMBOL, OBJECT};
+use super::{failed, short, Mode, MultiprogError, RunConfig, CONFIG_SYMBOL, OBJECT, OBJECT_V3};
 use crate::dispatcher::{self, DispatcherConfig, OWN_RETVAL_BIT, SLOTS};
 use aya::programs::links::FdLink;
 use aya::programs::{Extension, ProgramError, ProgramFd, Xdp};
@@ -62,6 +62,8 @@ pub(super) struct Old {
     pub(super) fd: ProgramFd,
     pub(super) id: u32,
     pub(super) dir: PathBuf,
+    /// Its configuration's version, which the new one keeps.
+    pub(super) version: u8,
 }
 
 /// The new dispatcher, attached.
@@ -74,14 +76,16 @@ pub(super) fn pin_dir(ifindex: u32, dispatcher_id: u32) -> PathBuf {
     dispatcher::libxdp_dir().join(format!("dispatch-{ifindex}-{dispatcher_id}"))
 }
 
-/// The configuration of a dispatcher running components of these run
-/// configurations and program flags, in this order.
-pub(super) fn config_of(members: &[(RunConfig, u32)]) -> DispatcherConfig {
+/// The configuration, in `version`'s layout (2 or 3), of a dispatcher
+/// running components of these run configurations and program flags, in
+/// this order.
+pub(super) fn config_of(members: &[(RunConfig, u32)], version: u8) -> DispatcherConfig {
     let mut c = DispatcherConfig {
-        version: 2,
+        version,
         num_progs_enabled: members.len() as u8,
         is_xdp_frags: false,
-        is_xdp_devbound: None,
+        // Never bound to a device: xskit's components are not.
+        is_xdp_devbound: (version >= 3).then_some(false),
         chain_call_actions: [0; SLOTS],
         run_prios: [0; SLOTS],
         program_flags: [0; SLOTS],
@@ -100,10 +104,15 @@ pub(super) fn config_of(members: &[(RunConfig, u32)]) -> DispatcherConfig {
 pub(super) fn load_dispatcher(
     config: &DispatcherConfig,
 ) -> Result<(Ebpf, ProgramFd, u32), MultiprogError> {
-    let bytes = config.to_v2_bytes();
+    let bytes = config.to_bytes();
+    let object = if config.version == 3 {
+        OBJECT_V3
+    } else {
+        OBJECT
+    };
     let mut ebpf = EbpfLoader::new()
-        .override_global(CONFIG_SYMBOL, &bytes, true)
-        .load(OBJECT)
+        .override_global(CONFIG_SYMBOL, bytes.as_slice(), true)
+        .load(object)
         .map_err(|e| failed(format!("loading xskit's dispatcher: {e}")))?;
     let xdp: &mut Xdp = ebpf
         .program_mut(dispatcher::PROGRAM_NAME)
@@ -136,11 +145,12 @@ pub(super) fn install(
     ifindex: u32,
     iface: &str,
     mode: Mode,
+    version: u8,
     members: &mut [Member<'_>],
     old: Option<&Old>,
 ) -> Result<Installed, MultiprogError> {
     let runs: Vec<(RunConfig, u32)> = members.iter().map(|m| (m.run, m.flags)).collect();
-    let (_disp, disp_fd, id) = load_dispatcher(&config_of(&runs))?;
+    let (_disp, disp_fd, id) = load_dispatcher(&config_of(&runs, version))?;
     let dir = pin_dir(ifindex, id);
     let mut links = Vec::with_capacity(members.len());
     for (slot, m) in members.iter_mut().enumerate() {
@@ -281,14 +291,13 @@ pub(super) fn current(
             ))
         })?;
     let config = match &d.config {
-        Ok(c) if c.version == 2 => c.clone(),
-        Ok(c) => {
+        Ok(c) if c.is_xdp_devbound == Some(true) => {
             return Err(failed(format!(
-                "{iface} has {d}; xskit writes version 2 dispatchers and does not replace \
-                 a version {} one",
-                c.version
+                "{iface} has {d}, bound to the device (for programs that read its RX \
+                 metadata): xskit's programs are not device-bound and cannot join it"
             )))
         }
+        Ok(c) => c.clone(),
         Err(_) => return Err(failed(format!("{iface} has {d}"))),
     };
     let mut members = Vec::new();
@@ -322,6 +331,7 @@ pub(super) fn current(
         fd,
         id: d.id,
         dir: d.pin_dir,
+        version: config.version,
     };
     Ok(Some((old, mode, members)))
 }

@@ -47,7 +47,7 @@ fn one_component_parses_as_set() {
         c.run_prios[0] = DEFAULT_PRIORITY;
         c
     };
-    let data = patched_rodata(&c.to_v2_bytes());
+    let data = patched_rodata(&c.to_bytes());
     assert_eq!(data[0], 236, "magic");
     assert_eq!(data[1], 2, "version");
     let parsed = DispatcherConfig::parse(&data).unwrap();
@@ -73,7 +73,7 @@ fn three_components_in_order() {
         c.chain_call_actions[i] = a | OWN_RETVAL_BIT;
     }
     c.program_flags[1] = 1 << 5;
-    let parsed = DispatcherConfig::parse(&patched_rodata(&c.to_v2_bytes())).unwrap();
+    let parsed = DispatcherConfig::parse(&patched_rodata(&c.to_bytes())).unwrap();
     assert_eq!(parsed, c);
     assert_eq!(
         action_names(parsed.chain_call_actions[1]),
@@ -94,7 +94,7 @@ fn config_of_sets_the_dispatchers_bit() {
             1 << 5,
         ),
     ];
-    let c = config_of(&runs);
+    let c = config_of(&runs, 2);
     assert_eq!(c.num_progs_enabled, 2);
     assert_eq!(
         c.chain_call_actions[..3],
@@ -102,7 +102,7 @@ fn config_of_sets_the_dispatchers_bit() {
     );
     assert_eq!(c.run_prios[..3], [50, 7, 0]);
     assert_eq!(c.program_flags[..3], [0, 1 << 5, 0]);
-    let parsed = DispatcherConfig::parse(&patched_rodata(&c.to_v2_bytes())).unwrap();
+    let parsed = DispatcherConfig::parse(&patched_rodata(&c.to_bytes())).unwrap();
     assert_eq!(parsed, c);
 }
 

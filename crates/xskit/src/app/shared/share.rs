@@ -30,7 +30,7 @@ pub struct ShareArgs {
     #[arg(long)]
     pub exclusive: bool,
     /// In a dispatcher: the run priority, lower runs first [default: 50,
-    /// libxdp's; dump: 0, ahead of the others]
+    /// libxdp's; dump's capture: 0, ahead of the others]
     #[arg(long, value_name = "N")]
     pub priority: Option<u32>,
     /// In a dispatcher: the actions after which the next program runs,
