@@ -1,8 +1,8 @@
 //! xskit beside libxdp 1.6 (xdp-tools 1.6.3, built by
 //! `scripts/xdp-tools-build` into /opt/xdp-tools-1.6), whose dispatchers
-//! are version 3 and which refuses to change a version 2 one. With
-//! `LIBXDP_OBJECT_PATH` naming that libxdp's objects, xskit writes
-//! version 3 too, in both orders:
+//! are version 3 and which refuses to change a version 2 one. With those
+//! tools first on `PATH`, xskit writes version 3 too (the version of the
+//! dispatcher built into xdp-loader), in both orders:
 //!
 //! - xdp-filter 1.6 first (libxdp's version 3 dispatcher): `xskit load
 //!   pass` joins it; `xskit status` says version 3 and lists both;
@@ -50,12 +50,17 @@ fn tool(st: &State, name: &str, args: &[&str]) -> String {
     text(&o)
 }
 
-/// `xskit ARGS --sandbox NAME` with libxdp 1.6's objects named.
+/// `xskit ARGS --sandbox NAME` where libxdp 1.6's tools come first on
+/// `PATH`, as for an operator who runs them.
 fn xskit(st: &State, args: &[&str]) -> String {
+    let path = format!(
+        "{PREFIX}/sbin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
     let o = common::bin()
         .args(args)
         .args(["--sandbox", &st.name])
-        .env("LIBXDP_OBJECT_PATH", objects())
+        .env("PATH", path)
         .output()
         .unwrap();
     assert!(o.status.success(), "xskit {args:?}: {}", text(&o));
