@@ -1,11 +1,13 @@
 //! Where a capture that passes frames on gets its copies: dump's own
 //! `xdp_capture` program (alone, or in a dispatcher of libxdp's protocol),
-//! or the capture tap of an xskit program already attached; and why it
-//! refuses beside other tools' programs.
+//! or the capture tap of an xskit program already attached (alone, or the
+//! one xskit component of a dispatcher); and why it refuses beside other
+//! tools' programs.
 
 use super::sink::Verdict;
 use super::DumpArgs;
 use crate::app::shared::session::attach;
+use crate::xdp::dispatcher::PROGRAM_NAME;
 use crate::xdp::tap::{self, Tap};
 use crate::xdp::{HookChoice, Program, XdpProgram};
 use anyhow::{bail, Result};
@@ -21,8 +23,14 @@ pub(super) enum Copier {
         /// Its program id, as the interface reported it once attached.
         id: Option<u32>,
     },
-    /// The tap of the xskit program that was attached already.
-    Tap { tap: Tap, id: u32, name: String },
+    /// The tap of the xskit program that was attached already, alone or
+    /// as a component of the dispatcher attached.
+    Tap {
+        tap: Tap,
+        id: u32,
+        name: String,
+        in_dispatcher: bool,
+    },
 }
 
 /// One frame from a [`Copier`]'s ring.
@@ -45,7 +53,17 @@ impl Copier {
         // Where `ip` cannot say (no such interface), attaching says why.
         let attached = crate::net::netns::xdp_attachment(iface).ok().flatten();
         let joins = args.share.joins(iface)?;
-        let Some((name, id, mode)) = attached.filter(|_| !joins) else {
+        let Some((name, id, mode)) = attached.clone().filter(|_| !joins) else {
+            let dispatcher = attached.filter(|(n, _, _)| n.as_str() == PROGRAM_NAME);
+            // Unless dump's own program is asked for (--multiprog,
+            // --priority): beside the xskit component there, as alone.
+            if let Some((_, disp, mode)) = dispatcher {
+                if !args.share.multiprog && args.share.priority.is_none() {
+                    if let Some(c) = Copier::component_tap(args, iface, disp, mode, msg, note)? {
+                        return Ok(c);
+                    }
+                }
+            }
             return Copier::own(args, iface, msg, note);
         };
         let ifindex = xsk::netdev::ifindex(iface)?;
@@ -69,19 +87,17 @@ impl Copier {
         }
         // Filters and summaries want the headers even with a small -s.
         if let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? {
-            // Plain pcap has no place for a verdict: said, not promised.
-            let verdicts = match (&args.write, args.pcapng) {
-                (None, _) => "each frame with its verdict",
-                (Some(_), true) => "each frame's verdict in its pcapng comment",
-                (Some(_), false) => {
-                    "verdicts not kept: plain pcap cannot carry them (--pcapng keeps them)"
-                }
-            };
+            let verdicts = verdicts(args);
             writeln!(
                 msg,
                 "capturing on {iface} beside {name} (program id {id}, {mode} mode), {verdicts}{note}"
             )?;
-            return Ok(Copier::Tap { tap, id, name });
+            return Ok(Copier::Tap {
+                tap,
+                id,
+                name,
+                in_dispatcher: false,
+            });
         }
         bail!(refusal(
             iface,
@@ -90,6 +106,50 @@ impl Copier {
             mode,
             crate::app::shared::ns::thread_netns_name().as_deref()
         ))
+    }
+
+    /// The tap of the one xskit component with a tap in the dispatcher
+    /// `disp` on `iface`; `None` if there is none, or more than one (dump
+    /// then joins with its own program).
+    fn component_tap(
+        args: &DumpArgs,
+        iface: &str,
+        disp: u32,
+        mode: &str,
+        msg: &mut dyn Write,
+        note: &str,
+    ) -> Result<Option<Copier>> {
+        let ifindex = xsk::netdev::ifindex(iface)?;
+        let Ok(Some(d)) = crate::xdp::dispatcher::inspect(disp, ifindex) else {
+            return Ok(None);
+        };
+        let tapped: Vec<_> = d
+            .components
+            .iter()
+            .filter_map(|c| Some((c.id?, c)))
+            .filter(|(id, _)| Tap::exists(*id).unwrap_or(false))
+            .collect();
+        let [(id, c)] = tapped[..] else {
+            return Ok(None);
+        };
+        let Some(tap) = Tap::open(id, ifindex, args.snaplen.max(256))? else {
+            return Ok(None);
+        };
+        let name = c.name.clone().unwrap_or_else(|| "?".into());
+        writeln!(
+            msg,
+            "capturing on {iface} beside {name} (program id {id}) in slot {} of its dispatcher \
+             (program id {disp}, {mode} mode), {}; frames a program before it ended do not reach \
+             it{note}",
+            c.slot,
+            verdicts(args)
+        )?;
+        Ok(Some(Copier::Tap {
+            tap,
+            id,
+            name,
+            in_dispatcher: true,
+        }))
     }
 
     /// dump's own `xdp_capture`: alone on a free interface, or in the
@@ -183,6 +243,24 @@ impl Copier {
     pub(super) fn check_attached(&self, iface: &str) -> Result<()> {
         let now = crate::net::netns::xdp_attachment(iface)?.map(|(_, i, _)| i);
         match self {
+            Copier::Tap {
+                id,
+                name,
+                in_dispatcher: true,
+                ..
+            } => {
+                // Every change makes a new dispatcher: look in the one now.
+                let ifindex = xsk::netdev::ifindex(iface)?;
+                let there = now
+                    .and_then(|d| crate::xdp::dispatcher::inspect(d, ifindex).ok().flatten())
+                    .is_some_and(|d| d.components.iter().any(|c| c.id == Some(*id)));
+                if !there {
+                    bail!(
+                        "{name} (program id {id}) is no longer in the dispatcher on {iface}; capture ended"
+                    );
+                }
+                Ok(())
+            }
             Copier::Tap { id, .. } if now != Some(*id) => bail!(
                 "the program captured beside (id {id}) is no longer attached to {iface}; capture ended"
             ),
@@ -196,6 +274,16 @@ impl Copier {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// How the verdicts a tap gives are kept: plain pcap has no place for
+/// one (said, not promised).
+fn verdicts(args: &DumpArgs) -> &'static str {
+    match (&args.write, args.pcapng) {
+        (None, _) => "each frame with its verdict",
+        (Some(_), true) => "each frame's verdict in its pcapng comment",
+        (Some(_), false) => "verdicts not kept: plain pcap cannot carry them (--pcapng keeps them)",
     }
 }
 

@@ -25,225 +25,26 @@
 //!
 //! `xskit dump` joins too, ahead of xdp-filter (priority 0): it captures
 //! the UDP frames xdp-filter then drops as well as those it passes, and
-//! its program leaves with it.
+//! its program leaves with it. Beside echo's component it adds no program
+//! but uses echo's tap: the frames that reach echo, with echo's verdicts.
 //!
 //! Where the kernel refuses them (this development machine): `xskit echo
 //! --multiprog`, `xskit load --multiprog` and `xskit dump --multiprog` fail
 //! in one line naming extension programs, and nothing is attached.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod helpers;
 
 use common::{ok, row, xskit};
-use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, UdpSocket};
-use std::process::{Child, Command, Output, Stdio};
+use helpers::*;
+use std::net::IpAddr;
 use std::time::Duration;
 use xskit::app::measure::demo::ping_series_within;
 use xskit::app::modes::{self, Benchmark};
-use xskit::app::shared::sandbox::State;
 use xskit::net::netns;
 use xskit::testing::{have_root, in_inner, in_outer, sandbox};
 use xskit::xdp::ext_probe::{probe, ExtSupport};
-
-const FILTER: &str = "/usr/sbin/xdp-filter";
-const LOADER: &str = "/usr/sbin/xdp-loader";
-/// The port xdp-filter denies, and one it does not.
-const DENIED: u16 = 7777;
-const OPEN: u16 = 7778;
-/// echo's program as the kernel names it (15 bytes of xdp_redirect_echo).
-const ECHO_PROG: &str = "xdp_redirect_ec";
-
-/// One test at a time: libxdp's tools refuse to run beside themselves
-/// ("Unable to read PID from lockfile").
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn run(tool: &str, args: &[&str]) -> Output {
-    Command::new(tool)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {tool}: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
-
-/// xdp-filter's program and its pins go, whatever the test did.
-struct FilterGuard<'a>(&'a State);
-
-impl Drop for FilterGuard<'_> {
-    fn drop(&mut self) {
-        in_inner(self.0, || {
-            let _ = run(FILTER, &["unload", &self.0.inner_if]);
-            let _ = run(LOADER, &["unload", &self.0.inner_if, "--all"]);
-        });
-    }
-}
-
-/// Where the kernel refuses extension programs: `o` failed in one line
-/// naming them, and nothing is attached to the sandbox's inner end.
-fn refused_in_one_line(st: &State, what: &str, o: &Output) {
-    let t = text(o);
-    println!("{what}: {t}");
-    assert!(!o.status.success(), "{t}");
-    assert!(t.contains("refuses extension programs"), "{t}");
-    assert_eq!(t.trim().lines().count(), 1, "not one line: {t}");
-    assert_eq!(
-        in_inner(st, || netns::xdp_shown_by_ip(&st.inner_if).unwrap()),
-        None
-    );
-}
-
-/// xdp-filter on the sandbox's inner end (libxdp makes its dispatcher),
-/// denying UDP to [`DENIED`]; unloaded when the guard goes.
-fn xdp_filter(st: &State) -> FilterGuard<'_> {
-    let guard = FilterGuard(st);
-    in_inner(st, || {
-        let l = run(FILTER, &["load", "-m", "skb", &st.inner_if]);
-        assert!(l.status.success(), "xdp-filter load: {}", text(&l));
-        let p = run(FILTER, &["port", &DENIED.to_string()]);
-        assert!(p.status.success(), "xdp-filter port: {}", text(&p));
-    });
-    guard
-}
-
-/// Of `n` UDP datagrams sent from the outer end to the inner address on
-/// `port`, how many a socket bound there received.
-fn udp_arrivals(st: &State, port: u16, n: usize) -> usize {
-    let sock = in_inner(st, || UdpSocket::bind((st.inner_v4, port)).unwrap());
-    sock.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    in_outer(st, || {
-        let s = UdpSocket::bind((st.outer_v4, 0)).unwrap();
-        for _ in 0..n {
-            s.send_to(b"xskit", (st.inner_v4, port)).unwrap();
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    });
-    let mut got = 0;
-    let mut buf = [0u8; 64];
-    while sock.recv_from(&mut buf).is_ok() {
-        got += 1;
-    }
-    got
-}
-
-/// 20 pings over each family, 3 s each at most: (IPv6, IPv4) answered
-/// correctly.
-fn pings(st: &State) -> (u32, u32) {
-    let wait = Duration::from_secs(3);
-    in_outer(st, || {
-        (
-            ping_series_within(IpAddr::V6(st.inner_v6), 20, 56, Duration::ZERO, wait)
-                .unwrap()
-                .correct,
-            ping_series_within(IpAddr::V4(st.inner_v4), 20, 56, Duration::ZERO, wait)
-                .unwrap()
-                .correct,
-        )
-    })
-}
-
-/// True where the kernel has namespace cookies (5.14+): before, xskit's
-/// operator commands (`status`, `load`, `unload`) refuse in one line naming
-/// SO_NETNS_COOKIE.
-fn cookies(st: &State) -> bool {
-    let o = xskit(&["status", "--sandbox", &st.name]);
-    if o.status.success() {
-        return true;
-    }
-    assert!(
-        text(&o).contains("SO_NETNS_COOKIE"),
-        "xskit status: {}",
-        text(&o)
-    );
-    false
-}
-
-/// (name, owner) of each program `xskit status` lists in the inner
-/// interface's dispatcher; where the kernel has no namespace cookies, the
-/// names `xdp-loader status` lists, owned by "?".
-fn components(st: &State) -> Vec<(String, String)> {
-    if !cookies(st) {
-        return loader_status(st)
-            .lines()
-            .filter_map(|l| l.split_once("=>"))
-            .filter_map(|(_, rest)| rest.split_whitespace().nth(1))
-            .map(|n| (n.to_string(), "?".to_string()))
-            .collect();
-    }
-    let o = xskit(&["status", "--sandbox", &st.name, "--json"]);
-    assert!(o.status.success(), "xskit status: {}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let r = row(&v, &st.inner_if);
-    r["dispatcher"]["programs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no dispatcher in xskit status: {r}"))
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap_or("").to_string(),
-                c["owner"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
-/// The program id `xdp-loader status` gives echo's component.
-fn left_id(st: &State) -> u32 {
-    loader_status(st)
-        .lines()
-        .filter_map(|l| l.split_once("=>"))
-        .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
-        .find(|w| w.get(1) == Some(&ECHO_PROG))
-        .and_then(|w| w.get(2)?.parse().ok())
-        .expect("xdp-loader lists echo's component with its id")
-}
-
-fn loader_status(st: &State) -> String {
-    let t = text(&in_inner(st, || run(LOADER, &["status", &st.inner_if])));
-    println!("xdp-loader status:\n{t}");
-    t
-}
-
-/// Starts `xskit echo --sandbox NAME` and reads its output up to the line
-/// that says where its program went; the rest of its output comes from the
-/// handle once it ends.
-fn start_echo(st: &State) -> (Child, String, std::thread::JoinHandle<String>) {
-    let mut child = common::bin()
-        .args(["echo", "--sandbox", &st.name, "-p", "-n", "10s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
-    for l in lines.by_ref() {
-        let l = l.unwrap();
-        seen += &l;
-        seen += "\n";
-        if l.contains(" on xsk0 queue 0:") {
-            break;
-        }
-    }
-    // Keep draining, or echo would block on a full pipe.
-    let rest = std::thread::spawn(move || {
-        lines
-            .map_while(Result::ok)
-            .fold(String::new(), |t, l| t + &l + "\n")
-    });
-    (child, seen, rest)
-}
-
-fn stop(child: &mut Child, signal: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
-    child.wait().unwrap();
-}
 
 #[test]
 fn echo_joins_xdp_filters_dispatcher_and_both_verdicts_hold() {
@@ -525,8 +326,8 @@ fn rxdrop_in_a_dispatcher_leaves_it_though_stopped_from_another_namespace() {
 }
 
 #[test]
-fn dump_captures_in_xdp_filters_dispatcher_ahead_of_its_verdicts() {
-    if !have_root("dump_captures_in_xdp_filters_dispatcher_ahead_of_its_verdicts") {
+fn dump_captures_in_xdp_filters_dispatcher_first_or_by_echos_tap() {
+    if !have_root("dump_captures_in_xdp_filters_dispatcher_first_or_by_echos_tap") {
         return;
     }
     let _serial = serial();
@@ -538,6 +339,7 @@ fn dump_captures_in_xdp_filters_dispatcher_ahead_of_its_verdicts() {
         return;
     }
     let _filter = xdp_filter(st);
+    let to = |frames: &str, port: u16| frames.matches(&format!("> {port} len")).count();
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     if xskit::app::doctor::rules::kernel_version(release.trim()) < (5, 18) {
         // Its capture program needs bpf_xdp_load_bytes, alone or not.
@@ -548,67 +350,61 @@ fn dump_captures_in_xdp_filters_dispatcher_ahead_of_its_verdicts() {
         assert!(t.contains("bpf_xdp_load_bytes (Linux 5.18"), "{t}");
         assert_eq!(t.trim().lines().count(), 1, "not one line: {t}");
         assert_eq!(components(st).len(), 1);
-        return;
-    }
-    // Ten UDP frames, then dump ends by itself and takes its program out.
-    let mut dump = common::bin()
-        .args([
-            "dump",
-            "--sandbox",
-            &st.name,
-            "-c",
-            "10",
-            "-d",
-            "60s",
-            "udp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(dump.stderr.take().unwrap()).lines();
-    let mut said = String::new();
-    for l in lines.by_ref() {
-        let l = l.unwrap();
-        said += &l;
-        said += "\n";
-        if l.starts_with("capturing on") {
-            break;
+    } else {
+        // Ten UDP frames, then dump ends by itself and takes its program
+        // out.
+        let (dump, said, rest) = start_dump(st, &["-c", "10", "udp"]);
+        assert!(
+            said.contains("is in slot") && said.contains("at priority 0"),
+            "{said}"
+        );
+        let list = components(st);
+        println!("xskit status: {list:?}");
+        assert_eq!(list.len(), 2, "{list:?}");
+        let ours = list.iter().find(|(n, _)| n == "xdp_capture");
+        let ours = ours.unwrap_or_else(|| panic!("no xdp_capture: {list:?}"));
+        if cookies(st) {
+            assert!(ours.1.starts_with("xskit dump --sandbox"), "{list:?}");
         }
+        // dump runs first and passes on: it sees the frames xdp-filter then
+        // drops, and those it passes arrive.
+        assert_eq!(udp_arrivals(st, DENIED, 5), 0);
+        assert_eq!(udp_arrivals(st, OPEN, 5), 5);
+        let frames = dump_output(dump, rest);
+        assert_eq!((to(&frames, DENIED), to(&frames, OPEN)), (5, 5), "{frames}");
+        // Gone with dump; xdp-filter's stays and still drops.
+        let list = components(st);
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert!(list.iter().all(|(n, _)| n != "xdp_capture"), "{list:?}");
+        assert_eq!(udp_arrivals(st, DENIED, 5), 0);
     }
-    // Keep draining, or dump's summary would hit a closed pipe.
-    let rest = std::thread::spawn(move || {
-        lines
-            .map_while(Result::ok)
-            .fold(String::new(), |t, l| t + &l + "\n")
-    });
-    println!("xskit dump:\n{said}");
+
+    // Beside echo's component, dump uses its tap (no 5.18 helper there),
+    // as beside echo alone: the frames that reach echo's program, each
+    // with the verdict it gave; those xdp-filter dropped before never do.
+    let (mut echo, _, _) = start_echo(st);
+    let (dump, said, rest) = start_dump(st, &["-c", "7", "udp or icmp"]);
     assert!(
-        said.contains("is in slot") && said.contains("at priority 0"),
+        said.contains(&format!("beside {ECHO_PROG} (program id"))
+            && said.contains("of its dispatcher"),
         "{said}"
     );
-    let list = components(st);
-    println!("xskit status: {list:?}");
-    assert_eq!(list.len(), 2, "{list:?}");
-    let ours = list.iter().find(|(n, _)| n == "xdp_capture");
-    let ours = ours.unwrap_or_else(|| panic!("no xdp_capture: {list:?}"));
-    if cookies(st) {
-        assert!(ours.1.starts_with("xskit dump --sandbox"), "{list:?}");
-    }
-    // dump runs first and passes on: it sees the frames xdp-filter then
-    // drops, and those it passes arrive.
+    assert_eq!(components(st).len(), 2, "dump added no program");
     assert_eq!(udp_arrivals(st, DENIED, 5), 0);
     assert_eq!(udp_arrivals(st, OPEN, 5), 5);
-    let out = dump.wait_with_output().unwrap();
-    let frames = String::from_utf8_lossy(&out.stdout).into_owned();
-    let summary = rest.join().unwrap();
-    println!("captured:\n{frames}{summary}");
-    assert!(out.status.success(), "{}: {frames}{summary}", out.status);
-    let to = |port: u16| frames.matches(&format!("> {port} len")).count();
-    assert_eq!((to(DENIED), to(OPEN)), (5, 5), "{frames}");
-    // Gone with dump; xdp-filter's stays and still drops.
-    let list = components(st);
-    assert_eq!(list.len(), 1, "{list:?}");
-    assert!(list.iter().all(|(n, _)| n != "xdp_capture"), "{list:?}");
-    assert_eq!(udp_arrivals(st, DENIED, 5), 0);
+    let wait = Duration::from_secs(3);
+    let answered = in_outer(st, || {
+        ping_series_within(IpAddr::V4(st.inner_v4), 2, 56, Duration::ZERO, wait).unwrap()
+    });
+    assert_eq!(answered.correct, 2);
+    let frames = dump_output(dump, rest);
+    assert_eq!((to(&frames, DENIED), to(&frames, OPEN)), (0, 5), "{frames}");
+    let passed = frames.lines().filter(|l| l.contains("[pass q0]")).count();
+    let redirected = frames
+        .lines()
+        .filter(|l| l.contains("[redirect q0]"))
+        .count();
+    assert_eq!((passed, redirected), (5, 2), "{frames}");
+    stop(&mut echo, libc::SIGTERM);
+    assert_eq!(components(st).len(), 1);
 }
