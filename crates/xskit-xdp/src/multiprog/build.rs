@@ -129,6 +129,33 @@ pub(super) fn load_dispatcher(
     Ok((ebpf, fd, id))
 }
 
+/// What a refused load of member `name` as an extension program in place
+/// of `target` says: extensions refused by the kernel (their own error,
+/// which `--multiprog` and `doctor` explain), a BPF helper the kernel
+/// lacks (named, with its first kernel), or the kernel's error.
+fn ext_load_error(e: &ProgramError, name: &str, iface: &str, target: &str) -> MultiprogError {
+    if matches!(
+        crate::ext_probe::errno(e),
+        Some(libc::EPERM) | Some(libc::EOPNOTSUPP)
+    ) {
+        return MultiprogError::ExtensionsRefused {
+            program: name.to_string(),
+            iface: iface.to_string(),
+            error: short(e),
+        };
+    }
+    match crate::loader::missing_helper(e) {
+        Some(why) => failed(format!(
+            "cannot attach {name} to {iface} in a dispatcher: {why}"
+        )),
+        None => failed(format!(
+            "cannot attach {name} to {iface} in a dispatcher: loading it as an extension \
+             program (BPF_PROG_TYPE_EXT) in place of {target}: {}",
+            short(e)
+        )),
+    }
+}
+
 /// Removes what [`install`] pinned in `dir` for `slots` slots, and `dir`.
 pub(super) fn unpin(dir: &Path, slots: usize) {
     for i in 0..slots {
@@ -170,30 +197,8 @@ pub(super) fn install(
                     let target_fd = disp_fd
                         .try_clone()
                         .map_err(|e| failed(format!("duplicating a descriptor: {e}")))?;
-                    if let Err(e) = ext.load(target_fd, &target) {
-                        let errno = crate::ext_probe::errno(&e);
-                        return Err(
-                            if matches!(errno, Some(libc::EPERM) | Some(libc::EOPNOTSUPP)) {
-                                MultiprogError::ExtensionsRefused {
-                                    program: m.name.clone(),
-                                    iface: iface.to_string(),
-                                    error: short(&e),
-                                }
-                            } else if let Some(why) = crate::loader::missing_helper(&e) {
-                                failed(format!(
-                                    "cannot attach {} to {iface} in a dispatcher: {why}",
-                                    m.name
-                                ))
-                            } else {
-                                failed(format!(
-                                "cannot attach {} to {iface} in a dispatcher: loading it as an \
-                                 extension program (BPF_PROG_TYPE_EXT) in place of {target}: {}",
-                                m.name,
-                                short(&e)
-                            ))
-                            },
-                        );
-                    }
+                    ext.load(target_fd, &target)
+                        .map_err(|e| ext_load_error(&e, &m.name, iface, &target))?;
                     m.id = ext.info().map_err(|e| failed(e.to_string()))?.id();
                     let link = ext.attach();
                     (ext, link)
