@@ -47,6 +47,10 @@ pub struct Moved {
     pub tx_full: u32,
     /// Frames that found FILL full too and went to the free list.
     pub freed: u32,
+    /// Frames meant for TX that went back to FILL instead, to keep the
+    /// frames posted for receiving at [`RxBatch::keep_posted`]'s floor
+    /// (included in `recycled` or `freed`).
+    pub kept: u32,
     /// Bytes of the received frames.
     pub bytes: u64,
 }
@@ -164,6 +168,8 @@ pub struct RxBatch<'x> {
     xsk: &'x mut Xsk,
     idx: u32,
     count: u32,
+    /// [`RxBatch::keep_posted`]'s floor (0: none).
+    keep: u32,
 }
 
 impl std::fmt::Debug for RxBatch<'_> {
@@ -224,7 +230,39 @@ impl<'x> RxBatch<'x> {
     /// all of it has arrived), so each packet gets one verdict.
     pub(crate) fn new(xsk: &'x mut Xsk, max: u32) -> Self {
         let (idx, count) = window(xsk.parts().rx, max);
-        RxBatch { xsk, idx, count }
+        RxBatch {
+            xsk,
+            idx,
+            count,
+            keep: 0,
+        }
+    }
+
+    /// Sends packets meant for TX back to FILL instead while fewer than
+    /// `min` frames are posted for receiving ([`Xsk::rx_posted`]), counted
+    /// in [`Moved::kept`]; the verdict of a packet's first buffer decides
+    /// for all of it, as always.
+    ///
+    /// A forwarder whose TX is slower than its RX otherwise ends with
+    /// every frame on TX and none on FILL: the NIC drops what arrives
+    /// meanwhile, and some zero-copy drivers never start receiving again,
+    /// because they refill their receive ring only in their receive
+    /// interrupt, which an empty ring no longer raises, and their RX
+    /// wake-up does not reach it (igb before Linux 7.0 and 6.18.17).
+    /// With a floor, received packets past it are dropped at once and
+    /// receiving goes on.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let mut xsk = xsk::Xsk::new("eth1", 0, &xsk::XskConfig::default())?;
+    /// // Forward, but never leave fewer than 512 frames to receive into.
+    /// xsk.rx_batch(64).keep_posted(512).transmit();
+    /// xsk.flush()?;
+    /// # Ok::<(), xsk::Error>(())
+    /// ```
+    pub fn keep_posted(mut self, min: u32) -> Self {
+        self.keep = min;
+        self
     }
 
     /// Frames in the batch.
@@ -254,6 +292,13 @@ impl<'x> RxBatch<'x> {
     pub fn dispatch(self, mut f: impl FnMut(&mut RxFrame<'_>) -> Verdict) -> Moved {
         let (idx, count) = (self.idx, self.count);
         let mut moved = Moved::default();
+        // Read only when asked: the kernel's RX producer index, afresh
+        // (an older cached one would count received frames as posted).
+        let mut posted = if self.keep > 0 {
+            self.xsk.rx_posted()
+        } else {
+            u32::MAX
+        };
         let mut p = self.xsk.parts();
         let (fidx, froom) = p.fill.room(count);
         let mut fill = FillCursor {
@@ -268,7 +313,7 @@ impl<'x> RxBatch<'x> {
         // buffer decides, and if TX fills up part-way, the buffers already
         // written for it go back to FILL with the rest.
         let (mut first, mut packet_verdict) = (true, Verdict::Recycle);
-        let (mut packet_tx_start, mut no_room) = (0u32, false);
+        let (mut packet_tx_start, mut no_room, mut keeping) = (0u32, false, false);
         for i in 0..count {
             let d = p.rx.read(idx.wrapping_add(i));
             // SAFETY: the descriptor was read from RX and is not taken yet,
@@ -276,11 +321,21 @@ impl<'x> RxBatch<'x> {
             // this is the only slice of it, dropped before the next frame.
             let (addr, continued, mut frame) =
                 unsafe { RxFrame::from_rx(p.umem, d, first, &mut moved) };
-            let verdict = f(&mut frame);
+            let mut verdict = f(&mut frame);
             if first {
+                if verdict == Verdict::Transmit && posted < self.keep {
+                    verdict = Verdict::Recycle;
+                    keeping = true;
+                } else {
+                    keeping = false;
+                }
                 (packet_verdict, packet_tx_start, no_room) = (verdict, tused, false);
             }
             let len = frame.len;
+            if keeping {
+                moved.kept += 1;
+            }
+            let recycled = moved.recycled;
             match packet_verdict {
                 // An emptied frame is no packet: back to FILL.
                 Verdict::Transmit if len == 0 => fill.put(&mut p, addr, &mut moved),
@@ -310,6 +365,7 @@ impl<'x> RxBatch<'x> {
                 }
                 Verdict::Recycle => fill.put(&mut p, addr, &mut moved),
             }
+            posted = posted.saturating_add(moved.recycled - recycled);
             if continued == 0 {
                 moved.packets += 1;
                 if packet_verdict == Verdict::Transmit && !no_room {

@@ -407,3 +407,60 @@ fn unregistered_queue_falls_back_to_pass() {
         assert_eq!(prog.counters().unwrap().redirected.packets, 0);
     });
 }
+
+/// Forwards what arrives onto TX, which is never kicked (a TX slower than
+/// RX at its extreme), with `floor` frames kept posted for receiving;
+/// returns the experimental frames received of `sent`, and the frames kept.
+fn forward_with_tx_held(floor: u32, sent: usize) -> (usize, u32) {
+    in_netns(|| {
+        std::fs::write("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1").unwrap();
+        std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1").unwrap();
+        let p = veth_pair().unwrap();
+        let mut prog = XdpProgram::load(Program::Redirect, 1).unwrap();
+        prog.attach(&p.inner, HookChoice::Native, false).unwrap();
+        let config = copy_config().umem(xsk::UmemConfig::default().frame_count(256));
+        let mut xsk = Xsk::new(&p.inner, 0, &config).unwrap();
+        prog.register(0, &xsk).unwrap();
+        xsk.refill(u32::MAX);
+        assert_eq!(xsk.rx_posted(), 256);
+        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let frame = experimental_frame(veth::mac(&p.peer).unwrap(), &[7; 50]);
+        let (mut got, mut kept) = (0, 0);
+        // In bursts of 32, each received before the next is sent.
+        for burst in 0..sent / 32 {
+            for _ in 0..32 {
+                peer.send(&frame).unwrap();
+            }
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while got < (burst + 1) * 32 && Instant::now() < deadline {
+                xsk.socket()
+                    .poll_rx(Some(Duration::from_millis(20)))
+                    .unwrap();
+                let m = xsk.rx_batch(64).keep_posted(floor).dispatch(|f| {
+                    got += usize::from(xskit::testing::is_experimental(f.data()));
+                    xsk::Verdict::Transmit
+                });
+                kept += m.kept;
+            }
+            if got < (burst + 1) * 32 {
+                break; // the rest would be dropped as well
+            }
+        }
+        let a = xsk.accounting();
+        assert!(a.is_consistent(), "{a:?}");
+        assert!(xsk.rx_posted() >= floor.min(256), "{a:?}");
+        (got, kept)
+    })
+}
+
+#[test]
+fn a_forwarder_with_a_floor_keeps_receiving_while_tx_is_held() {
+    if !have_root("a_forwarder_with_a_floor_keeps_receiving_while_tx_is_held") {
+        return;
+    }
+    // Without a floor every frame ends on TX: the 256 of the UMEM arrive,
+    // then FILL is empty and the rest is dropped.
+    assert_eq!(forward_with_tx_held(0, 512), (256, 0));
+    // With one, 192 go to TX and receiving goes on.
+    assert_eq!(forward_with_tx_held(64, 512), (512, 512 - 192));
+}

@@ -426,3 +426,49 @@ fn the_tx_halfs_transmit_new_with_marks_and_writes_the_metadata_too() {
     assert_eq!(tx.complete(64), 3);
     assert!(tx.accounting().is_consistent());
 }
+
+#[test]
+fn keep_posted_sends_packets_back_to_fill_below_the_floor() {
+    let (mut xsk, mut k) = setup();
+    k.record = true;
+    assert_eq!(xsk.rx_posted(), 16);
+    assert_eq!(k.receive(12, 60), 12);
+    assert_eq!(xsk.rx_posted(), 4);
+    // 4 posted, a floor of 10: the first 6 go back to FILL, the other 6
+    // to TX (which holds 8).
+    let m = xsk.rx_batch(64).keep_posted(10).transmit();
+    assert_eq!(
+        (m.kept, m.recycled, m.transmitted, m.tx_full),
+        (6, 6, 6, 0),
+        "{m:?}"
+    );
+    assert_eq!(xsk.rx_posted(), 10);
+    assert_eq!(k.transmit(64), 6);
+    // At the floor (6 posted, a floor of 6) nothing is kept.
+    assert_eq!(k.receive(4, 60), 4);
+    let m = xsk.rx_batch(64).keep_posted(6).transmit();
+    assert_eq!((m.kept, m.transmitted), (0, 4), "{m:?}");
+    assert!(xsk.accounting().is_consistent(), "{:?}", xsk.accounting());
+}
+
+#[test]
+fn keep_posted_keeps_a_multi_buffer_packet_whole() {
+    let mut cfg = config();
+    cfg.multi_buffer = true;
+    let (mut xsk, mut k) = loopback(&cfg).unwrap();
+    assert_eq!(xsk.refill(u32::MAX), 16);
+    // 3 single frames, then a packet of 3 buffers: 10 posted.
+    assert_eq!(k.receive(3, 60), 3);
+    assert!(k.receive_packet(3, 60).is_some());
+    assert_eq!(xsk.rx_posted(), 10);
+    // A floor of 12: two singles go back to FILL (10 + 2 posted); the
+    // third single and the whole packet then go to TX.
+    let m = xsk.rx_batch(64).keep_posted(12).transmit();
+    assert_eq!((m.kept, m.transmitted, m.tx_packets), (2, 4, 2), "{m:?}");
+    assert_eq!(xsk.rx_posted(), 12);
+    // A floor above: the packet's first buffer decides for all three.
+    assert!(k.receive_packet(3, 60).is_some());
+    let m = xsk.rx_batch(64).keep_posted(16).transmit();
+    assert_eq!((m.kept, m.recycled, m.transmitted), (3, 3, 0), "{m:?}");
+    assert!(xsk.accounting().is_consistent(), "{:?}", xsk.accounting());
+}

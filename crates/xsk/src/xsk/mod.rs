@@ -372,6 +372,17 @@ impl Xsk {
         })
     }
 
+    /// Frames posted for receiving and not received yet: on FILL, or
+    /// taken from it into the driver's receive ring. Reads the kernel's RX
+    /// producer index; counts only this socket's FILL and RX.
+    pub fn rx_posted(&self) -> u32 {
+        let lent = self.fill.index().wrapping_sub(self.fill_base);
+        let received = self.rx.producer_index().wrapping_sub(self.rx_base);
+        // The kernel cannot have received more than was lent; guarded
+        // all the same, as a count.
+        (lent.wrapping_sub(received) as i32).max(0) as u32
+    }
+
     /// True if the kernel waits for a wake-up before it uses the FILL ring
     /// again (call [`Socket::kick_rx`] or poll in a busy loop).
     pub fn fill_needs_wakeup(&self) -> bool {

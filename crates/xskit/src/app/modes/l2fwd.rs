@@ -10,9 +10,14 @@ impl Worker {
     pub(super) fn l2fwd_step(&mut self) -> Result<bool> {
         self.wait_rx()?;
         // Completed sends go straight back to FILL, and received
-        // frames straight onto TX, each in one pass.
+        // frames straight onto TX, each in one pass. When TX is slower
+        // than RX, frames pile up on TX: below the floor, received frames
+        // go back to FILL instead (dropped), so the NIC always has frames
+        // to receive into; on igb before Linux 6.18.17 an empty FILL
+        // stopped receiving for good (see `RxBatch::keep_posted`).
         self.xsk.complete_to_fill(u32::MAX);
-        let m = self.xsk.rx_batch(self.batch).dispatch(|f| {
+        let batch = self.xsk.rx_batch(self.batch).keep_posted(self.fill_floor);
+        let m = batch.dispatch(|f| {
             if !f.starts_packet() {
                 return Verdict::Transmit; // the rest of a multi_buffer frame
             }
@@ -23,7 +28,7 @@ impl Worker {
             }
             Verdict::Transmit
         });
-        let n = m.transmitted + m.tx_full;
+        let n = m.transmitted + m.tx_full + m.kept;
         self.received(n);
         if n > 0 {
             let c = &self.counters;
@@ -32,7 +37,7 @@ impl Worker {
             c.tx_packets
                 .fetch_add(u64::from(m.transmitted), Ordering::Relaxed);
             c.tx_dropped
-                .fetch_add(u64::from(m.tx_full), Ordering::Relaxed);
+                .fetch_add(u64::from(m.tx_full + m.kept), Ordering::Relaxed);
             // Bytes out: all frames keep their length.
             let out = m.bytes / u64::from(n) * u64::from(m.transmitted);
             c.tx_bytes.fetch_add(out, Ordering::Relaxed);
