@@ -34,6 +34,7 @@ pub enum Verdict {
 
 /// How a batch ended.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
 pub struct Moved {
     /// Packets received (a multi-buffer packet is several frames).
     pub packets: u32,
@@ -248,9 +249,13 @@ impl<'x> RxBatch<'x> {
     /// meanwhile, and some zero-copy drivers never start receiving again,
     /// because they refill their receive ring only in their receive
     /// interrupt, which an empty ring no longer raises, and their RX
-    /// wake-up does not reach it (igb before Linux 7.0 and 6.18.17).
+    /// wake-up does not reach it (igb before Linux 6.18.17 and 7.0).
     /// With a floor, received packets past it are dropped at once and
-    /// receiving goes on.
+    /// receiving goes on, as long as the application takes its turns: the
+    /// floor is checked at each batch, and a NIC that receives `min`
+    /// frames between two batches (a thread descheduled that long) still
+    /// empties it. Posted frames also include, for a while, buffers the
+    /// driver has filled and not yet published on RX.
     ///
     /// # Examples
     /// ```no_run

@@ -408,10 +408,12 @@ fn unregistered_queue_falls_back_to_pass() {
     });
 }
 
-/// Forwards what arrives onto TX, which is never kicked (a TX slower than
-/// RX at its extreme), with `floor` frames kept posted for receiving;
-/// returns the experimental frames received of `sent`, and the frames kept.
-fn forward_with_tx_held(floor: u32, sent: usize) -> (usize, u32) {
+/// Forwards what arrives onto TX, never reaping COMPLETION (a TX slower
+/// than RX at its extreme: what the kernel sends stays on COMPLETION, so
+/// no frame comes back to FILL), with `floor` frames kept posted for
+/// receiving; sends up to `sent` experimental frames, in bursts of 32 each
+/// received before the next, until one does not arrive whole.
+fn forward_with_tx_held(floor: u32, sent: usize) -> Forwarded {
     in_netns(|| {
         std::fs::write("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1").unwrap();
         std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1").unwrap();
@@ -422,35 +424,46 @@ fn forward_with_tx_held(floor: u32, sent: usize) -> (usize, u32) {
         let mut xsk = Xsk::new(&p.inner, 0, &config).unwrap();
         prog.register(0, &xsk).unwrap();
         xsk.refill(u32::MAX);
-        assert_eq!(xsk.rx_posted(), 256);
+        let mut r = Forwarded {
+            posted: xsk.rx_posted(),
+            ..Forwarded::default()
+        };
         let peer = PacketSocket::bind(&p.peer).unwrap();
         let frame = experimental_frame(veth::mac(&p.peer).unwrap(), &[7; 50]);
-        let (mut got, mut kept) = (0, 0);
-        // In bursts of 32, each received before the next is sent.
-        for burst in 0..sent / 32 {
+        for burst in 1..=sent / 32 {
             for _ in 0..32 {
                 peer.send(&frame).unwrap();
             }
             let deadline = Instant::now() + Duration::from_millis(500);
-            while got < (burst + 1) * 32 && Instant::now() < deadline {
+            while r.got < burst * 32 && Instant::now() < deadline {
                 xsk.socket()
                     .poll_rx(Some(Duration::from_millis(20)))
                     .unwrap();
                 let m = xsk.rx_batch(64).keep_posted(floor).dispatch(|f| {
-                    got += usize::from(xskit::testing::is_experimental(f.data()));
+                    r.got += usize::from(xskit::testing::is_experimental(f.data()));
                     xsk::Verdict::Transmit
                 });
-                kept += m.kept;
+                (r.all, r.kept) = (r.all + m.packets, r.kept + m.kept);
             }
-            if got < (burst + 1) * 32 {
+            if r.got < burst * 32 {
                 break; // the rest would be dropped as well
             }
         }
         let a = xsk.accounting();
         assert!(a.is_consistent(), "{a:?}");
-        assert!(xsk.rx_posted() >= floor.min(256), "{a:?}");
-        (got, kept)
+        assert!(xsk.rx_posted() >= floor.min(r.posted), "{a:?}");
+        r
     })
+}
+
+/// What [`forward_with_tx_held`] saw: frames posted at the start, the
+/// experimental frames received, every frame received, and those kept.
+#[derive(Debug, Default)]
+struct Forwarded {
+    posted: u32,
+    got: usize,
+    all: u32,
+    kept: u32,
 }
 
 #[test]
@@ -459,8 +472,12 @@ fn a_forwarder_with_a_floor_keeps_receiving_while_tx_is_held() {
         return;
     }
     // Without a floor every frame ends on TX: the 256 of the UMEM arrive,
-    // then FILL is empty and the rest is dropped.
-    assert_eq!(forward_with_tx_held(0, 512), (256, 0));
-    // With one, 192 go to TX and receiving goes on.
-    assert_eq!(forward_with_tx_held(64, 512), (512, 512 - 192));
+    // then nothing is posted and the rest is dropped.
+    let r = forward_with_tx_held(0, 512);
+    assert_eq!((r.posted, r.all, r.kept), (256, 256, 0), "{r:?}");
+    // With one, all but 64 go to TX and receiving goes on: every frame
+    // past those is kept.
+    let r = forward_with_tx_held(64, 512);
+    assert_eq!(r.got, 512, "{r:?}");
+    assert_eq!(r.kept, r.all - (r.posted - 64), "{r:?}");
 }

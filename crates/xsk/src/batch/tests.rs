@@ -466,9 +466,12 @@ fn keep_posted_keeps_a_multi_buffer_packet_whole() {
     let m = xsk.rx_batch(64).keep_posted(12).transmit();
     assert_eq!((m.kept, m.transmitted, m.tx_packets), (2, 4, 2), "{m:?}");
     assert_eq!(xsk.rx_posted(), 12);
-    // A floor above: the packet's first buffer decides for all three.
+    // 9 posted, a floor of 10: the packet's first buffer decides for all
+    // three, though the floor is reached after one.
     assert!(k.receive_packet(3, 60).is_some());
-    let m = xsk.rx_batch(64).keep_posted(16).transmit();
+    assert_eq!(xsk.rx_posted(), 9);
+    let m = xsk.rx_batch(64).keep_posted(10).transmit();
     assert_eq!((m.kept, m.recycled, m.transmitted), (3, 3, 0), "{m:?}");
+    assert_eq!(xsk.rx_posted(), 12);
     assert!(xsk.accounting().is_consistent(), "{:?}", xsk.accounting());
 }
