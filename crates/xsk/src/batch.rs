@@ -260,7 +260,7 @@ impl<'x> RxBatch<'x> {
     /// # Examples
     /// ```no_run
     /// # let mut xsk = xsk::Xsk::new("eth1", 0, &xsk::XskConfig::default())?;
-    /// // Forward, but never leave fewer than 512 frames to receive into.
+    /// // Forward, keeping 512 frames posted for receiving at each batch.
     /// xsk.rx_batch(64).keep_posted(512).transmit();
     /// xsk.flush()?;
     /// # Ok::<(), xsk::Error>(())
@@ -328,11 +328,9 @@ impl<'x> RxBatch<'x> {
                 unsafe { RxFrame::from_rx(p.umem, d, first, &mut moved) };
             let mut verdict = f(&mut frame);
             if first {
-                if verdict == Verdict::Transmit && posted < self.keep {
+                keeping = verdict == Verdict::Transmit && posted < self.keep;
+                if keeping {
                     verdict = Verdict::Recycle;
-                    keeping = true;
-                } else {
-                    keeping = false;
                 }
                 (packet_verdict, packet_tx_start, no_room) = (verdict, tused, false);
             }

@@ -13,8 +13,9 @@ impl Worker {
         // frames straight onto TX, each in one pass. When TX is slower
         // than RX, frames pile up on TX: below the floor, received frames
         // go back to FILL instead (dropped), so the NIC has frames to
-        // receive into while this loop keeps up its turns; on igb before Linux 6.18.17 and 7.0 an empty FILL
-        // stopped receiving for good (see `RxBatch::keep_posted`).
+        // receive into while this loop keeps up its turns; on igb before
+        // Linux 6.18.17 and 7.0 an empty FILL stopped receiving for good
+        // (see `RxBatch::keep_posted`).
         self.xsk.complete_to_fill(u32::MAX);
         let batch = self.xsk.rx_batch(self.batch).keep_posted(self.fill_floor);
         let m = batch.dispatch(|f| {
