@@ -86,6 +86,14 @@ impl FakeKernel {
         Some(addrs)
     }
 
+    /// Puts the given addresses on COMPLETION as they are, as a faulty
+    /// kernel might; returns how many fit.
+    pub fn complete_raw(&mut self, addrs: &[u64]) -> u32 {
+        let want = u32::try_from(addrs.len()).unwrap_or(u32::MAX);
+        let room = self.comp.free(want).min(want);
+        self.comp.produce(&mut addrs.iter().copied(), room)
+    }
+
     /// "Sends" up to `n` frames from TX and completes them; returns how many.
     pub fn transmit(&mut self, n: u32) -> u32 {
         let room = self.comp.free(n).min(n);

@@ -97,6 +97,36 @@ fn complete_to_tx_sends_completed_frames_again_as_they_are() {
 }
 
 #[test]
+fn complete_to_tx_sends_a_frame_again_only_if_its_room_holds_the_length() {
+    // Frames with 256 bytes of headroom: 1,792 bytes of room each.
+    let mut c = config();
+    c.umem.headroom = 256;
+    let (mut xsk, mut k) = loopback(&c).unwrap();
+    assert_eq!(xsk.transmit_new(3, |_| 60), 3);
+    assert_eq!(k.transmit(64), 3);
+    assert_eq!(xsk.complete_to_tx(64, 1793), 0, "one byte beyond the room");
+    assert_eq!(xsk.complete_to_tx(64, 2048), 0, "a whole chunk");
+    assert_eq!(xsk.complete_to_tx(2, 1792), 2, "exactly the room");
+    let a = xsk.accounting();
+    assert_eq!((a.tx, a.completion), (2, 1), "{a:?}");
+    k.sent.clear();
+    k.record = true;
+    assert_eq!(k.transmit(64), 2);
+    assert!(k.sent.iter().all(|d| d.len == 1792 && d.addr % 2048 == 256));
+    assert_eq!(xsk.complete(64), 3);
+    assert!(xsk.accounting().is_consistent());
+}
+
+#[test]
+#[should_panic(expected = "outside the UMEM")]
+fn complete_to_tx_stops_at_a_completion_outside_the_umem() {
+    let (mut xsk, mut k) = setup();
+    // Just past the fixture's 32 chunks of 2048 bytes: a kernel bug.
+    assert_eq!(k.complete_raw(&[32 * 2048]), 1);
+    xsk.complete_to_tx(64, 60);
+}
+
+#[test]
 fn a_full_tx_ring_sends_the_rest_back_to_fill() {
     let (mut xsk, mut k) = setup();
     k.receive(12, 64);

@@ -267,3 +267,57 @@ fn tx_metadata_is_refused_without_the_area() {
     assert_eq!(umem.tx_timestamp(&f), None);
     let _ = f.into_addr();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+
+    /// The resend pass's two compares (`xsk::room_test`) accept an address
+    /// exactly when `decode` would and its chunk has `len` bytes of room
+    /// from it; they decline where they do not apply.
+    #[test]
+    fn room_test_agrees_with_decode_and_the_room(
+        fs in proptest::prop_oneof![
+            proptest::prelude::Just(2048u32),
+            proptest::prelude::Just(4096),
+            proptest::prelude::Just(3000),
+        ],
+        count in 1u32..6,
+        unaligned in proptest::prelude::any::<bool>(),
+        len in 0u32..5000,
+        near in 0u64..(8 << 12),
+        far in proptest::prelude::any::<u64>(),
+        chunk in 0u64..6,
+        delta in -1i64..=1,
+        pick in 0u8..3,
+    ) {
+        // Aligned chunks are 2048 or 4096 bytes; 3000 needs unaligned mode.
+        let (umem, _frames) = Umem::new(UmemConfig {
+            frame_count: count,
+            frame_size: fs,
+            unaligned: unaligned || fs == 3000,
+            ..UmemConfig::default()
+        })
+        .unwrap();
+        // Anywhere near the UMEM, anywhere at all, or next to where a
+        // chunk's room falls short of `len` (where an off-by-one would be).
+        let edge = i64::from(fs) - i64::from(len) + delta;
+        let addr = match pick {
+            0 => near,
+            1 => far,
+            _ => (chunk * u64::from(fs)).wrapping_add(edge as u64),
+        };
+        let Some((limit, mask, max_offset)) = crate::xsk::room_test(&umem, len) else {
+            proptest::prop_assert!(umem.config.unaligned || len == 0 || len > fs);
+            return Ok(());
+        };
+        proptest::prop_assert!(!umem.config.unaligned && len > 0 && len <= fs);
+        let fast = addr < limit && addr & mask <= max_offset;
+        // The reference: decode's bounds, then the room to the chunk's end.
+        let fs = u64::from(fs);
+        let inside = (addr / fs * fs)
+            .checked_add(fs)
+            .is_some_and(|end| end <= umem.area_len() as u64);
+        let slow = inside && u64::from(len) <= addr / fs * fs + fs - addr;
+        proptest::prop_assert_eq!(fast, slow, "addr {:#x} len {}", addr, len);
+    }
+}
