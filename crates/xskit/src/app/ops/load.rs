@@ -11,13 +11,13 @@ use super::tidy::tidy;
 use super::wait::{
     parse_confirm_within, stop_on_signals, wait_for_confirmation, why_reverted, Waited,
 };
-use super::{owner, pending, process, ssh};
+use super::{made, owner, pending, process, ssh};
 use crate::app::shared::session::attach;
 use crate::app::shared::share::{self, ShareArgs};
 use crate::net::addrs::interfaces;
 use crate::xdp::filter::Verdict;
 use crate::xdp::{HookChoice, Program};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::io::Write;
 use std::time::Duration;
 
@@ -254,8 +254,7 @@ fn load_here(
             *attached_any = true;
             state::claim()?;
             let dir = state::iface_dir(i)?;
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let prog_id = match p.pin_attachment(i, &dir) {
+            let prog_id = match made::make_and_fill(&dir, || p.pin_attachment(i, &dir)) {
                 Ok(id) => id,
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&dir);

@@ -44,4 +44,4 @@ pub use wait::{parse_confirm_within, MIN_CONFIRM};
 // xskit's records of what it attached, shared with the other commands,
 // under the names this family's modules use.
 use crate::app::shared::ns;
-use crate::app::shared::records::{identity, owner, process, state};
+use crate::app::shared::records::{identity, made, owner, process, state};

@@ -6,6 +6,7 @@
 //! removed; records of older xskit versions (another layout) are removed
 //! unread.
 
+use super::made;
 use super::process::{own_start, start_time};
 use super::state::{self, pending_dir as dir};
 use anyhow::{Context, Result};
@@ -50,15 +51,10 @@ impl Pending {
     /// Records this process's waiting load.
     pub fn save(&self) -> Result<()> {
         let text = serde_json::to_string(self)?;
-        // Another xskit removes the folder when it finds it empty: once more.
-        for _ in 0..2 {
-            std::fs::create_dir_all(dir())?;
-            if std::fs::write(path(self.pid), &text).is_ok() {
-                return Ok(());
-            }
-        }
-        std::fs::write(path(self.pid), &text)
-            .with_context(|| format!("writing {}", path(self.pid).display()))
+        let p = path(self.pid);
+        made::make_and_fill(&dir(), || {
+            std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))
+        })
     }
 
     /// Forgets it (and the folder, if it was the last).

@@ -6,6 +6,7 @@
 //! an interface.
 
 pub mod identity;
+pub mod made;
 pub mod owner;
 pub mod process;
 pub mod state;

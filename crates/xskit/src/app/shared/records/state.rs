@@ -90,11 +90,12 @@ pub fn claim() -> Result<()> {
         return Ok(());
     }
     let dir = run_of(me.cookie);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // Whole or not at all: another xskit may read it at any moment.
     let tmp = dir.join(format!(".identity.{}", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_string(&me)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
+    let text = serde_json::to_string(&me)?;
+    super::made::make_and_fill(&dir, || {
+        std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))
+    })?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -108,7 +109,10 @@ fn read_identity(cookie: u64) -> Option<Netns> {
 /// The filter's rule maps of this namespace, created if there are none.
 pub fn rules() -> Result<Rules> {
     claim()?;
-    Rules::open(&filter_dir()?)
+    let dir = filter_dir()?;
+    // Mounted before the directory is made in it.
+    ensure_bpffs()?;
+    super::made::make_and_fill(&dir, || Rules::open(&dir))
 }
 
 /// The filter's rule maps of this namespace, if they exist.
@@ -187,9 +191,10 @@ pub fn save_meta(iface: &str, meta: &Loaded) -> Result<()> {
 /// Records a load in the namespace of cookie `ns`.
 pub fn save_meta_of(ns: u64, iface: &str, meta: &Loaded) -> Result<()> {
     let p = meta_path_of(ns, iface);
-    std::fs::create_dir_all(p.parent().expect("has a parent"))?;
-    std::fs::write(&p, serde_json::to_string(meta)?)
-        .with_context(|| format!("writing {}", p.display()))
+    let text = serde_json::to_string(meta)?;
+    super::made::make_and_fill(p.parent().expect("has a parent"), || {
+        std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))
+    })
 }
 
 /// The record of a load, if any (none where the kernel has no namespace
