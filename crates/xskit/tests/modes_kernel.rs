@@ -8,11 +8,17 @@ use std::net::{IpAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
+use xsk::{FrameCopy, Xsk, XskConfig};
 use xskit::app::measure::gen::{self, GenArgs};
-use xskit::app::modes::{self, Benchmark, List, ModeArgs, Running};
+use xskit::app::modes::{
+    self, udp_template, Benchmark, List, ModeArgs, Running, Worker, WorkerConfig,
+};
 use xskit::app::shared::sandbox::{Guard, State, UpArgs};
 use xskit::net::{packet::PacketSocket, veth};
-use xskit::testing::{experimental_frame, have_root, in_inner, in_outer, is_experimental, sandbox};
+use xskit::testing::{
+    experimental_frame, have_root, in_inner, in_netns, in_outer, is_experimental, sandbox,
+    veth_pair,
+};
 use xskit::xdp::live::live_frames_allowed;
 use xskit::xdp::{HookChoice, Program, XdpProgram};
 
@@ -408,6 +414,46 @@ fn txonly_frames_are_valid_udp_to_the_peers_kernel() {
         assert_eq!(got, 3000, "{src}: datagrams the peer's kernel accepted");
         assert_eq!(errors, 0, "checksum errors counted by the peer");
     }
+}
+
+/// A turn of txonly fills TX to its room, not a batch: a NIC that sends
+/// from TX in its poll (igb in zero-copy) keeps polling only while TX holds
+/// more than one poll sends (BENCHMARKS.md, "Counted in instructions").
+#[test]
+fn a_turn_of_txonly_fills_tx_to_its_room() {
+    if !have_root("a_turn_of_txonly_fills_tx_to_its_room") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let ring = 512;
+        let config = XskConfig::default()
+            .bind(FrameCopy::Copy)
+            .tx_size(ring)
+            .prefill(0);
+        let xsk = Xsk::new(&p.inner, 0, &config).unwrap();
+        let tmpl = udp_template(
+            [2, 0, 0, 0, 0, 1],
+            [0xff; 6],
+            "198.18.0.1".parse().unwrap(),
+            "198.18.0.2".parse().unwrap(),
+            1,
+            9,
+            64,
+        )
+        .unwrap();
+        let config = WorkerConfig::default();
+        assert!(config.batch < ring / 4, "{}", config.batch);
+        let mut w = Worker::new(xsk, Benchmark::Txonly, &config, &tmpl).unwrap();
+        let before = w.xsk.accounting();
+        assert!(w.step().unwrap());
+        let a = w.xsk.accounting();
+        // One turn: no completion to send again yet, so exactly TX's size
+        // left the free list (the kernel sends part of it in the wake-up).
+        assert_eq!(before.free - a.free, ring as usize, "{before:?} then {a:?}");
+        assert_eq!(a.tx + a.kernel + a.completion, ring as usize, "{a:?}");
+        assert!(a.is_consistent(), "{a:?}");
+    });
 }
 
 #[test]

@@ -65,7 +65,8 @@ pub struct SocketArgs {
     /// modes; `echo` waits in poll() unless given this)
     #[arg(long, visible_alias = "busy-loop", conflicts_with = "poll")]
     pub spin: bool,
-    /// Frames handled per batch
+    /// Frames handled per batch (txonly puts as many on TX each turn as it
+    /// has room for, this many at least)
     #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch: u32,
     /// Frames in the UMEM (1 to 262144)
