@@ -16,7 +16,7 @@ use std::path::Path;
 
 /// How often a removal between the two steps is met before the error is
 /// reported: each retry needs another process's `rmdir` to land in a
-/// window of microseconds, after a pause (at most 2.9 ms in all).
+/// window of microseconds, after a pause (at most 3.5 ms in all).
 const TRIES: usize = 8;
 
 /// Creates `dir` and its parents, and calls `fill`, which puts something
