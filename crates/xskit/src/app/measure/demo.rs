@@ -34,6 +34,9 @@ pub struct DemoArgs {
     /// Pause between echo requests
     #[arg(short = 'I', long, default_value = "2ms", value_parser = crate::app::shared::args::parse_duration)]
     pub gap: Duration,
+    /// How long to wait for each reply before counting it missing
+    #[arg(short = 'W', long, default_value = "1s", value_parser = crate::app::shared::args::parse_duration)]
+    pub wait: Duration,
 }
 
 /// Results of one series of pings.
@@ -99,20 +102,15 @@ pub fn ping_series_within(
 
 /// Pings both addresses of the inner end from the outer namespace, from
 /// `cpu` if given.
-fn ping_both(
-    state: &State,
-    count: u16,
-    size: usize,
-    gap: Duration,
-    cpu: Option<u32>,
-) -> Result<(Series, Series)> {
+fn ping_both(state: &State, args: &DemoArgs, cpu: Option<u32>) -> Result<(Series, Series)> {
+    let (count, size, gap, wait) = (args.count, args.size, args.gap, args.wait);
     state.in_outer(|| -> Result<(Series, Series)> {
         if let Some(c) = cpu {
             crate::app::shared::cpu::pin(c)?;
         }
         Ok((
-            ping_series(IpAddr::V6(state.inner_v6), count, size, gap)?,
-            ping_series(IpAddr::V4(state.inner_v4), count, size, gap)?,
+            ping_series_within(IpAddr::V6(state.inner_v6), count, size, gap, wait)?,
+            ping_series_within(IpAddr::V4(state.inner_v4), count, size, gap, wait)?,
         ))
     })?
 }
@@ -144,7 +142,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
         args.count, args.count, state.outer_ns
     )?;
     let sender = cpus.map(|c| c.0);
-    let pinged = ping_both(&state, args.count, args.size, args.gap, sender);
+    let pinged = ping_both(&state, args, sender);
     let summary = responder.stop()?;
     let (x6, x4) = pinged?;
     summary.print(out, false)?;
@@ -153,7 +151,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<bool> {
         out,
         "the same echo requests, answered by the kernel (no XDP program attached) ..."
     )?;
-    let (k6, k4) = ping_both(&state, args.count, args.size, args.gap, sender)?;
+    let (k6, k4) = ping_both(&state, args, sender)?;
     drop(guard);
 
     writeln!(out)?;
