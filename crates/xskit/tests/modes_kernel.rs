@@ -418,7 +418,7 @@ fn txonly_frames_are_valid_udp_to_the_peers_kernel() {
 
 /// A turn of txonly fills TX to its room, not a batch: a NIC that sends
 /// from TX in its poll (igb in zero-copy) keeps polling only while TX holds
-/// more than one poll sends (BENCHMARKS.md, "Counted in instructions").
+/// more than one poll sends (BENCHMARKS.md, "txonly fills TX to its room").
 #[test]
 fn a_turn_of_txonly_fills_tx_to_its_room() {
     if !have_root("a_turn_of_txonly_fills_tx_to_its_room") {

@@ -9,7 +9,7 @@ impl Worker {
     /// One turn of txonly: TX filled to its room (at least a batch).
     pub(super) fn txonly_step(&mut self) -> Result<bool> {
         // As much as TX holds, not a batch: a driver that sends from TX in
-        // its NAPI poll (igb, virtio-net in zero-copy) keeps polling while
+        // its NAPI poll (igb in zero-copy) keeps polling while
         // TX holds more than one poll sends, and ends its poll, to be
         // woken again by the next system call and interrupt, when TX runs
         // short. Turns of 64 kept TX that short on igb: 0.59x xdpsock
