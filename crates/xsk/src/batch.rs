@@ -20,6 +20,7 @@ use crate::umem::Umem;
 use crate::xsk::{Parts, Xsk};
 
 mod half;
+mod recycle;
 
 pub use half::RxHalfBatch;
 
@@ -282,7 +283,12 @@ impl<'x> RxBatch<'x> {
 
     /// Puts every frame back on FILL in one pass.
     pub fn recycle(self) -> Moved {
-        self.dispatch(|_| Verdict::Recycle)
+        let (idx, count) = (self.idx, self.count);
+        let p = self.xsk.parts();
+        match recycle::rx_to_fill(p.rx, p.fill, p.umem, idx, count) {
+            Some(moved) => moved,
+            None => self.dispatch(|_| Verdict::Recycle),
+        }
     }
 
     /// Puts every frame on TX in one pass (after rewriting them through

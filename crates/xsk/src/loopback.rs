@@ -86,6 +86,14 @@ impl FakeKernel {
         Some(addrs)
     }
 
+    /// Puts the given descriptors on RX as they are, without taking
+    /// anything from FILL, as a faulty kernel might; returns how many fit.
+    pub fn receive_raw(&mut self, descs: &[libc::xdp_desc]) -> u32 {
+        let want = u32::try_from(descs.len()).unwrap_or(u32::MAX);
+        let room = self.rx.free(want).min(want);
+        self.rx.produce(&mut descs.iter().copied(), room)
+    }
+
     /// Puts the given addresses on COMPLETION as they are, as a faulty
     /// kernel might; returns how many fit.
     pub fn complete_raw(&mut self, addrs: &[u64]) -> u32 {

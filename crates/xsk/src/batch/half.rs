@@ -78,7 +78,12 @@ impl RxHalfBatch<'_> {
     /// Puts every frame back on FILL in one pass (those that find it full go
     /// to the shared pool: [`Moved::freed`]).
     pub fn recycle(self) -> Moved {
-        self.dispatch(&mut Vec::new(), |_| Verdict::Recycle)
+        let (idx, count) = (self.idx, self.count);
+        let p = self.half.parts();
+        match super::recycle::rx_to_fill(p.rx, p.fill, p.umem, idx, count) {
+            Some(moved) => moved,
+            None => self.dispatch(&mut Vec::new(), |_| Verdict::Recycle),
+        }
     }
 
     /// Shows each frame to `f`, which may rewrite it, then in one pass puts

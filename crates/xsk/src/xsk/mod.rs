@@ -327,8 +327,8 @@ pub(crate) fn room_test(umem: &Umem, len: u32) -> Option<(u64, u64, u64)> {
         return None;
     }
     // A chunk lies inside when its end does: below the last whole chunk's
-    // end.
-    let limit = umem.area_len() as u64 / fs * fs;
+    // end (a mask, not a division: this runs at every batch).
+    let limit = umem.area_len() as u64 & !(fs - 1);
     Some((limit, fs - 1, fs - u64::from(len)))
 }
 
