@@ -12,7 +12,8 @@
  *   xdp_redirect_port   only TCP or UDP to the destination ports in xsk_ports
  *                       (and _frags), and echo requests if xsk_port_config says
  *                       so; everything else goes to the kernel
- * Each hands its verdict to a capture while one is on (tap.h).
+ * Each counts its verdicts in xskit_stats unless loaded with xskit_counting
+ * set to 0, and hands its verdict to a capture while one is on (tap.h).
  */
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -40,11 +41,21 @@ struct {
 	__uint(max_entries, 64);
 } xsks_map SEC(".maps");
 
+/* 0 from a loader whose caller reads no counters (xskit-xdp's
+ * LoadOptions::uncounted): a read-only value the verifier knows at load,
+ * so it drops the counting code and a frame costs the redirect alone. */
+volatile const __u32 xskit_counting = 1;
+
+static __always_inline __u32 count(struct xdp_md *ctx, __u32 action)
+{
+	if (!xskit_counting)
+		return action;
+	return xskit_count(ctx, action);
+}
+
 static __always_inline int redirect(struct xdp_md *ctx)
 {
-	__u32 action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
-
-	return xskit_count(ctx, action);
+	return count(ctx, bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS));
 }
 
 SEC("xdp")
@@ -121,7 +132,7 @@ static __always_inline int is_echo_request(struct xdp_md *ctx)
 static __always_inline int redirect_echo(struct xdp_md *ctx)
 {
 	if (!is_echo_request(ctx))
-		return xskit_count(ctx, XDP_PASS);
+		return count(ctx, XDP_PASS);
 	return redirect(ctx);
 }
 
@@ -211,7 +222,7 @@ static __always_inline int redirect_port(struct xdp_md *ctx)
 
 	if (is_port(ctx) || (echo && *echo && is_echo_request(ctx)))
 		return redirect(ctx);
-	return xskit_count(ctx, XDP_PASS);
+	return count(ctx, XDP_PASS);
 }
 
 SEC("xdp")

@@ -55,8 +55,8 @@ pub mod raw;
 pub mod tap;
 
 pub use loader::{
-    ActionCounters, Attachment, Counter, HookChoice, InDispatcher, LoaderError, RunConfig, XdpHook,
-    XdpProgram,
+    ActionCounters, Attachment, Counter, HookChoice, InDispatcher, LoadOptions, LoaderError,
+    RunConfig, XdpHook, XdpProgram,
 };
 pub use meta::RxMetaProgram;
 pub use programs::Program;

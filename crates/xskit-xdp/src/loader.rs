@@ -15,12 +15,14 @@ use crate::programs::Program;
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf, XskMap};
 use aya::programs::links::{FdLink, LinkType};
 use aya::programs::{ProgramError, Xdp, XdpMode};
-use aya::{Ebpf, EbpfLoader};
+use aya::Ebpf;
 use std::fmt;
 
 mod component;
+mod load;
 pub use crate::multiprog::RunConfig;
 pub use component::InDispatcher;
+pub use load::LoadOptions;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 pub use crate::abi::Counter;
@@ -98,6 +100,8 @@ pub struct XdpProgram {
     /// A component joins only a dispatcher attached already, never makes
     /// one ([`XdpProgram::set_join_only`]).
     pub(crate) join_only: bool,
+    /// False if loaded without its counters ([`LoadOptions::uncounted`]).
+    pub(crate) counted: bool,
 }
 
 impl fmt::Debug for XdpProgram {
@@ -190,88 +194,17 @@ fn kernel_too_old(frags_aware: bool, e: ProgramError) -> anyhow::Error {
 }
 
 impl XdpProgram {
-    /// Loads `program` into the kernel. `queues` sizes its XSKMAP (use the
-    /// interface's rx queue count; ignored for programs without one).
-    pub fn load(program: Program, queues: u32) -> Result<XdpProgram, LoaderError> {
-        XdpProgram::load_with_pins(program, queues, None)
+    /// The kernel's record of the loaded program (its id as `bpftool prog`
+    /// lists it, its size after verification, ...); `None` for a
+    /// component, whose program is loaded only when it is attached.
+    pub fn program_info(&self) -> Option<aya::programs::ProgramInfo> {
+        self.ebpf.program(&self.function)?.info().ok()
     }
 
-    /// Like [`XdpProgram::load`]; maps the object marks "pinned by name"
-    /// (the filter's rule maps) are pinned in, or reused from, `pin_dir`.
-    pub fn load_with_pins(
-        program: Program,
-        queues: u32,
-        pin_dir: Option<&std::path::Path>,
-    ) -> Result<XdpProgram, LoaderError> {
-        XdpProgram::load_as(program, queues, pin_dir, None)
-    }
-
-    /// Loads `program`'s object; its program too, unless it is to go in a
-    /// dispatcher (`component`): an extension program is loaded against
-    /// the dispatcher it is linked to, at attach.
-    pub(crate) fn load_as(
-        program: Program,
-        queues: u32,
-        pin_dir: Option<&std::path::Path>,
-        component: Option<RunConfig>,
-    ) -> Result<XdpProgram, LoaderError> {
-        let load_err = |source: anyhow::Error| LoaderError::Load {
-            program: program.to_string(),
-            source,
-        };
-        let mut loader = EbpfLoader::new();
-        if let Some(dir) = pin_dir {
-            loader.default_map_pin_directory(dir);
-        }
-        if program.has_xskmap() {
-            loader.map_max_entries(XSKMAP, queues.max(1));
-        }
-        if component.is_some() {
-            loader.extension(program.function());
-        }
-        let mut ebpf = loader.load(program.object()).map_err(|e| {
-            let hint = if matches!(
-                &e,
-                aya::EbpfError::MapError(_) | aya::EbpfError::BtfError(_)
-            ) {
-                ""
-            } else {
-                " (loading BPF programs needs CAP_BPF and CAP_NET_ADMIN: run as root)"
-            };
-            load_err(anyhow::anyhow!("{e}{hint}"))
-        })?;
-        if component.is_some() {
-            return Ok(XdpProgram {
-                ebpf,
-                function: program.function().to_string(),
-                builtin: Some(program),
-                xskmap: program.has_xskmap().then(|| XSKMAP.to_string()),
-                attachments: Vec::new(),
-                component,
-                join_only: false,
-            });
-        }
-        let xdp: &mut Xdp = ebpf
-            .program_mut(program.function())
-            .ok_or_else(|| {
-                load_err(anyhow::anyhow!(
-                    "function {} missing from its object",
-                    program.function()
-                ))
-            })?
-            .try_into()
-            .map_err(|e: ProgramError| load_err(e.into()))?;
-        xdp.load()
-            .map_err(|e| load_err(kernel_too_old(program.is_frags_aware(), e)))?;
-        Ok(XdpProgram {
-            ebpf,
-            function: program.function().to_string(),
-            builtin: Some(program),
-            xskmap: program.has_xskmap().then(|| XSKMAP.to_string()),
-            attachments: Vec::new(),
-            component: None,
-            join_only: false,
-        })
+    /// False if it was loaded without its per-action counters
+    /// ([`LoadOptions::uncounted`]).
+    pub fn is_counted(&self) -> bool {
+        self.counted
     }
 
     /// Which built-in program this is; `None` for the caller's own
@@ -642,7 +575,22 @@ impl XdpProgram {
     /// Reads the per-action counters, summed over CPUs (every built-in
     /// program keeps them; the caller's own has them if it has a map of
     /// that name and layout, `xskit_stats`).
+    ///
+    /// # Errors
+    ///
+    /// [`LoaderError::Map`] if the program has no counter map, or was
+    /// loaded without counting ([`LoadOptions::uncounted`]): its zeros
+    /// would say no frame came.
     pub fn counters(&self) -> Result<ActionCounters, LoaderError> {
+        if !self.counted {
+            return Err(LoaderError::Map {
+                what: format!(
+                    "{} was loaded without counters (LoadOptions::uncounted)",
+                    self.function
+                ),
+                source: aya::maps::MapError::InvalidName { name: STATS.into() },
+            });
+        }
         let map = self
             .ebpf
             .map(STATS)

@@ -73,6 +73,7 @@ impl XdpProgram {
             attachments: Vec::new(),
             component: None,
             join_only: false,
+            counted: true,
         })
     }
 

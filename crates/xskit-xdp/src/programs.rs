@@ -82,6 +82,13 @@ impl Program {
         )
     }
 
+    /// True if it can be loaded without its per-action counters
+    /// ([`crate::LoadOptions::uncounted`]): the redirect programs, whose
+    /// object has the switch.
+    pub fn counts_optionally(self) -> bool {
+        self.has_xskmap()
+    }
+
     /// True if the program takes multi-buffer frames (`xdp.frags`): native
     /// mode then accepts an MTU above one page.
     pub fn is_frags_aware(self) -> bool {

@@ -1,6 +1,7 @@
 //! The loader as a library: the caller's own program carrying frames to a
 //! socket through `register`, and the port program with the `udp_echo`
-//! example answering UDP while the kernel keeps ARP, ND and ping.
+//! example answering UDP while the kernel keeps ARP, ND and ping; the
+//! redirect program loaded without its counters.
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -13,7 +14,7 @@ use xskit::testing::{
     experimental_frame, have_root, in_inner, in_netns, in_outer, recv_experimental, sandbox,
     veth_pair,
 };
-use xskit::xdp::{HookChoice, Program, XdpProgram};
+use xskit::xdp::{HookChoice, LoadOptions, Program, XdpProgram};
 
 /// One of our objects, loaded from its ELF bytes as the caller's own would
 /// be: the socket registered in the XSKMAP it names receives the frames.
@@ -233,4 +234,60 @@ fn the_port_program_answers_udp_while_the_kernel_keeps_arp_nd_and_ping() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The redirect program loaded without counters: its frames still reach
+/// the socket, the kernel dropped the counting code (the program it runs
+/// is shorter by it), and `counters()` refuses instead of reporting zeros.
+#[test]
+fn an_uncounted_redirect_program_runs_without_its_counting_code() {
+    if !have_root("an_uncounted_redirect_program_runs_without_its_counting_code") {
+        return;
+    }
+    in_netns(|| {
+        let p = veth_pair().unwrap();
+        let peer = PacketSocket::bind(&p.peer).unwrap();
+        let src = veth::mac(&p.peer).unwrap();
+        let mut sizes = Vec::new();
+        for uncounted in [false, true] {
+            let cfg = XskConfig::default().bind(FrameCopy::Copy);
+            let mut xsk = Xsk::new(&p.inner, 0, &cfg).unwrap();
+            xsk.refill(u32::MAX);
+            let mut options = LoadOptions::default();
+            if uncounted {
+                options = options.uncounted();
+            }
+            let mut prog = XdpProgram::load_with(Program::Redirect, 1, options).unwrap();
+            assert_eq!(prog.is_counted(), !uncounted);
+            prog.register(0, &xsk).unwrap();
+            prog.attach(&p.inner, HookChoice::Skb, false).unwrap();
+            let sent: Vec<Vec<u8>> = (0..20u8)
+                .map(|i| experimental_frame(src, &[i; 100]))
+                .collect();
+            for f in &sent {
+                peer.send(f).unwrap();
+            }
+            assert_eq!(
+                recv_experimental(&mut xsk, sent.len()),
+                sent,
+                "uncounted: {uncounted}"
+            );
+            match prog.counters() {
+                Ok(c) if !uncounted => assert_eq!(c.redirected.packets, 20, "{c:?}"),
+                Err(e) if uncounted => {
+                    assert!(e.to_string().contains("without counters"), "{e}")
+                }
+                other => panic!("uncounted: {uncounted}: counters {other:?}"),
+            }
+            let info = prog.program_info().expect("the program's info");
+            sizes.push(info.size_translated().expect("its translated size"));
+        }
+        // In the kernel's translation: the counted program's counting code
+        // (a map lookup and two additions: over 15 instructions) is gone.
+        let insn = 8;
+        assert!(
+            sizes[1] + 15 * insn <= sizes[0],
+            "translated bytes, counted and uncounted: {sizes:?}"
+        );
+    });
 }

@@ -124,8 +124,14 @@ fn rxdrop_counts_every_frame_the_generator_sent() {
     }
     let _serial = serial();
     // Waiting in poll() and napping while frames flow (the default),
-    // in poll() only, and napping whenever the ring runs dry.
-    for wait in [&["-p"][..], &["-p", "--nap", "off"], &["--nap", "100us"]] {
+    // in poll() only, and napping whenever the ring runs dry; with -x, the
+    // XDP program's counters too.
+    for wait in [
+        &["-p"][..],
+        &["-p", "--nap", "off"],
+        &["--nap", "100us"],
+        &["--nap", "100us", "-x"],
+    ] {
         rxdrop_counts_every_frame(wait);
     }
 }
@@ -146,6 +152,19 @@ fn rxdrop_counts_every_frame(wait: &[&str]) {
     assert_eq!(sent.sent, 100_000);
     let arrived = || sent.sent - (veth_rx_dropped(st) - dropped_before);
     wait_for(|| running.totals().rx_packets >= arrived());
+    // The program counts only for -x: without it, it was loaded without
+    // its counters, which cannot be read then.
+    match running.extra() {
+        Ok(x) if wait.contains(&"-x") => assert!(
+            x.xdp.redirected.packets >= arrived(),
+            "{wait:?}: {:?}",
+            x.xdp
+        ),
+        Err(e) if !wait.contains(&"-x") => {
+            assert!(e.to_string().contains("without counters"), "{e}")
+        }
+        other => panic!("{wait:?}: extra counters {:?}", other.map(|x| x.xdp)),
+    }
     let sum = running.stop(1.0).unwrap();
     // The veth's drops include frames its XDP program could not redirect
     // (the socket's ring full): the socket must have lost none.

@@ -11,7 +11,7 @@
 //! what is left runs until someone removes it (`xskit unload`; the redirect
 //! programs pass every frame once their sockets are gone).
 
-use super::{Attachment, XdpProgram};
+use super::{Attachment, LoadOptions, XdpProgram};
 use crate::error::LoaderError;
 use crate::hook::{HookChoice, XdpHook};
 use crate::multiprog::{self, Mode, RunConfig};
@@ -88,7 +88,7 @@ impl XdpProgram {
         queues: u32,
         run: RunConfig,
     ) -> Result<XdpProgram, LoaderError> {
-        XdpProgram::load_as(program, queues, None, Some(run))
+        XdpProgram::load_as(program, queues, LoadOptions::default().component(run))
     }
 
     /// [`XdpProgram::load_component`] with the maps the object pins by
@@ -104,7 +104,11 @@ impl XdpProgram {
         pin_dir: Option<&std::path::Path>,
         run: RunConfig,
     ) -> Result<XdpProgram, LoaderError> {
-        XdpProgram::load_as(program, queues, pin_dir, Some(run))
+        XdpProgram::load_as(
+            program,
+            queues,
+            LoadOptions::default().pins(pin_dir).component(run),
+        )
     }
 
     /// True if it was loaded to go in a dispatcher.

@@ -158,7 +158,8 @@ impl Copier {
     fn own(args: &DumpArgs, iface: &str, msg: &mut dyn Write, note: &str) -> Result<Copier> {
         let mut share = args.share.clone();
         share.priority.get_or_insert(0);
-        let mut prog = crate::app::shared::share::load(Program::Capture, 1, iface, &share, None)?;
+        let mut prog =
+            crate::app::shared::share::load(Program::Capture, 1, iface, &share, None, false)?;
         // Before attaching: a component's object is linked in by then.
         let ring = prog.take_capture_ring()?;
         let mode = attach(&mut prog, iface, args.mode, false, msg)?;

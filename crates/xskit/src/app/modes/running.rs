@@ -233,6 +233,9 @@ pub fn start(
             iface,
             &s.share,
             None,
+            // The counters are read only for -x: without it each frame
+            // costs the redirect alone.
+            !s.extra,
         )?;
         // Refusals first: nothing is bound on an interface the program may
         // not go on.

@@ -245,7 +245,7 @@ fn load_here(
     for i in &ifaces {
         let pin_dir = filter_rules.as_ref().map(|r| r.dir().to_path_buf());
         let result = (|| -> Result<(u32, Option<guard::Guard>)> {
-            let mut p = share::load(program, 1, i, &args.share, pin_dir.as_deref())?;
+            let mut p = share::load(program, 1, i, &args.share, pin_dir.as_deref(), false)?;
             // Armed before the attach: there is no moment without a deadline.
             if let Some((d, _)) = deadline {
                 p.arm_guard(d)?;

@@ -104,7 +104,9 @@ pub struct SocketArgs {
     /// No periodic statistics (the final summary is still printed)
     #[arg(short = 'Q', long)]
     pub quiet: bool,
-    /// Add the kernel's XDP_STATISTICS and the XDP program's counters
+    /// Add the kernel's XDP_STATISTICS and the XDP program's counters (rxdrop
+    /// and l2fwd load their program with counters only then: without, the
+    /// kernel leaves the counting out of every frame's path)
     #[arg(short = 'x', long)]
     pub extra: bool,
     /// Print one JSON object per interval (and for the summary)

@@ -139,6 +139,7 @@ impl Session {
             iface,
             &args.share,
             None,
+            false,
         )?;
         // The refusals first, so that nothing is bound on an interface the
         // program may not go on. Then the socket is bound, given its FILL

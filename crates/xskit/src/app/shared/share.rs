@@ -12,7 +12,7 @@
 //! want libxdp's tools to join later; `--exclusive` never joins.
 
 use crate::xdp::multiprog::{CHAIN_ON_PASS, DEFAULT_PRIORITY};
-use crate::xdp::{Program, RunConfig, XdpProgram};
+use crate::xdp::{LoadOptions, Program, RunConfig, XdpProgram};
 use anyhow::{bail, Result};
 
 /// How the program goes on the interface.
@@ -106,16 +106,22 @@ impl ShareArgs {
 
 /// Loads `program` for `iface` (`queues` sizes its XSKMAP): as a component
 /// where [`ShareArgs::joins`] says so, else alone; the maps the object
-/// pins by name in `pin_dir`.
+/// pins by name in `pin_dir`; without its counters if `uncounted` (for a
+/// caller that never reads them: see [`LoadOptions::uncounted`]).
 pub fn load(
     program: Program,
     queues: u32,
     iface: &str,
     share: &ShareArgs,
     pin_dir: Option<&std::path::Path>,
+    uncounted: bool,
 ) -> Result<XdpProgram> {
+    let mut options = LoadOptions::default().pins(pin_dir);
+    if uncounted {
+        options = options.uncounted();
+    }
     if !share.joins(iface)? {
-        return Ok(XdpProgram::load_with_pins(program, queues, pin_dir)?);
+        return Ok(XdpProgram::load_with(program, queues, options)?);
     }
     if program.is_frags_aware() {
         bail!(
@@ -124,7 +130,7 @@ pub fn load(
              drop -F/--multi-buffer, or pass --exclusive on an interface with no dispatcher"
         );
     }
-    let mut p = XdpProgram::load_component_with_pins(program, queues, pin_dir, share.run())?;
+    let mut p = XdpProgram::load_with(program, queues, options.component(share.run()))?;
     // Joining because one was seen: if it went meanwhile, do not make one.
     p.set_join_only(!share.multiprog);
     Ok(p)
