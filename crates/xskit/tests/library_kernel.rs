@@ -281,6 +281,13 @@ fn an_uncounted_redirect_program_runs_without_its_counting_code() {
             }
             let info = prog.program_info().expect("the program's info");
             sizes.push(info.size_translated().expect("its translated size"));
+            // Still known as one of xskit's (by its counter map, which the
+            // program keeps though its code no longer touches it): what a
+            // dispatcher's listing and `unload` go by.
+            assert!(
+                xskit::xdp::multiprog::is_xskit_program(info.id()),
+                "uncounted: {uncounted}"
+            );
         }
         // In the kernel's translation: the counted program's counting code
         // (a map lookup and two additions: over 15 instructions) is gone.

@@ -38,7 +38,7 @@ impl<'a> LoadOptions<'a> {
     /// Without the per-action counters, where the program can leave them
     /// out ([`Program::counts_optionally`]: the redirect programs): the
     /// kernel then drops their code, and each frame costs the redirect
-    /// alone (about 20 fewer instructions a frame). For callers that never
+    /// alone (30 fewer BPF instructions a frame). For callers that never
     /// read [`XdpProgram::counters`], which then fails. Other programs
     /// count anyway.
     pub fn uncounted(mut self) -> Self {
@@ -50,6 +50,12 @@ impl<'a> LoadOptions<'a> {
 impl XdpProgram {
     /// Loads `program` into the kernel. `queues` sizes its XSKMAP (use the
     /// interface's rx queue count; ignored for programs without one).
+    ///
+    /// # Errors
+    ///
+    /// [`LoaderError::Load`] if the kernel refuses the object or the
+    /// program: without the capabilities, or too old for it (one line
+    /// naming the missing helper or feature), or with the verifier's log.
     pub fn load(program: Program, queues: u32) -> Result<XdpProgram, LoaderError> {
         XdpProgram::load_with_pins(program, queues, None)
     }
