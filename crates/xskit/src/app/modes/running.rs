@@ -44,9 +44,8 @@ impl Running {
         t
     }
 
-    /// The kernel's socket counters per queue and summed, and the XDP
-    /// program's counters (for `-x`).
-    pub fn extra(&self) -> Result<crate::app::shared::stats::Extra> {
+    /// The kernel's socket counters (XDP_STATISTICS) summed, and per queue.
+    pub fn kernel_statistics(&self) -> Result<(Statistics, Vec<(u32, Statistics)>)> {
         let mut kernel = Statistics::default();
         let mut per_queue = Vec::with_capacity(self.sockets.len());
         for (s, (q, _)) in self.sockets.iter().zip(&self.counters) {
@@ -54,6 +53,14 @@ impl Running {
             kernel += &k;
             per_queue.push((*q, k));
         }
+        Ok((kernel, per_queue))
+    }
+
+    /// The kernel's socket counters per queue and summed, and the XDP
+    /// program's counters (for `-x`: without it, the program was loaded
+    /// without counters and this fails).
+    pub fn extra(&self) -> Result<crate::app::shared::stats::Extra> {
+        let (kernel, per_queue) = self.kernel_statistics()?;
         let xdp = match &self.prog {
             Some(p) => p.counters()?,
             None => Default::default(),

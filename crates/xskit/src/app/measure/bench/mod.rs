@@ -384,7 +384,7 @@ fn measure(
             // Kernel drops on the socket, from the generator's start to the
             // end of the window (rxdrop only: the others are bounded by TX).
             let dropped = || -> Result<u64> {
-                let k = running.extra()?.kernel;
+                let (k, _) = running.kernel_statistics()?;
                 Ok(k.rx_dropped + k.rx_ring_full.unwrap_or(0))
             };
             let d0 = if m == Benchmark::Rxdrop {
