@@ -518,13 +518,26 @@ pub(crate) fn tally(
         seen.tx.1.wrapping_sub(tx_base),
         seen.comp.0.wrapping_sub(comp_base),
     );
+    // A kernel may publish what it put on RX or COMPLETION before the
+    // consumer index of FILL or TX that it took them from (5.10 stores a
+    // consumer index only when it next fetches entries): those frames are
+    // on RX or COMPLETION already, not on FILL or TX any more.
+    let ahead = |given: u32, taken: u32| (given.wrapping_sub(taken) as i32).max(0) as usize;
+    let fill_ahead = ahead(
+        seen.rx.0.wrapping_sub(rx_base),
+        seen.fill.1.wrapping_sub(fill_base),
+    );
+    let tx_ahead = ahead(
+        seen.comp.0.wrapping_sub(comp_base),
+        seen.tx.1.wrapping_sub(tx_base),
+    );
     let lost = umem.lost_frames();
     FrameAccounting {
         total,
         free,
-        fill: count(seen.fill),
+        fill: count(seen.fill).saturating_sub(fill_ahead),
         rx: count(seen.rx),
-        tx: count(seen.tx),
+        tx: count(seen.tx).saturating_sub(tx_ahead),
         completion: count(seen.comp),
         kernel,
         application: (handed_out as isize).saturating_sub(lost as isize).max(0) as usize,
@@ -575,3 +588,6 @@ impl AsRawFd for Xsk {
         self.socket.as_raw_fd()
     }
 }
+
+#[cfg(test)]
+mod tally_tests;
